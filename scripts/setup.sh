@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the system packages termmeet needs, when they are missing.
+#   scripts/setup.sh build    compilers and headers to build the workspace
+#   scripts/setup.sh test     build + PulseAudio, Xvfb, Chromium, tmux for the device and browser tests
+# On Debian and Ubuntu it uses apt-get (as root, or through sudo). Elsewhere it prints
+# the list of packages to install by hand and exits non-zero if any is missing.
+set -euo pipefail
+
+want=${1:-build}
+build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 libpulse-dev)
+test_pkgs=(xvfb x11-xserver-utils pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver tmux ffmpeg)
+
+pkgs=("${build_pkgs[@]}")
+if [ "$want" = test ] || [ "$want" = demo ]; then
+  pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+else
+  echo "setup: not a Debian system; make sure these (or your distribution's equivalents) are installed:" >&2
+  echo "  ${pkgs[*]}" >&2
+  exit 0
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing missing packages: ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    echo "setup: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,255 @@
+//! The server's settings: command-line flags with environment-variable equivalents, and
+//! the plain [`ServerConfig`] that [`crate::run`] takes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::duration::parse_duration;
+use crate::protocol::{check_room_name, IceServer};
+
+/// Everything the server needs to run; `Default` gives the values of `PROTOCOL.md`.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Most participants in one room.
+    pub max_room_size: usize,
+    /// Most rooms open at once.
+    pub max_rooms: usize,
+    /// Messages a second allowed per connection, sustained.
+    pub rate_per_sec: f64,
+    /// Messages allowed in one burst per connection.
+    pub rate_burst: f64,
+    /// How often the server pings each connection.
+    pub keepalive: Duration,
+    /// A connection that sends nothing for this long is dropped.
+    pub idle_timeout: Duration,
+    /// How long a dropped participant may resume before `peer-left`.
+    pub grace: Duration,
+    /// Rooms that need a secret to join, by room name.
+    pub room_secrets: HashMap<String, String>,
+    /// STUN and TURN servers handed to clients.
+    pub ice_servers: Vec<IceServer>,
+    /// Messages waiting to be written to one client before it counts as too slow and is dropped.
+    pub outbound_queue: usize,
+    /// Relayed messages kept for a dropped participant until it resumes.
+    pub resume_queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_room_size: 16,
+            max_rooms: 10_000,
+            rate_per_sec: 50.0,
+            rate_burst: 200.0,
+            keepalive: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            grace: Duration::from_secs(15),
+            room_secrets: HashMap::new(),
+            ice_servers: Vec::new(),
+            outbound_queue: 512,
+            resume_queue: 256,
+        }
+    }
+}
+
+/// Flags of `termmeet-signaling` (and `termmeet-signaling serve`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on. Browsers and terminal clients connect to ws://ADDR/ws.
+    #[arg(long, env = "TERMMEET_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Most participants in one room; a join beyond it gets `room-full`.
+    #[arg(long, env = "TERMMEET_MAX_ROOM_SIZE", default_value_t = 16)]
+    pub max_room_size: usize,
+
+    /// Most rooms open at once; a join that would open another gets `room-full`.
+    #[arg(long, env = "TERMMEET_MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: usize,
+
+    /// Messages a second allowed from each connection (sustained rate).
+    #[arg(long, env = "TERMMEET_RATE", default_value_t = 50.0)]
+    pub rate: f64,
+
+    /// Messages allowed from a connection in one burst above the sustained rate.
+    #[arg(long, env = "TERMMEET_RATE_BURST", default_value_t = 200.0)]
+    pub rate_burst: f64,
+
+    /// How often to ping each connection (like 25s).
+    #[arg(long, env = "TERMMEET_KEEPALIVE", default_value = "25s", value_parser = parse_duration)]
+    pub keepalive: Duration,
+
+    /// Drop a connection that sends nothing, pongs included, for this long.
+    #[arg(long, env = "TERMMEET_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How long a dropped participant may come back with its resume token before the others
+    /// are told it left.
+    #[arg(long, env = "TERMMEET_GRACE", default_value = "15s", value_parser = parse_duration)]
+    pub grace: Duration,
+
+    /// A room that needs a secret, as ROOM=SECRET. Repeat for more rooms.
+    #[arg(
+        long = "room-secret",
+        env = "TERMMEET_ROOM_SECRETS",
+        value_delimiter = ','
+    )]
+    pub room_secrets: Vec<String>,
+
+    /// A file of room secrets, one `ROOM=SECRET` a line (`#` starts a comment).
+    #[arg(long, env = "TERMMEET_ROOM_SECRETS_FILE")]
+    pub room_secrets_file: Option<PathBuf>,
+
+    /// A STUN or TURN URL to hand to clients (like stun:stun.example.org:3478). Repeat for more.
+    #[arg(
+        long = "ice-server",
+        env = "TERMMEET_ICE_SERVERS",
+        value_delimiter = ','
+    )]
+    pub ice_servers: Vec<String>,
+
+    /// User name for the `turn:` URLs given with --ice-server.
+    #[arg(long, env = "TERMMEET_TURN_USERNAME")]
+    pub turn_username: Option<String>,
+
+    /// Credential for the `turn:` URLs given with --ice-server.
+    #[arg(long, env = "TERMMEET_TURN_CREDENTIAL")]
+    pub turn_credential: Option<String>,
+
+    /// Log filter (error, warn, info, debug, trace, or a tracing filter like termmeet_signaling=debug).
+    #[arg(long, env = "TERMMEET_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+impl ServeArgs {
+    /// The [`ServerConfig`] these flags describe, reading the secrets file if one is named.
+    pub fn to_config(&self) -> anyhow::Result<ServerConfig> {
+        if !(self.rate > 0.0 && self.rate_burst >= 1.0) {
+            bail!(
+                "--rate must be above 0 and --rate-burst at least 1 (got {} and {})",
+                self.rate,
+                self.rate_burst
+            );
+        }
+        if self.max_room_size < 1 || self.max_rooms < 1 {
+            bail!("--max-room-size and --max-rooms must be at least 1");
+        }
+        let mut room_secrets = HashMap::new();
+        for entry in &self.room_secrets {
+            let (room, secret) =
+                parse_secret_line(entry).with_context(|| format!("--room-secret {entry:?}"))?;
+            room_secrets.insert(room, secret);
+        }
+        if let Some(path) = &self.room_secrets_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the room secrets file {}", path.display()))?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (room, secret) = parse_secret_line(line)
+                    .with_context(|| format!("{} line {}", path.display(), n + 1))?;
+                room_secrets.insert(room, secret);
+            }
+        }
+        let mut stun = Vec::new();
+        let mut turn = Vec::new();
+        for url in &self.ice_servers {
+            if url.starts_with("stun:") || url.starts_with("stuns:") {
+                stun.push(url.clone());
+            } else if url.starts_with("turn:") || url.starts_with("turns:") {
+                turn.push(url.clone());
+            } else {
+                bail!("--ice-server {url:?} must start with stun:, stuns:, turn: or turns:");
+            }
+        }
+        let mut ice_servers = Vec::new();
+        if !stun.is_empty() {
+            ice_servers.push(IceServer {
+                urls: stun,
+                username: None,
+                credential: None,
+            });
+        }
+        if !turn.is_empty() {
+            ice_servers.push(IceServer {
+                urls: turn,
+                username: self.turn_username.clone(),
+                credential: self.turn_credential.clone(),
+            });
+        }
+        Ok(ServerConfig {
+            max_room_size: self.max_room_size,
+            max_rooms: self.max_rooms,
+            rate_per_sec: self.rate,
+            rate_burst: self.rate_burst,
+            keepalive: self.keepalive,
+            idle_timeout: self.idle_timeout,
+            grace: self.grace,
+            room_secrets,
+            ice_servers,
+            ..ServerConfig::default()
+        })
+    }
+}
+
+/// Reads `ROOM=SECRET`.
+fn parse_secret_line(line: &str) -> anyhow::Result<(String, String)> {
+    let Some((room, secret)) = line.split_once('=') else {
+        bail!("expected ROOM=SECRET");
+    };
+    let room = room.trim();
+    check_room_name(room).map_err(|e| anyhow::anyhow!(e.message))?;
+    if secret.is_empty() {
+        bail!("the secret for room {room:?} is empty");
+    }
+    Ok((room.to_string(), secret.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn flags_become_config() {
+        let cli = Cli::parse_from([
+            "x",
+            "--room-secret",
+            "team=hunter2",
+            "--ice-server",
+            "stun:s.example:3478",
+            "--ice-server",
+            "turn:t.example:3478",
+            "--turn-username",
+            "u",
+            "--grace",
+            "500ms",
+        ]);
+        let config = cli.serve.to_config().unwrap();
+        assert_eq!(config.room_secrets["team"], "hunter2");
+        assert_eq!(config.ice_servers.len(), 2);
+        assert_eq!(config.ice_servers[1].username.as_deref(), Some("u"));
+        assert_eq!(config.grace, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn bad_flags_say_what_is_wrong() {
+        let cli = Cli::parse_from(["x", "--room-secret", "bad room=x"]);
+        let e = format!("{:#}", cli.serve.to_config().unwrap_err());
+        assert!(e.contains("bad room"), "{e}");
+        let cli = Cli::parse_from(["x", "--ice-server", "http://x"]);
+        assert!(cli.serve.to_config().is_err());
+    }
+}

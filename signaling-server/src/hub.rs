@@ -1,0 +1,694 @@
+//! Rooms and the participants in them: every rule of `PROTOCOL.md` that is not about bytes
+//! on a socket. Connections call in with parsed messages; the hub answers by putting
+//! serialised frames into each participant's [`Outbox`].
+//!
+//! All state sits behind one mutex that is never held across an `.await`. Each frame is
+//! serialised once, however many receivers it has.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::Utf8Bytes;
+use rand::RngCore;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServerConfig;
+use crate::metrics::Metrics;
+use crate::protocol::{
+    ChatMessage, ClientMessage, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage, You,
+    CHAT_HISTORY_LEN,
+};
+
+/// One frame for a connection's writer.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A JSON text frame.
+    Text(Utf8Bytes),
+    /// A close frame with this code and reason; the writer stops after it.
+    Close(u16, &'static str),
+}
+
+/// The way into one connection's writer.
+#[derive(Clone)]
+pub struct Outbox {
+    /// Bounded queue to the writer task.
+    tx: mpsc::Sender<Outbound>,
+    /// Cancelled to drop the connection when its queue is full (it stopped reading).
+    kick: CancellationToken,
+    /// Which connection this is, so a stale disconnect after a resume is ignored.
+    conn_id: u64,
+}
+
+impl Outbox {
+    /// A new outbox, the receiver for the writer, and the connection's kick token.
+    pub fn new(
+        capacity: usize,
+        conn_id: u64,
+    ) -> (Outbox, mpsc::Receiver<Outbound>, CancellationToken) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let kick = CancellationToken::new();
+        (
+            Outbox {
+                tx,
+                kick: kick.clone(),
+                conn_id,
+            },
+            rx,
+            kick,
+        )
+    }
+
+    /// Queues a frame without waiting. A full queue means the client is not reading: the
+    /// connection is dropped rather than buffering without bound.
+    pub fn push(&self, frame: Outbound, metrics: &Metrics) {
+        match self.tx.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !self.kick.is_cancelled() {
+                    tracing::warn!(conn = self.conn_id, "client is not reading; dropping it");
+                    metrics.slow_clients_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.kick.cancel();
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Queues a server message.
+    pub fn send(&self, message: &ServerMessage, metrics: &Metrics) {
+        self.push(Outbound::Text(message.to_json().into()), metrics);
+    }
+}
+
+/// Where a joined connection stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seat {
+    /// The room's name.
+    pub room: String,
+    /// The participant's id.
+    pub id: PeerId,
+}
+
+/// Rooms, shared by every connection.
+pub struct Hub {
+    /// Settings.
+    config: Arc<ServerConfig>,
+    /// Counters for `/metrics`.
+    metrics: Arc<Metrics>,
+    /// Rooms and resume tokens.
+    state: Mutex<HubState>,
+}
+
+#[derive(Default)]
+struct HubState {
+    /// Open rooms by name; a room is removed when its last participant is.
+    rooms: HashMap<String, Room>,
+    /// Resume token to seat, for every participant in a room.
+    tokens: HashMap<String, Seat>,
+    /// Source of detach epochs, so an old grace timer cannot remove a resumed participant.
+    next_epoch: u64,
+}
+
+struct Room {
+    /// Participants in join order (the host-succession order).
+    members: Vec<Member>,
+    /// Current host.
+    host: PeerId,
+    /// Raised hands, first raised first.
+    hands: Vec<PeerId>,
+    chat_enabled: bool,
+    /// The last [`CHAT_HISTORY_LEN`] chat messages.
+    chat_history: VecDeque<ChatMessage>,
+    /// The last chat `seq` given out.
+    chat_seq: u64,
+}
+
+struct Member {
+    info: PeerInfo,
+    resume_token: String,
+    link: Link,
+}
+
+enum Link {
+    /// Connected: frames go straight to the connection.
+    Live(Outbox),
+    /// Dropped without `leave`, within the grace period: relays wait here.
+    Detached {
+        epoch: u64,
+        queued: VecDeque<Utf8Bytes>,
+    },
+}
+
+impl Room {
+    fn member(&self, id: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.info.id == id)
+    }
+
+    fn member_mut(&mut self, id: &str) -> Option<&mut Member> {
+        self.members.iter_mut().find(|m| m.info.id == id)
+    }
+}
+
+/// Sends one frame to one member: straight to a live connection; kept for a detached one
+/// only if `keep_for_resume` (relays), up to `limit` frames.
+fn deliver(
+    member: &mut Member,
+    frame: &Utf8Bytes,
+    keep_for_resume: bool,
+    limit: usize,
+    metrics: &Metrics,
+) {
+    match &mut member.link {
+        Link::Live(outbox) => outbox.push(Outbound::Text(frame.clone()), metrics),
+        Link::Detached { queued, .. } if keep_for_resume => {
+            if queued.len() >= limit {
+                queued.pop_front();
+            }
+            queued.push_back(frame.clone());
+        }
+        Link::Detached { .. } => {}
+    }
+}
+
+fn broadcast(room: &mut Room, message: &ServerMessage, except: Option<&str>, metrics: &Metrics) {
+    let frame: Utf8Bytes = message.to_json().into();
+    metrics.messages_broadcast.fetch_add(1, Ordering::Relaxed);
+    for member in room.members.iter_mut() {
+        if Some(member.info.id.as_str()) != except {
+            deliver(member, &frame, false, 0, metrics);
+        }
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
+    ProtocolError::new(code, message)
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(config: Arc<ServerConfig>, metrics: Arc<Metrics>) -> Arc<Hub> {
+        Arc::new(Hub {
+            config,
+            metrics,
+            state: Mutex::new(HubState::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock would be a bug; the state is still usable, so keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rooms open and participants in them, for `/metrics` and tests.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.lock();
+        let participants = state.rooms.values().map(|r| r.members.len()).sum();
+        (state.rooms.len(), participants)
+    }
+
+    /// Resume tokens held, for leak tests.
+    pub fn tokens_held(&self) -> usize {
+        self.lock().tokens.len()
+    }
+
+    /// Handles `join` (or a resume) from the connection behind `outbox`.
+    pub fn join(&self, outbox: &Outbox, message: ClientMessage) -> Result<Seat, ProtocolError> {
+        let ClientMessage::Join {
+            room: room_name,
+            name,
+            secret,
+            resume,
+            client,
+        } = message
+        else {
+            return Err(err(ErrorCode::BadField, "expected a join message"));
+        };
+        let metrics = &self.metrics;
+        let mut state = self.lock();
+        let state = &mut *state;
+
+        if let Some(token) = &resume {
+            if let Some(seat) = state.tokens.get(token).cloned() {
+                if seat.room == room_name {
+                    if let Some(room) = state.rooms.get_mut(&seat.room) {
+                        if let Some(seat) = self.resume(room, &seat, outbox) {
+                            return Ok(seat);
+                        }
+                    }
+                }
+            }
+        }
+
+        if let Some(expected) = self.config.room_secrets.get(&room_name) {
+            if secret.as_deref() != Some(expected.as_str()) {
+                return Err(err(
+                    ErrorCode::BadSecret,
+                    format!("room {room_name:?} needs the right secret; ask its organiser for it"),
+                ));
+            }
+        }
+        let room_count = state.rooms.len();
+        let room = match state.rooms.get_mut(&room_name) {
+            Some(room) => {
+                if room.members.len() >= self.config.max_room_size {
+                    return Err(err(
+                        ErrorCode::RoomFull,
+                        format!(
+                            "room {room_name:?} is full ({} participants); try again later or use another room",
+                            self.config.max_room_size
+                        ),
+                    ));
+                }
+                room
+            }
+            None => {
+                if room_count >= self.config.max_rooms {
+                    return Err(err(
+                        ErrorCode::RoomFull,
+                        format!(
+                            "this server has reached its limit of {} rooms; try again later",
+                            self.config.max_rooms
+                        ),
+                    ));
+                }
+                state.rooms.entry(room_name.clone()).or_insert(Room {
+                    members: Vec::new(),
+                    host: String::new(),
+                    hands: Vec::new(),
+                    chat_enabled: true,
+                    chat_history: VecDeque::new(),
+                    chat_seq: 0,
+                })
+            }
+        };
+
+        let mut id = random_hex(8);
+        while room.member(&id).is_some() {
+            id = random_hex(8);
+        }
+        let resume_token = random_hex(24);
+        let info = PeerInfo {
+            id: id.clone(),
+            name: name.clone(),
+            mic: true,
+            cam: true,
+            screen: false,
+            screen_stream_id: None,
+            hand: false,
+            client,
+        };
+        if room.members.is_empty() {
+            room.host = id.clone();
+        }
+        let peers = ServerMessage::Peers {
+            you: You {
+                id: id.clone(),
+                name: name.clone(),
+            },
+            resume_token: resume_token.clone(),
+            host: room.host.clone(),
+            peers: room.members.iter().map(|m| m.info.clone()).collect(),
+            hands: room.hands.clone(),
+            chat_enabled: room.chat_enabled,
+            chat_history: room.chat_history.iter().cloned().collect(),
+            ice_servers: self.config.ice_servers.clone(),
+            resume_failed: resume.is_some(),
+        };
+        outbox.send(&peers, metrics);
+        broadcast(
+            room,
+            &ServerMessage::PeerJoined { peer: info.clone() },
+            None,
+            metrics,
+        );
+        room.members.push(Member {
+            info,
+            resume_token: resume_token.clone(),
+            link: Link::Live(outbox.clone()),
+        });
+        let seat = Seat {
+            room: room_name,
+            id,
+        };
+        state.tokens.insert(resume_token, seat.clone());
+        metrics.joins_total.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(room = %seat.room, peer = %seat.id, name = %name, "join");
+        Ok(seat)
+    }
+
+    /// Puts a dropped participant back on a new connection: same id, no `peer-joined`, and
+    /// the relays that waited are delivered after `peers`.
+    fn resume(&self, room: &mut Room, seat: &Seat, outbox: &Outbox) -> Option<Seat> {
+        let metrics = &self.metrics;
+        let peers: Vec<PeerInfo> = room
+            .members
+            .iter()
+            .filter(|m| m.info.id != seat.id)
+            .map(|m| m.info.clone())
+            .collect();
+        let (host, hands, chat_enabled) =
+            (room.host.clone(), room.hands.clone(), room.chat_enabled);
+        let history: Vec<ChatMessage> = room.chat_history.iter().cloned().collect();
+        let member = room.member_mut(&seat.id)?;
+        let queued = match std::mem::replace(&mut member.link, Link::Live(outbox.clone())) {
+            Link::Detached { queued, .. } => queued,
+            // The old connection is still open (half-open TCP): the new one takes over.
+            Link::Live(old) => {
+                old.kick.cancel();
+                VecDeque::new()
+            }
+        };
+        outbox.send(
+            &ServerMessage::Peers {
+                you: You {
+                    id: member.info.id.clone(),
+                    name: member.info.name.clone(),
+                },
+                resume_token: member.resume_token.clone(),
+                host,
+                peers,
+                hands,
+                chat_enabled,
+                chat_history: history,
+                ice_servers: self.config.ice_servers.clone(),
+                resume_failed: false,
+            },
+            metrics,
+        );
+        for frame in queued {
+            outbox.push(Outbound::Text(frame), metrics);
+        }
+        metrics.resumes_total.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(room = %seat.room, peer = %seat.id, "resume");
+        Some(seat.clone())
+    }
+
+    /// Handles every message of a joined participant but `join` and `leave`.
+    pub fn handle(&self, seat: &Seat, message: ClientMessage) -> Result<(), ProtocolError> {
+        let metrics = &self.metrics;
+        let mut state = self.lock();
+        let Some(room) = state.rooms.get_mut(&seat.room) else {
+            return Err(err(
+                ErrorCode::NotJoined,
+                "you are no longer in a room; join again",
+            ));
+        };
+        if room.member(&seat.id).is_none() {
+            return Err(err(
+                ErrorCode::NotJoined,
+                "you are no longer in the room; join again",
+            ));
+        }
+        let me = seat.id.clone();
+        let unknown = |id: &str| {
+            let shown: String = id.chars().take(40).collect();
+            err(
+                ErrorCode::UnknownPeer,
+                format!("no participant {shown:?} in this room"),
+            )
+        };
+        match message {
+            ClientMessage::Offer { to, sdp } => {
+                self.relay(room, &to, ServerMessage::Offer { from: me, sdp })
+                    .ok_or_else(|| unknown(&to))?;
+            }
+            ClientMessage::Answer { to, sdp } => {
+                self.relay(room, &to, ServerMessage::Answer { from: me, sdp })
+                    .ok_or_else(|| unknown(&to))?;
+            }
+            ClientMessage::Candidate { to, candidate } => {
+                self.relay(
+                    room,
+                    &to,
+                    ServerMessage::Candidate {
+                        from: me,
+                        candidate,
+                    },
+                )
+                .ok_or_else(|| unknown(&to))?;
+            }
+            ClientMessage::MediaState { mic, cam } => {
+                if let Some(m) = room.member_mut(&me) {
+                    m.info.mic = mic;
+                    m.info.cam = cam;
+                }
+                broadcast(
+                    room,
+                    &ServerMessage::MediaState {
+                        from: me.clone(),
+                        mic,
+                        cam,
+                    },
+                    Some(&me),
+                    metrics,
+                );
+            }
+            ClientMessage::ScreenShareStarted { stream_id } => {
+                if let Some(m) = room.member_mut(&me) {
+                    m.info.screen = true;
+                    m.info.screen_stream_id = Some(stream_id.clone());
+                }
+                broadcast(
+                    room,
+                    &ServerMessage::ScreenShareStarted {
+                        from: me.clone(),
+                        stream_id,
+                    },
+                    Some(&me),
+                    metrics,
+                );
+            }
+            ClientMessage::ScreenShareStopped {} => {
+                if let Some(m) = room.member_mut(&me) {
+                    m.info.screen = false;
+                    m.info.screen_stream_id = None;
+                }
+                broadcast(
+                    room,
+                    &ServerMessage::ScreenShareStopped { from: me.clone() },
+                    Some(&me),
+                    metrics,
+                );
+            }
+            ClientMessage::RaiseHand {} => {
+                if !room.hands.contains(&me) {
+                    room.hands.push(me.clone());
+                }
+                if let Some(m) = room.member_mut(&me) {
+                    m.info.hand = true;
+                }
+                let queue = room.hands.clone();
+                broadcast(
+                    room,
+                    &ServerMessage::RaiseHand { from: me, queue },
+                    None,
+                    metrics,
+                );
+            }
+            ClientMessage::LowerHand { peer } => {
+                let target = peer.unwrap_or_else(|| me.clone());
+                if target != me {
+                    if room.host != me {
+                        return Err(err(
+                            ErrorCode::Forbidden,
+                            "only the host can lower someone else's hand",
+                        ));
+                    }
+                    if room.member(&target).is_none() {
+                        return Err(unknown(&target));
+                    }
+                }
+                room.hands.retain(|h| *h != target);
+                if let Some(m) = room.member_mut(&target) {
+                    m.info.hand = false;
+                }
+                let queue = room.hands.clone();
+                broadcast(
+                    room,
+                    &ServerMessage::LowerHand {
+                        from: me,
+                        peer: target,
+                        queue,
+                    },
+                    None,
+                    metrics,
+                );
+            }
+            ClientMessage::Chat { text } => {
+                if !room.chat_enabled && room.host != me {
+                    return Err(err(ErrorCode::ChatDisabled, "the host has turned chat off"));
+                }
+                room.chat_seq += 1;
+                let name = room
+                    .member(&me)
+                    .map(|m| m.info.name.clone())
+                    .unwrap_or_default();
+                let chat = ChatMessage {
+                    from: me,
+                    name,
+                    text,
+                    ts: now_ms(),
+                    seq: room.chat_seq,
+                };
+                if room.chat_history.len() >= CHAT_HISTORY_LEN {
+                    room.chat_history.pop_front();
+                }
+                room.chat_history.push_back(chat.clone());
+                broadcast(room, &ServerMessage::Chat(chat), None, metrics);
+            }
+            ClientMessage::ChatEnabled {} | ClientMessage::ChatDisabled {} => {
+                if room.host != me {
+                    return Err(err(
+                        ErrorCode::Forbidden,
+                        "only the host can turn chat on or off",
+                    ));
+                }
+                let enabled = matches!(message, ClientMessage::ChatEnabled {});
+                room.chat_enabled = enabled;
+                let out = if enabled {
+                    ServerMessage::ChatEnabled { from: me }
+                } else {
+                    ServerMessage::ChatDisabled { from: me }
+                };
+                broadcast(room, &out, None, metrics);
+            }
+            ClientMessage::Join { .. } => {
+                return Err(err(
+                    ErrorCode::AlreadyJoined,
+                    "this connection has already joined a room",
+                ));
+            }
+            ClientMessage::Leave {} | ClientMessage::Ping {} => {}
+        }
+        Ok(())
+    }
+
+    /// Relays to one member of the room; `None` when `to` is not in it.
+    fn relay(&self, room: &mut Room, to: &str, message: ServerMessage) -> Option<()> {
+        let member = room.member_mut(to)?;
+        let frame: Utf8Bytes = message.to_json().into();
+        deliver(
+            member,
+            &frame,
+            true,
+            self.config.resume_queue,
+            &self.metrics,
+        );
+        self.metrics
+            .messages_relayed
+            .fetch_add(1, Ordering::Relaxed);
+        Some(())
+    }
+
+    /// Removes a participant now (`leave`, or its grace period ran out).
+    pub fn leave(&self, seat: &Seat) {
+        let mut state = self.lock();
+        self.remove(&mut state, seat, "leave");
+    }
+
+    fn remove(&self, state: &mut HubState, seat: &Seat, why: &str) {
+        let metrics = &self.metrics;
+        let Some(room) = state.rooms.get_mut(&seat.room) else {
+            return;
+        };
+        let Some(index) = room.members.iter().position(|m| m.info.id == seat.id) else {
+            return;
+        };
+        let member = room.members.remove(index);
+        state.tokens.remove(&member.resume_token);
+        metrics.leaves_total.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(room = %seat.room, peer = %seat.id, why, "left");
+        if room.members.is_empty() {
+            state.rooms.remove(&seat.room);
+            return;
+        }
+        broadcast(
+            room,
+            &ServerMessage::PeerLeft {
+                id: seat.id.clone(),
+            },
+            None,
+            metrics,
+        );
+        if room.hands.contains(&seat.id) {
+            room.hands.retain(|h| *h != seat.id);
+            let queue = room.hands.clone();
+            broadcast(
+                room,
+                &ServerMessage::LowerHand {
+                    from: seat.id.clone(),
+                    peer: seat.id.clone(),
+                    queue,
+                },
+                None,
+                metrics,
+            );
+        }
+        if room.host == seat.id {
+            // Members are kept in join order, so the first is the earliest joiner left.
+            room.host = room.members[0].info.id.clone();
+            let host = room.host.clone();
+            tracing::info!(room = %seat.room, peer = %host, "new host");
+            broadcast(room, &ServerMessage::Host { id: host }, None, metrics);
+        }
+    }
+
+    /// The connection `conn_id` of a participant dropped without `leave`: keep its seat for
+    /// the grace period, then remove it unless it resumed.
+    pub fn detach(self: &Arc<Self>, seat: &Seat, conn_id: u64) {
+        let epoch = {
+            let mut state = self.lock();
+            state.next_epoch += 1;
+            let epoch = state.next_epoch;
+            let Some(member) = state
+                .rooms
+                .get_mut(&seat.room)
+                .and_then(|r| r.member_mut(&seat.id))
+            else {
+                return;
+            };
+            match &member.link {
+                Link::Live(outbox) if outbox.conn_id == conn_id => {}
+                // Already detached, or resumed on a newer connection.
+                _ => return,
+            }
+            member.link = Link::Detached {
+                epoch,
+                queued: VecDeque::new(),
+            };
+            epoch
+        };
+        tracing::info!(room = %seat.room, peer = %seat.id, "dropped; waiting for resume");
+        let hub = Arc::clone(self);
+        let seat = seat.clone();
+        let grace = self.config.grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let mut state = hub.lock();
+            let still_detached = state
+                .rooms
+                .get(&seat.room)
+                .and_then(|r| r.member(&seat.id))
+                .is_some_and(|m| matches!(m.link, Link::Detached { epoch: e, .. } if e == epoch));
+            if still_detached {
+                hub.remove(&mut state, &seat, "grace period over");
+            }
+        });
+    }
+}

@@ -1,0 +1,19 @@
+//! termmeet's signaling server and the wire protocol it speaks.
+//!
+//! The protocol types ([`protocol`]) are shared with the terminal client, so each message is
+//! defined once. [`run`] serves rooms on a listener until a shutdown future completes;
+//! the `termmeet-signaling` binary only parses flags and calls it.
+
+pub mod config;
+mod conn;
+pub mod duration;
+mod hub;
+pub mod loadgen;
+pub mod metrics;
+pub mod protocol;
+mod ratelimit;
+pub mod sanitize;
+mod server;
+
+pub use config::{ServeArgs, ServerConfig};
+pub use server::{build, run, serve, ServerHandle};

@@ -1,0 +1,142 @@
+//! The HTTP side: routes, WebSocket upgrade with the protocol's size limits, and graceful
+//! shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServerConfig;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::protocol::MAX_FRAME_BYTES;
+
+/// What every connection task shares.
+pub struct Shared {
+    /// Settings.
+    pub config: Arc<ServerConfig>,
+    /// Rooms.
+    pub hub: Arc<Hub>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the server shuts down: connections close with 1001.
+    pub shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for their close frames.
+    pub tasks: TaskTracker,
+}
+
+/// A handle on a running server's state, for tests and embedding.
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    /// Rooms open and participants in them.
+    pub fn counts(&self) -> (usize, usize) {
+        self.shared.hub.counts()
+    }
+
+    /// Resume tokens the hub holds (one per participant).
+    pub fn tokens_held(&self) -> usize {
+        self.shared.hub.tokens_held()
+    }
+
+    /// The counters behind `/metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+}
+
+/// Builds the server's state and router; [`run`] serves it.
+pub fn build(config: ServerConfig) -> (Router, ServerHandle) {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::default());
+    let shared = Arc::new(Shared {
+        hub: Hub::new(Arc::clone(&config), Arc::clone(&metrics)),
+        config,
+        metrics,
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+    });
+    let router = Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_page))
+        .route("/", get(index_page))
+        .with_state(Arc::clone(&shared));
+    (router, ServerHandle { shared })
+}
+
+/// Serves the signaling server on `listener` until `shutdown` completes, then closes every
+/// WebSocket with 1001 and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (router, handle) = build(config);
+    serve(listener, router, handle, shutdown).await
+}
+
+/// Like [`run`], with the state built beforehand by [`build`] so the caller keeps a handle.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    handle: ServerHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let shared = handle.shared;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "termmeet signaling server listening on ws://{addr}/ws");
+    }
+    let token = shared.shutdown.clone();
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing every connection with 1001");
+            token.cancel();
+        })
+        .await;
+    // WebSocket tasks outlive hyper's view of the connection: wait for their close frames.
+    shared.shutdown.cancel();
+    shared.tasks.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), shared.tasks.wait()).await;
+    served
+}
+
+async fn ws_upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    let tracked = shared.tasks.token();
+    ws.max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
+        // tungstenite reads into a 128 KiB buffer by default, which alone would be twice the
+        // memory budget of a connection; frames are small, so a small buffer costs nothing.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            let _tracked = tracked;
+            crate::conn::serve(socket, shared).await;
+        })
+}
+
+async fn metrics_page(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let (rooms, participants) = shared.hub.counts();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared.metrics.render(rooms, participants),
+    )
+}
+
+async fn index_page() -> Html<&'static str> {
+    Html(include_str!("web/index.html"))
+}
