@@ -56,6 +56,7 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>) {
         ),
     };
 
+    let half_queue = shared.config.outbound_queue.div_ceil(2);
     let ending = loop {
         tokio::select! {
             frame = tokio::time::timeout(shared.config.idle_timeout, stream.next()) => {
@@ -65,6 +66,16 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>) {
                     Ok(Some(Ok(message))) => {
                         if let Some(ending) = conn.on_frame(message) {
                             break ending;
+                        }
+                        // Backpressure: a client that sends faster than it reads its own
+                        // answers is not read from until its writer catches up.
+                        tokio::select! {
+                            room = tokio::time::timeout(shared.config.idle_timeout, outbox.wait_for_room(half_queue)) => {
+                                if !matches!(room, Ok(true)) {
+                                    break Ending::Dropped("not reading its answers");
+                                }
+                            }
+                            _ = kick.cancelled() => break Ending::Kicked,
                         }
                     }
                     Ok(Some(Err(e))) => break ending_for_error(e),

@@ -77,6 +77,15 @@ impl Outbox {
         }
     }
 
+    /// Waits until at least `free` slots of the queue are free (the writer caught up).
+    /// Returns false if the connection's writer is gone.
+    pub async fn wait_for_room(&self, free: usize) -> bool {
+        if self.tx.capacity() >= free {
+            return true;
+        }
+        self.tx.reserve_many(free.min(self.tx.max_capacity())).await.is_ok()
+    }
+
     /// Queues a server message.
     pub fn send(&self, message: &ServerMessage, metrics: &Metrics) {
         self.push(Outbound::Text(message.to_json().into()), metrics);
