@@ -1,0 +1,37 @@
+# termmeet: one command runs a meeting, one runs every test.
+#   make demo    a meeting on this machine: embedded server, two synthetic participants and you
+#   make test    formatting, lints and every test, with PulseAudio and Xvfb started for them
+#   make bench   the benchmarks behind BENCHMARKS.md
+# Each target first installs the system packages it needs (Debian: apt-get) when missing.
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: demo test bench setup-build setup-test fmt lint server
+
+setup-build:
+	@scripts/setup.sh build
+
+setup-test:
+	@scripts/setup.sh test
+
+demo: setup-build
+	$(CARGO) run --release --bin termmeet -- demo
+
+server: setup-build
+	$(CARGO) run --release --bin termmeet-signaling
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: setup-test fmt lint
+	scripts/services.sh $(CARGO) test --workspace --all-targets --no-fail-fast
+	scripts/services.sh $(CARGO) test --workspace --doc
+
+bench: setup-test
+	$(CARGO) build --release --workspace --bins
+	./target/release/termmeet-signaling loadgen --connections 5000 --rooms 1000 --rate 2000 --duration 20s
+	scripts/services.sh $(CARGO) bench --workspace

@@ -1,0 +1,281 @@
+//! Playing remote audio: one jitter buffer per stream, mixed by rodio into the speaker.
+//!
+//! A [`JitterBuffer`] starts playing once it holds 60 ms and drops its oldest audio when it
+//! holds more than 200 ms, so delay stays bounded when packets arrive in bursts. The rodio
+//! output lives on its own thread; streams are added to its mixer as [`RemoteAudio`] handles.
+
+use std::collections::VecDeque;
+use std::num::NonZero;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use cpal::traits::DeviceTrait;
+
+use super::frame::SAMPLE_RATE;
+use super::mic::find_device;
+use super::MediaError;
+
+/// Samples in 60 ms at 48 kHz: the buffer starts playing at this fill.
+pub const START_SAMPLES: usize = SAMPLE_RATE as usize * 60 / 1000;
+/// Samples in 200 ms: above this the oldest audio is dropped.
+pub const MAX_SAMPLES: usize = SAMPLE_RATE as usize * 200 / 1000;
+
+/// A per-stream jitter buffer of 48 kHz mono samples.
+#[derive(Debug, Default)]
+pub struct JitterBuffer {
+    samples: VecDeque<i16>,
+    /// Whether it is playing (filled to the start level since the last underrun).
+    playing: bool,
+    /// Samples dropped for being over the limit.
+    pub dropped: u64,
+    /// Times it ran dry while playing.
+    pub underruns: u64,
+}
+
+impl JitterBuffer {
+    /// Adds decoded audio; drops the oldest samples beyond 200 ms.
+    pub fn push(&mut self, samples: &[i16]) {
+        self.samples.extend(samples);
+        if self.samples.len() > MAX_SAMPLES {
+            let extra = self.samples.len() - MAX_SAMPLES;
+            self.samples.drain(..extra);
+            self.dropped += extra as u64;
+        }
+        if !self.playing && self.samples.len() >= START_SAMPLES {
+            self.playing = true;
+        }
+    }
+
+    /// Fills `out` with the next samples, or silence while buffering.
+    pub fn pull(&mut self, out: &mut [f32]) {
+        let mut written = 0;
+        if self.playing {
+            for slot in out.iter_mut() {
+                match self.samples.pop_front() {
+                    Some(s) => {
+                        *slot = s as f32 / i16::MAX as f32;
+                        written += 1;
+                    }
+                    None => break,
+                }
+            }
+            if written < out.len() {
+                self.playing = false;
+                self.underruns += 1;
+            }
+        }
+        out[written..].iter_mut().for_each(|s| *s = 0.0);
+    }
+
+    /// Samples held now.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Whether it is playing rather than filling.
+    pub fn is_playing(&self) -> bool {
+        self.playing
+    }
+}
+
+/// What a stream's handle and its mixer input share.
+#[derive(Debug, Default)]
+struct StreamShared {
+    buffer: Mutex<JitterBuffer>,
+    /// Volume as f32 bits (1.0 is unchanged).
+    volume: AtomicU32,
+    /// Set when the handle is dropped: the mixer input ends.
+    closed: AtomicBool,
+    /// Recent level (RMS of the last pull, f32 bits) for "who is speaking".
+    level: AtomicU32,
+}
+
+/// The sending end of one remote stream: push decoded audio into it.
+pub struct RemoteAudio {
+    shared: Arc<StreamShared>,
+}
+
+impl RemoteAudio {
+    /// Queues decoded 48 kHz mono samples.
+    pub fn push(&self, samples: &[i16]) {
+        if let Ok(mut b) = self.shared.buffer.lock() {
+            b.push(samples);
+        }
+    }
+
+    /// Sets the volume (0 mutes, 1 is unchanged, up to 4).
+    pub fn set_volume(&self, volume: f32) {
+        self.shared.volume.store(volume.clamp(0.0, 4.0).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The stream's recent loudness, 0 to 1.
+    pub fn level(&self) -> f32 {
+        f32::from_bits(self.shared.level.load(Ordering::Relaxed))
+    }
+
+    /// Samples waiting in the jitter buffer.
+    pub fn buffered(&self) -> usize {
+        self.shared.buffer.lock().map(|b| b.len()).unwrap_or(0)
+    }
+}
+
+impl Drop for RemoteAudio {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One stream as a rodio source: pulls from the jitter buffer in 10 ms chunks.
+struct MixerInput {
+    shared: Arc<StreamShared>,
+    chunk: Vec<f32>,
+    pos: usize,
+}
+
+impl Iterator for MixerInput {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        if self.pos == self.chunk.len() {
+            if self.shared.closed.load(Ordering::Relaxed) {
+                return None;
+            }
+            if let Ok(mut b) = self.shared.buffer.lock() {
+                b.pull(&mut self.chunk);
+            }
+            let volume = f32::from_bits(self.shared.volume.load(Ordering::Relaxed));
+            let mut energy = 0.0f32;
+            for s in self.chunk.iter_mut() {
+                *s *= volume;
+                energy += *s * *s;
+            }
+            let rms = (energy / self.chunk.len() as f32).sqrt();
+            self.shared.level.store(rms.to_bits(), Ordering::Relaxed);
+            self.pos = 0;
+        }
+        let s = self.chunk[self.pos];
+        self.pos += 1;
+        Some(s)
+    }
+}
+
+impl rodio::Source for MixerInput {
+    fn current_span_len(&self) -> Option<usize> {
+        None
+    }
+
+    fn channels(&self) -> rodio::ChannelCount {
+        NonZero::new(1).unwrap_or(NonZero::<u16>::MIN)
+    }
+
+    fn sample_rate(&self) -> rodio::SampleRate {
+        NonZero::new(SAMPLE_RATE).unwrap_or(NonZero::<u32>::MIN)
+    }
+
+    fn total_duration(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// The speaker: a rodio output on its own thread, mixing every remote stream.
+pub struct Playback {
+    mixer: rodio::mixer::Mixer,
+    name: String,
+    /// Dropped to close the output.
+    _stop: mpsc::Sender<()>,
+}
+
+impl Playback {
+    /// Opens the speaker `name` (or the default).
+    pub fn open(name: Option<&str>) -> Result<Playback, MediaError> {
+        let wanted = name.map(str::to_string);
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        thread::Builder::new()
+            .name("playback".into())
+            .spawn(move || {
+                let opened = (|| {
+                    let device = find_device(wanted.as_deref(), false)?;
+                    let dname = device.description().map(|n| n.name().to_string()).unwrap_or_else(|_| "speaker".into());
+                    let mut sink = rodio::DeviceSinkBuilder::from_device(device)
+                        .and_then(|b| b.open_stream())
+                        .map_err(|e| MediaError::Device(format!("cannot open speaker {dname:?}: {e}")))?;
+                    sink.log_on_drop(false);
+                    Ok((sink, dname))
+                })();
+                match opened {
+                    Ok((sink, dname)) => {
+                        let _ = ready_tx.send(Ok((sink.mixer().clone(), dname)));
+                        let _ = stop_rx.recv();
+                        drop(sink);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| MediaError::Device(format!("cannot start the playback thread: {e}")))?;
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok((mixer, name))) => Ok(Playback { mixer, name, _stop: stop_tx }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(MediaError::Device("the speaker did not open within 10 s".into())),
+        }
+    }
+
+    /// The speaker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Adds a stream to the mix; it plays until the handle is dropped.
+    pub fn add_stream(&self) -> RemoteAudio {
+        let shared = Arc::new(StreamShared::default());
+        shared.volume.store(1.0f32.to_bits(), Ordering::Relaxed);
+        self.mixer.add(MixerInput { shared: Arc::clone(&shared), chunk: vec![0.0; 480], pos: 480 });
+        RemoteAudio { shared }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_at_sixty_ms_and_caps_at_two_hundred() {
+        let mut b = JitterBuffer::default();
+        let mut out = vec![1.0f32; 480];
+        b.push(&vec![100; START_SAMPLES - 1]);
+        b.pull(&mut out);
+        assert!(out.iter().all(|&s| s == 0.0), "silent while filling");
+        assert!(!b.is_playing());
+        b.push(&[100]);
+        assert!(b.is_playing());
+        b.pull(&mut out);
+        assert!(out.iter().all(|&s| s > 0.0));
+        assert_eq!(b.len(), START_SAMPLES - 480);
+        b.push(&vec![7; MAX_SAMPLES * 2]);
+        assert_eq!(b.len(), MAX_SAMPLES);
+        assert!(b.dropped > 0);
+        // The newest audio is what is kept.
+        b.pull(&mut out);
+        assert!(out.iter().all(|&s| (s - 7.0 / i16::MAX as f32).abs() < 1e-6));
+    }
+
+    #[test]
+    fn underrun_goes_back_to_filling() {
+        let mut b = JitterBuffer::default();
+        b.push(&vec![5; START_SAMPLES]);
+        let mut out = vec![0.0f32; START_SAMPLES + 10];
+        b.pull(&mut out);
+        assert_eq!(b.underruns, 1);
+        assert!(!b.is_playing());
+        assert!(out[START_SAMPLES..].iter().all(|&s| s == 0.0));
+    }
+}

@@ -1,0 +1,364 @@
+//! A decoded frame to half-block cells: `▀` with the top pixel as foreground and the bottom
+//! pixel as background, so each cell shows two pixels.
+//!
+//! The frame is fitted to the tile with its aspect ratio kept (a cell is about twice as tall
+//! as wide, so a cell's two pixels are about square), scaled down by area averaging, and
+//! letterboxed. A colour tolerance keeps a cell as it was when its new colours are close to
+//! the old ones, so that ratatui, which writes only changed cells, writes fewer bytes.
+//! Nothing here awaits or does I/O.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+
+use super::color::{luminance, ColorMode};
+use crate::media::frame::RgbFrame;
+
+/// The upper half block.
+pub const UPPER_HALF: &str = "▀";
+
+/// The colours of one cell's two pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CellColors {
+    /// The top pixel (drawn as the foreground of `▀`).
+    pub top: [u8; 3],
+    /// The bottom pixel (drawn as the background).
+    pub bottom: [u8; 3],
+}
+
+/// Where the picture sits in a tile, in pixels (two per cell vertically).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Columns of letterbox on the left.
+    pub x: usize,
+    /// Pixel rows of letterbox on top (always even: whole cells).
+    pub y: usize,
+    /// Picture width in pixels (= cells).
+    pub width: usize,
+    /// Picture height in pixels (even: whole cells).
+    pub height: usize,
+}
+
+/// Fits a `frame_w` x `frame_h` picture into `cols` x `rows` cells, centred.
+pub fn place(frame_w: usize, frame_h: usize, cols: usize, rows: usize) -> Placement {
+    let (tile_w, tile_h) = (cols, rows * 2);
+    if frame_w == 0 || frame_h == 0 || tile_w == 0 || tile_h == 0 {
+        return Placement { x: 0, y: 0, width: 0, height: 0 };
+    }
+    let scale = (tile_w as f64 / frame_w as f64).min(tile_h as f64 / frame_h as f64);
+    let width = ((frame_w as f64 * scale).round() as usize).clamp(1, tile_w);
+    // Whole cells vertically: round the height to an even number of pixels.
+    let height = ((((frame_h as f64 * scale) / 2.0).round() as usize) * 2).clamp(2, tile_h);
+    Placement {
+        x: (tile_w - width) / 2,
+        y: ((tile_h - height) / 4) * 2,
+        width,
+        height,
+    }
+}
+
+/// The picture as cells: `cols * rows` entries row by row, `None` for letterbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CellGrid {
+    /// Width in cells.
+    pub cols: usize,
+    /// Height in cells.
+    pub rows: usize,
+    /// Row-major cells.
+    pub cells: Vec<Option<CellColors>>,
+}
+
+/// Scales `frame` into a `cols` x `rows` tile by area averaging. Pure.
+pub fn to_cells(frame: &RgbFrame, cols: usize, rows: usize) -> CellGrid {
+    let mut cells = vec![None; cols * rows];
+    let p = place(frame.width, frame.height, cols, rows);
+    if p.width == 0 || frame.data.len() < frame.width * frame.height * 3 {
+        return CellGrid { cols, rows, cells };
+    }
+    let (fw, fh) = (frame.width, frame.height);
+    // Source column ranges for each output column, computed once.
+    let xs: Vec<(usize, usize)> = (0..p.width)
+        .map(|x| {
+            let a = x * fw / p.width;
+            (a, ((x + 1) * fw / p.width).max(a + 1).min(fw))
+        })
+        .collect();
+    let span = |y: usize| {
+        let a = y * fh / p.height;
+        (a, ((y + 1) * fh / p.height).max(a + 1).min(fh))
+    };
+    let mut sums = vec![[0u32; 3]; p.width];
+    let mut average_row = |y0: usize, y1: usize, out: &mut Vec<[u8; 3]>| {
+        sums.iter_mut().for_each(|s| *s = [0; 3]);
+        for row in y0..y1 {
+            let line = &frame.data[row * fw * 3..(row + 1) * fw * 3];
+            for (s, &(x0, x1)) in sums.iter_mut().zip(&xs) {
+                for px in line[x0 * 3..x1 * 3].chunks_exact(3) {
+                    s[0] += px[0] as u32;
+                    s[1] += px[1] as u32;
+                    s[2] += px[2] as u32;
+                }
+            }
+        }
+        out.clear();
+        for (s, &(x0, x1)) in sums.iter().zip(&xs) {
+            let n = ((x1 - x0) * (y1 - y0)) as u32;
+            out.push([
+                ((s[0] + n / 2) / n) as u8,
+                ((s[1] + n / 2) / n) as u8,
+                ((s[2] + n / 2) / n) as u8,
+            ]);
+        }
+    };
+    let (mut top, mut bottom) = (Vec::with_capacity(p.width), Vec::with_capacity(p.width));
+    for cell_row in 0..p.height / 2 {
+        let (a0, a1) = span(cell_row * 2);
+        let (b0, b1) = span(cell_row * 2 + 1);
+        average_row(a0, a1, &mut top);
+        average_row(b0, b1, &mut bottom);
+        let row = p.y / 2 + cell_row;
+        for x in 0..p.width {
+            cells[row * cols + p.x + x] = Some(CellColors {
+                top: top[x],
+                bottom: bottom[x],
+            });
+        }
+    }
+    CellGrid { cols, rows, cells }
+}
+
+/// Whether every channel of `a` is within `tolerance` of `b`.
+fn close(a: [u8; 3], b: [u8; 3], tolerance: u8) -> bool {
+    a.iter().zip(b).all(|(&x, y)| x.abs_diff(y) <= tolerance)
+}
+
+/// Keeps each cell of `previous` whose colours are all within `tolerance` of `next`'s. Pure.
+pub fn hold_close_cells(next: &mut CellGrid, previous: &CellGrid, tolerance: u8) {
+    if tolerance == 0 || next.cols != previous.cols || next.rows != previous.rows {
+        return;
+    }
+    for (n, p) in next.cells.iter_mut().zip(&previous.cells) {
+        if let (Some(new), Some(old)) = (n.as_ref(), p) {
+            if close(new.top, old.top, tolerance) && close(new.bottom, old.bottom, tolerance) {
+                *n = Some(*old);
+            }
+        }
+    }
+}
+
+/// Shade characters for mono mode, darkest first.
+const SHADES: [&str; 5] = [" ", "░", "▒", "▓", "█"];
+
+/// Writes a cell grid into `buf` at `area` in a colour mode.
+pub fn write_cells(grid: &CellGrid, mode: ColorMode, area: Rect, buf: &mut Buffer) {
+    let area = area.intersection(buf.area);
+    for row in 0..(area.height as usize).min(grid.rows) {
+        for col in 0..(area.width as usize).min(grid.cols) {
+            let Some(cell) = buf.cell_mut((area.x + col as u16, area.y + row as u16)) else {
+                continue;
+            };
+            match grid.cells[row * grid.cols + col] {
+                None => {
+                    cell.set_symbol(" ").set_fg(Color::Reset).set_bg(Color::Reset);
+                }
+                Some(c) if mode == ColorMode::Mono => {
+                    let l = (luminance(c.top) as usize + luminance(c.bottom) as usize) / 2;
+                    cell.set_symbol(SHADES[(l * SHADES.len() / 256).min(SHADES.len() - 1)])
+                        .set_fg(Color::Reset)
+                        .set_bg(Color::Reset);
+                }
+                Some(c) => {
+                    let (fg, bg) = (mode.color(c.top), mode.color(c.bottom));
+                    if fg == bg {
+                        // One colour: a space with that background is cheaper to send.
+                        cell.set_symbol(" ").set_fg(Color::Reset).set_bg(bg);
+                    } else {
+                        cell.set_symbol(UPPER_HALF).set_fg(fg).set_bg(bg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Draws frames into a tile, remembering what it drew for the colour tolerance.
+#[derive(Clone, Debug)]
+pub struct HalfBlockRenderer {
+    /// Colour depth to draw in.
+    pub mode: ColorMode,
+    /// Largest per-channel change that leaves a cell as it was (0 redraws every change).
+    pub tolerance: u8,
+    /// What was drawn last, for the tolerance.
+    last: Option<CellGrid>,
+}
+
+impl HalfBlockRenderer {
+    /// A renderer in `mode` with `tolerance`.
+    pub fn new(mode: ColorMode, tolerance: u8) -> HalfBlockRenderer {
+        HalfBlockRenderer { mode, tolerance, last: None }
+    }
+
+    /// Draws `frame` into `area` of `buf`.
+    pub fn render(&mut self, frame: &RgbFrame, area: Rect, buf: &mut Buffer) {
+        let mut grid = to_cells(frame, area.width as usize, area.height as usize);
+        if let Some(last) = &self.last {
+            hold_close_cells(&mut grid, last, self.tolerance);
+        }
+        write_cells(&grid, self.mode, area, buf);
+        self.last = Some(grid);
+    }
+
+    /// The cells drawn last.
+    pub fn last_cells(&self) -> Option<&CellGrid> {
+        self.last.as_ref()
+    }
+
+    /// Forgets what was drawn, so the next frame is drawn in full.
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::style::Style;
+
+    fn frame(w: usize, h: usize, pixels: &[[u8; 3]]) -> RgbFrame {
+        assert_eq!(pixels.len(), w * h);
+        RgbFrame { width: w, height: h, data: pixels.iter().flatten().copied().collect() }
+    }
+
+    /// The expected buffer from a picture of cells: `(fg, bg)` or `None` for letterbox.
+    fn expected(area: Rect, cells: &[Option<(Color, Color)>]) -> Buffer {
+        let mut buf = Buffer::empty(area);
+        for (i, c) in cells.iter().enumerate() {
+            let pos = (area.x + (i % area.width as usize) as u16, area.y + (i / area.width as usize) as u16);
+            let cell = buf.cell_mut(pos).unwrap();
+            match c {
+                None => {
+                    cell.set_symbol(" ").set_style(Style::reset());
+                }
+                Some((fg, bg)) if fg == bg => {
+                    cell.set_symbol(" ").set_fg(Color::Reset).set_bg(*bg);
+                }
+                Some((fg, bg)) => {
+                    cell.set_symbol(UPPER_HALF).set_fg(*fg).set_bg(*bg);
+                }
+            }
+        }
+        buf
+    }
+
+    fn draw(f: &RgbFrame, area: Rect, mode: ColorMode) -> Buffer {
+        let mut buf = Buffer::empty(area);
+        HalfBlockRenderer::new(mode, 0).render(f, area, &mut buf);
+        buf
+    }
+
+    const R: [u8; 3] = [255, 0, 0];
+    const G: [u8; 3] = [0, 255, 0];
+    const B: [u8; 3] = [0, 0, 255];
+    const W: [u8; 3] = [255, 255, 255];
+    fn rgb(c: [u8; 3]) -> Color {
+        Color::Rgb(c[0], c[1], c[2])
+    }
+
+    #[test]
+    fn two_by_two_into_two_cells() {
+        let f = frame(2, 2, &[R, G, B, W]);
+        let area = Rect::new(0, 0, 2, 1);
+        assert_eq!(
+            draw(&f, area, ColorMode::TrueColor),
+            expected(area, &[Some((rgb(R), rgb(B))), Some((rgb(G), rgb(W)))])
+        );
+    }
+
+    #[test]
+    fn letterboxes_a_wide_frame() {
+        // 4x2 pixels into a 4x2-cell tile (4x4 pixels): one cell row of picture, centred
+        // vertically is not possible by halves, so it sits at the top of the lower half.
+        let f = frame(4, 2, &[R, R, G, G, B, B, W, W]);
+        let area = Rect::new(0, 0, 4, 2);
+        let mut cells = vec![None; 4];
+        cells.extend([Some((rgb(R), rgb(B))), Some((rgb(R), rgb(B))), Some((rgb(G), rgb(W))), Some((rgb(G), rgb(W)))]);
+        // 2 rows * 2 px = 4 px high, picture 2 px high: (4-2)/4*2 = 0 px offset.
+        let got = draw(&f, area, ColorMode::TrueColor);
+        let p = place(4, 2, 4, 2);
+        assert_eq!(p, Placement { x: 0, y: 0, width: 4, height: 2 });
+        let mut want = vec![Some((rgb(R), rgb(B))), Some((rgb(R), rgb(B))), Some((rgb(G), rgb(W))), Some((rgb(G), rgb(W)))];
+        want.extend([None; 4]);
+        assert_eq!(got, expected(area, &want));
+        let _ = cells;
+    }
+
+    #[test]
+    fn averages_areas_and_pillarboxes_odd_sizes() {
+        // 3 wide, 5 tall into 3x1 cells (3x2 px): scale 0.4 -> 1x2 px, centred at column 1.
+        let mut px = vec![R; 15];
+        px[12..15].copy_from_slice(&[B, B, B]);
+        let f = frame(3, 5, &px);
+        let area = Rect::new(0, 0, 3, 1);
+        let p = place(3, 5, 3, 1);
+        assert_eq!(p, Placement { x: 1, y: 0, width: 1, height: 2 });
+        let grid = to_cells(&f, 3, 1);
+        assert_eq!(grid.cells[0], None);
+        assert_eq!(grid.cells[2], None);
+        let c = grid.cells[1].unwrap();
+        assert_eq!(c.top, R);
+        // Bottom pixel averages rows 2..5: two red rows and one blue.
+        assert_eq!(c.bottom, [170, 0, 85]);
+        let buf = draw(&f, area, ColorMode::TrueColor);
+        assert_eq!(buf, expected(area, &[None, Some((rgb(R), Color::Rgb(170, 0, 85))), None]));
+    }
+
+    #[test]
+    fn one_cell_and_zero_size_tiles() {
+        let f = frame(2, 2, &[R, R, B, B]);
+        let area = Rect::new(3, 2, 1, 1);
+        let mut buf = Buffer::empty(Rect::new(0, 0, 6, 4));
+        HalfBlockRenderer::new(ColorMode::TrueColor, 0).render(&f, area, &mut buf);
+        assert_eq!(buf[(3, 2)].symbol(), UPPER_HALF);
+        assert_eq!(buf[(3, 2)].fg, rgb(R));
+        assert_eq!(buf[(3, 2)].bg, rgb(B));
+        // Zero-size tiles and empty frames draw nothing and do not panic.
+        let mut r = HalfBlockRenderer::new(ColorMode::TrueColor, 8);
+        r.render(&f, Rect::new(0, 0, 0, 0), &mut buf);
+        r.render(&f, Rect::new(0, 0, 5, 0), &mut buf);
+        r.render(&RgbFrame { width: 0, height: 0, data: vec![] }, Rect::new(0, 0, 3, 3), &mut buf);
+        r.render(&RgbFrame { width: 4, height: 4, data: vec![1; 5] }, Rect::new(0, 0, 3, 3), &mut buf);
+        // A tile that hangs off the buffer is clipped.
+        r.render(&f, Rect::new(5, 3, 10, 10), &mut buf);
+    }
+
+    #[test]
+    fn colour_modes() {
+        let f = frame(1, 2, &[[250, 5, 5], [5, 5, 250]]);
+        let area = Rect::new(0, 0, 1, 1);
+        let b256 = draw(&f, area, ColorMode::Ansi256);
+        assert_eq!((b256[(0, 0)].fg, b256[(0, 0)].bg), (Color::Indexed(196), Color::Indexed(21)));
+        let b16 = draw(&f, area, ColorMode::Ansi16);
+        assert_eq!((b16[(0, 0)].fg, b16[(0, 0)].bg), (Color::LightRed, Color::Blue));
+        let mono = draw(&frame(1, 2, &[W, W]), area, ColorMode::Mono);
+        assert_eq!(mono[(0, 0)].symbol(), "█");
+        // Equal halves become a space on a background.
+        let flat = draw(&frame(1, 2, &[G, G]), area, ColorMode::TrueColor);
+        assert_eq!((flat[(0, 0)].symbol(), flat[(0, 0)].bg), (" ", rgb(G)));
+    }
+
+    #[test]
+    fn tolerance_holds_small_changes_only() {
+        let area = Rect::new(0, 0, 2, 1);
+        let mut r = HalfBlockRenderer::new(ColorMode::TrueColor, 6);
+        let mut buf = Buffer::empty(area);
+        r.render(&frame(2, 2, &[[100, 100, 100], [10, 10, 10], [50, 50, 50], [200, 0, 0]]), area, &mut buf);
+        let before = buf.clone();
+        // A change of 5 in one cell is held; a change of 40 in the other is drawn.
+        r.render(&frame(2, 2, &[[105, 100, 95], [50, 10, 10], [50, 55, 50], [200, 0, 0]]), area, &mut buf);
+        assert_eq!(buf[(0, 0)], before[(0, 0)]);
+        assert_eq!(buf[(1, 0)].fg, Color::Rgb(50, 10, 10));
+        // Drift does not accumulate: the held colour is compared against what is shown.
+        r.render(&frame(2, 2, &[[110, 100, 90], [50, 10, 10], [50, 60, 50], [200, 0, 0]]), area, &mut buf);
+        assert_eq!(buf[(0, 0)].fg, Color::Rgb(110, 100, 90));
+    }
+}
