@@ -66,8 +66,9 @@ impl H264Encoder {
             .complexity(Complexity::Low)
             // Keyframes come on request (PLI/FIR) and at the start, not on a timer.
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
-            // Every frame is sent: the rate controller lowers quality instead of dropping.
-            .skip_frames(false)
+            // As in libwebrtc: the rate controller may skip a frame to hold the bitrate (it
+            // cannot hold it otherwise, and says so on stderr).
+            .skip_frames(true)
             .num_threads(1);
         let inner = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| codec_error("cannot start the H.264 encoder", e))?;

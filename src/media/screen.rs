@@ -35,7 +35,7 @@ impl ShmSegment {
             }
             let seg = conn.generate_id().ok()?;
             let attached = conn
-                .shm_attach(seg, id as u32, true)
+                .shm_attach(seg, id as u32, false)
                 .ok()
                 .and_then(|c| c.check().ok())
                 .is_some();
@@ -155,20 +155,28 @@ impl ScreenSource {
             let reply = self
                 .conn
                 .shm_get_image(self.root, 0, 0, self.width, self.height, !0, ImageFormat::Z_PIXMAP.into(), shm.seg, 0)
-                .map_err(|e| failed(&e))?
-                .reply()
-                .map_err(|e| failed(&e))?;
-            let len = (reply.size as usize).min(w * h * 4);
-            convert(shm.bytes(len), &mut rgb);
-        } else {
-            let reply = self
-                .conn
-                .get_image(ImageFormat::Z_PIXMAP, self.root, 0, 0, self.width, self.height, !0)
-                .map_err(|e| failed(&e))?
-                .reply()
-                .map_err(|e| failed(&e))?;
-            convert(&reply.data, &mut rgb);
+                .map_err(|e| failed(&e))
+                .and_then(|c| c.reply().map_err(|e| failed(&e)));
+            match reply {
+                Ok(reply) => {
+                    let len = (reply.size as usize).min(w * h * 4);
+                    convert(shm.bytes(len), &mut rgb);
+                    return Ok(RgbFrame { width: w, height: h, data: rgb });
+                }
+                Err(e) => {
+                    // Some servers (remote, or with restrictive security) refuse SHM images.
+                    tracing::info!("MIT-SHM capture failed ({e}); falling back to GetImage");
+                    self.shm = None;
+                }
+            }
         }
+        let reply = self
+            .conn
+            .get_image(ImageFormat::Z_PIXMAP, self.root, 0, 0, self.width, self.height, !0)
+            .map_err(|e| failed(&e))?
+            .reply()
+            .map_err(|e| failed(&e))?;
+        convert(&reply.data, &mut rgb);
         Ok(RgbFrame { width: w, height: h, data: rgb })
     }
 

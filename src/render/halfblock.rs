@@ -276,20 +276,19 @@ mod tests {
 
     #[test]
     fn letterboxes_a_wide_frame() {
-        // 4x2 pixels into a 4x2-cell tile (4x4 pixels): one cell row of picture, centred
-        // vertically is not possible by halves, so it sits at the top of the lower half.
+        // 4x2 pixels into a 4x2-cell tile (4x4 pixels): one cell row of picture. The offset
+        // is kept to whole cells, so one spare pixel row above and below becomes one spare
+        // cell row below.
         let f = frame(4, 2, &[R, R, G, G, B, B, W, W]);
         let area = Rect::new(0, 0, 4, 2);
-        let mut cells = vec![None; 4];
-        cells.extend([Some((rgb(R), rgb(B))), Some((rgb(R), rgb(B))), Some((rgb(G), rgb(W))), Some((rgb(G), rgb(W)))]);
-        // 2 rows * 2 px = 4 px high, picture 2 px high: (4-2)/4*2 = 0 px offset.
         let got = draw(&f, area, ColorMode::TrueColor);
         let p = place(4, 2, 4, 2);
         assert_eq!(p, Placement { x: 0, y: 0, width: 4, height: 2 });
         let mut want = vec![Some((rgb(R), rgb(B))), Some((rgb(R), rgb(B))), Some((rgb(G), rgb(W))), Some((rgb(G), rgb(W)))];
         want.extend([None; 4]);
         assert_eq!(got, expected(area, &want));
-        let _ = cells;
+        // Two spare cell rows are split evenly.
+        assert_eq!(place(4, 2, 4, 3), Placement { x: 0, y: 2, width: 4, height: 2 });
     }
 
     #[test]

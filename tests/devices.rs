@@ -1,0 +1,165 @@
+//! Real devices: X11 screen capture under Xvfb, and the microphone and speaker through
+//! PulseAudio null devices. `scripts/services.sh` (run by `make test`) starts both and sets
+//! TERMMEET_TEST_DISPLAY and TERMMEET_TEST_PULSE.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use termmeet::media::mic::MicSource;
+use termmeet::media::playback::Playback;
+use termmeet::media::screen::ScreenSource;
+use termmeet::media::tone::{dominant_frequency, tone_is_dominant, ToneSource};
+use termmeet::media::{AudioSource, VideoSource};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt as _};
+
+/// The audio tests change the sound server's defaults, so they take turns.
+static AUDIO: Mutex<()> = Mutex::new(());
+
+fn display() -> String {
+    std::env::var("TERMMEET_TEST_DISPLAY")
+        .expect("no test X display: run the tests with `make test` (scripts/services.sh starts Xvfb)")
+}
+
+fn require_pulse() {
+    assert!(
+        std::env::var("TERMMEET_TEST_PULSE").is_ok(),
+        "no test sound server: run the tests with `make test` (scripts/services.sh starts PulseAudio)"
+    );
+}
+
+/// Paints the root window of `display` one colour.
+fn paint_root(display: &str, rgb: u32) {
+    let (conn, n) = x11rb::connect(Some(display)).unwrap();
+    let root = conn.setup().roots[n].root;
+    conn.change_window_attributes(root, &ChangeWindowAttributesAux::new().background_pixel(rgb)).unwrap();
+    conn.clear_area(false, root, 0, 0, 0, 0).unwrap();
+    conn.get_input_focus().unwrap().reply().unwrap();
+}
+
+#[test]
+fn captures_the_x11_screen_with_shm_and_without() {
+    let d = display();
+    let mut screen = ScreenSource::open(Some(&d), 10.0, (640, 360), false).unwrap();
+    assert!(screen.uses_shm(), "Xvfb has MIT-SHM");
+    for (colour, rgb) in [(0xff0000u32, [255, 0, 0]), (0x00ff00, [0, 255, 0]), (0x2040c0, [0x20, 0x40, 0xc0])] {
+        paint_root(&d, colour);
+        let frame = screen.capture_rgb().unwrap();
+        assert_eq!((frame.width, frame.height), (1280, 720));
+        assert_eq!(frame.pixel(10, 10), rgb);
+        assert_eq!(frame.pixel(1279, 719), rgb);
+    }
+    // The scaled I420 picture for the encoder fits the maximum size.
+    let f = screen.next_frame().unwrap();
+    assert_eq!((f.picture.width, f.picture.height), (640, 360));
+    let back = f.picture.to_rgb().pixel(320, 180);
+    assert!(back.iter().zip([0x20, 0x40, 0xc0]).all(|(a, b)| (*a as i32 - b).abs() < 8), "{back:?}");
+    // The GetImage path gives the same picture.
+    screen.disable_shm();
+    paint_root(&d, 0xffff00);
+    assert_eq!(screen.capture_rgb().unwrap().pixel(600, 300), [255, 255, 0]);
+}
+
+#[test]
+fn a_missing_display_is_a_clear_error() {
+    let e = ScreenSource::open(Some(":4242"), 10.0, (1280, 720), false).err().unwrap().to_string();
+    assert!(e.contains(":4242"), "{e}");
+}
+
+/// Records `seconds` of the null sink's monitor with parec.
+fn record_sink(seconds: f64) -> Vec<i16> {
+    let mut child = Command::new("parec")
+        .args(["--device=vsink.monitor", "--raw", "--format=s16le", "--rate=48000", "--channels=1", "--latency-msec=20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("parec (pulseaudio-utils) is installed by scripts/setup.sh");
+    let mut out = child.stdout.take().unwrap();
+    let want = (48_000.0 * seconds) as usize * 2;
+    let mut bytes = vec![0u8; want];
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got < want && Instant::now() < deadline {
+        match out.read(&mut bytes[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    bytes[..got].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+fn pactl(args: &[&str]) {
+    let status = Command::new("pactl").args(args).status().unwrap();
+    assert!(status.success(), "pactl {args:?}");
+}
+
+#[test]
+fn playback_mixes_remote_streams_into_the_speaker() {
+    require_pulse();
+    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    pactl(&["set-default-sink", "vsink"]);
+    let playback = Playback::open(None).unwrap();
+    let a = playback.add_stream();
+    let b = playback.add_stream();
+    b.set_volume(0.0);
+    // Feed 2.5 s of a 440 Hz tone in real time, and a muted 1000 Hz one, while recording.
+    let recorder = std::thread::spawn(|| record_sink(2.0));
+    let mut tone = ToneSource::new(440.0, true);
+    let mut other = ToneSource::new(1000.0, false);
+    for _ in 0..125 {
+        a.push(&tone.next_frame().unwrap().samples);
+        b.push(&other.generate().samples);
+    }
+    let recorded = recorder.join().unwrap();
+    assert!(recorded.len() > 48_000, "recorded {} samples", recorded.len());
+    let loud: Vec<i16> = recorded.iter().copied().skip(9600).collect();
+    assert!(tone_is_dominant(&loud, 440.0), "dominant: {:?}", dominant_frequency(&loud));
+    assert!(!tone_is_dominant(&loud, 1000.0), "the muted stream is not heard");
+    assert!(a.level() >= 0.0);
+}
+
+#[test]
+fn microphone_delivers_what_the_sound_server_hears() {
+    require_pulse();
+    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The null source gives silence, in real 20 ms frames.
+    pactl(&["set-default-source", "vsrc"]);
+    let mut mic = MicSource::open(None).unwrap();
+    for _ in 0..10 {
+        assert_eq!(mic.next_frame().unwrap().samples.len(), 960);
+    }
+    drop(mic);
+    // With the sink's monitor as the default source, a tone played into the sink arrives.
+    pactl(&["set-default-source", "vsink.monitor"]);
+    let mut mic = MicSource::open(None).unwrap();
+    let mut player = Command::new("pacat")
+        .args(["--device=vsink", "--raw", "--format=s16le", "--rate=48000", "--channels=1"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = player.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut tone = ToneSource::new(660.0, true);
+        for _ in 0..150 {
+            let bytes: Vec<u8> = tone.next_frame().unwrap().samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+            if stdin.write_all(&bytes).is_err() {
+                break;
+            }
+        }
+    });
+    let mut heard = Vec::new();
+    for _ in 0..100 {
+        heard.extend(mic.next_frame().unwrap().samples);
+    }
+    feeder.join().unwrap();
+    let _ = player.kill();
+    let _ = player.wait();
+    pactl(&["set-default-source", "vsrc"]);
+    let tail = &heard[heard.len() / 2..];
+    assert!(tone_is_dominant(tail, 660.0), "dominant: {:?}", dominant_frequency(tail));
+    assert!(MicSource::open(Some("no-such-microphone")).err().unwrap().to_string().contains("no-such-microphone"));
+}
