@@ -7,3 +7,4 @@
 pub mod media;
 pub mod play;
 pub mod render;
+pub mod term;

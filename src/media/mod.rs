@@ -148,3 +148,27 @@ impl VideoSource for PatternSource {
         )
     }
 }
+
+/// Every device found, as `termmeet devices` prints it.
+pub fn devices_report() -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let section = |out: &mut String, title: &str, flag: &str, items: Vec<String>| {
+        let _ = writeln!(out, "{title} ({flag} NAME):");
+        if items.is_empty() {
+            let _ = writeln!(out, "  none found");
+        }
+        for item in items {
+            let _ = writeln!(out, "  {item}");
+        }
+    };
+    let cameras = camera::list_cameras()
+        .into_iter()
+        .map(|c| format!("{}: {}", c.index, c.name))
+        .collect();
+    section(&mut out, "Cameras", "--camera", cameras);
+    section(&mut out, "Microphones", "--mic", mic::list_audio_devices(true));
+    section(&mut out, "Speakers", "--speaker", mic::list_audio_devices(false));
+    section(&mut out, "Screens", "--screen", screen::list_screens());
+    out
+}

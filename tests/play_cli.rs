@@ -1,0 +1,56 @@
+//! `termmeet play` as a person runs it: the real binary, a real clip, real terminal bytes.
+
+use std::process::Command;
+
+use termmeet::media::pattern::{PatternStyle, TestPattern};
+use termmeet::media::y4m::write_y4m;
+
+fn clip() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("termmeet-play-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("clip.y4m");
+    let p = TestPattern::new(320, 240, PatternStyle { hue_shift: 3 });
+    let frames: Vec<_> = (0..15).map(|n| p.frame(n, 0)).collect();
+    write_y4m(&path, &frames, 30).unwrap();
+    path
+}
+
+#[test]
+fn plays_into_a_fixed_tile_and_reports_stats() {
+    let path = clip();
+    let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
+        .args(["play", path.to_str().unwrap(), "--size", "40x12", "--stats", "--colors", "truecolor", "--fast"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains('▀'), "half blocks drawn");
+    assert!(screen.contains("\x1b[38;2;"), "truecolor foreground");
+    assert!(screen.contains("48;2;"), "truecolor background");
+    let stats = String::from_utf8_lossy(&out.stderr);
+    for want in ["frames drawn:        15", "40x12 cells", "bytes/frame:", "render time/frame:", "PSNR"] {
+        assert!(stats.contains(want), "missing {want:?} in\n{stats}");
+    }
+
+    let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
+        .args(["play", path.to_str().unwrap(), "--size", "40x12", "--colors", "256", "--fast"])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("38;5;") && !screen.contains("38;2;"), "256-colour output only");
+}
+
+#[test]
+fn bad_arguments_say_what_is_wrong() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_termmeet")).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let e = run(&["play", "/nonexistent/clip.y4m", "--size", "80x24"]);
+    assert!(e.contains("/nonexistent/clip.y4m") && e.contains("cannot open"), "{e}");
+    let e = run(&["play", "x.y4m", "--size", "80by24"]);
+    assert!(e.contains("80by24"), "{e}");
+    let e = run(&["play", "x.y4m", "--colors", "lots"]);
+    assert!(e.contains("truecolor, 256, 16 or mono"), "{e}");
+}
