@@ -11,18 +11,31 @@ use super::frame::{AudioFrame, SAMPLES_PER_FRAME, SAMPLE_RATE};
 use super::resample::{downmix, to_i16, Resampler};
 use super::{AudioSource, MediaError};
 
-/// Names of the audio devices cpal finds, inputs or outputs.
+/// A device's short name (the one `--mic` and `--speaker` take, like `pulse` or `hw:0,0`)
+/// and its description.
+fn device_names(d: &cpal::Device) -> (String, String) {
+    let id = d.id().map(|i| i.id().to_string()).unwrap_or_default();
+    let description = d.description().map(|n| n.name().to_string()).unwrap_or_default();
+    (if id.is_empty() { description.clone() } else { id }, description)
+}
+
+/// The audio devices cpal finds, inputs or outputs, as `name: description`.
 pub fn list_audio_devices(inputs: bool) -> Vec<String> {
     let host = cpal::default_host();
     let devices = if inputs { host.input_devices() } else { host.output_devices() };
     match devices {
-        Ok(list) => list.filter_map(|d| d.description().ok().map(|n| n.name().to_string())).collect(),
+        Ok(list) => list
+            .map(|d| {
+                let (id, description) = device_names(&d);
+                format!("{id}: {description}")
+            })
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
 
-/// Finds an input (or output) device: the default when `name` is `None`, else the first whose
-/// name contains `name` (case-insensitive).
+/// Finds an input (or output) device: the default when `name` is `None`, else the one whose
+/// short name is `name`, else the first whose description contains it (case-insensitive).
 pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, MediaError> {
     let host = cpal::default_host();
     let kind = if input { "microphone" } else { "speaker" };
@@ -38,18 +51,19 @@ pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, Medi
         }
         Some(wanted) => {
             let devices = if input { host.input_devices() } else { host.output_devices() };
-            let devices: Vec<cpal::Device> = devices
+            let mut devices: Vec<cpal::Device> = devices
                 .map_err(|e| MediaError::Device(format!("cannot list {kind}s: {e}")))?
                 .collect();
             let needle = wanted.to_lowercase();
-            let mut names = Vec::new();
-            for d in devices {
-                let n = d.description().map(|n| n.name().to_string()).unwrap_or_default();
-                if n.to_lowercase().contains(&needle) {
-                    return Ok(d);
-                }
-                names.push(n);
+            let named: Vec<(String, String)> = devices.iter().map(device_names).collect();
+            let hit = named
+                .iter()
+                .position(|(id, _)| id.to_lowercase() == needle)
+                .or_else(|| named.iter().position(|(_, d)| d.to_lowercase().contains(&needle)));
+            if let Some(i) = hit {
+                return Ok(devices.swap_remove(i));
             }
+            let names: Vec<String> = named.into_iter().map(|(id, _)| id).collect();
             Err(MediaError::Device(format!(
                 "no {kind} matching {wanted:?}; found: {}",
                 if names.is_empty() { "none".to_string() } else { names.join(", ") }
