@@ -15,8 +15,9 @@ setup-build:
 setup-test:
 	@scripts/setup.sh test
 
+# Until the meeting client lands, the demo is the signaling server on ws://127.0.0.1:8080/ws.
 demo: setup-build
-	$(CARGO) run --release --bin termmeet -- demo
+	$(CARGO) run --release --bin termmeet-signaling
 
 server: setup-build
 	$(CARGO) run --release --bin termmeet-signaling
