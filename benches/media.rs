@@ -14,7 +14,11 @@ fn h264(c: &mut Criterion) {
     for (w, h, bps) in [(640, 480, 1_000_000), (1280, 720, 2_500_000)] {
         let p = TestPattern::new(w, h, PatternStyle { hue_shift: 0 });
         let frames: Vec<_> = (0..60).map(|n| p.frame(n, n as u64 * 33)).collect();
-        let mut enc = H264Encoder::new(EncoderSettings { bitrate_bps: bps, fps: 30.0 }).unwrap();
+        let mut enc = H264Encoder::new(EncoderSettings {
+            bitrate_bps: bps,
+            fps: 30.0,
+        })
+        .unwrap();
         let mut i = 0;
         c.bench_function(&format!("h264 encode {w}x{h}"), |b| {
             b.iter(|| {
@@ -24,7 +28,11 @@ fn h264(c: &mut Criterion) {
         });
         // Decode a steady-state stream: one keyframe, then P frames, looped on a fresh
         // decoder each pass of the clip.
-        let mut enc = H264Encoder::new(EncoderSettings { bitrate_bps: bps, fps: 30.0 }).unwrap();
+        let mut enc = H264Encoder::new(EncoderSettings {
+            bitrate_bps: bps,
+            fps: 30.0,
+        })
+        .unwrap();
         let encoded: Vec<Vec<u8>> = frames.iter().map(|f| enc.encode(f).unwrap().data).collect();
         let mut dec = H264Decoder::new().unwrap();
         let mut j = 0;
@@ -42,14 +50,17 @@ fn h264(c: &mut Criterion) {
 }
 
 fn render(c: &mut Criterion) {
-    let frame = TestPattern::new(1280, 720, PatternStyle { hue_shift: 0 }).frame(7, 0).to_rgb();
+    let frame = TestPattern::new(1280, 720, PatternStyle { hue_shift: 0 })
+        .frame(7, 0)
+        .to_rgb();
     let area = Rect::new(0, 0, 160, 45);
     let mut buf = Buffer::empty(area);
     for mode in [ColorMode::TrueColor, ColorMode::Ansi256] {
         let mut r = HalfBlockRenderer::new(mode, 0);
-        c.bench_function(&format!("render 1280x720 into 160x45 cells, {mode:?}"), |b| {
-            b.iter(|| r.render(&frame, area, &mut buf))
-        });
+        c.bench_function(
+            &format!("render 1280x720 into 160x45 cells, {mode:?}"),
+            |b| b.iter(|| r.render(&frame, area, &mut buf)),
+        );
     }
 }
 
@@ -58,9 +69,13 @@ fn opus(c: &mut Criterion) {
     let frame = tone.generate();
     let mut enc = OpusEncoder::new(32_000).unwrap();
     let packet = enc.encode(&frame).unwrap();
-    c.bench_function("opus encode 20 ms", |b| b.iter(|| enc.encode(&frame).unwrap()));
+    c.bench_function("opus encode 20 ms", |b| {
+        b.iter(|| enc.encode(&frame).unwrap())
+    });
     let mut dec = OpusDecoder::new().unwrap();
-    c.bench_function("opus decode 20 ms", |b| b.iter(|| dec.decode(&packet).unwrap()));
+    c.bench_function("opus decode 20 ms", |b| {
+        b.iter(|| dec.decode(&packet).unwrap())
+    });
 }
 
 criterion_group!(benches, h264, render, opus);

@@ -53,9 +53,25 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Play { file, stats, size, colors, tolerance, repeat, fast } => {
-            let options = PlayOptions { file, size, colors, tolerance, repeat, fast };
-            let measured = termmeet::play::run(&options).with_context(|| format!("cannot play {}", options.file.display()))?;
+        Command::Play {
+            file,
+            stats,
+            size,
+            colors,
+            tolerance,
+            repeat,
+            fast,
+        } => {
+            let options = PlayOptions {
+                file,
+                size,
+                colors,
+                tolerance,
+                repeat,
+                fast,
+            };
+            let measured = termmeet::play::run(&options)
+                .with_context(|| format!("cannot play {}", options.file.display()))?;
             if stats {
                 eprintln!("{measured}");
             }

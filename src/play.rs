@@ -57,9 +57,23 @@ pub struct PlayStats {
 impl std::fmt::Display for PlayStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "frames drawn:        {}", self.frames)?;
-        writeln!(f, "tile:                {}x{} cells, {:?}", self.size.0, self.size.1, self.mode.unwrap_or(ColorMode::TrueColor))?;
-        writeln!(f, "render time/frame:   p50 {:.3} ms, p95 {:.3} ms", self.render_ms.0, self.render_ms.1)?;
-        writeln!(f, "bytes/frame:         p50 {:.0}, mean {:.0}", self.bytes_per_frame.0, self.bytes_per_frame.1)?;
+        writeln!(
+            f,
+            "tile:                {}x{} cells, {:?}",
+            self.size.0,
+            self.size.1,
+            self.mode.unwrap_or(ColorMode::TrueColor)
+        )?;
+        writeln!(
+            f,
+            "render time/frame:   p50 {:.3} ms, p95 {:.3} ms",
+            self.render_ms.0, self.render_ms.1
+        )?;
+        writeln!(
+            f,
+            "bytes/frame:         p50 {:.0}, mean {:.0}",
+            self.bytes_per_frame.0, self.bytes_per_frame.1
+        )?;
         write!(f, "PSNR vs scaled frame: {:.1} dB", self.psnr_db)
     }
 }
@@ -95,21 +109,41 @@ pub fn run(options: &PlayOptions) -> anyhow::Result<PlayStats> {
     let interactive = std::io::stdout().is_terminal() && options.size.is_none();
     let mode = options.colors.unwrap_or_else(ColorMode::from_env);
     let count = Arc::new(AtomicU64::new(0));
-    let writer = CountingWriter { inner: std::io::stdout(), count: Arc::clone(&count) };
+    let writer = CountingWriter {
+        inner: std::io::stdout(),
+        count: Arc::clone(&count),
+    };
     let mut terminal = if interactive {
         crossterm::terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
-        crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen, crossterm::cursor::Hide)?;
+        crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::EnterAlternateScreen,
+            crossterm::cursor::Hide
+        )?;
         Terminal::new(LeanBackend::new(writer))?
     } else {
         let (w, h) = options.size.unwrap_or((80, 24));
         Terminal::with_options(
             LeanBackend::new(writer),
-            TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, w, h)) },
+            TerminalOptions {
+                viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
+            },
         )?
     };
-    let result = play_frames(&mut terminal, &mut reader, options, mode, &count, interactive);
+    let result = play_frames(
+        &mut terminal,
+        &mut reader,
+        options,
+        mode,
+        &count,
+        interactive,
+    );
     if interactive {
-        let _ = crossterm::execute!(std::io::stdout(), crossterm::terminal::LeaveAlternateScreen, crossterm::cursor::Show);
+        let _ = crossterm::execute!(
+            std::io::stdout(),
+            crossterm::terminal::LeaveAlternateScreen,
+            crossterm::cursor::Show
+        );
         let _ = crossterm::terminal::disable_raw_mode();
     }
     result
@@ -166,7 +200,11 @@ fn play_frames<W: Write>(
 }
 
 /// PSNR of the colours the terminal shows against the exact area-averaged picture.
-fn shown_psnr(rgb: &crate::media::RgbFrame, shown: &crate::render::CellGrid, mode: ColorMode) -> f64 {
+fn shown_psnr(
+    rgb: &crate::media::RgbFrame,
+    shown: &crate::render::CellGrid,
+    mode: ColorMode,
+) -> f64 {
     let exact = to_cells(rgb, shown.cols, shown.rows);
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for (e, s) in exact.cells.iter().zip(&shown.cells) {
@@ -183,8 +221,11 @@ fn shown_psnr(rgb: &crate::media::RgbFrame, shown: &crate::render::CellGrid, mod
 fn quit_requested() -> anyhow::Result<bool> {
     while event::poll(Duration::ZERO)? {
         if let Event::Key(key) = event::read()? {
-            let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
-            if key.kind == KeyEventKind::Press && (matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) || ctrl_c) {
+            let ctrl_c =
+                key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+            if key.kind == KeyEventKind::Press
+                && (matches!(key.code, KeyCode::Char('q') | KeyCode::Esc) || ctrl_c)
+            {
                 return Ok(true);
             }
         }
@@ -198,8 +239,12 @@ pub fn parse_size(text: &str) -> Result<(u16, u16), String> {
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("{text:?} is not a size; write it like 80x24"))?;
     let (w, h): (u16, u16) = (
-        w.trim().parse().map_err(|_| format!("{text:?}: bad width"))?,
-        h.trim().parse().map_err(|_| format!("{text:?}: bad height"))?,
+        w.trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: bad width"))?,
+        h.trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: bad height"))?,
     );
     if w == 0 || h == 0 || w > 1000 || h > 1000 {
         return Err(format!("{text:?} is out of range (1x1 to 1000x1000)"));

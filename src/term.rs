@@ -21,7 +21,10 @@ pub struct LeanBackend<W: Write> {
 impl<W: Write> LeanBackend<W> {
     /// Wraps a writer (usually stdout).
     pub fn new(writer: W) -> LeanBackend<W> {
-        LeanBackend { writer, out: Vec::with_capacity(64 * 1024) }
+        LeanBackend {
+            writer,
+            out: Vec::with_capacity(64 * 1024),
+        }
     }
 
     /// The writer underneath.
@@ -34,7 +37,11 @@ impl<W: Write> LeanBackend<W> {
 fn color_params(out: &mut Vec<u8>, color: Color, fg: bool) {
     let base = if fg { 30 } else { 40 };
     let named = |out: &mut Vec<u8>, n: u8, bright: bool| {
-        let code = if bright { base + 60 + n as u32 } else { base + n as u32 };
+        let code = if bright {
+            base + 60 + n as u32
+        } else {
+            base + n as u32
+        };
         let _ = write!(out, "{code}");
     };
     match color {
@@ -141,15 +148,16 @@ pub fn encode<'a>(out: &mut Vec<u8>, cells: impl Iterator<Item = (u16, u16, &'a 
 /// 2 for the East Asian wide and emoji ranges.
 fn unicode_width(symbol: &str) -> u16 {
     match symbol.chars().next() {
-        Some(c) if ('\u{1100}'..='\u{115F}').contains(&c)
-            || ('\u{2E80}'..='\u{A4CF}').contains(&c)
-            || ('\u{AC00}'..='\u{D7A3}').contains(&c)
-            || ('\u{F900}'..='\u{FAFF}').contains(&c)
-            || ('\u{FE30}'..='\u{FE4F}').contains(&c)
-            || ('\u{FF00}'..='\u{FF60}').contains(&c)
-            || ('\u{FFE0}'..='\u{FFE6}').contains(&c)
-            || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
-            || ('\u{20000}'..='\u{3FFFD}').contains(&c) =>
+        Some(c)
+            if ('\u{1100}'..='\u{115F}').contains(&c)
+                || ('\u{2E80}'..='\u{A4CF}').contains(&c)
+                || ('\u{AC00}'..='\u{D7A3}').contains(&c)
+                || ('\u{F900}'..='\u{FAFF}').contains(&c)
+                || ('\u{FE30}'..='\u{FE4F}').contains(&c)
+                || ('\u{FF00}'..='\u{FF60}').contains(&c)
+                || ('\u{FFE0}'..='\u{FFE6}').contains(&c)
+                || ('\u{1F300}'..='\u{1FAFF}').contains(&c)
+                || ('\u{20000}'..='\u{3FFFD}').contains(&c) =>
         {
             2
         }
@@ -222,9 +230,18 @@ impl<W: Write> Backend for LeanBackend<W> {
     fn window_size(&mut self) -> io::Result<WindowSize> {
         let (cols, rows) = terminal::size()?;
         let pixels = terminal::window_size()
-            .map(|w| Size { width: w.width, height: w.height })
+            .map(|w| Size {
+                width: w.width,
+                height: w.height,
+            })
             .unwrap_or_default();
-        Ok(WindowSize { columns_rows: Size { width: cols, height: rows }, pixels })
+        Ok(WindowSize {
+            columns_rows: Size {
+                width: cols,
+                height: rows,
+            },
+            pixels,
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -255,7 +272,13 @@ mod tests {
         let red_on_blue = cell("▀", Color::Rgb(255, 0, 0), Color::Rgb(0, 0, 255));
         let red_on_green = cell("▀", Color::Rgb(255, 0, 0), Color::Indexed(34));
         let plain = cell("a", Color::Reset, Color::Reset);
-        let got = encoded(&[(0, 0, red_on_blue.clone()), (1, 0, red_on_blue), (2, 0, red_on_green), (6, 0, plain.clone()), (0, 3, plain)]);
+        let got = encoded(&[
+            (0, 0, red_on_blue.clone()),
+            (1, 0, red_on_blue),
+            (2, 0, red_on_green),
+            (6, 0, plain.clone()),
+            (0, 3, plain),
+        ]);
         assert_eq!(
             got,
             "\x1b[1;1H\x1b[38;2;255;0;0;48;2;0;0;255m▀▀\x1b[48;5;34m▀\x1b[3C\x1b[39;49ma\x1b[4;1Ha\x1b[0m"
@@ -267,7 +290,10 @@ mod tests {
         let mut bold = cell("B", Color::LightRed, Color::Black);
         bold.modifier = Modifier::BOLD | Modifier::UNDERLINED;
         let got = encoded(&[(0, 0, bold), (1, 0, cell("n", Color::Gray, Color::Reset))]);
-        assert_eq!(got, "\x1b[1;1H\x1b[0m\x1b[1m\x1b[4m\x1b[91;40mB\x1b[0m\x1b[37mn\x1b[0m");
+        assert_eq!(
+            got,
+            "\x1b[1;1H\x1b[0m\x1b[1m\x1b[4m\x1b[91;40mB\x1b[0m\x1b[37mn\x1b[0m"
+        );
     }
 
     #[test]
@@ -277,11 +303,23 @@ mod tests {
         let mut buf = Buffer::empty(area);
         for y in 0..24 {
             for x in 0..80 {
-                let c = if (x / 4 + y) % 2 == 0 { Color::Rgb(200, 10, 10) } else { Color::Rgb(10, 10, 200) };
-                buf[(x, y)].set_symbol("▀").set_fg(c).set_bg(Color::Rgb(0, 0, 0));
+                let c = if (x / 4 + y) % 2 == 0 {
+                    Color::Rgb(200, 10, 10)
+                } else {
+                    Color::Rgb(10, 10, 200)
+                };
+                buf[(x, y)]
+                    .set_symbol("▀")
+                    .set_fg(c)
+                    .set_bg(Color::Rgb(0, 0, 0));
             }
         }
-        let cells = || buf.content.iter().enumerate().map(|(i, c)| ((i % 80) as u16, (i / 80) as u16, c));
+        let cells = || {
+            buf.content
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ((i % 80) as u16, (i / 80) as u16, c))
+        };
         let mut lean = LeanBackend::new(Vec::new());
         lean.draw(cells()).unwrap();
         let mut stock_bytes = Vec::new();

@@ -19,8 +19,9 @@ use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt as _};
 static AUDIO: Mutex<()> = Mutex::new(());
 
 fn display() -> String {
-    std::env::var("TERMMEET_TEST_DISPLAY")
-        .expect("no test X display: run the tests with `make test` (scripts/services.sh starts Xvfb)")
+    std::env::var("TERMMEET_TEST_DISPLAY").expect(
+        "no test X display: run the tests with `make test` (scripts/services.sh starts Xvfb)",
+    )
 }
 
 fn require_pulse() {
@@ -34,7 +35,11 @@ fn require_pulse() {
 fn paint_root(display: &str, rgb: u32) {
     let (conn, n) = x11rb::connect(Some(display)).unwrap();
     let root = conn.setup().roots[n].root;
-    conn.change_window_attributes(root, &ChangeWindowAttributesAux::new().background_pixel(rgb)).unwrap();
+    conn.change_window_attributes(
+        root,
+        &ChangeWindowAttributesAux::new().background_pixel(rgb),
+    )
+    .unwrap();
     conn.clear_area(false, root, 0, 0, 0, 0).unwrap();
     conn.get_input_focus().unwrap().reply().unwrap();
 }
@@ -44,7 +49,11 @@ fn captures_the_x11_screen_with_shm_and_without() {
     let d = display();
     let mut screen = ScreenSource::open(Some(&d), 10.0, (640, 360), false).unwrap();
     assert!(screen.uses_shm(), "Xvfb has MIT-SHM");
-    for (colour, rgb) in [(0xff0000u32, [255, 0, 0]), (0x00ff00, [0, 255, 0]), (0x2040c0, [0x20, 0x40, 0xc0])] {
+    for (colour, rgb) in [
+        (0xff0000u32, [255, 0, 0]),
+        (0x00ff00, [0, 255, 0]),
+        (0x2040c0, [0x20, 0x40, 0xc0]),
+    ] {
         paint_root(&d, colour);
         let frame = screen.capture_rgb().unwrap();
         assert_eq!((frame.width, frame.height), (1280, 720));
@@ -55,7 +64,12 @@ fn captures_the_x11_screen_with_shm_and_without() {
     let f = screen.next_frame().unwrap();
     assert_eq!((f.picture.width, f.picture.height), (640, 360));
     let back = f.picture.to_rgb().pixel(320, 180);
-    assert!(back.iter().zip([0x20, 0x40, 0xc0]).all(|(a, b)| (*a as i32 - b).abs() < 8), "{back:?}");
+    assert!(
+        back.iter()
+            .zip([0x20, 0x40, 0xc0])
+            .all(|(a, b)| (*a as i32 - b).abs() < 8),
+        "{back:?}"
+    );
     // The GetImage path gives the same picture.
     screen.disable_shm();
     paint_root(&d, 0xffff00);
@@ -64,14 +78,24 @@ fn captures_the_x11_screen_with_shm_and_without() {
 
 #[test]
 fn a_missing_display_is_a_clear_error() {
-    let e = ScreenSource::open(Some(":4242"), 10.0, (1280, 720), false).err().unwrap().to_string();
+    let e = ScreenSource::open(Some(":4242"), 10.0, (1280, 720), false)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains(":4242"), "{e}");
 }
 
 /// Records `seconds` of the null sink's monitor with parec.
 fn record_sink(seconds: f64) -> Vec<i16> {
     let mut child = Command::new("parec")
-        .args(["--device=vsink.monitor", "--raw", "--format=s16le", "--rate=48000", "--channels=1", "--latency-msec=20"])
+        .args([
+            "--device=vsink.monitor",
+            "--raw",
+            "--format=s16le",
+            "--rate=48000",
+            "--channels=1",
+            "--latency-msec=20",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("parec (pulseaudio-utils) is installed by scripts/setup.sh");
@@ -88,7 +112,10 @@ fn record_sink(seconds: f64) -> Vec<i16> {
     }
     let _ = child.kill();
     let _ = child.wait();
-    bytes[..got].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+    bytes[..got]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
 }
 
 fn pactl(args: &[&str]) {
@@ -114,10 +141,21 @@ fn playback_mixes_remote_streams_into_the_speaker() {
         b.push(&other.generate().samples);
     }
     let recorded = recorder.join().unwrap();
-    assert!(recorded.len() > 48_000, "recorded {} samples", recorded.len());
+    assert!(
+        recorded.len() > 48_000,
+        "recorded {} samples",
+        recorded.len()
+    );
     let loud: Vec<i16> = recorded.iter().copied().skip(9600).collect();
-    assert!(tone_is_dominant(&loud, 440.0), "dominant: {:?}", dominant_frequency(&loud));
-    assert!(!tone_is_dominant(&loud, 1000.0), "the muted stream is not heard");
+    assert!(
+        tone_is_dominant(&loud, 440.0),
+        "dominant: {:?}",
+        dominant_frequency(&loud)
+    );
+    assert!(
+        !tone_is_dominant(&loud, 1000.0),
+        "the muted stream is not heard"
+    );
     assert!(a.level() >= 0.0);
 }
 
@@ -136,7 +174,13 @@ fn microphone_delivers_what_the_sound_server_hears() {
     pactl(&["set-default-source", "vsink.monitor"]);
     let mut mic = MicSource::open(None).unwrap();
     let mut player = Command::new("pacat")
-        .args(["--device=vsink", "--raw", "--format=s16le", "--rate=48000", "--channels=1"])
+        .args([
+            "--device=vsink",
+            "--raw",
+            "--format=s16le",
+            "--rate=48000",
+            "--channels=1",
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -145,7 +189,13 @@ fn microphone_delivers_what_the_sound_server_hears() {
         use std::io::Write;
         let mut tone = ToneSource::new(660.0, true);
         for _ in 0..150 {
-            let bytes: Vec<u8> = tone.next_frame().unwrap().samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+            let bytes: Vec<u8> = tone
+                .next_frame()
+                .unwrap()
+                .samples
+                .iter()
+                .flat_map(|s| s.to_le_bytes())
+                .collect();
             if stdin.write_all(&bytes).is_err() {
                 break;
             }
@@ -160,6 +210,14 @@ fn microphone_delivers_what_the_sound_server_hears() {
     let _ = player.wait();
     pactl(&["set-default-source", "vsrc"]);
     let tail = &heard[heard.len() / 2..];
-    assert!(tone_is_dominant(tail, 660.0), "dominant: {:?}", dominant_frequency(tail));
-    assert!(MicSource::open(Some("no-such-microphone")).err().unwrap().to_string().contains("no-such-microphone"));
+    assert!(
+        tone_is_dominant(tail, 660.0),
+        "dominant: {:?}",
+        dominant_frequency(tail)
+    );
+    assert!(MicSource::open(Some("no-such-microphone"))
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("no-such-microphone"));
 }

@@ -13,7 +13,11 @@ fn pattern(w: usize, h: usize) -> TestPattern {
 #[test]
 fn h264_round_trip_keeps_the_picture_at_one_megabit() {
     let p = pattern(640, 480);
-    let mut enc = H264Encoder::new(EncoderSettings { bitrate_bps: 1_000_000, fps: 30.0 }).unwrap();
+    let mut enc = H264Encoder::new(EncoderSettings {
+        bitrate_bps: 1_000_000,
+        fps: 30.0,
+    })
+    .unwrap();
     let mut dec = H264Decoder::new().unwrap();
     let mut scores = Vec::new();
     let mut keyframes = 0;
@@ -39,15 +43,30 @@ fn h264_round_trip_keeps_the_picture_at_one_megabit() {
 fn stamp_survives_h264_at_300_kbps() {
     for (w, h) in [(640, 480), (320, 240)] {
         let p = pattern(w, h);
-        let mut enc = H264Encoder::new(EncoderSettings { bitrate_bps: 300_000, fps: 30.0 }).unwrap();
+        let mut enc = H264Encoder::new(EncoderSettings {
+            bitrate_bps: 300_000,
+            fps: 30.0,
+        })
+        .unwrap();
         let mut dec = H264Decoder::new().unwrap();
         let mut read = 0;
         for n in 0..60u32 {
             let t = 1_764_000_000_000u64 + n as u64 * 33;
             let encoded = enc.encode(&p.frame(n, t)).unwrap();
-            let decoded = dec.decode(&encoded.data).unwrap().expect("a picture per frame");
-            let stamp = decoded.stamp.unwrap_or_else(|| panic!("{w}x{h}: no stamp in frame {n}"));
-            assert_eq!(stamp, Stamp { frame: n, time_ms: t as u32 });
+            let decoded = dec
+                .decode(&encoded.data)
+                .unwrap()
+                .expect("a picture per frame");
+            let stamp = decoded
+                .stamp
+                .unwrap_or_else(|| panic!("{w}x{h}: no stamp in frame {n}"));
+            assert_eq!(
+                stamp,
+                Stamp {
+                    frame: n,
+                    time_ms: t as u32
+                }
+            );
             read += 1;
         }
         assert_eq!(read, 60);
@@ -57,7 +76,11 @@ fn stamp_survives_h264_at_300_kbps() {
 #[test]
 fn keyframes_on_request_and_bitrate_changes() {
     let p = pattern(320, 240);
-    let mut enc = H264Encoder::new(EncoderSettings { bitrate_bps: 500_000, fps: 30.0 }).unwrap();
+    let mut enc = H264Encoder::new(EncoderSettings {
+        bitrate_bps: 500_000,
+        fps: 30.0,
+    })
+    .unwrap();
     let mut sizes = Vec::new();
     for n in 0..90u32 {
         if n == 30 {
@@ -73,7 +96,10 @@ fn keyframes_on_request_and_bitrate_changes() {
     }
     let before: usize = sizes[31..45].iter().sum::<usize>() / 14;
     let after: usize = sizes[75..90].iter().sum::<usize>() / 15;
-    assert!(after < before, "lower bitrate gives smaller frames: {before} -> {after}");
+    assert!(
+        after < before,
+        "lower bitrate gives smaller frames: {before} -> {after}"
+    );
     assert_eq!(enc.settings().bitrate_bps, 100_000);
 }
 
@@ -102,7 +128,9 @@ fn decoders_survive_garbage() {
     let e = enc.encode(&p.frame(0, 0)).unwrap();
     assert!(fresh.decode(&e.data).unwrap().is_some());
     let mut oe = OpusEncoder::new(32_000).unwrap();
-    let packet = oe.encode(&ToneSource::new(440.0, false).generate()).unwrap();
+    let packet = oe
+        .encode(&ToneSource::new(440.0, false).generate())
+        .unwrap();
     assert_eq!(opus.decode(&packet).unwrap().len(), 960);
     eprintln!("decoders fed {tried} random inputs without a panic");
 }
@@ -111,7 +139,9 @@ fn tone_through_opus(hz: f64, lose_every: Option<usize>) -> Vec<i16> {
     let mut tone = ToneSource::new(hz, false);
     let mut enc = OpusEncoder::new(32_000).unwrap();
     let mut dec = OpusDecoder::new().unwrap();
-    let packets: Vec<Vec<u8>> = (0..50).map(|_| enc.encode(&tone.generate()).unwrap()).collect();
+    let packets: Vec<Vec<u8>> = (0..50)
+        .map(|_| enc.encode(&tone.generate()).unwrap())
+        .collect();
     let mut out = Vec::new();
     for (i, p) in packets.iter().enumerate() {
         let lost = lose_every.is_some_and(|k| i % k == k - 1);
@@ -134,8 +164,15 @@ fn opus_carries_a_tone_and_conceals_losses() {
     assert!(tone_is_dominant(&clean[4800..], 440.0));
     assert!(!tone_is_dominant(&clean[4800..], 1000.0));
     let lossy = tone_through_opus(1000.0, Some(5));
-    assert!(tone_is_dominant(&lossy[4800..], 1000.0), "20% loss, concealed, still carries the tone");
+    assert!(
+        tone_is_dominant(&lossy[4800..], 1000.0),
+        "20% loss, concealed, still carries the tone"
+    );
     // Frames of the wrong length are refused, not padded silently.
     let mut enc = OpusEncoder::new(32_000).unwrap();
-    assert!(enc.encode(&AudioFrame { samples: vec![0; 100] }).is_err());
+    assert!(enc
+        .encode(&AudioFrame {
+            samples: vec![0; 100]
+        })
+        .is_err());
 }

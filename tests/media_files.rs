@@ -43,24 +43,41 @@ fn y4m_bad_input() {
         ("notyuv.y4m", b"RIFF....WAVEfmt \n", "YUV4MPEG2"),
         ("c444.y4m", b"YUV4MPEG2 W4 H4 F30:1 C444\nFRAME\n", "C444"),
         ("nosize.y4m", b"YUV4MPEG2 F30:1\n", "width"),
-        ("noframe.y4m", b"YUV4MPEG2 W4 H4 F30:1\n", "no complete frame"),
+        (
+            "noframe.y4m",
+            b"YUV4MPEG2 W4 H4 F30:1\n",
+            "no complete frame",
+        ),
         ("badframe.y4m", b"YUV4MPEG2 W4 H4 F30:1\nFROG\n", "FRAME"),
-        ("short.y4m", b"YUV4MPEG2 W4 H4 F30:1\nFRAME\n\x10\x10", "no complete frame"),
+        (
+            "short.y4m",
+            b"YUV4MPEG2 W4 H4 F30:1\nFRAME\n\x10\x10",
+            "no complete frame",
+        ),
         ("noline.y4m", b"YUV4MPEG2 W4 H4", "truncated"),
     ];
     for (name, bytes, expect) in cases {
         let path = temp(name);
         std::fs::write(&path, bytes).unwrap();
-        let e = Y4mReader::open(&path).err().unwrap_or_else(|| panic!("{name} opened")).to_string();
+        let e = Y4mReader::open(&path)
+            .err()
+            .unwrap_or_else(|| panic!("{name} opened"))
+            .to_string();
         assert!(e.contains(expect) && e.contains(name), "{name}: {e}");
     }
-    let missing = Y4mReader::open(&temp("missing.y4m")).err().unwrap().to_string();
+    let missing = Y4mReader::open(&temp("missing.y4m"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(missing.contains("cannot open"), "{missing}");
 
     // A truncated last frame is skipped; the whole frames before it play.
     let path = temp("truncated.y4m");
     write_y4m(&path, &clip(2), 30).unwrap();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     f.write_all(b"FRAME\n").unwrap();
     f.write_all(&[16; 1000]).unwrap();
     drop(f);
@@ -103,7 +120,11 @@ fn wav_bad_input() {
     assert!(e.contains("garbage.wav") && e.contains("WAV"), "{e}");
     let empty = temp("empty.wav");
     write_wav(&empty, &[], 48_000, 1).unwrap();
-    assert!(load_wav(&empty).err().unwrap().to_string().contains("no audio"));
+    assert!(load_wav(&empty)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("no audio"));
     // Cut short in the middle of the data: what was read is kept.
     let cut = temp("cut.wav");
     let samples: Vec<i16> = ToneSource::new(300.0, false).generate().samples.repeat(10);
@@ -111,5 +132,9 @@ fn wav_bad_input() {
     let bytes = std::fs::read(&cut).unwrap();
     std::fs::write(&cut, &bytes[..bytes.len() / 2 + 1]).unwrap();
     let got = load_wav(&cut).unwrap();
-    assert!(got.len() > 3000 && got.len() < samples.len(), "{}", got.len());
+    assert!(
+        got.len() > 3000 && got.len() < samples.len(),
+        "{}",
+        got.len()
+    );
 }

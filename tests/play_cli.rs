@@ -19,36 +19,72 @@ fn clip() -> std::path::PathBuf {
 fn plays_into_a_fixed_tile_and_reports_stats() {
     let path = clip();
     let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
-        .args(["play", path.to_str().unwrap(), "--size", "40x12", "--stats", "--colors", "truecolor", "--fast"])
+        .args([
+            "play",
+            path.to_str().unwrap(),
+            "--size",
+            "40x12",
+            "--stats",
+            "--colors",
+            "truecolor",
+            "--fast",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(screen.contains('▀'), "half blocks drawn");
     assert!(screen.contains("\x1b[38;2;"), "truecolor foreground");
     assert!(screen.contains("48;2;"), "truecolor background");
     let stats = String::from_utf8_lossy(&out.stderr);
-    for want in ["frames drawn:        15", "40x12 cells", "bytes/frame:", "render time/frame:", "PSNR"] {
+    for want in [
+        "frames drawn:        15",
+        "40x12 cells",
+        "bytes/frame:",
+        "render time/frame:",
+        "PSNR",
+    ] {
         assert!(stats.contains(want), "missing {want:?} in\n{stats}");
     }
 
     let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
-        .args(["play", path.to_str().unwrap(), "--size", "40x12", "--colors", "256", "--fast"])
+        .args([
+            "play",
+            path.to_str().unwrap(),
+            "--size",
+            "40x12",
+            "--colors",
+            "256",
+            "--fast",
+        ])
         .output()
         .unwrap();
     let screen = String::from_utf8_lossy(&out.stdout);
-    assert!(screen.contains("38;5;") && !screen.contains("38;2;"), "256-colour output only");
+    assert!(
+        screen.contains("38;5;") && !screen.contains("38;2;"),
+        "256-colour output only"
+    );
 }
 
 #[test]
 fn bad_arguments_say_what_is_wrong() {
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_termmeet")).args(args).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
+            .args(args)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?} succeeded");
         String::from_utf8_lossy(&out.stderr).to_string()
     };
     let e = run(&["play", "/nonexistent/clip.y4m", "--size", "80x24"]);
-    assert!(e.contains("/nonexistent/clip.y4m") && e.contains("cannot open"), "{e}");
+    assert!(
+        e.contains("/nonexistent/clip.y4m") && e.contains("cannot open"),
+        "{e}"
+    );
     let e = run(&["play", "x.y4m", "--size", "80by24"]);
     assert!(e.contains("80by24"), "{e}");
     let e = run(&["play", "x.y4m", "--colors", "lots"]);

@@ -83,7 +83,10 @@ impl Outbox {
         if self.tx.capacity() >= free {
             return true;
         }
-        self.tx.reserve_many(free.min(self.tx.max_capacity())).await.is_ok()
+        self.tx
+            .reserve_many(free.min(self.tx.max_capacity()))
+            .await
+            .is_ok()
     }
 
     /// Queues a server message.

@@ -42,23 +42,58 @@ async fn each_error_code_of_the_table() {
         (false, r#"{"kind":"join"}"#, ErrorCode::BadJson),
         (false, r#"{"type":42}"#, ErrorCode::BadJson),
         (false, r#"{"type":"teleport"}"#, ErrorCode::UnknownType),
-        (false, r#"{"type":"join","room":"a room with spaces","name":"x"}"#, ErrorCode::BadField),
-        (false, r#"{"type":"join","room":123,"name":"x"}"#, ErrorCode::BadField),
+        (
+            false,
+            r#"{"type":"join","room":"a room with spaces","name":"x"}"#,
+            ErrorCode::BadField,
+        ),
+        (
+            false,
+            r#"{"type":"join","room":123,"name":"x"}"#,
+            ErrorCode::BadField,
+        ),
         (false, r#"{"type":"join","room":"r"}"#, ErrorCode::BadField),
         (true, r#"{"type":"chat","text":7}"#, ErrorCode::BadField),
         (true, r#"{"type":"chat","text":""}"#, ErrorCode::BadField),
-        (true, r#"{"type":"media-state","mic":1,"cam":0}"#, ErrorCode::BadField),
-        (true, r#"{"type":"candidate","to":"x","candidate":{"candidate":5}}"#, ErrorCode::BadField),
-        (false, r#"{"type":"chat","text":"hi"}"#, ErrorCode::NotJoined),
-        (false, r#"{"type":"offer","to":"x","sdp":"y"}"#, ErrorCode::NotJoined),
-        (true, r#"{"type":"join","room":"other","name":"again"}"#, ErrorCode::AlreadyJoined),
-        (true, r#"{"type":"offer","to":"0000000000000000","sdp":"y"}"#, ErrorCode::UnknownPeer),
+        (
+            true,
+            r#"{"type":"media-state","mic":1,"cam":0}"#,
+            ErrorCode::BadField,
+        ),
+        (
+            true,
+            r#"{"type":"candidate","to":"x","candidate":{"candidate":5}}"#,
+            ErrorCode::BadField,
+        ),
+        (
+            false,
+            r#"{"type":"chat","text":"hi"}"#,
+            ErrorCode::NotJoined,
+        ),
+        (
+            false,
+            r#"{"type":"offer","to":"x","sdp":"y"}"#,
+            ErrorCode::NotJoined,
+        ),
+        (
+            true,
+            r#"{"type":"join","room":"other","name":"again"}"#,
+            ErrorCode::AlreadyJoined,
+        ),
+        (
+            true,
+            r#"{"type":"offer","to":"0000000000000000","sdp":"y"}"#,
+            ErrorCode::UnknownPeer,
+        ),
     ];
     for &(joined, text, code) in cases {
         let message = check(&server, joined, text, code).await;
         assert!(!message.is_empty());
         if code == ErrorCode::BadField {
-            assert!(message.contains('`'), "a bad-field message names its field: {message}");
+            assert!(
+                message.contains('`'),
+                "a bad-field message names its field: {message}"
+            );
         }
     }
 
@@ -75,21 +110,43 @@ async fn each_error_code_of_the_table() {
 
     // room-full: the limit is 2.
     let mut third = server.client().await;
-    third.send(&ClientMessage::Join { room: "perm".into(), name: "third".into(), secret: None, resume: None, client: None }).await;
+    third
+        .send(&ClientMessage::Join {
+            room: "perm".into(),
+            name: "third".into(),
+            secret: None,
+            resume: None,
+            client: None,
+        })
+        .await;
     let message = third.expect_error(ErrorCode::RoomFull).await;
     assert!(message.contains("full"), "{message}");
 
     // bad-secret closes with 1008; the right secret joins.
     let mut intruder = server.client().await;
-    intruder.send(&ClientMessage::Join { room: "locked".into(), name: "eve".into(), secret: Some("guess".into()), resume: None, client: None }).await;
+    intruder
+        .send(&ClientMessage::Join {
+            room: "locked".into(),
+            name: "eve".into(),
+            secret: Some("guess".into()),
+            resume: None,
+            client: None,
+        })
+        .await;
     intruder.expect_error(ErrorCode::BadSecret).await;
     assert_eq!(intruder.expect_close().await, CloseCode::Policy);
     let mut friend = server.client().await;
-    friend.join_with("locked", "friend", Some("hunter2"), None).await;
+    friend
+        .join_with("locked", "friend", Some("hunter2"), None)
+        .await;
 
     // bad-frame: a binary frame.
     let mut binary = server.client().await;
-    binary.ws.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    binary
+        .ws
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
     binary.expect_error(ErrorCode::BadFrame).await;
 
     assert!(server.handle.metrics().errors(ErrorCode::BadJson) >= 4);
@@ -97,7 +154,12 @@ async fn each_error_code_of_the_table() {
 
 #[tokio::test]
 async fn rate_limit_answers_then_closes_on_the_third_strike() {
-    let server = TestServer::start(ServerConfig { rate_per_sec: 5.0, rate_burst: 10.0, ..ServerConfig::default() }).await;
+    let server = TestServer::start(ServerConfig {
+        rate_per_sec: 5.0,
+        rate_burst: 10.0,
+        ..ServerConfig::default()
+    })
+    .await;
     let mut c = server.client().await;
     for _ in 0..13 {
         c.send(&ClientMessage::Ping {}).await;
@@ -143,7 +205,11 @@ async fn ten_megabytes_of_sdp_split_over_frames_closes_with_1009() {
             return;
         }
         for _ in 0..320 {
-            let more = Frame::message(chunk.clone().into_bytes(), OpCode::Data(Data::Continue), false);
+            let more = Frame::message(
+                chunk.clone().into_bytes(),
+                OpCode::Data(Data::Continue),
+                false,
+            );
             if sink.send(Message::Frame(more)).await.is_err() {
                 return;
             }
@@ -180,12 +246,31 @@ async fn deep_nesting_and_wrong_types_are_errors() {
     let server = TestServer::default().await;
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     check(&server, false, &deep, ErrorCode::BadJson).await;
-    let deep_field = format!(r#"{{"type":"chat","text":{}"x"{}}}"#, "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    let deep_field = format!(
+        r#"{{"type":"chat","text":{}"x"{}}}"#,
+        "{\"a\":".repeat(10_000),
+        "}".repeat(10_000)
+    );
     check(&server, true, &deep_field, ErrorCode::BadJson).await;
-    let message = check(&server, true, r#"{"type":"offer","to":12345678,"sdp":1e400}"#, ErrorCode::BadJson).await;
+    let message = check(
+        &server,
+        true,
+        r#"{"type":"offer","to":12345678,"sdp":1e400}"#,
+        ErrorCode::BadJson,
+    )
+    .await;
     assert!(message.contains("JSON"), "{message}");
-    let message = check(&server, true, r#"{"type":"offer","to":12345678,"sdp":"x"}"#, ErrorCode::BadField).await;
-    assert!(message.contains("`to`") && message.contains("12345678"), "{message}");
+    let message = check(
+        &server,
+        true,
+        r#"{"type":"offer","to":12345678,"sdp":"x"}"#,
+        ErrorCode::BadField,
+    )
+    .await;
+    assert!(
+        message.contains("`to`") && message.contains("12345678"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -202,17 +287,35 @@ async fn a_client_that_stops_reading_is_dropped_not_buffered() {
     let slow = server.joined("slow", "sleepy").await;
     let mut fast = server.joined("slow", "fast").await;
     let sdp = "s".repeat(60 * 1024);
-    let offer = ClientMessage::Offer { to: slow.id.clone(), sdp }.to_json();
+    let offer = ClientMessage::Offer {
+        to: slow.id.clone(),
+        sdp,
+    }
+    .to_json();
     let mut dropped = false;
     for _ in 0..2000 {
-        if server.handle.metrics().slow_clients_dropped.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        if server
+            .handle
+            .metrics()
+            .slow_clients_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+        {
             dropped = true;
             break;
         }
         fast.send_text(&offer).await;
     }
-    assert!(dropped, "the server kept buffering for a client that does not read");
+    assert!(
+        dropped,
+        "the server kept buffering for a client that does not read"
+    );
     // After the grace period the others are told it left.
-    assert_eq!(fast.recv().await, ServerMessage::PeerLeft { id: slow.id.clone() });
+    assert_eq!(
+        fast.recv().await,
+        ServerMessage::PeerLeft {
+            id: slow.id.clone()
+        }
+    );
     drop(slow);
 }

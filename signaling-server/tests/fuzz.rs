@@ -10,7 +10,9 @@ use common::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
-use termmeet_signaling::protocol::{parse_client_message, ClientMessage, ServerMessage, CLIENT_TYPES};
+use termmeet_signaling::protocol::{
+    parse_client_message, ClientMessage, ServerMessage, CLIENT_TYPES,
+};
 
 /// JSON values of any shape, a few levels deep.
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
@@ -18,7 +20,9 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(serde_json::Value::Number).unwrap_or_default()),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+            .map(serde_json::Value::Number)
+            .unwrap_or_default()),
         ".{0,40}".prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(4, 32, 6, |inner| {
@@ -33,7 +37,18 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 /// Objects that look like protocol messages: a real type, real field names, any values.
 fn message_like() -> impl Strategy<Value = String> {
     let fields = [
-        "room", "name", "secret", "resume", "to", "sdp", "candidate", "mic", "cam", "stream_id", "peer", "text",
+        "room",
+        "name",
+        "secret",
+        "resume",
+        "to",
+        "sdp",
+        "candidate",
+        "mic",
+        "cam",
+        "stream_id",
+        "peer",
+        "text",
         "from",
     ];
     (
@@ -51,13 +66,20 @@ fn message_like() -> impl Strategy<Value = String> {
 }
 
 fn report(what: &str, count: usize) {
-    let _ = writeln!(std::io::stderr(), "fuzz: {what}: {count} inputs tried, no panic");
+    let _ = writeln!(
+        std::io::stderr(),
+        "fuzz: {what}: {count} inputs tried, no panic"
+    );
 }
 
 #[test]
 fn parser_never_panics() {
     let tried = AtomicUsize::new(0);
-    let mut runner = TestRunner::new(Config { cases: 20_000, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 20_000,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let inputs = prop_oneof![
         any::<String>(),
         "\\PC{0,200}",
@@ -86,7 +108,11 @@ async fn a_live_server_survives_random_frames() {
     })
     .await;
     let mut bystander = server.joined("calm", "bystander").await;
-    let mut runner = TestRunner::new(Config { cases: 3_000, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 3_000,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let mut inputs: Vec<String> = Vec::new();
     for _ in 0..3_000 {
         let tree = prop_oneof![message_like(), any::<String>()]
@@ -109,7 +135,9 @@ async fn a_live_server_survives_random_frames() {
         fuzzer.send(&ClientMessage::Ping {}).await;
         while fuzzer.recv().await != (ServerMessage::Pong {}) {}
     }
-    bystander.expect_silence(std::time::Duration::from_millis(200)).await;
+    bystander
+        .expect_silence(std::time::Duration::from_millis(200))
+        .await;
     bystander.send(&ClientMessage::Ping {}).await;
     assert_eq!(bystander.recv().await, ServerMessage::Pong {});
     report("live server frames", count);

@@ -14,7 +14,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn resume_keeps_the_id_and_delivers_queued_relays_without_peer_left() {
-    let server = TestServer::start(ServerConfig { grace: Duration::from_secs(5), ..ServerConfig::default() }).await;
+    let server = TestServer::start(ServerConfig {
+        grace: Duration::from_secs(5),
+        ..ServerConfig::default()
+    })
+    .await;
     let mut a = server.joined("r", "alice").await;
     let b = server.joined("r", "bob").await;
     a.recv().await; // peer-joined bob
@@ -22,32 +26,68 @@ async fn resume_keeps_the_id_and_delivers_queued_relays_without_peer_left() {
 
     // Bob's connection drops without `leave`.
     drop(b);
-    server.wait_for("the drop to be noticed", |h| h.metrics().connections.load(std::sync::atomic::Ordering::Relaxed) == 1).await;
+    server
+        .wait_for("the drop to be noticed", |h| {
+            h.metrics()
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 1
+        })
+        .await;
     // Alice's offer waits for him.
-    a.send(&ClientMessage::Offer { to: b_id.clone(), sdp: "while away".into() }).await;
-    a.send(&ClientMessage::Chat { text: "anyone?".into() }).await;
+    a.send(&ClientMessage::Offer {
+        to: b_id.clone(),
+        sdp: "while away".into(),
+    })
+    .await;
+    a.send(&ClientMessage::Chat {
+        text: "anyone?".into(),
+    })
+    .await;
     assert!(matches!(a.recv().await, ServerMessage::Chat(_)));
 
     let mut b = server.client().await;
     let answer = b.join_with("r", "bob", None, Some(&b_token)).await;
-    let ServerMessage::Peers { you, resume_failed, peers, chat_history, .. } = answer else { unreachable!() };
+    let ServerMessage::Peers {
+        you,
+        resume_failed,
+        peers,
+        chat_history,
+        ..
+    } = answer
+    else {
+        unreachable!()
+    };
     assert_eq!(you.id, b_id, "resume keeps the id");
     assert!(!resume_failed);
     assert_eq!(peers.len(), 1);
     assert_eq!(chat_history.len(), 1);
-    assert_eq!(b.recv().await, ServerMessage::Offer { from: a.id.clone(), sdp: "while away".into() });
+    assert_eq!(
+        b.recv().await,
+        ServerMessage::Offer {
+            from: a.id.clone(),
+            sdp: "while away".into()
+        }
+    );
     // Nobody was told bob left or joined.
     a.expect_silence(Duration::from_millis(500)).await;
     assert_eq!(server.handle.counts(), (1, 2));
 
     // The old grace timer does not remove him later.
-    b.send(&ClientMessage::Chat { text: "back".into() }).await;
+    b.send(&ClientMessage::Chat {
+        text: "back".into(),
+    })
+    .await;
     assert!(matches!(a.recv().await, ServerMessage::Chat(m) if m.from == b_id));
 }
 
 #[tokio::test]
 async fn an_expired_resume_token_gets_a_fresh_join() {
-    let server = TestServer::start(ServerConfig { grace: Duration::from_millis(200), ..ServerConfig::default() }).await;
+    let server = TestServer::start(ServerConfig {
+        grace: Duration::from_millis(200),
+        ..ServerConfig::default()
+    })
+    .await;
     let mut a = server.joined("r", "alice").await;
     let b = server.joined("r", "bob").await;
     a.recv().await;
@@ -55,13 +95,23 @@ async fn an_expired_resume_token_gets_a_fresh_join() {
     drop(b);
     assert_eq!(a.recv().await, ServerMessage::PeerLeft { id: b_id.clone() });
     let mut b = server.client().await;
-    let ServerMessage::Peers { you, resume_failed, .. } = b.join_with("r", "bob", None, Some(&token)).await else { unreachable!() };
+    let ServerMessage::Peers {
+        you, resume_failed, ..
+    } = b.join_with("r", "bob", None, Some(&token)).await
+    else {
+        unreachable!()
+    };
     assert!(resume_failed);
     assert_ne!(you.id, b_id);
     assert!(matches!(a.recv().await, ServerMessage::PeerJoined { peer } if peer.id == you.id));
     // A token used for another room does not resume either.
     let mut c = server.client().await;
-    let ServerMessage::Peers { resume_failed, .. } = c.join_with("other", "bob", None, Some(&b.resume_token)).await else { unreachable!() };
+    let ServerMessage::Peers { resume_failed, .. } = c
+        .join_with("other", "bob", None, Some(&b.resume_token))
+        .await
+    else {
+        unreachable!()
+    };
     assert!(resume_failed);
 }
 
@@ -77,7 +127,10 @@ async fn keepalive_pings_and_drops_a_silent_connection() {
     let mut watcher = server.joined("k", "watcher").await;
     // Silent joins and then neither reads nor answers pings.
     let silent = server.joined("k", "silent").await;
-    assert!(matches!(watcher.recv().await, ServerMessage::PeerJoined { .. }));
+    assert!(matches!(
+        watcher.recv().await,
+        ServerMessage::PeerJoined { .. }
+    ));
 
     // The watcher keeps reading, so its WebSocket layer answers the pings and it stays.
     let mut pings = 0;
@@ -89,7 +142,12 @@ async fn keepalive_pings_and_drops_a_silent_connection() {
             other => panic!("{other:?}"),
         }
     };
-    assert_eq!(left, ServerMessage::PeerLeft { id: silent.id.clone() });
+    assert_eq!(
+        left,
+        ServerMessage::PeerLeft {
+            id: silent.id.clone()
+        }
+    );
     assert!(pings >= 3, "the server pinged {pings} times");
     // The watcher, reading (and so answering pings), stays well past the idle timeout.
     watcher.expect_silence(Duration::from_millis(1500)).await;
@@ -106,7 +164,11 @@ async fn shutdown_closes_every_connection_with_1001() {
     server.shutdown();
     assert_eq!(a.expect_close().await, CloseCode::Away);
     assert_eq!(lobby.expect_close().await, CloseCode::Away);
-    tokio::time::timeout(SOON, &mut server.task).await.expect("run() returns after shutdown").unwrap().unwrap();
+    tokio::time::timeout(SOON, &mut server.task)
+        .await
+        .expect("run() returns after shutdown")
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -118,8 +180,16 @@ async fn http_endpoints() {
     assert_eq!(body.trim(), "ok");
     let (status, body) = http_get(server.addr, "/metrics").await;
     assert!(status.contains("200"));
-    for line in ["termmeet_connections 1", "termmeet_rooms 1", "termmeet_participants 1", "termmeet_errors_total{code=\"bad-json\"} 0"] {
-        assert!(body.lines().any(|l| l == line), "missing {line:?} in\n{body}");
+    for line in [
+        "termmeet_connections 1",
+        "termmeet_rooms 1",
+        "termmeet_participants 1",
+        "termmeet_errors_total{code=\"bad-json\"} 0",
+    ] {
+        assert!(
+            body.lines().any(|l| l == line),
+            "missing {line:?} in\n{body}"
+        );
     }
     let (status, body) = http_get(server.addr, "/").await;
     assert!(status.contains("200"));
@@ -160,20 +230,36 @@ async fn a_thousand_joins_and_leaves_leave_nothing_behind() {
     };
     // Warm up allocator pools, then measure the next thousand.
     cycle(100).await;
-    server.wait_for("warm-up to settle", |h| h.counts() == (1, 1)).await;
+    server
+        .wait_for("warm-up to settle", |h| h.counts() == (1, 1))
+        .await;
     let before = rss();
     cycle(1000).await;
-    server.wait_for("every visitor to be gone", |h| h.counts() == (1, 1) && h.tokens_held() == 1).await;
     server
-        .wait_for("connections to close", |h| h.metrics().connections.load(std::sync::atomic::Ordering::Relaxed) == 1)
+        .wait_for("every visitor to be gone", |h| {
+            h.counts() == (1, 1) && h.tokens_held() == 1
+        })
+        .await;
+    server
+        .wait_for("connections to close", |h| {
+            h.metrics()
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 1
+        })
         .await;
     let grown = rss().saturating_sub(before);
-    assert!(grown < 16 * 1024 * 1024, "memory grew by {grown} bytes over 1000 joins and leaves");
+    assert!(
+        grown < 16 * 1024 * 1024,
+        "memory grew by {grown} bytes over 1000 joins and leaves"
+    );
     // The anchor saw every join and leave in order, and is still served.
     let mut events = 0;
     loop {
         match anchor.recv().await {
-            ServerMessage::PeerJoined { .. } | ServerMessage::PeerLeft { .. } | ServerMessage::Chat(_) => events += 1,
+            ServerMessage::PeerJoined { .. }
+            | ServerMessage::PeerLeft { .. }
+            | ServerMessage::Chat(_) => events += 1,
             other => panic!("{other:?}"),
         }
         if events == 1100 * 2 + 550 {
@@ -181,5 +267,9 @@ async fn a_thousand_joins_and_leaves_leave_nothing_behind() {
         }
     }
     anchor.send(&ClientMessage::Leave {}).await;
-    server.wait_for("the room to close", |h| h.counts() == (0, 0) && h.tokens_held() == 0).await;
+    server
+        .wait_for("the room to close", |h| {
+            h.counts() == (0, 0) && h.tokens_held() == 0
+        })
+        .await;
 }

@@ -49,8 +49,16 @@ pub fn list_cameras() -> Vec<CameraDevice> {
 
 /// Which camera to open: `None` is the first one; a number is an index; anything else is
 /// matched against names (case-insensitive substring).
-pub fn choose_camera(wanted: Option<&str>, found: &[CameraDevice]) -> Result<CameraDevice, MediaError> {
-    let names = || found.iter().map(|c| format!("{} ({})", c.name, c.index)).collect();
+pub fn choose_camera(
+    wanted: Option<&str>,
+    found: &[CameraDevice],
+) -> Result<CameraDevice, MediaError> {
+    let names = || {
+        found
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.index))
+            .collect()
+    };
     let hit = match wanted {
         None => found.first(),
         Some(w) => match w.parse::<u32>() {
@@ -81,7 +89,12 @@ pub struct CameraSource {
 impl CameraSource {
     /// Opens a camera (see [`choose_camera`]) asking for the format closest to
     /// `width` x `height` at `fps`.
-    pub fn open(wanted: Option<&str>, width: u32, height: u32, fps: u32) -> Result<CameraSource, MediaError> {
+    pub fn open(
+        wanted: Option<&str>,
+        width: u32,
+        height: u32,
+        fps: u32,
+    ) -> Result<CameraSource, MediaError> {
         let device = choose_camera(wanted, &list_cameras())?;
         let (tx, rx) = mpsc::sync_channel(2);
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
@@ -117,11 +130,21 @@ impl CameraSource {
                         .and_then(|buffer| buffer.decode_image::<RgbFormat>())
                         .map(|image| {
                             let (w, h) = (image.width() as usize, image.height() as usize);
-                            let rgb = RgbFrame { width: w, height: h, data: image.into_raw() };
-                            VideoFrame { picture: I420Frame::from_rgb(&rgb), captured_ms: now_ms() }
+                            let rgb = RgbFrame {
+                                width: w,
+                                height: h,
+                                data: image.into_raw(),
+                            };
+                            VideoFrame {
+                                picture: I420Frame::from_rgb(&rgb),
+                                captured_ms: now_ms(),
+                            }
                         })
                         .map_err(|e| {
-                            MediaError::Stopped(format!("camera {:?} stopped delivering frames: {e}", device.name))
+                            MediaError::Stopped(format!(
+                                "camera {:?} stopped delivering frames: {e}",
+                                device.name
+                            ))
                         });
                     let failed = frame.is_err();
                     if tx.send(frame).is_err() || failed {
@@ -132,9 +155,15 @@ impl CameraSource {
             })
             .map_err(|e| MediaError::Device(format!("cannot start the camera thread: {e}")))?;
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(())) => Ok(CameraSource { name, frames: rx, _stop: stop_tx }),
+            Ok(Ok(())) => Ok(CameraSource {
+                name,
+                frames: rx,
+                _stop: stop_tx,
+            }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(MediaError::Device(format!("camera {name:?} did not start within 10 s"))),
+            Err(_) => Err(MediaError::Device(format!(
+                "camera {name:?} did not start within 10 s"
+            ))),
         }
     }
 }
@@ -160,17 +189,29 @@ mod tests {
     use super::*;
 
     fn cam(index: u32, name: &str) -> CameraDevice {
-        CameraDevice { index, name: name.into(), description: String::new() }
+        CameraDevice {
+            index,
+            name: name.into(),
+            description: String::new(),
+        }
     }
 
     #[test]
     fn choosing() {
         let found = [cam(0, "Integrated Webcam"), cam(2, "Logitech C920")];
         assert_eq!(choose_camera(None, &found).unwrap().index, 0);
-        assert_eq!(choose_camera(Some("2"), &found).unwrap().name, "Logitech C920");
+        assert_eq!(
+            choose_camera(Some("2"), &found).unwrap().name,
+            "Logitech C920"
+        );
         assert_eq!(choose_camera(Some("logitech"), &found).unwrap().index, 2);
-        let e = choose_camera(Some("nikon"), &found).unwrap_err().to_string();
-        assert!(e.contains("\"nikon\"") && e.contains("Logitech C920 (2)"), "{e}");
+        let e = choose_camera(Some("nikon"), &found)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"nikon\"") && e.contains("Logitech C920 (2)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -179,8 +220,14 @@ mod tests {
         if !list_cameras().is_empty() {
             return;
         }
-        let e = CameraSource::open(None, 640, 480, 30).err().expect("no camera here").to_string();
-        assert!(e.contains("no camera at all") && e.contains("none was found"), "{e}");
+        let e = CameraSource::open(None, 640, 480, 30)
+            .err()
+            .expect("no camera here")
+            .to_string();
+        assert!(
+            e.contains("no camera at all") && e.contains("none was found"),
+            "{e}"
+        );
         assert!(e.contains("termmeet devices"), "{e}");
     }
 }

@@ -172,7 +172,12 @@ impl RgbFrame {
         RgbFrame {
             width,
             height,
-            data: rgb.iter().copied().cycle().take(width * height * 3).collect(),
+            data: rgb
+                .iter()
+                .copied()
+                .cycle()
+                .take(width * height * 3)
+                .collect(),
         }
     }
 

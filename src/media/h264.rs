@@ -239,7 +239,9 @@ impl H264Decoder {
         let (w, h) = decoded.dimensions();
         if w == 0 || h == 0 || w > 8192 || h > 8192 {
             self.errors += 1;
-            return Err(MediaError::Codec(format!("decoded picture has a bad size {w}x{h}")));
+            return Err(MediaError::Codec(format!(
+                "decoded picture has a bad size {w}x{h}"
+            )));
         }
         let (ys, _, _) = decoded.strides();
         let stamp = read_stamp(decoded.y(), ys, w, h);
@@ -292,9 +294,14 @@ mod tests {
 
     #[test]
     fn nal_splitting() {
-        let stream = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5];
+        let stream = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5,
+        ];
         let units = split_nal_units(&stream);
-        assert_eq!(units, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]);
+        assert_eq!(
+            units,
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]
+        );
         assert!(split_nal_units(&[]).is_empty());
         assert!(split_nal_units(&[1, 2, 3]).is_empty());
     }

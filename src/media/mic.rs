@@ -15,14 +15,28 @@ use super::{AudioSource, MediaError};
 /// and its description.
 fn device_names(d: &cpal::Device) -> (String, String) {
     let id = d.id().map(|i| i.id().to_string()).unwrap_or_default();
-    let description = d.description().map(|n| n.name().to_string()).unwrap_or_default();
-    (if id.is_empty() { description.clone() } else { id }, description)
+    let description = d
+        .description()
+        .map(|n| n.name().to_string())
+        .unwrap_or_default();
+    (
+        if id.is_empty() {
+            description.clone()
+        } else {
+            id
+        },
+        description,
+    )
 }
 
 /// The audio devices cpal finds, inputs or outputs, as `name: description`.
 pub fn list_audio_devices(inputs: bool) -> Vec<String> {
     let host = cpal::default_host();
-    let devices = if inputs { host.input_devices() } else { host.output_devices() };
+    let devices = if inputs {
+        host.input_devices()
+    } else {
+        host.output_devices()
+    };
     match devices {
         Ok(list) => list
             .map(|d| {
@@ -41,7 +55,11 @@ pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, Medi
     let kind = if input { "microphone" } else { "speaker" };
     match name {
         None => {
-            let device = if input { host.default_input_device() } else { host.default_output_device() };
+            let device = if input {
+                host.default_input_device()
+            } else {
+                host.default_output_device()
+            };
             device.ok_or_else(|| {
                 MediaError::Device(format!(
                     "no {kind} found; check the sound server (PulseAudio or PipeWire) is running, or run with {}",
@@ -50,7 +68,11 @@ pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, Medi
             })
         }
         Some(wanted) => {
-            let devices = if input { host.input_devices() } else { host.output_devices() };
+            let devices = if input {
+                host.input_devices()
+            } else {
+                host.output_devices()
+            };
             let mut devices: Vec<cpal::Device> = devices
                 .map_err(|e| MediaError::Device(format!("cannot list {kind}s: {e}")))?
                 .collect();
@@ -59,14 +81,22 @@ pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, Medi
             let hit = named
                 .iter()
                 .position(|(id, _)| id.to_lowercase() == needle)
-                .or_else(|| named.iter().position(|(_, d)| d.to_lowercase().contains(&needle)));
+                .or_else(|| {
+                    named
+                        .iter()
+                        .position(|(_, d)| d.to_lowercase().contains(&needle))
+                });
             if let Some(i) = hit {
                 return Ok(devices.swap_remove(i));
             }
             let names: Vec<String> = named.into_iter().map(|(id, _)| id).collect();
             Err(MediaError::Device(format!(
                 "no {kind} matching {wanted:?}; found: {}",
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             )))
         }
     }
@@ -93,10 +123,15 @@ impl MicSource {
             .spawn(move || {
                 let started = (|| {
                     let device = find_device(wanted.as_deref(), true)?;
-                    let dname = device.description().map(|n| n.name().to_string()).unwrap_or_else(|_| "microphone".into());
-                    let config = device
-                        .default_input_config()
-                        .map_err(|e| MediaError::Device(format!("microphone {dname:?} has no usable format: {e}")))?;
+                    let dname = device
+                        .description()
+                        .map(|n| n.name().to_string())
+                        .unwrap_or_else(|_| "microphone".into());
+                    let config = device.default_input_config().map_err(|e| {
+                        MediaError::Device(format!(
+                            "microphone {dname:?} has no usable format: {e}"
+                        ))
+                    })?;
                     let channels = config.channels() as usize;
                     let rate = config.sample_rate();
                     let mut resampler = Resampler::new(rate, SAMPLE_RATE);
@@ -115,10 +150,12 @@ impl MicSource {
                             move |e| tracing::warn!("microphone {err_name:?} error: {e}"),
                             None,
                         )
-                        .map_err(|e| MediaError::Device(format!("cannot open microphone {dname:?}: {e}")))?;
-                    stream
-                        .play()
-                        .map_err(|e| MediaError::Device(format!("cannot start microphone {dname:?}: {e}")))?;
+                        .map_err(|e| {
+                            MediaError::Device(format!("cannot open microphone {dname:?}: {e}"))
+                        })?;
+                    stream.play().map_err(|e| {
+                        MediaError::Device(format!("cannot start microphone {dname:?}: {e}"))
+                    })?;
                     Ok((stream, dname))
                 })();
                 match started {
@@ -135,9 +172,16 @@ impl MicSource {
             })
             .map_err(|e| MediaError::Device(format!("cannot start the microphone thread: {e}")))?;
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(name)) => Ok(MicSource { name, samples: rx, pending: Vec::new(), _stop: stop_tx }),
+            Ok(Ok(name)) => Ok(MicSource {
+                name,
+                samples: rx,
+                pending: Vec::new(),
+                _stop: stop_tx,
+            }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(MediaError::Device("the microphone did not start within 10 s".into())),
+            Err(_) => Err(MediaError::Device(
+                "the microphone did not start within 10 s".into(),
+            )),
         }
     }
 }
@@ -148,7 +192,10 @@ impl AudioSource for MicSource {
             match self.samples.recv_timeout(Duration::from_secs(2)) {
                 Ok(chunk) => self.pending.extend(chunk),
                 Err(_) => {
-                    return Err(MediaError::Stopped(format!("microphone {:?} stopped delivering audio", self.name)))
+                    return Err(MediaError::Stopped(format!(
+                        "microphone {:?} stopped delivering audio",
+                        self.name
+                    )))
                 }
             }
         }

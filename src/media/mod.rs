@@ -120,7 +120,13 @@ pub struct PatternSource {
 
 impl PatternSource {
     /// A `width` x `height` pattern at `fps`; `paced` makes each frame wait for its time.
-    pub fn new(width: usize, height: usize, fps: f64, style: pattern::PatternStyle, paced: bool) -> PatternSource {
+    pub fn new(
+        width: usize,
+        height: usize,
+        fps: f64,
+        style: pattern::PatternStyle,
+        paced: bool,
+    ) -> PatternSource {
         PatternSource {
             pattern: pattern::TestPattern::new(width, height, style),
             frame: 0,
@@ -138,7 +144,10 @@ impl VideoSource for PatternSource {
         let captured_ms = frame::now_ms();
         let picture = self.pattern.frame(self.frame, captured_ms);
         self.frame = self.frame.wrapping_add(1);
-        Ok(VideoFrame { picture, captured_ms })
+        Ok(VideoFrame {
+            picture,
+            captured_ms,
+        })
     }
 
     fn describe(&self) -> String {
@@ -167,8 +176,18 @@ pub fn devices_report() -> String {
         .map(|c| format!("{}: {}", c.index, c.name))
         .collect();
     section(&mut out, "Cameras", "--camera", cameras);
-    section(&mut out, "Microphones", "--mic", mic::list_audio_devices(true));
-    section(&mut out, "Speakers", "--speaker", mic::list_audio_devices(false));
+    section(
+        &mut out,
+        "Microphones",
+        "--mic",
+        mic::list_audio_devices(true),
+    );
+    section(
+        &mut out,
+        "Speakers",
+        "--speaker",
+        mic::list_audio_devices(false),
+    );
     section(&mut out, "Screens", "--screen", screen::list_screens());
     out
 }

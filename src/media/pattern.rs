@@ -39,7 +39,11 @@ fn crc8(bytes: &[u8]) -> u8 {
     for &b in bytes {
         crc ^= b;
         for _ in 0..8 {
-            crc = if crc & 0x80 != 0 { (crc << 1) ^ 0x07 } else { crc << 1 };
+            crc = if crc & 0x80 != 0 {
+                (crc << 1) ^ 0x07
+            } else {
+                crc << 1
+            };
         }
     }
     crc ^ 0x5a
@@ -172,7 +176,14 @@ fn fill_rect(f: &mut I420Frame, x: usize, y: usize, w: usize, h: usize, yuv: (u8
 pub fn draw_stamp(f: &mut I420Frame, stamp: Stamp) {
     let b = block_size(f.width, f.height);
     // A mid-grey border one block wide keeps the bars' edges away from the bits.
-    fill_rect(f, 0, 0, (GRID_COLS + 2) * b, (GRID_ROWS + 2) * b, (126, 128, 128));
+    fill_rect(
+        f,
+        0,
+        0,
+        (GRID_COLS + 2) * b,
+        (GRID_ROWS + 2) * b,
+        (126, 128, 128),
+    );
     for (i, bit) in stamp_bits(stamp).iter().enumerate() {
         let (gx, gy) = (i % GRID_COLS, i / GRID_COLS);
         let luma = if *bit { 235 } else { 16 };
@@ -230,7 +241,14 @@ mod tests {
                 let t = 1_764_000_000_123u64 + n as u64;
                 let f = p.frame(n, t);
                 let s = read_stamp(&f.y, f.width, f.width, f.height).expect("stamp");
-                assert_eq!(s, Stamp { frame: n, time_ms: t as u32 }, "{w}x{h} frame {n}");
+                assert_eq!(
+                    s,
+                    Stamp {
+                        frame: n,
+                        time_ms: t as u32
+                    },
+                    "{w}x{h} frame {n}"
+                );
             }
         }
     }
@@ -253,7 +271,10 @@ mod tests {
 
     #[test]
     fn latency_wraps() {
-        let s = Stamp { frame: 0, time_ms: u32::MAX - 5 };
+        let s = Stamp {
+            frame: 0,
+            time_ms: u32::MAX - 5,
+        };
         assert_eq!(latency_ms(s, (1u64 << 32) + 10), 16);
     }
 }

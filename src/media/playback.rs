@@ -112,7 +112,9 @@ impl RemoteAudio {
 
     /// Sets the volume (0 mutes, 1 is unchanged, up to 4).
     pub fn set_volume(&self, volume: f32) {
-        self.shared.volume.store(volume.clamp(0.0, 4.0).to_bits(), Ordering::Relaxed);
+        self.shared
+            .volume
+            .store(volume.clamp(0.0, 4.0).to_bits(), Ordering::Relaxed);
     }
 
     /// The stream's recent loudness, 0 to 1.
@@ -203,10 +205,15 @@ impl Playback {
             .spawn(move || {
                 let opened = (|| {
                     let device = find_device(wanted.as_deref(), false)?;
-                    let dname = device.description().map(|n| n.name().to_string()).unwrap_or_else(|_| "speaker".into());
+                    let dname = device
+                        .description()
+                        .map(|n| n.name().to_string())
+                        .unwrap_or_else(|_| "speaker".into());
                     let mut sink = rodio::DeviceSinkBuilder::from_device(device)
                         .and_then(|b| b.open_stream())
-                        .map_err(|e| MediaError::Device(format!("cannot open speaker {dname:?}: {e}")))?;
+                        .map_err(|e| {
+                            MediaError::Device(format!("cannot open speaker {dname:?}: {e}"))
+                        })?;
                     sink.log_on_drop(false);
                     Ok((sink, dname))
                 })();
@@ -223,9 +230,15 @@ impl Playback {
             })
             .map_err(|e| MediaError::Device(format!("cannot start the playback thread: {e}")))?;
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok((mixer, name))) => Ok(Playback { mixer, name, _stop: stop_tx }),
+            Ok(Ok((mixer, name))) => Ok(Playback {
+                mixer,
+                name,
+                _stop: stop_tx,
+            }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(MediaError::Device("the speaker did not open within 10 s".into())),
+            Err(_) => Err(MediaError::Device(
+                "the speaker did not open within 10 s".into(),
+            )),
         }
     }
 
@@ -238,7 +251,11 @@ impl Playback {
     pub fn add_stream(&self) -> RemoteAudio {
         let shared = Arc::new(StreamShared::default());
         shared.volume.store(1.0f32.to_bits(), Ordering::Relaxed);
-        self.mixer.add(MixerInput { shared: Arc::clone(&shared), chunk: vec![0.0; 480], pos: 480 });
+        self.mixer.add(MixerInput {
+            shared: Arc::clone(&shared),
+            chunk: vec![0.0; 480],
+            pos: 480,
+        });
         RemoteAudio { shared }
     }
 }
@@ -265,7 +282,9 @@ mod tests {
         assert!(b.dropped > 0);
         // The newest audio is what is kept.
         b.pull(&mut out);
-        assert!(out.iter().all(|&s| (s - 7.0 / i16::MAX as f32).abs() < 1e-6));
+        assert!(out
+            .iter()
+            .all(|&s| (s - 7.0 / i16::MAX as f32).abs() < 1e-6));
     }
 
     #[test]

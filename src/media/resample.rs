@@ -69,7 +69,9 @@ mod tests {
 
     #[test]
     fn resamples_to_the_right_length_and_keeps_a_tone() {
-        let input: Vec<f32> = (0..44_100).map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 44_100.0).sin()).collect();
+        let input: Vec<f32> = (0..44_100)
+            .map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 44_100.0).sin())
+            .collect();
         let mut r = Resampler::new(44_100, 48_000);
         let mut out = Vec::new();
         for chunk in input.chunks(1000) {

@@ -44,7 +44,11 @@ impl ShmSegment {
                 libc::shmdt(addr);
                 return None;
             }
-            Some(ShmSegment { seg, addr: addr.cast(), size })
+            Some(ShmSegment {
+                seg,
+                addr: addr.cast(),
+                size,
+            })
         }
     }
 
@@ -81,7 +85,12 @@ pub struct ScreenSource {
 impl ScreenSource {
     /// Connects to `display` (or `$DISPLAY`) and captures its first screen at `fps`,
     /// scaled to fit `max_size`.
-    pub fn open(display: Option<&str>, fps: f64, max_size: (usize, usize), paced: bool) -> Result<ScreenSource, MediaError> {
+    pub fn open(
+        display: Option<&str>,
+        fps: f64,
+        max_size: (usize, usize),
+        paced: bool,
+    ) -> Result<ScreenSource, MediaError> {
         let name = display
             .map(str::to_string)
             .or_else(|| std::env::var("DISPLAY").ok())
@@ -95,9 +104,16 @@ impl ScreenSource {
             MediaError::Device(format!("cannot connect to X display {name:?}: {e}"))
         })?;
         let screen = &conn.setup().roots[screen_num];
-        let (root, width, height, depth) = (screen.root, screen.width_in_pixels, screen.height_in_pixels, screen.root_depth);
+        let (root, width, height, depth) = (
+            screen.root,
+            screen.width_in_pixels,
+            screen.height_in_pixels,
+            screen.root_depth,
+        );
         if depth != 24 && depth != 32 {
-            return Err(MediaError::Device(format!("X display {name:?} has depth {depth}; only 24 and 32 bits are captured")));
+            return Err(MediaError::Device(format!(
+                "X display {name:?} has depth {depth}; only 24 and 32 bits are captured"
+            )));
         }
         let visual = screen
             .allowed_depths
@@ -114,7 +130,11 @@ impl ScreenSource {
             .ok()
             .and_then(|c| c.reply().ok())
             .is_some();
-        let shm = if shm_ok { ShmSegment::new(&conn, size) } else { None };
+        let shm = if shm_ok {
+            ShmSegment::new(&conn, size)
+        } else {
+            None
+        };
         if shm.is_none() {
             tracing::info!(display = %name, "MIT-SHM unavailable; capturing with GetImage");
         }
@@ -154,14 +174,28 @@ impl ScreenSource {
         if let Some(shm) = &self.shm {
             let reply = self
                 .conn
-                .shm_get_image(self.root, 0, 0, self.width, self.height, !0, ImageFormat::Z_PIXMAP.into(), shm.seg, 0)
+                .shm_get_image(
+                    self.root,
+                    0,
+                    0,
+                    self.width,
+                    self.height,
+                    !0,
+                    ImageFormat::Z_PIXMAP.into(),
+                    shm.seg,
+                    0,
+                )
                 .map_err(|e| failed(&e))
                 .and_then(|c| c.reply().map_err(|e| failed(&e)));
             match reply {
                 Ok(reply) => {
                     let len = (reply.size as usize).min(w * h * 4);
                     convert(shm.bytes(len), &mut rgb);
-                    return Ok(RgbFrame { width: w, height: h, data: rgb });
+                    return Ok(RgbFrame {
+                        width: w,
+                        height: h,
+                        data: rgb,
+                    });
                 }
                 Err(e) => {
                     // Some servers (remote, or with restrictive security) refuse SHM images.
@@ -172,12 +206,24 @@ impl ScreenSource {
         }
         let reply = self
             .conn
-            .get_image(ImageFormat::Z_PIXMAP, self.root, 0, 0, self.width, self.height, !0)
+            .get_image(
+                ImageFormat::Z_PIXMAP,
+                self.root,
+                0,
+                0,
+                self.width,
+                self.height,
+                !0,
+            )
             .map_err(|e| failed(&e))?
             .reply()
             .map_err(|e| failed(&e))?;
         convert(&reply.data, &mut rgb);
-        Ok(RgbFrame { width: w, height: h, data: rgb })
+        Ok(RgbFrame {
+            width: w,
+            height: h,
+            data: rgb,
+        })
     }
 
     /// Stops using shared memory (for testing the GetImage path).
@@ -193,7 +239,10 @@ impl VideoSource for ScreenSource {
         }
         let rgb = self.capture_rgb()?;
         let picture = I420Frame::from_rgb(&rgb).fit_within(self.max_size.0, self.max_size.1);
-        Ok(VideoFrame { picture, captured_ms: now_ms() })
+        Ok(VideoFrame {
+            picture,
+            captured_ms: now_ms(),
+        })
     }
 
     fn describe(&self) -> String {
@@ -212,9 +261,13 @@ pub fn list_screens() -> Vec<String> {
             .roots
             .iter()
             .enumerate()
-            .map(|(i, s)| format!("{display}.{i} ({}x{})", s.width_in_pixels, s.height_in_pixels))
+            .map(|(i, s)| {
+                format!(
+                    "{display}.{i} ({}x{})",
+                    s.width_in_pixels, s.height_in_pixels
+                )
+            })
             .collect(),
         Err(_) => Vec::new(),
     }
 }
-

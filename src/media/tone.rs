@@ -110,7 +110,10 @@ mod tests {
         let s = seconds_of(ToneSource::new(440.0, false), 25);
         assert!(tone_is_dominant(&s, 440.0));
         assert!(!tone_is_dominant(&s, 880.0));
-        assert_eq!(dominant_frequency(&seconds_of(ToneSource::new(1000.0, false), 25)), Some(1000.0));
+        assert_eq!(
+            dominant_frequency(&seconds_of(ToneSource::new(1000.0, false), 25)),
+            Some(1000.0)
+        );
         let silence = seconds_of(ToneSource::new(0.0, false), 10);
         assert!(silence.iter().all(|&x| x == 0));
         assert!(!tone_is_dominant(&silence, 440.0));

@@ -24,7 +24,8 @@ fn bad(path: &Path, reason: impl Into<String>) -> MediaError {
 
 /// Reads a whole WAV file as 48 kHz mono samples. A file cut short keeps what was read.
 pub fn load_wav(path: &Path) -> Result<Vec<i16>, MediaError> {
-    let mut reader = hound::WavReader::open(path).map_err(|e| bad(path, format!("not a usable WAV file: {e}")))?;
+    let mut reader = hound::WavReader::open(path)
+        .map_err(|e| bad(path, format!("not a usable WAV file: {e}")))?;
     let spec = reader.spec();
     if spec.channels == 0 || spec.sample_rate == 0 {
         return Err(bad(path, "the header has no channels or no sample rate"));
@@ -45,7 +46,10 @@ pub fn load_wav(path: &Path) -> Result<Vec<i16>, MediaError> {
         }
         hound::SampleFormat::Int => {
             if spec.bits_per_sample == 0 || spec.bits_per_sample > 32 {
-                return Err(bad(path, format!("{} bits a sample is not supported", spec.bits_per_sample)));
+                return Err(bad(
+                    path,
+                    format!("{} bits a sample is not supported", spec.bits_per_sample),
+                ));
             }
             let scale = (1u64 << (spec.bits_per_sample - 1)) as f32;
             for s in reader.samples::<i32>() {
@@ -63,7 +67,8 @@ pub fn load_wav(path: &Path) -> Result<Vec<i16>, MediaError> {
         tracing::warn!(path = %path.display(), "WAV file is cut short; using the {} samples read", floats.len());
     }
     let mono = downmix(&floats, spec.channels as usize);
-    let mut out = Vec::with_capacity(mono.len() * SAMPLE_RATE as usize / spec.sample_rate as usize + 1);
+    let mut out =
+        Vec::with_capacity(mono.len() * SAMPLE_RATE as usize / spec.sample_rate as usize + 1);
     Resampler::new(spec.sample_rate, SAMPLE_RATE).process(&mono, &mut out);
     if out.is_empty() {
         return Err(bad(path, "the file holds no audio"));

@@ -49,7 +49,10 @@ fn read_line(reader: &mut impl BufRead, path: &Path) -> Result<Option<String>, M
         return Ok(None);
     }
     if line.last() != Some(&b'\n') {
-        return Err(bad(path, "a header line is not terminated (truncated file?)"));
+        return Err(bad(
+            path,
+            "a header line is not terminated (truncated file?)",
+        ));
     }
     line.pop();
     String::from_utf8(line)
@@ -98,7 +101,11 @@ impl Y4mReader {
         if !line.starts_with("FRAME") {
             return Err(bad(
                 &self.path,
-                format!("expected FRAME after frame {}, found {:?}", self.frames_read, truncate(&line)),
+                format!(
+                    "expected FRAME after frame {}, found {:?}",
+                    self.frames_read,
+                    truncate(&line)
+                ),
             ));
         }
         let (w, h) = (self.header.width, self.header.height);
@@ -141,7 +148,9 @@ pub fn parse_header(line: &str) -> Result<Y4mHeader, String> {
             "W" => width = value.parse::<usize>().ok(),
             "H" => height = value.parse::<usize>().ok(),
             "F" => {
-                let (n, d) = value.split_once(':').ok_or(format!("bad frame rate {value:?}"))?;
+                let (n, d) = value
+                    .split_once(':')
+                    .ok_or(format!("bad frame rate {value:?}"))?;
                 let (n, d): (f64, f64) = (
                     n.parse().map_err(|_| format!("bad frame rate {value:?}"))?,
                     d.parse().map_err(|_| format!("bad frame rate {value:?}"))?,
@@ -158,7 +167,9 @@ pub fn parse_header(line: &str) -> Result<Y4mHeader, String> {
                     ));
                 }
                 if value.contains("p10") || value.contains("p12") || value.contains("p16") {
-                    return Err(format!("colour space C{value} is not 8-bit; convert to yuv420p"));
+                    return Err(format!(
+                        "colour space C{value} is not 8-bit; convert to yuv420p"
+                    ));
                 }
             }
             _ => {}
@@ -220,7 +231,10 @@ impl VideoSource for Y4mSource {
 pub fn write_y4m(path: &Path, frames: &[I420Frame], fps: u32) -> std::io::Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(File::create(path)?);
-    let (w, h) = frames.first().map(|f| (f.width, f.height)).unwrap_or((2, 2));
+    let (w, h) = frames
+        .first()
+        .map(|f| (f.width, f.height))
+        .unwrap_or((2, 2));
     writeln!(out, "YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg")?;
     for f in frames {
         out.write_all(b"FRAME\n")?;
@@ -237,10 +251,13 @@ mod tests {
 
     #[test]
     fn headers() {
-        let h = parse_header("YUV4MPEG2 W640 H480 F30000:1001 Ip A1:1 C420jpeg XYSCSS=420JPEG").unwrap();
+        let h = parse_header("YUV4MPEG2 W640 H480 F30000:1001 Ip A1:1 C420jpeg XYSCSS=420JPEG")
+            .unwrap();
         assert_eq!((h.width, h.height), (640, 480));
         assert!((h.fps - 29.97).abs() < 0.01);
-        assert!(parse_header("YUV4MPEG2 W640 H480 C444").unwrap_err().contains("C444"));
+        assert!(parse_header("YUV4MPEG2 W640 H480 C444")
+            .unwrap_err()
+            .contains("C444"));
         assert!(parse_header("YUV4MPEG2 W640 H480 C420p10").is_err());
         assert!(parse_header("YUV4MPEG2 H480").is_err());
         assert!(parse_header("RIFF").is_err());

@@ -169,7 +169,9 @@ pub const ANSI16: [(Color, [u8; 3]); 16] = [
 
 /// Index into [`ANSI16`] of the colour nearest to `rgb`.
 pub fn nearest_16(rgb: [u8; 3]) -> usize {
-    (0..16).min_by_key(|&i| dist2(rgb, ANSI16[i].1)).unwrap_or(0)
+    (0..16)
+        .min_by_key(|&i| dist2(rgb, ANSI16[i].1))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -179,14 +181,34 @@ mod tests {
     #[test]
     fn detection() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
         };
-        assert_eq!(ColorMode::detect(env(&[("COLORTERM", "truecolor")])), ColorMode::TrueColor);
-        assert_eq!(ColorMode::detect(env(&[("COLORTERM", "24bit"), ("TERM", "xterm")])), ColorMode::TrueColor);
-        assert_eq!(ColorMode::detect(env(&[("TERM", "xterm-256color")])), ColorMode::Ansi256);
-        assert_eq!(ColorMode::detect(env(&[("TERM", "screen")])), ColorMode::Ansi16);
+        assert_eq!(
+            ColorMode::detect(env(&[("COLORTERM", "truecolor")])),
+            ColorMode::TrueColor
+        );
+        assert_eq!(
+            ColorMode::detect(env(&[("COLORTERM", "24bit"), ("TERM", "xterm")])),
+            ColorMode::TrueColor
+        );
+        assert_eq!(
+            ColorMode::detect(env(&[("TERM", "xterm-256color")])),
+            ColorMode::Ansi256
+        );
+        assert_eq!(
+            ColorMode::detect(env(&[("TERM", "screen")])),
+            ColorMode::Ansi16
+        );
         assert_eq!(ColorMode::detect(env(&[])), ColorMode::Ansi16);
-        assert_eq!(ColorMode::detect(env(&[("NO_COLOR", "1"), ("COLORTERM", "truecolor")])), ColorMode::Mono);
+        assert_eq!(
+            ColorMode::detect(env(&[("NO_COLOR", "1"), ("COLORTERM", "truecolor")])),
+            ColorMode::Mono
+        );
         assert_eq!("256".parse::<ColorMode>(), Ok(ColorMode::Ansi256));
         assert!("lots".parse::<ColorMode>().is_err());
     }
@@ -201,7 +223,11 @@ mod tests {
         assert_eq!(ANSI16[nearest_16([250, 10, 10])].0, Color::LightRed);
         assert_eq!(ANSI16[nearest_16([10, 10, 10])].0, Color::Black);
         for i in 16..=255u8 {
-            assert_eq!(nearest_256(palette_256(i)), i, "index {i} maps back to itself");
+            assert_eq!(
+                nearest_256(palette_256(i)),
+                i,
+                "index {i} maps back to itself"
+            );
         }
     }
 }

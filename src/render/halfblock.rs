@@ -43,7 +43,12 @@ pub struct Placement {
 pub fn place(frame_w: usize, frame_h: usize, cols: usize, rows: usize) -> Placement {
     let (tile_w, tile_h) = (cols, rows * 2);
     if frame_w == 0 || frame_h == 0 || tile_w == 0 || tile_h == 0 {
-        return Placement { x: 0, y: 0, width: 0, height: 0 };
+        return Placement {
+            x: 0,
+            y: 0,
+            width: 0,
+            height: 0,
+        };
     }
     let scale = (tile_w as f64 / frame_w as f64).min(tile_h as f64 / frame_h as f64);
     let width = ((frame_w as f64 * scale).round() as usize).clamp(1, tile_w);
@@ -159,7 +164,9 @@ pub fn write_cells(grid: &CellGrid, mode: ColorMode, area: Rect, buf: &mut Buffe
             };
             match grid.cells[row * grid.cols + col] {
                 None => {
-                    cell.set_symbol(" ").set_fg(Color::Reset).set_bg(Color::Reset);
+                    cell.set_symbol(" ")
+                        .set_fg(Color::Reset)
+                        .set_bg(Color::Reset);
                 }
                 Some(c) if mode == ColorMode::Mono => {
                     let l = (luminance(c.top) as usize + luminance(c.bottom) as usize) / 2;
@@ -195,7 +202,11 @@ pub struct HalfBlockRenderer {
 impl HalfBlockRenderer {
     /// A renderer in `mode` with `tolerance`.
     pub fn new(mode: ColorMode, tolerance: u8) -> HalfBlockRenderer {
-        HalfBlockRenderer { mode, tolerance, last: None }
+        HalfBlockRenderer {
+            mode,
+            tolerance,
+            last: None,
+        }
     }
 
     /// Draws `frame` into `area` of `buf`.
@@ -226,14 +237,21 @@ mod tests {
 
     fn frame(w: usize, h: usize, pixels: &[[u8; 3]]) -> RgbFrame {
         assert_eq!(pixels.len(), w * h);
-        RgbFrame { width: w, height: h, data: pixels.iter().flatten().copied().collect() }
+        RgbFrame {
+            width: w,
+            height: h,
+            data: pixels.iter().flatten().copied().collect(),
+        }
     }
 
     /// The expected buffer from a picture of cells: `(fg, bg)` or `None` for letterbox.
     fn expected(area: Rect, cells: &[Option<(Color, Color)>]) -> Buffer {
         let mut buf = Buffer::empty(area);
         for (i, c) in cells.iter().enumerate() {
-            let pos = (area.x + (i % area.width as usize) as u16, area.y + (i / area.width as usize) as u16);
+            let pos = (
+                area.x + (i % area.width as usize) as u16,
+                area.y + (i / area.width as usize) as u16,
+            );
             let cell = buf.cell_mut(pos).unwrap();
             match c {
                 None => {
@@ -283,12 +301,33 @@ mod tests {
         let area = Rect::new(0, 0, 4, 2);
         let got = draw(&f, area, ColorMode::TrueColor);
         let p = place(4, 2, 4, 2);
-        assert_eq!(p, Placement { x: 0, y: 0, width: 4, height: 2 });
-        let mut want = vec![Some((rgb(R), rgb(B))), Some((rgb(R), rgb(B))), Some((rgb(G), rgb(W))), Some((rgb(G), rgb(W)))];
+        assert_eq!(
+            p,
+            Placement {
+                x: 0,
+                y: 0,
+                width: 4,
+                height: 2
+            }
+        );
+        let mut want = vec![
+            Some((rgb(R), rgb(B))),
+            Some((rgb(R), rgb(B))),
+            Some((rgb(G), rgb(W))),
+            Some((rgb(G), rgb(W))),
+        ];
         want.extend([None; 4]);
         assert_eq!(got, expected(area, &want));
         // Two spare cell rows are split evenly.
-        assert_eq!(place(4, 2, 4, 3), Placement { x: 0, y: 2, width: 4, height: 2 });
+        assert_eq!(
+            place(4, 2, 4, 3),
+            Placement {
+                x: 0,
+                y: 2,
+                width: 4,
+                height: 2
+            }
+        );
     }
 
     #[test]
@@ -299,7 +338,15 @@ mod tests {
         let f = frame(3, 5, &px);
         let area = Rect::new(0, 0, 3, 1);
         let p = place(3, 5, 3, 1);
-        assert_eq!(p, Placement { x: 1, y: 0, width: 1, height: 2 });
+        assert_eq!(
+            p,
+            Placement {
+                x: 1,
+                y: 0,
+                width: 1,
+                height: 2
+            }
+        );
         let grid = to_cells(&f, 3, 1);
         assert_eq!(grid.cells[0], None);
         assert_eq!(grid.cells[2], None);
@@ -308,7 +355,10 @@ mod tests {
         // Bottom pixel averages rows 2..5: two red rows and one blue.
         assert_eq!(c.bottom, [170, 0, 85]);
         let buf = draw(&f, area, ColorMode::TrueColor);
-        assert_eq!(buf, expected(area, &[None, Some((rgb(R), Color::Rgb(170, 0, 85))), None]));
+        assert_eq!(
+            buf,
+            expected(area, &[None, Some((rgb(R), Color::Rgb(170, 0, 85))), None])
+        );
     }
 
     #[test]
@@ -324,8 +374,24 @@ mod tests {
         let mut r = HalfBlockRenderer::new(ColorMode::TrueColor, 8);
         r.render(&f, Rect::new(0, 0, 0, 0), &mut buf);
         r.render(&f, Rect::new(0, 0, 5, 0), &mut buf);
-        r.render(&RgbFrame { width: 0, height: 0, data: vec![] }, Rect::new(0, 0, 3, 3), &mut buf);
-        r.render(&RgbFrame { width: 4, height: 4, data: vec![1; 5] }, Rect::new(0, 0, 3, 3), &mut buf);
+        r.render(
+            &RgbFrame {
+                width: 0,
+                height: 0,
+                data: vec![],
+            },
+            Rect::new(0, 0, 3, 3),
+            &mut buf,
+        );
+        r.render(
+            &RgbFrame {
+                width: 4,
+                height: 4,
+                data: vec![1; 5],
+            },
+            Rect::new(0, 0, 3, 3),
+            &mut buf,
+        );
         // A tile that hangs off the buffer is clipped.
         r.render(&f, Rect::new(5, 3, 10, 10), &mut buf);
     }
@@ -335,9 +401,15 @@ mod tests {
         let f = frame(1, 2, &[[250, 5, 5], [5, 5, 250]]);
         let area = Rect::new(0, 0, 1, 1);
         let b256 = draw(&f, area, ColorMode::Ansi256);
-        assert_eq!((b256[(0, 0)].fg, b256[(0, 0)].bg), (Color::Indexed(196), Color::Indexed(21)));
+        assert_eq!(
+            (b256[(0, 0)].fg, b256[(0, 0)].bg),
+            (Color::Indexed(196), Color::Indexed(21))
+        );
         let b16 = draw(&f, area, ColorMode::Ansi16);
-        assert_eq!((b16[(0, 0)].fg, b16[(0, 0)].bg), (Color::LightRed, Color::Blue));
+        assert_eq!(
+            (b16[(0, 0)].fg, b16[(0, 0)].bg),
+            (Color::LightRed, Color::Blue)
+        );
         let mono = draw(&frame(1, 2, &[W, W]), area, ColorMode::Mono);
         assert_eq!(mono[(0, 0)].symbol(), "█");
         // Equal halves become a space on a background.
@@ -350,14 +422,38 @@ mod tests {
         let area = Rect::new(0, 0, 2, 1);
         let mut r = HalfBlockRenderer::new(ColorMode::TrueColor, 6);
         let mut buf = Buffer::empty(area);
-        r.render(&frame(2, 2, &[[100, 100, 100], [10, 10, 10], [50, 50, 50], [200, 0, 0]]), area, &mut buf);
+        r.render(
+            &frame(
+                2,
+                2,
+                &[[100, 100, 100], [10, 10, 10], [50, 50, 50], [200, 0, 0]],
+            ),
+            area,
+            &mut buf,
+        );
         let before = buf.clone();
         // A change of 5 in one cell is held; a change of 40 in the other is drawn.
-        r.render(&frame(2, 2, &[[105, 100, 95], [50, 10, 10], [50, 55, 50], [200, 0, 0]]), area, &mut buf);
+        r.render(
+            &frame(
+                2,
+                2,
+                &[[105, 100, 95], [50, 10, 10], [50, 55, 50], [200, 0, 0]],
+            ),
+            area,
+            &mut buf,
+        );
         assert_eq!(buf[(0, 0)], before[(0, 0)]);
         assert_eq!(buf[(1, 0)].fg, Color::Rgb(50, 10, 10));
         // Drift does not accumulate: the held colour is compared against what is shown.
-        r.render(&frame(2, 2, &[[110, 100, 90], [50, 10, 10], [50, 60, 50], [200, 0, 0]]), area, &mut buf);
+        r.render(
+            &frame(
+                2,
+                2,
+                &[[110, 100, 90], [50, 10, 10], [50, 60, 50], [200, 0, 0]],
+            ),
+            area,
+            &mut buf,
+        );
         assert_eq!(buf[(0, 0)].fg, Color::Rgb(110, 100, 90));
     }
 }

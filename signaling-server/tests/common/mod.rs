@@ -31,9 +31,14 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let (router, handle) = termmeet_signaling::build(config);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(termmeet_signaling::serve(listener, router, handle.clone(), async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(termmeet_signaling::serve(
+            listener,
+            router,
+            handle.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             addr,
             handle,
@@ -72,7 +77,10 @@ impl TestServer {
         let deadline = tokio::time::Instant::now() + SOON;
         while !check(&self.handle) {
             if tokio::time::Instant::now() > deadline {
-                panic!("timed out waiting for {what}; counts are {:?}", self.handle.counts());
+                panic!(
+                    "timed out waiting for {what}; counts are {:?}",
+                    self.handle.counts()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -82,14 +90,22 @@ impl TestServer {
 /// A plain HTTP GET against the server; returns (status line, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(SOON, s.read_to_end(&mut out)).await.unwrap().unwrap();
+    tokio::time::timeout(SOON, s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8_lossy(&out).to_string();
     let status = text.lines().next().unwrap_or("").to_string();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -145,8 +161,14 @@ impl TestClient {
     /// The next message, which must be an `error` with `code`; returns its text.
     pub async fn expect_error(&mut self, code: ErrorCode) -> String {
         match self.recv().await {
-            ServerMessage::Error { code: got, message, .. } => {
-                assert_eq!(got, code, "{}: wrong error code; message: {message}", self.name);
+            ServerMessage::Error {
+                code: got, message, ..
+            } => {
+                assert_eq!(
+                    got, code,
+                    "{}: wrong error code; message: {message}",
+                    self.name
+                );
                 message
             }
             other => panic!("{}: expected error {code}, got {other:?}", self.name),
@@ -202,7 +224,9 @@ impl TestClient {
         .await;
         let answer = self.recv().await;
         match &answer {
-            ServerMessage::Peers { you, resume_token, .. } => {
+            ServerMessage::Peers {
+                you, resume_token, ..
+            } => {
                 self.id = you.id.clone();
                 self.resume_token = resume_token.clone();
             }
