@@ -7,4 +7,5 @@
 pub mod media;
 pub mod play;
 pub mod render;
+pub mod signaling;
 pub mod term;

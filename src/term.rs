@@ -323,9 +323,9 @@ mod tests {
         let mut lean = LeanBackend::new(Vec::new());
         lean.draw(cells()).unwrap();
         let mut stock_bytes = Vec::new();
-        let mut stock = ratatui::backend::CrosstermBackend::new(&mut stock_bytes);
-        stock.draw(cells()).unwrap();
-        drop(stock);
+        ratatui::backend::CrosstermBackend::new(&mut stock_bytes)
+            .draw(cells())
+            .unwrap();
         let (l, s) = (lean.writer().len(), stock_bytes.len());
         assert!(l < s, "lean {l} bytes, stock {s}");
     }

@@ -1,0 +1,377 @@
+//! The signaling client: one WebSocket to the server, kept up through drops.
+//!
+//! It reconnects after abnormal closes with exponential backoff (1 s doubling to 30 s, with
+//! jitter), queues up to 100 outgoing messages while down (dropping the oldest), resumes with
+//! the server's resume token so a short outage does not tear down media, and treats 60 s of
+//! silence (the server pings every 25 s) as a dead connection. It knows nothing of WebRTC.
+//!
+//! The decisions ([`Backoff`], [`OutgoingQueue`], [`reconnect_after`]) are plain values with
+//! time passed in, so tests drive them without sleeping; [`SignalingClient`] runs them.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use termmeet_signaling::protocol::{ClientMessage, ServerMessage};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Most messages kept while disconnected.
+pub const QUEUE_LIMIT: usize = 100;
+/// First reconnect delay.
+pub const BACKOFF_START: Duration = Duration::from_secs(1);
+/// Longest reconnect delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Silence after which the connection counts as dead.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Exponential backoff with jitter.
+#[derive(Clone, Debug, Default)]
+pub struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    /// The delay before the next attempt; `jitter` in `0.0..1.0` spreads it by ±20%.
+    pub fn next_delay(&mut self, jitter: f64) -> Duration {
+        let base = BACKOFF_START
+            .saturating_mul(1u32 << self.attempt.min(5))
+            .min(BACKOFF_MAX);
+        self.attempt = self.attempt.saturating_add(1);
+        base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+            .min(BACKOFF_MAX)
+    }
+
+    /// Back to the first delay (after a successful connection).
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// Outgoing messages waiting for a connection.
+#[derive(Debug, Default)]
+pub struct OutgoingQueue {
+    queue: VecDeque<ClientMessage>,
+    /// Messages dropped because the queue was full.
+    pub dropped: u64,
+}
+
+impl OutgoingQueue {
+    /// Queues a message, dropping the oldest beyond [`QUEUE_LIMIT`].
+    pub fn push(&mut self, message: ClientMessage) {
+        if self.queue.len() >= QUEUE_LIMIT {
+            self.queue.pop_front();
+            self.dropped += 1;
+            tracing::warn!(
+                "signaling is down and {QUEUE_LIMIT} messages are queued; dropping the oldest"
+            );
+        }
+        self.queue.push_back(message);
+    }
+
+    /// Takes everything queued, oldest first.
+    pub fn drain(&mut self) -> Vec<ClientMessage> {
+        self.queue.drain(..).collect()
+    }
+
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// How a connection ended, as far as reconnecting goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The server sent a close frame with this code.
+    Closed(u16),
+    /// The connection failed or went silent without a close frame.
+    Lost,
+    /// We left.
+    Left,
+}
+
+/// Whether to reconnect after a connection ended this way: yes after abnormal ends and a
+/// server going away (it restarts); no after a normal close, our own leave, or a policy close
+/// (bad secret, rate limit), which would only happen again.
+pub fn reconnect_after(ended: &Ended) -> bool {
+    match ended {
+        Ended::Left => false,
+        Ended::Lost => true,
+        Ended::Closed(code) => !matches!(*code, 1000 | 1008 | 1009 | 1007),
+    }
+}
+
+/// Where the client stands, for the status bar.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SignalingEvent {
+    /// Connected and joined (`resumed` when the server took our session back).
+    Connected {
+        /// Whether our earlier session was resumed.
+        resumed: bool,
+    },
+    /// A message from the server.
+    Message(ServerMessage),
+    /// The connection dropped; the next attempt is in `retry_in`.
+    Reconnecting {
+        /// Delay before the next attempt.
+        retry_in: Duration,
+        /// What happened.
+        reason: String,
+    },
+    /// The client gave up (bad secret, room full, left): it will not reconnect.
+    Stopped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What to join with.
+#[derive(Clone, Debug)]
+pub struct JoinParams {
+    /// `ws://host:port/ws`.
+    pub url: String,
+    /// Room name.
+    pub room: String,
+    /// Display name.
+    pub name: String,
+    /// Room secret.
+    pub secret: Option<String>,
+}
+
+/// The handle for sending; events arrive on the receiver returned with it.
+#[derive(Clone)]
+pub struct SignalingClient {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+enum Command {
+    Send(ClientMessage),
+    Leave,
+}
+
+impl SignalingClient {
+    /// Starts connecting; returns the handle and the event stream.
+    pub fn start(params: JoinParams) -> (SignalingClient, mpsc::UnboundedReceiver<SignalingEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        tokio::spawn(drive(params, rx, events_tx));
+        (SignalingClient { tx }, events_rx)
+    }
+
+    /// Sends a message now, or when the connection is back.
+    pub fn send(&self, message: ClientMessage) {
+        let _ = self.tx.send(Command::Send(message));
+    }
+
+    /// Sends `leave` and closes for good.
+    pub fn leave(&self) {
+        let _ = self.tx.send(Command::Leave);
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn drive(
+    params: JoinParams,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<SignalingEvent>,
+) {
+    let mut backoff = Backoff::default();
+    let mut queue = OutgoingQueue::default();
+    let mut resume_token: Option<String> = None;
+    loop {
+        let ended = match tokio_tungstenite::connect_async(&params.url).await {
+            Ok((socket, _)) => {
+                session(
+                    &params,
+                    socket,
+                    &mut commands,
+                    &events,
+                    &mut queue,
+                    &mut resume_token,
+                    &mut backoff,
+                )
+                .await
+            }
+            Err(e) => Err(format!("cannot reach {}: {e}", params.url)),
+        };
+        let (ended, reason) = match ended {
+            Ok(ended) => {
+                let reason = format!("{ended:?}");
+                (ended, reason)
+            }
+            Err(reason) => (Ended::Lost, reason),
+        };
+        if !reconnect_after(&ended) {
+            let _ = events.send(SignalingEvent::Stopped { reason });
+            return;
+        }
+        let delay = backoff.next_delay(rand::random::<f64>());
+        tracing::info!("signaling lost ({reason}); reconnecting in {delay:?}");
+        if events
+            .send(SignalingEvent::Reconnecting {
+                retry_in: delay,
+                reason,
+            })
+            .is_err()
+        {
+            return;
+        }
+        // Keep queueing while waiting; a leave ends everything.
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                command = commands.recv() => match command {
+                    Some(Command::Send(m)) => queue.push(m),
+                    Some(Command::Leave) | None => {
+                        let _ = events.send(SignalingEvent::Stopped { reason: "left".into() });
+                        return;
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// One connection: join (or resume), then pump messages until it ends.
+async fn session(
+    params: &JoinParams,
+    mut socket: Socket,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::UnboundedSender<SignalingEvent>,
+    queue: &mut OutgoingQueue,
+    resume_token: &mut Option<String>,
+    backoff: &mut Backoff,
+) -> Result<Ended, String> {
+    let join = ClientMessage::Join {
+        room: params.room.clone(),
+        name: params.name.clone(),
+        secret: params.secret.clone(),
+        resume: resume_token.clone(),
+        client: Some(concat!("termmeet/", env!("CARGO_PKG_VERSION")).into()),
+    };
+    socket
+        .send(Message::Text(join.to_json().into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut joined = false;
+    loop {
+        tokio::select! {
+            frame = tokio::time::timeout(SILENCE_LIMIT, socket.next()) => {
+                let frame = match frame {
+                    Err(_) => return Ok(Ended::Lost),
+                    Ok(None) => return Ok(Ended::Lost),
+                    Ok(Some(Err(e))) => return Err(e.to_string()),
+                    Ok(Some(Ok(f))) => f,
+                };
+                let text = match frame {
+                    Message::Text(t) => t,
+                    Message::Close(frame) => {
+                        let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                        return Ok(Ended::Closed(code));
+                    }
+                    _ => continue,
+                };
+                let message = match ServerMessage::parse(text.as_str()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!("ignoring a server message that does not parse: {e}");
+                        continue;
+                    }
+                };
+                if let ServerMessage::Peers { resume_token: token, resume_failed, .. } = &message {
+                    let resumed = resume_token.is_some() && !resume_failed;
+                    *resume_token = Some(token.clone());
+                    joined = true;
+                    backoff.reset();
+                    let _ = events.send(SignalingEvent::Connected { resumed });
+                    let _ = events.send(SignalingEvent::Message(message));
+                    for m in queue.drain() {
+                        socket.send(Message::Text(m.to_json().into())).await.map_err(|e| e.to_string())?;
+                    }
+                    continue;
+                }
+                if let ServerMessage::Error { code, message: text, .. } = &message {
+                    use termmeet_signaling::protocol::ErrorCode;
+                    if !joined && matches!(code, ErrorCode::BadSecret | ErrorCode::RoomFull | ErrorCode::BadField) {
+                        let _ = events.send(SignalingEvent::Stopped { reason: format!("{code}: {text}") });
+                        let _ = socket.close(None).await;
+                        return Ok(Ended::Left);
+                    }
+                }
+                if events.send(SignalingEvent::Message(message)).is_err() {
+                    return Ok(Ended::Left);
+                }
+            }
+            command = commands.recv() => match command {
+                Some(Command::Send(m)) if joined => {
+                    if socket.send(Message::Text(m.to_json().into())).await.is_err() {
+                        queue.push(m);
+                        return Ok(Ended::Lost);
+                    }
+                }
+                Some(Command::Send(m)) => queue.push(m),
+                Some(Command::Leave) | None => {
+                    let _ = socket.send(Message::Text(ClientMessage::Leave {}.to_json().into())).await;
+                    let _ = socket.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "left".into() })).await;
+                    return Ok(Ended::Left);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_thirty_seconds_with_jitter() {
+        let mut b = Backoff::default();
+        let delays: Vec<u64> = (0..8)
+            .map(|_| b.next_delay(0.5).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+        let mut low = Backoff::default();
+        assert_eq!(low.next_delay(0.0), Duration::from_millis(800));
+        let mut high = Backoff::default();
+        assert_eq!(high.next_delay(1.0), Duration::from_millis(1200));
+        b.reset();
+        assert_eq!(b.next_delay(0.5), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn queue_keeps_the_newest_hundred() {
+        let mut q = OutgoingQueue::default();
+        for i in 0..130 {
+            q.push(ClientMessage::Chat {
+                text: format!("m{i}"),
+            });
+        }
+        assert_eq!(q.len(), QUEUE_LIMIT);
+        assert_eq!(q.dropped, 30);
+        let drained = q.drain();
+        assert_eq!(drained[0], ClientMessage::Chat { text: "m30".into() });
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn reconnects_only_after_abnormal_ends() {
+        assert!(reconnect_after(&Ended::Lost));
+        assert!(reconnect_after(&Ended::Closed(1001)));
+        assert!(reconnect_after(&Ended::Closed(1006)));
+        assert!(!reconnect_after(&Ended::Closed(1000)));
+        assert!(!reconnect_after(&Ended::Closed(1008)));
+        assert!(!reconnect_after(&Ended::Left));
+    }
+}
