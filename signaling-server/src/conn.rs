@@ -223,7 +223,7 @@ impl Connection {
     fn reply_error(&self, e: ProtocolError) -> Option<Ending> {
         let metrics = &self.shared.metrics;
         metrics.count_error(e.code);
-        tracing::debug!(code = %e.code, message = %e.message, "client error");
+        tracing::info!(code = %e.code, message = %e.message, "client error");
         self.outbox.send(&e.to_message(), metrics);
         None
     }

@@ -1,0 +1,3 @@
+//! `termmeet headless`: the meeting client with no UI, following a script (`SCRIPT.md`).
+
+pub mod script;
