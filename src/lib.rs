@@ -4,6 +4,7 @@
 //! [`render`] (frames to half-block cells) know nothing of peers or the UI; [`play`] drives
 //! them to play a clip in the terminal.
 
+pub mod call;
 pub mod headless;
 pub mod media;
 pub mod play;

@@ -260,9 +260,11 @@ fn audio_spec(word: Option<&String>) -> Result<AudioSpec, String> {
         }
         ("file", Some(p)) if !p.is_empty() => AudioSpec::File(PathBuf::from(p)),
         ("mic", a) => AudioSpec::Mic(a.map(str::to_string)),
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "{word:?} is not an audio source; use tone:HZ, file:PATH.wav, mic[:NAME] or silence"
-        )),
+        ))
+        }
     })
 }
 
@@ -329,9 +331,9 @@ fn parse_expect(mut w: Vec<String>) -> Result<Step, String> {
         }
         Some("left") if w.len() == 3 => Step::ExpectLeft { name: name_at(2)?, within },
         _ => {
-            return Err(format!(
-                "cannot read this expectation; see SCRIPT.md (e.g. `expect video from bob frames 30 within 5s`)"
-            ))
+            return Err(
+                "cannot read this expectation; see SCRIPT.md (e.g. `expect video from bob frames 30 within 5s`)".to_string(),
+            )
         }
     };
     Ok(step)

@@ -1,0 +1,178 @@
+//! Two real WebRTC peer connections on loopback: H.264 test-pattern video and an Opus tone
+//! from one to the other, negotiated with our offer/answer and candidate handling.
+
+use std::time::{Duration, Instant};
+
+use rtc::media::Sample;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use termmeet::call::link::{LinkEvent, PeerLink};
+use termmeet::call::receive::{AudioReceiver, VideoReceiver};
+use termmeet::media::h264::{EncoderSettings, H264Encoder};
+use termmeet::media::opus_codec::OpusEncoder;
+use termmeet::media::pattern::{PatternStyle, TestPattern};
+use termmeet::media::tone::{tone_is_dominant, ToneSource};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::TrackRemoteEvent;
+use webrtc::peer_connection::RTCPeerConnectionState;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_and_audio_flow_between_two_links() {
+    let (a_tx, mut a_rx) = mpsc::unbounded_channel();
+    let (b_tx, mut b_rx) = mpsc::unbounded_channel();
+    let mut a = PeerLink::new("aaaa", "bbbb", &[], a_tx).await.unwrap();
+    let mut b = PeerLink::new("bbbb", "aaaa", &[], b_tx).await.unwrap();
+    assert!(a.polite && !b.polite);
+    let video = a
+        .add_track(RtpCodecKind::Video, "cam-aaaa", "camera")
+        .await
+        .unwrap();
+    let audio = a
+        .add_track(RtpCodecKind::Audio, "cam-aaaa", "microphone")
+        .await
+        .unwrap();
+
+    let offer = a.make_offer().await.unwrap();
+    let answer = b.on_offer(offer).await.unwrap().expect("b answers");
+    a.on_answer(answer).await.unwrap();
+
+    // Pump candidates both ways and collect b's tracks until both are connected.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut a_up, mut b_up) = (false, false);
+    let mut tracks = Vec::new();
+    while !(a_up && b_up) {
+        assert!(
+            Instant::now() < deadline,
+            "not connected: a {a_up} b {b_up}, {} tracks",
+            tracks.len()
+        );
+        tokio::select! {
+            Some((_, e)) = a_rx.recv() => match e {
+                LinkEvent::Candidate(c) => b.on_candidate(Some(c)).await.unwrap(),
+                LinkEvent::State(RTCPeerConnectionState::Connected) => a_up = true,
+                _ => {}
+            },
+            Some((_, e)) = b_rx.recv() => match e {
+                LinkEvent::Candidate(c) => a.on_candidate(Some(c)).await.unwrap(),
+                LinkEvent::State(RTCPeerConnectionState::Connected) => b_up = true,
+                LinkEvent::Track(t) => tracks.push(t),
+                _ => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+
+    // Send 3 s of video and audio from a.
+    let video_pt = PeerLink::payload_type(&video).await.unwrap();
+    let audio_pt = PeerLink::payload_type(&audio).await.unwrap();
+    let sender = tokio::spawn(async move {
+        let pattern = TestPattern::new(320, 240, PatternStyle { hue_shift: 0 });
+        let mut enc = H264Encoder::new(EncoderSettings {
+            bitrate_bps: 500_000,
+            fps: 30.0,
+        })
+        .unwrap();
+        let mut opus = OpusEncoder::new(32_000).unwrap();
+        let mut tone = ToneSource::new(440.0, false);
+        let start = Instant::now();
+        for n in 0..150u32 {
+            let due = start + Duration::from_millis(20 * n as u64);
+            tokio::time::sleep_until(due.into()).await;
+            let packet = opus.encode(&tone.generate()).unwrap();
+            let sample = Sample {
+                data: packet.into(),
+                duration: Duration::from_millis(20),
+                ..Sample::new(Instant::now())
+            };
+            audio
+                .track
+                .sample_writer(audio.ssrc, audio_pt)
+                .write_sample(&sample)
+                .await
+                .unwrap();
+            if n % 2 == 0 {
+                let frame = pattern.frame(n / 2, termmeet::media::frame::now_ms());
+                let encoded = enc.encode(&frame).unwrap();
+                let sample = Sample {
+                    data: encoded.data.into(),
+                    duration: Duration::from_millis(40),
+                    ..Sample::new(Instant::now())
+                };
+                video
+                    .track
+                    .sample_writer(video.ssrc, video_pt)
+                    .write_sample(&sample)
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+
+    // Remote tracks are announced when their first packets arrive.
+    while tracks.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} remote tracks",
+            tracks.len()
+        );
+        tokio::select! {
+            Some((_, e)) = b_rx.recv() => if let LinkEvent::Track(t) = e { tracks.push(t) },
+            Some(_) = a_rx.recv() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    let mut receivers = Vec::new();
+    for track in tracks {
+        receivers.push(tokio::spawn(async move {
+            use webrtc::media_stream::Track;
+            let kind = track.kind().await;
+            let mut frames = Vec::new();
+            let mut samples = Vec::new();
+            let mut vr = VideoReceiver::new().unwrap();
+            let mut ar = AudioReceiver::new().unwrap();
+            let end = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < end {
+                match tokio::time::timeout(Duration::from_millis(500), track.poll()).await {
+                    Ok(Some(TrackRemoteEvent::OnRtpPacket(p))) => {
+                        if kind == RtpCodecKind::Video {
+                            if let Some(f) = vr.push(
+                                p.header.sequence_number,
+                                p.header.timestamp,
+                                p.header.marker,
+                                &p.payload,
+                            ) {
+                                frames.push(f.stamp.map(|s| s.frame));
+                            }
+                        } else {
+                            samples.extend(ar.push(p.header.sequence_number, &p.payload));
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => {}
+                }
+            }
+            (kind, frames, samples)
+        }));
+    }
+    sender.await.unwrap();
+    for r in receivers {
+        let (kind, frames, samples) = r.await.unwrap();
+        if kind == RtpCodecKind::Video {
+            assert!(frames.len() >= 70, "received {} of 75 frames", frames.len());
+            let stamps: Vec<u32> = frames.iter().flatten().copied().collect();
+            assert!(
+                stamps.len() >= 70 && stamps.windows(2).all(|w| w[1] > w[0]),
+                "stamps {stamps:?}"
+            );
+        } else {
+            assert!(
+                samples.len() >= 48_000 * 2,
+                "received {} samples",
+                samples.len()
+            );
+            assert!(tone_is_dominant(&samples[9600..], 440.0));
+        }
+    }
+    a.close().await;
+    b.close().await;
+}
