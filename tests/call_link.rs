@@ -123,7 +123,6 @@ async fn video_and_audio_flow_between_two_links() {
     let mut receivers = Vec::new();
     for track in tracks {
         receivers.push(tokio::spawn(async move {
-            use webrtc::media_stream::Track;
             let kind = track.kind().await;
             let mut frames = Vec::new();
             let mut samples = Vec::new();
