@@ -59,6 +59,18 @@ pub fn now_ms() -> u64 {
 }
 
 impl I420Frame {
+    /// A frame of the given size with every plane zero, to be filled in.
+    pub fn zeroed(width: usize, height: usize) -> I420Frame {
+        let (cw, ch) = chroma_size(width, height);
+        I420Frame {
+            width,
+            height,
+            y: vec![0; width * height],
+            u: vec![0; cw * ch],
+            v: vec![0; cw * ch],
+        }
+    }
+
     /// A black frame.
     pub fn black(width: usize, height: usize) -> I420Frame {
         let (cw, ch) = chroma_size(width, height);
@@ -85,13 +97,7 @@ impl I420Frame {
     pub fn from_rgb(rgb: &RgbFrame) -> I420Frame {
         let (w, h) = (rgb.width, rgb.height);
         let (cw, ch) = chroma_size(w, h);
-        let mut out = I420Frame {
-            width: w,
-            height: h,
-            y: vec![0; w * h],
-            u: vec![0; cw * ch],
-            v: vec![0; cw * ch],
-        };
+        let mut out = I420Frame::zeroed(w, h);
         for row in 0..h {
             let src = &rgb.data[row * w * 3..(row + 1) * w * 3];
             let dst = &mut out.y[row * w..(row + 1) * w];

@@ -124,6 +124,18 @@ impl H264Encoder {
         }
     }
 
+    /// Before the first frame the encoder is not initialised and takes no options: it is
+    /// rebuilt with the current settings instead. Returns whether that happened.
+    fn rebuild_if_not_started(&mut self) -> bool {
+        if self.started {
+            return false;
+        }
+        if let Ok(e) = H264Encoder::new(self.settings) {
+            *self = e;
+        }
+        true
+    }
+
     /// Changes the target bitrate; takes effect from the next frame.
     pub fn set_bitrate(&mut self, bps: u32) {
         let bps = bps.max(30_000);
@@ -131,11 +143,7 @@ impl H264Encoder {
             return;
         }
         self.settings.bitrate_bps = bps;
-        if !self.started {
-            // Not initialised yet: rebuild with the new setting.
-            if let Ok(e) = H264Encoder::new(self.settings) {
-                *self = e;
-            }
+        if self.rebuild_if_not_started() {
             return;
         }
         let mut info = openh264_sys2::SBitrateInfo {
@@ -160,10 +168,7 @@ impl H264Encoder {
             return;
         }
         self.settings.fps = fps;
-        if !self.started {
-            if let Ok(e) = H264Encoder::new(self.settings) {
-                *self = e;
-            }
+        if self.rebuild_if_not_started() {
             return;
         }
         let mut value = fps;

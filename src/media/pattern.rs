@@ -105,13 +105,7 @@ impl TestPattern {
     pub fn frame(&self, n: u32, time_ms: u64) -> I420Frame {
         let (w, h) = (self.width, self.height);
         let (cw, ch) = chroma_size(w, h);
-        let mut f = I420Frame {
-            width: w,
-            height: h,
-            y: vec![0; w * h],
-            u: vec![0; cw * ch],
-            v: vec![0; cw * ch],
-        };
+        let mut f = I420Frame::zeroed(w, h);
         // Bars that scroll left a little every frame.
         let shift = (n as usize * 4) % w;
         let bar_w = w.div_ceil(BARS.len()).max(1);

@@ -67,6 +67,9 @@ impl Drop for ShmSegment {
     }
 }
 
+/// The largest screen picture sent by default; bigger screens are scaled down to fit.
+pub const DEFAULT_MAX_SIZE: (usize, usize) = (1280, 720);
+
 /// Captures an X11 screen.
 pub struct ScreenSource {
     conn: RustConnection,

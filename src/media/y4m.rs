@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::frame::{chroma_size, now_ms, I420Frame, VideoFrame};
+use super::frame::{now_ms, I420Frame, VideoFrame};
 use super::{MediaError, Pacer, VideoSource};
 
 /// The header of a Y4M file.
@@ -109,14 +109,7 @@ impl Y4mReader {
             ));
         }
         let (w, h) = (self.header.width, self.header.height);
-        let (cw, ch) = chroma_size(w, h);
-        let mut f = I420Frame {
-            width: w,
-            height: h,
-            y: vec![0; w * h],
-            u: vec![0; cw * ch],
-            v: vec![0; cw * ch],
-        };
+        let mut f = I420Frame::zeroed(w, h);
         for plane in [&mut f.y, &mut f.u, &mut f.v] {
             if let Err(e) = self.reader.read_exact(plane) {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
