@@ -48,6 +48,38 @@ enum Command {
     /// List cameras, microphones, speakers and screens, with the names that --camera, --mic,
     /// --speaker and --screen take.
     Devices,
+    /// Join a meeting with no UI and follow a script (see SCRIPT.md): for tests, bots and
+    /// load. Exits 0 when every `expect` held, 1 when one failed, 2 when the script or the
+    /// command line could not be used.
+    Headless {
+        /// Signaling server.
+        #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+        server: String,
+        /// The script file.
+        #[arg(long)]
+        script: PathBuf,
+        /// Write a JSON report here when the script ends.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Room to join when the script has no `join` line.
+        #[arg(long)]
+        room: Option<String>,
+        /// Name to join as when the script has no `join` line.
+        #[arg(long)]
+        name: Option<String>,
+        /// Picture size of synthetic and camera video, WxH.
+        #[arg(long, default_value = "640x480", value_parser = parse_size)]
+        video_size: (u16, u16),
+        /// Camera frames a second.
+        #[arg(long, default_value_t = 30.0)]
+        fps: f64,
+        /// Camera bitrate, kbit/s.
+        #[arg(long, default_value_t = 1000)]
+        bitrate_kbps: u32,
+        /// Log filter (error, warn, info, debug).
+        #[arg(long, default_value = "warn")]
+        log: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,6 +112,54 @@ fn main() -> anyhow::Result<()> {
         Command::Devices => {
             print!("{}", termmeet::media::devices_report());
             Ok(())
+        }
+        Command::Headless {
+            server,
+            script,
+            report,
+            room,
+            name,
+            video_size,
+            fps,
+            bitrate_kbps,
+            log,
+        } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_new(&log).unwrap_or_else(|_| "warn".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let text = match std::fs::read_to_string(&script) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("cannot read the script {}: {e}", script.display());
+                    std::process::exit(2);
+                }
+            };
+            let options = termmeet::headless::runner::HeadlessOptions {
+                server,
+                room,
+                name,
+                video_size: (video_size.0 as usize, video_size.1 as usize),
+                fps,
+                bitrate: bitrate_kbps * 1000,
+                report,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let outcome = runtime.block_on(termmeet::headless::runner::run_script(&text, &options));
+            match &outcome {
+                termmeet::headless::runner::Outcome::Unusable(e) => {
+                    eprintln!("{}: {e}", script.display())
+                }
+                termmeet::headless::runner::Outcome::Ran(r) => {
+                    for s in r.steps.iter().filter(|s| !s.ok) {
+                        eprintln!("line {}: {} failed: {}", s.line, s.text, s.detail);
+                    }
+                }
+            }
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            std::process::exit(outcome.exit_code());
         }
     }
 }

@@ -1,2 +1,4 @@
 pub mod link;
+pub mod local;
+pub mod mesh;
 pub mod receive;

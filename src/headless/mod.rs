@@ -1,3 +1,4 @@
 //! `termmeet headless`: the meeting client with no UI, following a script (`SCRIPT.md`).
 
+pub mod runner;
 pub mod script;

@@ -1,0 +1,179 @@
+//! Local media: each source runs on its own thread with its own encoder, shared by every
+//! peer connection. Encoded samples go out on a broadcast channel; each link's writer task
+//! subscribes. A lagging subscriber skips ahead (latest wins) instead of queueing.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::media::h264::{EncoderSettings, H264Encoder};
+use crate::media::opus_codec::OpusEncoder;
+use crate::media::{AudioSource, VideoSource};
+
+/// One encoded frame ready for every link.
+#[derive(Clone, Debug)]
+pub struct EncodedSample {
+    /// Annex B H.264 or one Opus packet.
+    pub data: Bytes,
+    /// How long it lasts.
+    pub duration: Duration,
+    /// Whether a decoder can start here.
+    pub keyframe: bool,
+}
+
+/// Controls shared between a pump thread and the mesh.
+#[derive(Debug)]
+pub struct PumpControl {
+    /// Whether samples are sent (mic or camera on).
+    pub enabled: AtomicBool,
+    /// Set to make the next video frame a keyframe.
+    pub keyframe: AtomicBool,
+    /// Target bitrate, bits a second (video).
+    pub bitrate: AtomicU32,
+    /// Cleared to stop the thread.
+    pub running: AtomicBool,
+}
+
+impl PumpControl {
+    fn new(bitrate: u32) -> Arc<PumpControl> {
+        Arc::new(PumpControl {
+            enabled: AtomicBool::new(true),
+            keyframe: AtomicBool::new(false),
+            bitrate: AtomicU32::new(bitrate),
+            running: AtomicBool::new(true),
+        })
+    }
+}
+
+/// A running source: its samples and its controls. Dropping it stops the thread.
+pub struct Pump {
+    /// Where samples go out.
+    pub samples: broadcast::Sender<EncodedSample>,
+    /// Its controls.
+    pub control: Arc<PumpControl>,
+    /// What it is.
+    pub describe: String,
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.control.running.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Forces a keyframe this often even without a request, so a receiver that lost one
+/// recovers without a round trip.
+const KEYFRAME_EVERY: u64 = 90;
+
+/// Starts a video source with an H.264 encoder.
+pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> Pump {
+    let (tx, _) = broadcast::channel(8);
+    let control = PumpControl::new(bitrate);
+    let describe = source.describe();
+    let (out, ctl) = (tx.clone(), Arc::clone(&control));
+    let spawned = thread::Builder::new()
+        .name("video-pump".into())
+        .spawn(move || {
+            let mut encoder = match H264Encoder::new(EncoderSettings {
+                bitrate_bps: bitrate,
+                fps: fps as f32,
+            }) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!("video encoder: {e}");
+                    return;
+                }
+            };
+            let duration = Duration::from_secs_f64(1.0 / fps.max(1.0));
+            while ctl.running.load(Ordering::Relaxed) {
+                let frame = match source.next_frame() {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::error!("video source stopped: {e}");
+                        return;
+                    }
+                };
+                if !ctl.enabled.load(Ordering::Relaxed) {
+                    continue;
+                }
+                encoder.set_bitrate(ctl.bitrate.load(Ordering::Relaxed));
+                if ctl.keyframe.swap(false, Ordering::Relaxed)
+                    || (encoder.frames > 0 && encoder.frames % KEYFRAME_EVERY == 0)
+                {
+                    encoder.force_keyframe();
+                }
+                match encoder.encode(&frame.picture) {
+                    Ok(e) if !e.data.is_empty() => {
+                        let _ = out.send(EncodedSample {
+                            data: Bytes::from(e.data),
+                            duration,
+                            keyframe: e.keyframe,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("video encoding failed: {e}"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the video thread: {e}");
+    }
+    Pump {
+        samples: tx,
+        control,
+        describe,
+    }
+}
+
+/// Starts an audio source with an Opus encoder.
+pub fn start_audio(mut source: Box<dyn AudioSource>) -> Pump {
+    let (tx, _) = broadcast::channel(50);
+    let control = PumpControl::new(32_000);
+    let describe = source.describe();
+    let (out, ctl) = (tx.clone(), Arc::clone(&control));
+    let spawned = thread::Builder::new()
+        .name("audio-pump".into())
+        .spawn(move || {
+            let mut encoder = match OpusEncoder::new(32_000) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!("audio encoder: {e}");
+                    return;
+                }
+            };
+            while ctl.running.load(Ordering::Relaxed) {
+                let frame = match source.next_frame() {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::error!("audio source stopped: {e}");
+                        return;
+                    }
+                };
+                if !ctl.enabled.load(Ordering::Relaxed) {
+                    continue;
+                }
+                match encoder.encode(&frame) {
+                    Ok(packet) => {
+                        let _ = out.send(EncodedSample {
+                            data: Bytes::from(packet),
+                            duration: Duration::from_millis(20),
+                            keyframe: false,
+                        });
+                    }
+                    Err(e) => tracing::warn!("audio encoding failed: {e}"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the audio thread: {e}");
+    }
+    Pump {
+        samples: tx,
+        control,
+        describe,
+    }
+}

@@ -1,0 +1,935 @@
+//! The meeting's mesh: one [`PeerLink`] per remote participant, driven by the signaling
+//! client, fed by shared local encoders, and observed through one [`MeshState`].
+//!
+//! The mesh task owns every link. Signaling messages, link events and commands arrive on
+//! channels and are handled one at a time; receivers and writers run as their own tasks and
+//! only update counters in the state.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rtc::media::Sample;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::statistics::report::RTCStatsReportEntry;
+use rtc::statistics::StatsSelector;
+use termmeet_signaling::protocol::{
+    ChatMessage, ClientMessage, IceServer, PeerInfo, ServerMessage, You,
+};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::RTCPeerConnectionState;
+
+use super::link::{LinkEvent, LocalTrack, PeerLink};
+use super::local::{start_audio, start_video, EncodedSample, Pump};
+use super::receive::{AudioReceiver, VideoReceiver};
+use crate::headless::script::Quality;
+use crate::media::frame::{now_ms, RgbFrame};
+use crate::media::pattern::latency_ms;
+use crate::media::{AudioSource, VideoSource};
+use crate::signaling::{JoinParams, SignalingClient, SignalingEvent};
+
+/// Makes a screen source when sharing starts.
+pub type ScreenFactory = Box<dyn Fn() -> Result<Box<dyn VideoSource>, String> + Send>;
+
+/// What the mesh starts with.
+pub struct MeshConfig {
+    /// Server, room, name, secret.
+    pub join: JoinParams,
+    /// The camera (or a synthetic or file source); `None` sends no video.
+    pub camera: Option<Box<dyn VideoSource>>,
+    /// The microphone (or a tone or file); `None` sends no audio.
+    pub microphone: Option<Box<dyn AudioSource>>,
+    /// How to make the screen source when sharing starts.
+    pub screen: Option<ScreenFactory>,
+    /// Camera frame rate.
+    pub fps: f64,
+    /// Camera bitrate, bits a second.
+    pub bitrate: u32,
+}
+
+/// Samples of received audio kept for tone checks (one second).
+pub const RECENT_AUDIO: usize = 48_000;
+
+/// Everything known about one remote participant.
+#[derive(Clone, Debug)]
+pub struct PeerState {
+    /// What the server says about them.
+    pub info: PeerInfo,
+    /// Camera frames decoded.
+    pub video_frames: u64,
+    /// Screen frames decoded.
+    pub screen_frames: u64,
+    /// Milliseconds of audio decoded.
+    pub audio_ms: u64,
+    /// Glass-to-glass latency of each decoded test-pattern frame, ms.
+    pub latencies_ms: Vec<u32>,
+    /// The last second of decoded audio.
+    pub recent_audio: VecDeque<i16>,
+    /// When the last camera frame was decoded.
+    pub last_video: Option<Instant>,
+    /// When the first camera frame was decoded (for fps).
+    pub first_video: Option<Instant>,
+    /// The newest camera picture (latest wins).
+    pub latest_video: Option<Arc<RgbFrame>>,
+    /// The newest screen picture.
+    pub latest_screen: Option<Arc<RgbFrame>>,
+    /// Connection state.
+    pub connection: String,
+    /// Round-trip time, ms.
+    pub rtt_ms: f64,
+    /// Packet loss of what we receive, percent.
+    pub loss_pct: f64,
+    /// Bitrate received, kbit/s.
+    pub bitrate_kbps: f64,
+    /// Selected candidate pair's local type: host, srflx, relay.
+    pub path: String,
+    /// Quality from loss and RTT.
+    pub quality: Quality,
+}
+
+impl PeerState {
+    fn new(info: PeerInfo) -> PeerState {
+        PeerState {
+            info,
+            video_frames: 0,
+            screen_frames: 0,
+            audio_ms: 0,
+            latencies_ms: Vec::new(),
+            recent_audio: VecDeque::new(),
+            last_video: None,
+            first_video: None,
+            latest_video: None,
+            latest_screen: None,
+            connection: "new".into(),
+            rtt_ms: 0.0,
+            loss_pct: 0.0,
+            bitrate_kbps: 0.0,
+            path: String::new(),
+            quality: Quality::Disconnected,
+        }
+    }
+
+    /// Camera frames a second since the first one.
+    pub fn video_fps(&self) -> f64 {
+        match (self.first_video, self.last_video) {
+            (Some(a), Some(b)) if b > a && self.video_frames > 1 => {
+                (self.video_frames - 1) as f64 / (b - a).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// The meeting as this participant sees it.
+#[derive(Clone, Debug, Default)]
+pub struct MeshState {
+    /// Who we are, once joined.
+    pub me: Option<You>,
+    /// The host's id.
+    pub host: String,
+    /// Everyone else, by id.
+    pub peers: BTreeMap<String, PeerState>,
+    /// The hand queue, first raised first.
+    pub hands: Vec<String>,
+    /// Chat, oldest first.
+    pub chat: Vec<ChatMessage>,
+    /// Whether chat is on.
+    pub chat_enabled: bool,
+    /// Participants who left: (id, name).
+    pub left: Vec<(String, String)>,
+    /// Signaling status for people ("connected", "reconnecting in 2s", …).
+    pub signaling: String,
+    /// Whether the signaling connection is up.
+    pub connected: bool,
+    /// Problems worth reporting (bad SDP from a peer, errors from the server).
+    pub errors: Vec<String>,
+    /// Our own mic, camera and screen state.
+    pub mic: bool,
+    /// Camera on.
+    pub cam: bool,
+    /// Screen shared.
+    pub screen: bool,
+}
+
+impl MeshState {
+    /// The id of the participant called `name` (present or departed).
+    pub fn id_of(&self, name: &str) -> Option<String> {
+        self.peers
+            .iter()
+            .find(|(_, p)| p.info.name == name)
+            .map(|(id, _)| id.clone())
+            .or_else(|| {
+                self.left
+                    .iter()
+                    .rev()
+                    .find(|(_, n)| n == name)
+                    .map(|(id, _)| id.clone())
+            })
+    }
+
+    /// The name of `id`, ourselves included.
+    pub fn name_of(&self, id: &str) -> String {
+        if self.me.as_ref().is_some_and(|m| m.id == id) {
+            return self.me.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+        }
+        self.peers
+            .get(id)
+            .map(|p| p.info.name.clone())
+            .or_else(|| {
+                self.left
+                    .iter()
+                    .find(|(i, _)| i == id)
+                    .map(|(_, n)| n.clone())
+            })
+            .unwrap_or_else(|| id.to_string())
+    }
+}
+
+/// Commands to the mesh, as keys and script lines give them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MeshCommand {
+    /// Camera on or off.
+    Cam(bool),
+    /// Microphone on or off.
+    Mic(bool),
+    /// Screen share on or off.
+    Screen(bool),
+    /// Raise our hand.
+    HandRaise,
+    /// Lower our hand, or someone's (host) by id.
+    HandLower(Option<String>),
+    /// Send a chat message.
+    Chat(String),
+    /// Host: chat on or off.
+    ChatEnabled(bool),
+    /// Leave the meeting.
+    Leave,
+}
+
+/// The handle: state to read, commands to send.
+#[derive(Clone)]
+pub struct Mesh {
+    /// The shared state.
+    pub state: Arc<Mutex<MeshState>>,
+    commands: mpsc::UnboundedSender<MeshCommand>,
+}
+
+impl Mesh {
+    /// Joins and runs the mesh in the background.
+    pub fn start(config: MeshConfig) -> (Mesh, JoinHandle<()>) {
+        let state = Arc::new(Mutex::new(MeshState {
+            mic: true,
+            cam: true,
+            chat_enabled: true,
+            ..MeshState::default()
+        }));
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(config, Arc::clone(&state), rx));
+        (Mesh { state, commands }, task)
+    }
+
+    /// Sends a command.
+    pub fn command(&self, command: MeshCommand) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Reads the state.
+    pub fn read<T>(&self, f: impl FnOnce(&MeshState) -> T) -> T {
+        let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    }
+}
+
+fn lock(state: &Arc<Mutex<MeshState>>) -> std::sync::MutexGuard<'_, MeshState> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Which local source a track carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Camera,
+    Microphone,
+    Screen,
+}
+
+struct LinkEntry {
+    link: PeerLink,
+    tracks: Vec<(Source, LocalTrack, JoinHandle<()>)>,
+    receivers: Vec<JoinHandle<()>>,
+    last_restart: Option<Instant>,
+    bytes_received: u64,
+}
+
+impl LinkEntry {
+    async fn close(mut self) {
+        for (_, _, writer) in self.tracks.drain(..) {
+            writer.abort();
+        }
+        for r in self.receivers.drain(..) {
+            r.abort();
+        }
+        self.link.close().await;
+    }
+}
+
+struct MeshTask {
+    state: Arc<Mutex<MeshState>>,
+    signaling: SignalingClient,
+    links: HashMap<String, LinkEntry>,
+    link_tx: mpsc::UnboundedSender<(String, LinkEvent)>,
+    ice_servers: Vec<IceServer>,
+    camera: Option<Pump>,
+    microphone: Option<Pump>,
+    screen: Option<Pump>,
+    screen_factory: Option<ScreenFactory>,
+    screen_stream: String,
+    fps: f64,
+    bitrate: u32,
+}
+
+async fn run(
+    config: MeshConfig,
+    state: Arc<Mutex<MeshState>>,
+    mut commands: mpsc::UnboundedReceiver<MeshCommand>,
+) {
+    let (signaling, mut events) = SignalingClient::start(config.join.clone());
+    let (link_tx, mut link_rx) = mpsc::unbounded_channel();
+    let camera = config
+        .camera
+        .map(|s| start_video(s, config.fps, config.bitrate));
+    let microphone = config.microphone.map(start_audio);
+    {
+        let mut s = lock(&state);
+        s.cam = camera.is_some();
+        s.mic = microphone.is_some();
+        s.signaling = "connecting to server…".into();
+    }
+    let mut task = MeshTask {
+        state,
+        signaling,
+        links: HashMap::new(),
+        link_tx,
+        ice_servers: Vec::new(),
+        camera,
+        microphone,
+        screen: None,
+        screen_factory: config.screen,
+        screen_stream: format!("screen-{:08x}", rand::random::<u32>()),
+        fps: config.fps,
+        bitrate: config.bitrate,
+    };
+    let mut stats = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(SignalingEvent::Stopped { reason }) | Some(SignalingEvent::Reconnecting { reason, .. }) if reason == "left" => break,
+                Some(event) => task.on_signaling(event).await,
+                None => break,
+            },
+            Some((peer, event)) = link_rx.recv() => task.on_link(peer, event).await,
+            command = commands.recv() => match command {
+                Some(MeshCommand::Leave) | None => {
+                    task.signaling.leave();
+                    break;
+                }
+                Some(c) => task.on_command(c).await,
+            },
+            _ = stats.tick() => task.collect_stats().await,
+        }
+    }
+    for (_, entry) in task.links.drain() {
+        entry.close().await;
+    }
+    lock(&task.state).signaling = "left".into();
+}
+
+impl MeshTask {
+    fn my_id(&self) -> String {
+        lock(&self.state)
+            .me
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_default()
+    }
+
+    fn error(&self, message: String) {
+        tracing::warn!("{message}");
+        lock(&self.state).errors.push(message);
+    }
+
+    async fn on_signaling(&mut self, event: SignalingEvent) {
+        match event {
+            SignalingEvent::Connected { resumed } => {
+                let mut s = lock(&self.state);
+                s.connected = true;
+                s.signaling = if resumed {
+                    "connected (resumed)".into()
+                } else {
+                    "connected".into()
+                };
+            }
+            SignalingEvent::Reconnecting { retry_in, reason } => {
+                let mut s = lock(&self.state);
+                s.connected = false;
+                s.signaling = format!(
+                    "reconnecting in {}s ({reason})",
+                    retry_in.as_secs_f64().ceil()
+                );
+            }
+            SignalingEvent::Stopped { reason } => {
+                let mut s = lock(&self.state);
+                s.connected = false;
+                s.signaling = format!("disconnected: {reason}");
+                s.errors.push(format!("signaling stopped: {reason}"));
+            }
+            SignalingEvent::Message(message) => self.on_message(message).await,
+        }
+    }
+
+    async fn on_message(&mut self, message: ServerMessage) {
+        match message {
+            ServerMessage::Peers {
+                you,
+                host,
+                peers,
+                hands,
+                chat_enabled,
+                chat_history,
+                ice_servers,
+                ..
+            } => {
+                let same_session = self.my_id() == you.id;
+                self.ice_servers = ice_servers;
+                {
+                    let mut s = lock(&self.state);
+                    s.me = Some(you);
+                    s.host = host;
+                    s.hands = hands;
+                    s.chat_enabled = chat_enabled;
+                    if !same_session {
+                        s.chat = chat_history;
+                    }
+                    for p in &peers {
+                        s.peers
+                            .entry(p.id.clone())
+                            .or_insert_with(|| PeerState::new(p.clone()))
+                            .info = p.clone();
+                    }
+                }
+                if same_session {
+                    // Resumed: the peer connections never went away.
+                    return;
+                }
+                for (_, entry) in self.links.drain() {
+                    entry.close().await;
+                }
+                // Whoever receives `peers` offers to everyone in it.
+                for p in peers {
+                    if let Err(e) = self.open_link(&p.id).await {
+                        self.error(format!("cannot connect to {}: {e}", p.name));
+                        continue;
+                    }
+                    self.offer(&p.id).await;
+                }
+            }
+            ServerMessage::PeerJoined { peer } => {
+                let id = peer.id.clone();
+                lock(&self.state)
+                    .peers
+                    .insert(id.clone(), PeerState::new(peer));
+                // The peer is recorded before any of its tracks can arrive; it will offer.
+                if let Err(e) = self.open_link(&id).await {
+                    self.error(format!("cannot prepare a connection to {id}: {e}"));
+                }
+            }
+            ServerMessage::PeerLeft { id } => {
+                if let Some(entry) = self.links.remove(&id) {
+                    entry.close().await;
+                }
+                let mut s = lock(&self.state);
+                if let Some(p) = s.peers.remove(&id) {
+                    s.left.push((id.clone(), p.info.name));
+                }
+                s.hands.retain(|h| *h != id);
+            }
+            ServerMessage::Offer { from, sdp } => {
+                if !self.links.contains_key(&from) {
+                    if let Err(e) = self.open_link(&from).await {
+                        self.error(format!("cannot answer {from}: {e}"));
+                        return;
+                    }
+                }
+                let Some(entry) = self.links.get_mut(&from) else {
+                    return;
+                };
+                match entry.link.on_offer(sdp).await {
+                    Ok(Some(answer)) => self.signaling.send(ClientMessage::Answer {
+                        to: from,
+                        sdp: answer,
+                    }),
+                    Ok(None) => {}
+                    Err(e) => {
+                        let name = lock(&self.state).name_of(&from);
+                        self.error(format!("bad offer from {name}: {e}"));
+                    }
+                }
+            }
+            ServerMessage::Answer { from, sdp } => {
+                let Some(entry) = self.links.get_mut(&from) else {
+                    self.error(format!("answer from {from}, to whom we made no offer"));
+                    return;
+                };
+                if let Err(e) = entry.link.on_answer(sdp).await {
+                    let name = lock(&self.state).name_of(&from);
+                    self.error(format!("bad answer from {name}: {e}"));
+                }
+            }
+            ServerMessage::Candidate { from, candidate } => match self.links.get_mut(&from) {
+                Some(entry) => {
+                    if let Err(e) = entry.link.on_candidate(candidate).await {
+                        self.error(format!("bad candidate from {from}: {e}"));
+                    }
+                }
+                None => self.error(format!("candidate for unknown peer {from}")),
+            },
+            ServerMessage::MediaState { from, mic, cam } => {
+                if let Some(p) = lock(&self.state).peers.get_mut(&from) {
+                    p.info.mic = mic;
+                    p.info.cam = cam;
+                }
+            }
+            ServerMessage::ScreenShareStarted { from, stream_id } => {
+                if let Some(p) = lock(&self.state).peers.get_mut(&from) {
+                    p.info.screen = true;
+                    p.info.screen_stream_id = Some(stream_id);
+                }
+            }
+            ServerMessage::ScreenShareStopped { from } => {
+                if let Some(p) = lock(&self.state).peers.get_mut(&from) {
+                    p.info.screen = false;
+                    p.latest_screen = None;
+                }
+            }
+            ServerMessage::RaiseHand { queue, .. } | ServerMessage::LowerHand { queue, .. } => {
+                let mut s = lock(&self.state);
+                for (id, p) in s.peers.iter_mut() {
+                    p.info.hand = queue.contains(id);
+                }
+                s.hands = queue;
+            }
+            ServerMessage::Chat(m) => lock(&self.state).chat.push(m),
+            ServerMessage::ChatEnabled { .. } => lock(&self.state).chat_enabled = true,
+            ServerMessage::ChatDisabled { .. } => lock(&self.state).chat_enabled = false,
+            ServerMessage::Host { id } => lock(&self.state).host = id,
+            ServerMessage::Error {
+                code,
+                message,
+                reference,
+            } => {
+                self.error(format!(
+                    "server: {code}: {message}{}",
+                    reference
+                        .map(|r| format!(" (answering {r})"))
+                        .unwrap_or_default()
+                ));
+            }
+            ServerMessage::Pong {} => {}
+        }
+    }
+
+    /// Creates the link to `peer` with our current tracks.
+    async fn open_link(&mut self, peer: &str) -> Result<(), String> {
+        let me = self.my_id();
+        let link = PeerLink::new(&me, peer, &self.ice_servers, self.link_tx.clone()).await?;
+        let mut entry = LinkEntry {
+            link,
+            tracks: Vec::new(),
+            receivers: Vec::new(),
+            last_restart: None,
+            bytes_received: 0,
+        };
+        let stream = format!("cam-{me}");
+        if let Some(p) = &self.camera {
+            add_source(
+                &mut entry,
+                Source::Camera,
+                RtpCodecKind::Video,
+                &stream,
+                "camera",
+                p,
+            )
+            .await?;
+        }
+        if let Some(p) = &self.microphone {
+            add_source(
+                &mut entry,
+                Source::Microphone,
+                RtpCodecKind::Audio,
+                &stream,
+                "microphone",
+                p,
+            )
+            .await?;
+        }
+        if let Some(p) = &self.screen {
+            add_source(
+                &mut entry,
+                Source::Screen,
+                RtpCodecKind::Video,
+                &self.screen_stream,
+                "screen",
+                p,
+            )
+            .await?;
+        }
+        self.links.insert(peer.to_string(), entry);
+        Ok(())
+    }
+
+    async fn offer(&mut self, peer: &str) {
+        let Some(entry) = self.links.get_mut(peer) else {
+            return;
+        };
+        match entry.link.make_offer().await {
+            Ok(sdp) => self.signaling.send(ClientMessage::Offer {
+                to: peer.to_string(),
+                sdp,
+            }),
+            Err(e) => self.error(format!("cannot make an offer to {peer}: {e}")),
+        }
+    }
+
+    async fn on_link(&mut self, peer: String, event: LinkEvent) {
+        match event {
+            LinkEvent::Candidate(c) => self.signaling.send(ClientMessage::Candidate {
+                to: peer,
+                candidate: Some(c),
+            }),
+            LinkEvent::State(state) => {
+                if let Some(p) = lock(&self.state).peers.get_mut(&peer) {
+                    p.connection = state.to_string();
+                    if state != RTCPeerConnectionState::Connected {
+                        p.quality = Quality::Disconnected;
+                    }
+                }
+                match state {
+                    RTCPeerConnectionState::Connected => {
+                        // A new receiver needs a keyframe to start from.
+                        for p in [&self.camera, &self.screen].into_iter().flatten() {
+                            p.control
+                                .keyframe
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    RTCPeerConnectionState::Failed => self.restart_ice(&peer).await,
+                    _ => {}
+                }
+            }
+            LinkEvent::Track(track) => {
+                let state = Arc::clone(&self.state);
+                let handle = tokio::spawn(receive(peer.clone(), track, state));
+                if let Some(entry) = self.links.get_mut(&peer) {
+                    entry.receivers.push(handle);
+                }
+            }
+            // Offers are made explicitly when tracks change; the first offer comes from
+            // whoever received `peers`.
+            LinkEvent::NegotiationNeeded => {}
+        }
+    }
+
+    async fn restart_ice(&mut self, peer: &str) {
+        let Some(entry) = self.links.get_mut(peer) else {
+            return;
+        };
+        if entry
+            .last_restart
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+        {
+            return;
+        }
+        entry.last_restart = Some(Instant::now());
+        tracing::info!(peer, "connection failed; restarting ICE");
+        if let Err(e) = entry.link.restart_ice().await {
+            self.error(format!("ICE restart with {peer} failed: {e}"));
+            return;
+        }
+        self.offer(peer).await;
+    }
+
+    async fn on_command(&mut self, command: MeshCommand) {
+        use std::sync::atomic::Ordering;
+        match command {
+            MeshCommand::Cam(on) | MeshCommand::Mic(on) => {
+                let camera = matches!(command, MeshCommand::Cam(_));
+                let pump = if camera {
+                    &self.camera
+                } else {
+                    &self.microphone
+                };
+                if let Some(p) = pump {
+                    p.control.enabled.store(on, Ordering::Relaxed);
+                    if on {
+                        p.control.keyframe.store(true, Ordering::Relaxed);
+                    }
+                }
+                let (mic, cam) = {
+                    let mut s = lock(&self.state);
+                    if camera {
+                        s.cam = on && self.camera.is_some();
+                    } else {
+                        s.mic = on && self.microphone.is_some();
+                    }
+                    (s.mic, s.cam)
+                };
+                self.signaling.send(ClientMessage::MediaState { mic, cam });
+            }
+            MeshCommand::Screen(on) => self.set_screen(on).await,
+            MeshCommand::HandRaise => self.signaling.send(ClientMessage::RaiseHand {}),
+            MeshCommand::HandLower(peer) => self.signaling.send(ClientMessage::LowerHand { peer }),
+            MeshCommand::Chat(text) => self.signaling.send(ClientMessage::Chat { text }),
+            MeshCommand::ChatEnabled(true) => self.signaling.send(ClientMessage::ChatEnabled {}),
+            MeshCommand::ChatEnabled(false) => self.signaling.send(ClientMessage::ChatDisabled {}),
+            MeshCommand::Leave => {}
+        }
+    }
+
+    async fn set_screen(&mut self, on: bool) {
+        if on == self.screen.is_some() {
+            return;
+        }
+        if on {
+            let Some(factory) = &self.screen_factory else {
+                self.error("no screen source to share".into());
+                return;
+            };
+            let source = match factory() {
+                Ok(s) => s,
+                Err(e) => {
+                    self.error(format!("cannot share the screen: {e}"));
+                    return;
+                }
+            };
+            let pump = start_video(source, 10.0, 1_500_000);
+            // Announce the stream first, so receivers can tell the screen track when it lands.
+            self.signaling.send(ClientMessage::ScreenShareStarted {
+                stream_id: self.screen_stream.clone(),
+            });
+            let peers: Vec<String> = self.links.keys().cloned().collect();
+            for peer in &peers {
+                if let Some(entry) = self.links.get_mut(peer) {
+                    if let Err(e) = add_source(
+                        entry,
+                        Source::Screen,
+                        RtpCodecKind::Video,
+                        &self.screen_stream,
+                        "screen",
+                        &pump,
+                    )
+                    .await
+                    {
+                        self.error(format!("cannot add the screen for {peer}: {e}"));
+                    }
+                }
+            }
+            self.screen = Some(pump);
+            lock(&self.state).screen = true;
+            for peer in peers {
+                self.offer(&peer).await;
+            }
+        } else {
+            self.screen = None;
+            let peers: Vec<String> = self.links.keys().cloned().collect();
+            for peer in &peers {
+                if let Some(entry) = self.links.get_mut(peer) {
+                    let mut kept = Vec::new();
+                    for (source, track, writer) in entry.tracks.drain(..) {
+                        if source == Source::Screen {
+                            writer.abort();
+                            if let Err(e) = entry.link.remove_track(&track).await {
+                                tracing::warn!("removing the screen track for {peer}: {e}");
+                            }
+                        } else {
+                            kept.push((source, track, writer));
+                        }
+                    }
+                    entry.tracks = kept;
+                }
+            }
+            lock(&self.state).screen = false;
+            self.signaling.send(ClientMessage::ScreenShareStopped {});
+            for peer in peers {
+                self.offer(&peer).await;
+            }
+        }
+    }
+
+    async fn collect_stats(&mut self) {
+        for (peer, entry) in self.links.iter_mut() {
+            let report = entry
+                .link
+                .connection()
+                .get_stats(Instant::now(), StatsSelector::None)
+                .await;
+            let (mut rtt, mut lost, mut received, mut bytes, mut path) =
+                (0.0, 0i64, 0u64, 0u64, String::new());
+            let mut local_candidate = String::new();
+            for e in report.iter() {
+                match e {
+                    RTCStatsReportEntry::IceCandidatePair(p) if p.nominated => {
+                        rtt = p.current_round_trip_time * 1000.0;
+                        local_candidate = p.local_candidate_id.clone();
+                    }
+                    RTCStatsReportEntry::InboundRtp(s) => {
+                        lost += s.received_rtp_stream_stats.packets_lost.max(0);
+                        received += s.received_rtp_stream_stats.packets_received;
+                        bytes += s.bytes_received;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(RTCStatsReportEntry::LocalCandidate(c)) = report.get(&local_candidate) {
+                path = c.candidate_type.to_string();
+            }
+            let loss = if lost + received as i64 > 0 {
+                lost as f64 * 100.0 / (lost as f64 + received as f64)
+            } else {
+                0.0
+            };
+            let kbps = bytes.saturating_sub(entry.bytes_received) as f64 * 8.0 / 1000.0;
+            entry.bytes_received = bytes;
+            let mut s = lock(&self.state);
+            if let Some(p) = s.peers.get_mut(peer) {
+                p.rtt_ms = rtt;
+                p.loss_pct = loss;
+                p.bitrate_kbps = kbps;
+                p.path = path;
+                p.quality = Quality::from_stats(p.connection == "connected", loss, rtt);
+            }
+        }
+        let _ = (self.fps, self.bitrate);
+    }
+}
+
+/// Adds a track for a local source to a link, with a writer task feeding it.
+async fn add_source(
+    entry: &mut LinkEntry,
+    source: Source,
+    kind: RtpCodecKind,
+    stream: &str,
+    label: &str,
+    pump: &Pump,
+) -> Result<(), String> {
+    let track = entry.link.add_track(kind, stream, label).await?;
+    let writer = tokio::spawn(write_samples(
+        pump.samples.subscribe(),
+        track.track.clone(),
+        track.ssrc,
+        track.sender.clone(),
+    ));
+    entry.tracks.push((source, track, writer));
+    Ok(())
+}
+
+/// Writes a source's samples to one track, once its payload type is negotiated.
+async fn write_samples(
+    mut samples: broadcast::Receiver<EncodedSample>,
+    track: Arc<webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample>,
+    ssrc: u32,
+    sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
+) {
+    let mut payload_type = None;
+    loop {
+        let sample = match samples.recv().await {
+            Ok(s) => s,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if payload_type.is_none() {
+            payload_type = sender
+                .get_parameters()
+                .await
+                .ok()
+                .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type));
+        }
+        let Some(pt) = payload_type else { continue };
+        let sample = Sample {
+            data: sample.data,
+            duration: sample.duration,
+            ..Sample::new(Instant::now())
+        };
+        if let Err(e) = track.sample_writer(ssrc, pt).write_sample(&sample).await {
+            tracing::debug!("writing a sample failed: {e}");
+        }
+    }
+}
+
+/// Receives one remote track until it ends, counting what it decodes.
+async fn receive(peer: String, track: Arc<dyn TrackRemote>, state: Arc<Mutex<MeshState>>) {
+    let kind = track.kind().await;
+    let stream_id = track.stream_id().await.to_string();
+    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let screen = {
+        let s = lock(&state);
+        s.peers
+            .get(&peer)
+            .and_then(|p| p.info.screen_stream_id.clone())
+            .is_some_and(|id| id == stream_id)
+            || stream_id.starts_with("screen")
+    };
+    tracing::info!(%peer, ?kind, %stream_id, screen, "remote track");
+    let mut video = VideoReceiver::new().ok();
+    let mut audio = AudioReceiver::new().ok();
+    let mut last_pli: Option<Instant> = None;
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+            continue;
+        };
+        let h = &packet.header;
+        if kind == RtpCodecKind::Video {
+            let Some(v) = video.as_mut() else { continue };
+            let decoded = v.push(h.sequence_number, h.timestamp, h.marker, &packet.payload);
+            if v.needs_keyframe && last_pli.is_none_or(|t| t.elapsed() > Duration::from_millis(500))
+            {
+                last_pli = Some(Instant::now());
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: ssrc,
+                };
+                let _ = track.write_rtcp(vec![Box::new(pli)]).await;
+            }
+            let Some(frame) = decoded else { continue };
+            let now = Instant::now();
+            let mut s = lock(&state);
+            let Some(p) = s.peers.get_mut(&peer) else {
+                continue;
+            };
+            if screen {
+                p.screen_frames += 1;
+                p.latest_screen = Some(Arc::new(frame.rgb));
+            } else {
+                p.video_frames += 1;
+                p.first_video.get_or_insert(now);
+                p.last_video = Some(now);
+                if let Some(stamp) = frame.stamp {
+                    p.latencies_ms.push(latency_ms(stamp, now_ms()));
+                }
+                p.latest_video = Some(Arc::new(frame.rgb));
+            }
+        } else {
+            let Some(a) = audio.as_mut() else { continue };
+            let samples = a.push(h.sequence_number, &packet.payload);
+            let mut s = lock(&state);
+            let Some(p) = s.peers.get_mut(&peer) else {
+                continue;
+            };
+            p.audio_ms += samples.len() as u64 / 48;
+            p.recent_audio.extend(samples);
+            let extra = p.recent_audio.len().saturating_sub(RECENT_AUDIO);
+            p.recent_audio.drain(..extra);
+        }
+    }
+}

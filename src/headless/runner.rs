@@ -1,0 +1,545 @@
+//! Runs a headless script against a live meeting and writes the report.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::script::{parse_script, AudioSpec, ScriptLine, Step, VideoSpec};
+use crate::call::mesh::{Mesh, MeshCommand, MeshConfig, MeshState, ScreenFactory};
+use crate::media::camera::CameraSource;
+use crate::media::mic::MicSource;
+use crate::media::pattern::PatternStyle;
+use crate::media::screen::{ScreenSource, DEFAULT_MAX_SIZE};
+use crate::media::tone::{tone_is_dominant, ToneSource};
+use crate::media::wav::WavSource;
+use crate::media::y4m::Y4mSource;
+use crate::media::{AudioSource, PatternSource, VideoSource};
+use crate::signaling::JoinParams;
+
+/// How to run a script.
+#[derive(Clone, Debug)]
+pub struct HeadlessOptions {
+    /// Signaling server URL.
+    pub server: String,
+    /// Room, when the script has no `join` line.
+    pub room: Option<String>,
+    /// Name, when the script has no `join` line.
+    pub name: Option<String>,
+    /// Camera picture size for synthetic video.
+    pub video_size: (usize, usize),
+    /// Camera frame rate.
+    pub fps: f64,
+    /// Camera bitrate.
+    pub bitrate: u32,
+    /// Where to write the JSON report.
+    pub report: Option<PathBuf>,
+}
+
+impl Default for HeadlessOptions {
+    fn default() -> Self {
+        HeadlessOptions {
+            server: "ws://127.0.0.1:8080/ws".into(),
+            room: None,
+            name: None,
+            video_size: (640, 480),
+            fps: 30.0,
+            bitrate: 1_000_000,
+            report: None,
+        }
+    }
+}
+
+/// One step's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepReport {
+    /// Script line.
+    pub line: usize,
+    /// The line's text.
+    pub text: String,
+    /// Whether it held (commands always do unless they failed).
+    pub ok: bool,
+    /// Milliseconds it took.
+    pub ms: u64,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Figures for one remote participant.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerReport {
+    pub video_frames: u64,
+    pub screen_frames: u64,
+    pub audio_ms: u64,
+    pub video_fps: f64,
+    pub latency_ms_p50: Option<u32>,
+    pub latency_ms_p95: Option<u32>,
+    pub rtt_ms: f64,
+    pub loss_pct: f64,
+    pub bitrate_kbps: f64,
+    pub quality: String,
+    pub path: String,
+}
+
+/// A chat line in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChatReport {
+    pub from: String,
+    pub text: String,
+    pub ts: u64,
+}
+
+/// The JSON report of `SCRIPT.md`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub room: String,
+    pub name: String,
+    pub id: String,
+    pub steps: Vec<StepReport>,
+    pub peers: std::collections::BTreeMap<String, PeerReport>,
+    pub chat: Vec<ChatReport>,
+    pub hands: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The script ran; the report says whether every expectation held.
+    Ran(Report),
+    /// The script or options could not be used (exit code 2).
+    Unusable(String),
+}
+
+impl Outcome {
+    /// The exit code of `SCRIPT.md`: 0 all held, 1 some failed, 2 unusable.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Ran(r) if r.ok => 0,
+            Outcome::Ran(_) => 1,
+            Outcome::Unusable(_) => 2,
+        }
+    }
+}
+
+fn percentile(values: &[u32], q: f64) -> Option<u32> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    Some(v[((v.len() - 1) as f64 * q).round() as usize])
+}
+
+/// Picks a pattern colour scheme from a name, so participants look different.
+fn style_for(name: &str) -> PatternStyle {
+    PatternStyle {
+        hue_shift: name.bytes().map(|b| b as usize).sum::<usize>() % 8,
+    }
+}
+
+fn video_source(
+    spec: &VideoSpec,
+    options: &HeadlessOptions,
+    name: &str,
+) -> Result<Option<Box<dyn VideoSource>>, String> {
+    let (w, h) = options.video_size;
+    Ok(match spec {
+        VideoSpec::None => None,
+        VideoSpec::TestPattern => Some(Box::new(PatternSource::new(
+            w,
+            h,
+            options.fps,
+            style_for(name),
+            true,
+        ))),
+        VideoSpec::File(p) => Some(Box::new(
+            Y4mSource::open(p, true).map_err(|e| e.to_string())?,
+        )),
+        VideoSpec::Camera(which) => Some(Box::new(
+            CameraSource::open(which.as_deref(), w as u32, h as u32, options.fps as u32)
+                .map_err(|e| e.to_string())?,
+        )),
+        VideoSpec::X11(_) => return Err("x11 is a screen source; use it with screen-source".into()),
+    })
+}
+
+fn audio_source(spec: &AudioSpec) -> Result<Option<Box<dyn AudioSource>>, String> {
+    Ok(Some(match spec {
+        AudioSpec::Tone(hz) => Box::new(ToneSource::new(*hz, true)),
+        AudioSpec::Silence => Box::new(ToneSource::new(0.0, true)),
+        AudioSpec::File(p) => Box::new(WavSource::open(p, true).map_err(|e| e.to_string())?),
+        AudioSpec::Mic(name) => {
+            Box::new(MicSource::open(name.as_deref()).map_err(|e| e.to_string())?)
+        }
+    }))
+}
+
+fn screen_factory(spec: VideoSpec, name: String) -> ScreenFactory {
+    Box::new(move || -> Result<Box<dyn VideoSource>, String> {
+        Ok(match &spec {
+            VideoSpec::X11(display) => Box::new(
+                ScreenSource::open(display.as_deref(), 10.0, DEFAULT_MAX_SIZE, true)
+                    .map_err(|e| e.to_string())?,
+            ),
+            VideoSpec::File(p) => Box::new(Y4mSource::open(p, true).map_err(|e| e.to_string())?),
+            _ => {
+                let mut style = style_for(&name);
+                style.hue_shift = (style.hue_shift + 4) % 8;
+                Box::new(PatternSource::new(640, 360, 10.0, style, true))
+            }
+        })
+    })
+}
+
+/// Parses and runs a script.
+pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
+    let lines = match parse_script(text) {
+        Ok(l) => l,
+        Err(e) => return Outcome::Unusable(e.to_string()),
+    };
+    // Sources are chosen before joining.
+    let (mut video, mut audio, mut screen) = (
+        VideoSpec::TestPattern,
+        AudioSpec::Silence,
+        VideoSpec::TestPattern,
+    );
+    let mut join: Option<(String, String, Option<String>)> = options
+        .room
+        .clone()
+        .zip(options.name.clone())
+        .map(|(r, n)| (r, n, None));
+    let mut body: Vec<ScriptLine> = Vec::new();
+    for l in lines {
+        let before_join = body.is_empty();
+        match &l.step {
+            Step::Video(v) if before_join => video = v.clone(),
+            Step::Audio(a) if before_join => audio = a.clone(),
+            Step::ScreenSource(s) if before_join => screen = s.clone(),
+            Step::Video(_) | Step::Audio(_) | Step::ScreenSource(_) => {
+                return Outcome::Unusable(format!(
+                    "line {}: sources are chosen before the first command after join",
+                    l.line
+                ))
+            }
+            Step::Join { room, name, secret } if before_join => {
+                join = Some((room.clone(), name.clone(), secret.clone()))
+            }
+            Step::Join { .. } => {
+                return Outcome::Unusable(format!(
+                    "line {}: a script joins once, at the start",
+                    l.line
+                ))
+            }
+            _ => body.push(l),
+        }
+    }
+    let Some((room, name, secret)) = join else {
+        return Outcome::Unusable(
+            "the script has no `join ROOM as NAME` line and no --room and --name".into(),
+        );
+    };
+    let camera = match video_source(&video, options, &name) {
+        Ok(v) => v,
+        Err(e) => return Outcome::Unusable(format!("video source: {e}")),
+    };
+    let microphone = match audio_source(&audio) {
+        Ok(a) => a,
+        Err(e) => return Outcome::Unusable(format!("audio source: {e}")),
+    };
+    let config = MeshConfig {
+        join: JoinParams {
+            url: options.server.clone(),
+            room: room.clone(),
+            name: name.clone(),
+            secret,
+        },
+        camera,
+        microphone,
+        screen: Some(screen_factory(screen, name.clone())),
+        fps: options.fps,
+        bitrate: options.bitrate,
+    };
+    let (mesh, task) = Mesh::start(config);
+    let mut steps = Vec::new();
+    let mut left = false;
+    // Wait for the join before running the script, bounded.
+    let joined = wait_for(&mesh, Duration::from_secs(15), |s| {
+        s.me.is_some()
+            .then(String::new)
+            .ok_or_else(|| s.signaling.clone())
+    })
+    .await;
+    if let Err(detail) = joined {
+        steps.push(StepReport {
+            line: 0,
+            text: "join".into(),
+            ok: false,
+            ms: 15_000,
+            detail: format!("not joined: {detail}"),
+        });
+    } else {
+        for l in &body {
+            let start = Instant::now();
+            let (ok, detail) = run_step(&mesh, &l.step).await;
+            steps.push(StepReport {
+                line: l.line,
+                text: l.text.clone(),
+                ok,
+                ms: start.elapsed().as_millis() as u64,
+                detail,
+            });
+            if l.step == Step::Leave {
+                left = true;
+                break;
+            }
+        }
+    }
+    let report = mesh.read(|s| build_report(s, &room, &name, steps));
+    if !left {
+        mesh.command(MeshCommand::Leave);
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    if let Some(path) = &options.report {
+        if let Ok(json) = serde_json::to_string_pretty(&report) {
+            if let Err(e) = std::fs::write(path, json) {
+                tracing::error!("cannot write the report to {}: {e}", path.display());
+            }
+        }
+    }
+    Outcome::Ran(report)
+}
+
+fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -> Report {
+    let peers = s
+        .peers
+        .values()
+        .map(|p| {
+            (
+                p.info.name.clone(),
+                PeerReport {
+                    video_frames: p.video_frames,
+                    screen_frames: p.screen_frames,
+                    audio_ms: p.audio_ms,
+                    video_fps: (p.video_fps() * 10.0).round() / 10.0,
+                    latency_ms_p50: percentile(&p.latencies_ms, 0.5),
+                    latency_ms_p95: percentile(&p.latencies_ms, 0.95),
+                    rtt_ms: (p.rtt_ms * 10.0).round() / 10.0,
+                    loss_pct: (p.loss_pct * 100.0).round() / 100.0,
+                    bitrate_kbps: p.bitrate_kbps.round(),
+                    quality: p.quality.as_str().into(),
+                    path: p.path.clone(),
+                },
+            )
+        })
+        .collect();
+    Report {
+        ok: steps.iter().all(|s| s.ok),
+        room: room.into(),
+        name: name.into(),
+        id: s.me.as_ref().map(|m| m.id.clone()).unwrap_or_default(),
+        steps,
+        peers,
+        chat: s
+            .chat
+            .iter()
+            .map(|c| ChatReport {
+                from: c.name.clone(),
+                text: c.text.clone(),
+                ts: c.ts,
+            })
+            .collect(),
+        hands: s.hands.iter().map(|h| s.name_of(h)).collect(),
+        errors: s.errors.clone(),
+    }
+}
+
+/// Polls the state until `check` gives `Ok`, or `within` passes (then the last `Err`).
+async fn wait_for(
+    mesh: &Mesh,
+    within: Duration,
+    check: impl Fn(&MeshState) -> Result<String, String>,
+) -> Result<String, String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let result = mesh.read(&check);
+        if result.is_ok() || Instant::now() >= deadline {
+            return result;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn peer<'a>(s: &'a MeshState, name: &str) -> Result<&'a crate::call::mesh::PeerState, String> {
+    s.peers
+        .values()
+        .find(|p| p.info.name == name)
+        .ok_or_else(|| format!("{name} is not in the room"))
+}
+
+async fn run_step(mesh: &Mesh, step: &Step) -> (bool, String) {
+    let command = |c: MeshCommand| {
+        mesh.command(c);
+        (true, String::new())
+    };
+    let outcome = match step {
+        Step::Cam(on) => return command(MeshCommand::Cam(*on)),
+        Step::Mic(on) => return command(MeshCommand::Mic(*on)),
+        Step::Screen(on) => return command(MeshCommand::Screen(*on)),
+        Step::HandRaise => return command(MeshCommand::HandRaise),
+        Step::HandLower(None) => return command(MeshCommand::HandLower(None)),
+        Step::HandLower(Some(name)) => match mesh.read(|s| s.id_of(name)) {
+            Some(id) => return command(MeshCommand::HandLower(Some(id))),
+            None => Err(format!("{name} is not in the room")),
+        },
+        Step::Chat(text) => return command(MeshCommand::Chat(text.clone())),
+        Step::ChatEnabled(on) => return command(MeshCommand::ChatEnabled(*on)),
+        Step::Wait(d) => {
+            tokio::time::sleep(*d).await;
+            return (true, String::new());
+        }
+        Step::Leave => return command(MeshCommand::Leave),
+        Step::ExpectPeers { count, within } => {
+            wait_for(mesh, *within, |s| {
+                let n = s.peers.len();
+                if n == *count {
+                    Ok(format!("{n} peers"))
+                } else {
+                    Err(format!("{n} peers"))
+                }
+            })
+            .await
+        }
+        Step::ExpectVideo {
+            from,
+            frames,
+            within,
+        }
+        | Step::ExpectScreen {
+            from,
+            frames,
+            within,
+        } => {
+            let screen = matches!(step, Step::ExpectScreen { .. });
+            let count = |s: &MeshState| {
+                peer(s, from).map(|p| {
+                    if screen {
+                        p.screen_frames
+                    } else {
+                        p.video_frames
+                    }
+                })
+            };
+            let base = mesh.read(|s| count(s).unwrap_or(0));
+            wait_for(mesh, *within, |s| {
+                let got = count(s)?.saturating_sub(base);
+                if got >= *frames {
+                    Ok(format!("{got} frames"))
+                } else {
+                    Err(format!("{got} of {frames} frames"))
+                }
+            })
+            .await
+        }
+        Step::ExpectAudio { from, tone, within } => {
+            let base = mesh.read(|s| peer(s, from).map(|p| p.audio_ms).unwrap_or(0));
+            wait_for(mesh, *within, |s| {
+                let p = peer(s, from)?;
+                let got = p.audio_ms.saturating_sub(base);
+                if got < 500 {
+                    return Err(format!("{got} ms of audio"));
+                }
+                match tone {
+                    None => Ok(format!("{got} ms of audio")),
+                    Some(hz) => {
+                        let recent: Vec<i16> = p.recent_audio.iter().copied().collect();
+                        if tone_is_dominant(&recent, *hz) {
+                            Ok(format!("{got} ms of audio, {hz} Hz dominant"))
+                        } else {
+                            let seen = crate::media::tone::dominant_frequency(&recent);
+                            Err(format!("{got} ms of audio, dominant {seen:?} Hz, not {hz}"))
+                        }
+                    }
+                }
+            })
+            .await
+        }
+        Step::ExpectNoVideo { from, duration } => {
+            // Frames already in flight when the camera went off may still land: settle first.
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let base = mesh.read(|s| peer(s, from).map(|p| p.video_frames).unwrap_or(0));
+            tokio::time::sleep(*duration).await;
+            let now = mesh.read(|s| peer(s, from).map(|p| p.video_frames));
+            match now {
+                Ok(n) if n == base => Ok(format!("no frames for {duration:?}")),
+                Ok(n) => Err(format!("{} frames arrived", n - base)),
+                Err(e) => Err(e),
+            }
+        }
+        Step::ExpectChat { from, text, within } => {
+            wait_for(mesh, *within, |s| {
+                let hit = s.chat.iter().any(|c| c.name == *from && c.text == *text);
+                if hit {
+                    Ok("seen".into())
+                } else {
+                    Err(format!("no such message among {}", s.chat.len()))
+                }
+            })
+            .await
+        }
+        Step::ExpectHand {
+            name,
+            position,
+            within,
+        } => {
+            wait_for(mesh, *within, |s| {
+                let queue: Vec<String> = s.hands.iter().map(|h| s.name_of(h)).collect();
+                match (queue.iter().position(|n| n == name), position) {
+                    (Some(i), Some(k)) if i + 1 == *k => Ok(format!("queue {queue:?}")),
+                    (Some(_), None) => Ok(format!("queue {queue:?}")),
+                    _ => Err(format!("queue {queue:?}")),
+                }
+            })
+            .await
+        }
+        Step::ExpectQuality {
+            name,
+            level,
+            within,
+        } => {
+            wait_for(mesh, *within, |s| {
+                let p = peer(s, name)?;
+                let d = format!(
+                    "{} (rtt {:.1} ms, loss {:.1}%)",
+                    p.quality.as_str(),
+                    p.rtt_ms,
+                    p.loss_pct
+                );
+                if p.quality >= *level {
+                    Ok(d)
+                } else {
+                    Err(d)
+                }
+            })
+            .await
+        }
+        Step::ExpectLeft { name, within } => {
+            wait_for(mesh, *within, |s| {
+                if s.left.iter().any(|(_, n)| n == name) {
+                    Ok("left".into())
+                } else {
+                    Err(format!("{name} is still here"))
+                }
+            })
+            .await
+        }
+        Step::Join { .. } | Step::Video(_) | Step::Audio(_) | Step::ScreenSource(_) => {
+            Ok(String::new())
+        }
+    };
+    match outcome {
+        Ok(d) => (true, d),
+        Err(d) => (false, d),
+    }
+}

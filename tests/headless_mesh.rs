@@ -1,0 +1,152 @@
+//! Headless participants in a real mesh: an in-process signaling server on port 0 and real
+//! WebRTC peer connections over loopback, driven by SCRIPT.md scripts.
+
+use std::time::Duration;
+
+use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome, Report};
+use termmeet_signaling::ServerConfig;
+
+async fn server() -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(termmeet_signaling::run(
+        listener,
+        ServerConfig::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (format!("ws://{addr}/ws"), stop)
+}
+
+fn options(url: &str) -> HeadlessOptions {
+    // Small pictures keep three encoders and six decoders within two cores.
+    HeadlessOptions {
+        server: url.to_string(),
+        video_size: (320, 240),
+        fps: 15.0,
+        bitrate: 300_000,
+        ..HeadlessOptions::default()
+    }
+}
+
+fn ran(outcome: Outcome) -> Report {
+    match outcome {
+        Outcome::Ran(r) => r,
+        Outcome::Unusable(e) => panic!("script unusable: {e}"),
+    }
+}
+
+fn assert_ok(who: &str, r: &Report) {
+    let failed: Vec<String> = r
+        .steps
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| format!("line {} `{}`: {}", s.line, s.text, s.detail))
+        .collect();
+    assert!(
+        r.ok,
+        "{who} failed:\n{}\nerrors: {:?}",
+        failed.join("\n"),
+        r.errors
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_participants_see_hear_and_chat() {
+    let (url, _stop) = server().await;
+    let alice = r#"
+        join standup as alice
+        video test-pattern
+        audio tone:440
+        expect peers 2 within 30s
+        expect video from bob frames 20 within 30s
+        expect video from carol frames 20 within 30s
+        expect audio from bob tone 660 within 20s
+        expect audio from carol tone 880 within 20s
+        hand raise
+        chat hello from alice
+        expect chat from bob "hi alice" within 20s
+        expect hand alice position 1 within 10s
+        expect hand carol position 2 within 10s
+        expect screen from bob frames 5 within 30s
+        expect left carol within 40s
+        expect quality bob at least good within 10s
+        expect chat from bob "still here" within 20s
+        leave
+    "#;
+    let bob = r#"
+        join standup as bob
+        audio tone:660
+        expect peers 2 within 30s
+        expect video from alice frames 20 within 30s
+        expect audio from alice tone 440 within 20s
+        expect chat from alice "hello from alice" within 30s
+        chat hi alice
+        screen on
+        wait 4s
+        screen off
+        expect left carol within 40s
+        expect peers 1
+        expect video from alice frames 10 within 10s
+        expect audio from alice tone 440 within 10s
+        chat still here
+        expect left alice within 20s
+        leave
+    "#;
+    let carol = r#"
+        join standup as carol
+        audio tone:880
+        expect peers 2 within 30s
+        expect video from alice frames 20 within 30s
+        expect audio from bob tone 660 within 20s
+        expect hand alice within 30s
+        hand raise
+        expect screen from bob frames 5 within 30s
+        leave
+    "#;
+    let o = options(&url);
+    let (a, b, c) = tokio::join!(
+        run_script(alice, &o),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            run_script(bob, &o).await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            run_script(carol, &o).await
+        },
+    );
+    let (a, b, c) = (ran(a), ran(b), ran(c));
+    assert_ok("alice", &a);
+    assert_ok("bob", &b);
+    assert_ok("carol", &c);
+    // The report carries per-peer figures, glass-to-glass latency among them.
+    let from_bob = &a.peers["bob"];
+    assert!(
+        from_bob.video_frames >= 20 && from_bob.audio_ms > 1000,
+        "{from_bob:?}"
+    );
+    assert!(
+        from_bob.latency_ms_p50.is_some(),
+        "latency from the test pattern's stamp"
+    );
+    assert!(from_bob.screen_frames >= 5);
+    assert_eq!(a.hands.first().map(String::as_str), Some("alice"));
+    assert!(a
+        .chat
+        .iter()
+        .any(|m| m.from == "bob" && m.text == "hi alice"));
+}
+
+#[tokio::test]
+async fn bad_scripts_are_unusable_with_the_line() {
+    let o = HeadlessOptions::default();
+    match run_script("join r as a\nvideo test-pattern\nfly away\n", &o).await {
+        Outcome::Unusable(e) => assert!(e.contains("line 3") && e.contains("fly"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let no_join = run_script("expect peers 1\n", &o).await;
+    assert_eq!(no_join.exit_code(), 2);
+}
