@@ -29,8 +29,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test: setup-test fmt lint
-	scripts/services.sh $(CARGO) test --workspace --all-targets --no-fail-fast
-	scripts/services.sh $(CARGO) test --workspace --doc
+	scripts/services.sh scripts/run-tests.sh
 
 bench: setup-test
 	$(CARGO) build --release --workspace --bins

@@ -232,7 +232,10 @@ async fn drive(
             tokio::select! {
                 _ = &mut sleep => break,
                 command = commands.recv() => match command {
-                    Some(Command::Send(m)) => queue.push(m),
+                    Some(Command::Send(m)) => {
+                        tracing::debug!("queued while down");
+                        queue.push(m)
+                    }
                     Some(Command::Leave) | None => {
                         let _ = events.send(SignalingEvent::Stopped { reason: "left".into() });
                         return;
@@ -296,6 +299,7 @@ async fn session(
                     backoff.reset();
                     let _ = events.send(SignalingEvent::Connected { resumed });
                     let _ = events.send(SignalingEvent::Message(message));
+                    tracing::debug!(resumed, queued = queue.len(), "joined");
                     for m in queue.drain() {
                         socket.send(Message::Text(m.to_json().into())).await.map_err(|e| e.to_string())?;
                     }
@@ -320,7 +324,10 @@ async fn session(
                         return Ok(Ended::Lost);
                     }
                 }
-                Some(Command::Send(m)) => queue.push(m),
+                Some(Command::Send(m)) => {
+                    tracing::debug!("queued while joining");
+                    queue.push(m)
+                }
                 Some(Command::Leave) | None => {
                     let _ = socket.send(Message::Text(ClientMessage::Leave {}.to_json().into())).await;
                     let _ = socket.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "left".into() })).await;

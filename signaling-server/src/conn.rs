@@ -41,6 +41,11 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     metrics.connections_total.fetch_add(1, Ordering::Relaxed);
 
     let (outbox, rx, kick) = Outbox::new(shared.config.outbound_queue, conn_id);
+    let shutdown = shared
+        .shutdown
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(sink, rx, shared.config.keepalive));
 
@@ -82,7 +87,7 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>) {
                 }
             }
             _ = kick.cancelled() => break Ending::Kicked,
-            _ = shared.shutdown.cancelled() => break Ending::Close(close_code::GOING_AWAY, "server shutting down"),
+            _ = shutdown.cancelled() => break Ending::Close(close_code::GOING_AWAY, "server shutting down"),
             _ = &mut writer => break Ending::Dropped("write failed"),
         }
     };
@@ -178,6 +183,7 @@ impl Connection {
             Err(e) => return self.reply_error(e),
         };
         let kind = parsed.type_name();
+        tracing::trace!(kind, "message");
         let result = match (&self.seat, parsed) {
             (_, ClientMessage::Ping {}) => {
                 self.outbox.send(&ServerMessage::Pong {}, metrics);

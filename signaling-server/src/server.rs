@@ -28,8 +28,9 @@ pub struct Shared {
     pub hub: Arc<Hub>,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Cancelled when the server shuts down: connections close with 1001.
-    pub shutdown: CancellationToken,
+    /// Cancelled when the current `serve` shuts down: connections close with 1001. A new
+    /// token is put here each time `serve` starts.
+    pub shutdown: std::sync::Mutex<CancellationToken>,
     /// Tracks connection tasks so shutdown can wait for their close frames.
     pub tasks: TaskTracker,
 }
@@ -65,7 +66,7 @@ pub fn build(config: ServerConfig) -> (Router, ServerHandle) {
         hub: Hub::new(Arc::clone(&config), Arc::clone(&metrics)),
         config,
         metrics,
-        shutdown: CancellationToken::new(),
+        shutdown: std::sync::Mutex::new(CancellationToken::new()),
         tasks: TaskTracker::new(),
     });
     let router = Router::new()
@@ -89,6 +90,9 @@ pub async fn run(
 }
 
 /// Like [`run`], with the state built beforehand by [`build`] so the caller keeps a handle.
+/// It may be called again after it returns, on a new listener: the rooms, and the seats of
+/// participants within their grace period, are still there, so clients that reconnect resume
+/// (as after a network outage between them and the server).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -99,16 +103,19 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "termmeet signaling server listening on ws://{addr}/ws");
     }
-    let token = shared.shutdown.clone();
+    let token = CancellationToken::new();
+    *shared.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
+    shared.tasks.reopen();
+    let stop = token.clone();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: closing every connection with 1001");
-            token.cancel();
+            stop.cancel();
         })
         .await;
     // WebSocket tasks outlive hyper's view of the connection: wait for their close frames.
-    shared.shutdown.cancel();
+    token.cancel();
     shared.tasks.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), shared.tasks.wait()).await;
     served

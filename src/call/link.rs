@@ -6,9 +6,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use rtc::interceptor::Gcc;
 use rtc::interceptor::Registry;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_congestion_control, register_default_interceptors, CongestionFeedback,
+};
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS,
 };
@@ -38,6 +41,13 @@ pub const H264_FMTP: &str =
 pub const H264_PT: PayloadType = 102;
 /// Our payload type for Opus.
 pub const OPUS_PT: PayloadType = 111;
+
+/// Where congestion control starts, bits a second.
+pub const START_BITRATE: u32 = 1_500_000;
+/// The least congestion control may ask for.
+pub const MIN_BITRATE: u32 = 100_000;
+/// The most congestion control may ask for (camera, screen and audio together).
+pub const MAX_BITRATE: u32 = 6_000_000;
 
 /// What a link reports.
 pub enum LinkEvent {
@@ -182,6 +192,17 @@ impl PeerLink {
         let registry = step(
             "interceptors",
             register_default_interceptors(Registry::new(), &mut engine),
+        )?;
+        // Congestion control is opt-in in 0.21: GCC over TWCC, whose estimate drives the
+        // shared encoders' bitrate (see the mesh's stats).
+        let gcc = Gcc::new(
+            f64::from(START_BITRATE),
+            f64::from(MIN_BITRATE),
+            f64::from(MAX_BITRATE),
+        );
+        let registry = step(
+            "congestion control",
+            configure_congestion_control(registry, gcc, CongestionFeedback::Twcc, &mut engine),
         )?;
         let config = RTCConfigurationBuilder::new()
             .with_ice_servers(

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use super::link::{LinkEvent, LocalTrack, PeerLink};
+use super::link::{LinkEvent, LocalTrack, PeerLink, MIN_BITRATE};
 use super::local::{start_audio, start_video, EncodedSample, Pump};
 use super::receive::{AudioReceiver, VideoReceiver};
 use crate::headless::script::Quality;
@@ -261,7 +261,15 @@ struct LinkEntry {
     receivers: Vec<JoinHandle<()>>,
     last_restart: Option<Instant>,
     bytes_received: u64,
+    created: Instant,
+    connected_once: bool,
+    timeout_reported: bool,
 }
+
+/// A link that has not connected this long is reported.
+const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(20);
+/// Most bits a second for a screen share.
+const SCREEN_BITRATE: u32 = 1_500_000;
 
 impl LinkEntry {
     async fn close(mut self) {
@@ -286,7 +294,7 @@ struct MeshTask {
     screen: Option<Pump>,
     screen_factory: Option<ScreenFactory>,
     screen_stream: String,
-    fps: f64,
+    /// The camera's bitrate ceiling.
     bitrate: u32,
 }
 
@@ -318,7 +326,6 @@ async fn run(
         screen: None,
         screen_factory: config.screen,
         screen_stream: format!("screen-{:08x}", rand::random::<u32>()),
-        fps: config.fps,
         bitrate: config.bitrate,
     };
     let mut stats = tokio::time::interval(Duration::from_secs(1));
@@ -409,7 +416,13 @@ impl MeshTask {
                     s.host = host;
                     s.hands = hands;
                     s.chat_enabled = chat_enabled;
-                    if !same_session {
+                    if same_session {
+                        // Chat sent while we were away is not relayed to us, but it is in
+                        // the history that comes with the resume.
+                        let last = s.chat.iter().map(|m| m.seq).max().unwrap_or(0);
+                        s.chat
+                            .extend(chat_history.into_iter().filter(|m| m.seq > last));
+                    } else {
                         s.chat = chat_history;
                     }
                     for p in &peers {
@@ -550,6 +563,9 @@ impl MeshTask {
             receivers: Vec::new(),
             last_restart: None,
             bytes_received: 0,
+            created: Instant::now(),
+            connected_once: false,
+            timeout_reported: false,
         };
         let stream = format!("cam-{me}");
         if let Some(p) = &self.camera {
@@ -617,6 +633,9 @@ impl MeshTask {
                 }
                 match state {
                     RTCPeerConnectionState::Connected => {
+                        if let Some(entry) = self.links.get_mut(&peer) {
+                            entry.connected_once = true;
+                        }
                         // A new receiver needs a keyframe to start from.
                         for p in [&self.camera, &self.screen].into_iter().flatten() {
                             p.control
@@ -713,7 +732,7 @@ impl MeshTask {
                     return;
                 }
             };
-            let pump = start_video(source, 10.0, 1_500_000);
+            let pump = start_video(source, 10.0, SCREEN_BITRATE);
             // Announce the stream first, so receivers can tell the screen track when it lands.
             self.signaling.send(ClientMessage::ScreenShareStarted {
                 stream_id: self.screen_stream.clone(),
@@ -768,6 +787,8 @@ impl MeshTask {
     }
 
     async fn collect_stats(&mut self) {
+        let mut lowest_estimate = None::<f64>;
+        let mut timeouts = Vec::new();
         for (peer, entry) in self.links.iter_mut() {
             let report = entry
                 .link
@@ -776,12 +797,17 @@ impl MeshTask {
                 .await;
             let (mut rtt, mut lost, mut received, mut bytes, mut path) =
                 (0.0, 0i64, 0u64, 0u64, String::new());
+            let mut target = None::<f64>;
             let mut local_candidate = String::new();
             for e in report.iter() {
                 match e {
                     RTCStatsReportEntry::IceCandidatePair(p) if p.nominated => {
                         rtt = p.current_round_trip_time * 1000.0;
                         local_candidate = p.local_candidate_id.clone();
+                    }
+                    RTCStatsReportEntry::OutboundRtp(o) if o.target_bitrate > 0.0 => {
+                        target =
+                            Some(target.map_or(o.target_bitrate, |t: f64| t.max(o.target_bitrate)));
                     }
                     RTCStatsReportEntry::InboundRtp(s) => {
                         lost += s.received_rtp_stream_stats.packets_lost.max(0);
@@ -801,6 +827,20 @@ impl MeshTask {
             };
             let kbps = bytes.saturating_sub(entry.bytes_received) as f64 * 8.0 / 1000.0;
             entry.bytes_received = bytes;
+            if let Some(t) = target {
+                lowest_estimate = Some(lowest_estimate.map_or(t, |l: f64| l.min(t)));
+            }
+            if !entry.connected_once
+                && entry.created.elapsed() > NEGOTIATION_TIMEOUT
+                && !entry.timeout_reported
+            {
+                entry.timeout_reported = true;
+                let name = lock(&self.state).name_of(peer);
+                timeouts.push(format!(
+                    "no connection with {name} after {}s: it never answered, or ICE failed",
+                    NEGOTIATION_TIMEOUT.as_secs()
+                ));
+            }
             let mut s = lock(&self.state);
             if let Some(p) = s.peers.get_mut(peer) {
                 p.rtt_ms = rtt;
@@ -810,7 +850,26 @@ impl MeshTask {
                 p.quality = Quality::from_stats(p.connection == "connected", loss, rtt);
             }
         }
-        let _ = (self.fps, self.bitrate);
+        for t in timeouts {
+            self.error(t);
+        }
+        // One encoder serves every peer: it sends at the lowest rate any path can take,
+        // within the configured ceiling, leaving room for audio.
+        if let (Some(estimate), Some(camera)) = (lowest_estimate, &self.camera) {
+            let share = if self.screen.is_some() { 0.4 } else { 0.9 };
+            let rate = ((estimate * share) as u32).clamp(MIN_BITRATE, self.bitrate);
+            camera
+                .control
+                .bitrate
+                .store(rate, std::sync::atomic::Ordering::Relaxed);
+            if let Some(screen) = &self.screen {
+                let rate = ((estimate * 0.5) as u32).clamp(MIN_BITRATE, SCREEN_BITRATE);
+                screen
+                    .control
+                    .bitrate
+                    .store(rate, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
     }
 }
 
