@@ -290,6 +290,21 @@ impl PeerLink {
         })
     }
 
+    /// Asks to receive `kind` without sending it, so that an offer from a participant with
+    /// no camera (or no microphone) still has room for the other side's track.
+    pub async fn receive_only(&self, kind: RtpCodecKind) -> LinkResult<()> {
+        let init = rtc::rtp_transceiver::RTCRtpTransceiverInit {
+            direction: rtc::rtp_transceiver::RTCRtpTransceiverDirection::Recvonly,
+            streams: Vec::new(),
+            send_encodings: Vec::new(),
+        };
+        step(
+            "receive-only transceiver",
+            self.pc.add_transceiver_from_kind(kind, Some(init)).await,
+        )
+        .map(|_| ())
+    }
+
     /// Removes a local track (screen share off).
     pub async fn remove_track(&self, track: &LocalTrack) -> LinkResult<()> {
         step("remove track", self.pc.remove_track(&track.sender).await)

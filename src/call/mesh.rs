@@ -590,6 +590,13 @@ impl MeshTask {
             )
             .await?;
         }
+        // Without a source of our own, still ask for the other side's camera and sound.
+        if self.camera.is_none() {
+            entry.link.receive_only(RtpCodecKind::Video).await?;
+        }
+        if self.microphone.is_none() {
+            entry.link.receive_only(RtpCodecKind::Audio).await?;
+        }
         if let Some(p) = &self.screen {
             add_source(
                 &mut entry,

@@ -1,0 +1,107 @@
+//! Fifty participants join and leave one after another against one who stays: memory, tasks
+//! and open sockets must not grow with the count (webrtc-rs issue 906 leaks closed peer
+//! connections through an Arc cycle; the mesh closes and drops everything it holds).
+
+use std::time::Duration;
+
+use termmeet::call::mesh::{Mesh, MeshCommand, MeshConfig};
+use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
+use termmeet::media::pattern::PatternStyle;
+use termmeet::media::PatternSource;
+use termmeet::signaling::JoinParams;
+use termmeet_signaling::ServerConfig;
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_joins_and_leaves_leave_nothing_behind() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(termmeet_signaling::run(
+        listener,
+        ServerConfig::default(),
+        std::future::pending(),
+    ));
+    let url = format!("ws://{addr}/ws");
+    let (alice, alice_task) = Mesh::start(MeshConfig {
+        join: JoinParams {
+            url: url.clone(),
+            room: "churn".into(),
+            name: "alice".into(),
+            secret: None,
+        },
+        camera: Some(Box::new(PatternSource::new(
+            160,
+            120,
+            15.0,
+            PatternStyle { hue_shift: 1 },
+            true,
+        ))),
+        microphone: None,
+        screen: None,
+        fps: 15.0,
+        bitrate: 200_000,
+    });
+    let o = HeadlessOptions {
+        server: url,
+        video_size: (160, 120),
+        fps: 15.0,
+        bitrate: 200_000,
+        ..HeadlessOptions::default()
+    };
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let mut samples = Vec::new();
+    for i in 0..50 {
+        let script = format!("join churn as visitor{i}\nvideo none\nexpect video from alice frames 3 within 20s\nleave\n");
+        match run_script(&script, &o).await {
+            Outcome::Ran(r) => assert!(r.ok, "visitor {i}: {:?} {:?}", r.steps, r.errors),
+            Outcome::Unusable(e) => panic!("{e}"),
+        }
+        // Alice sees the visitor leave before the next one comes.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while alice.read(|s| !s.peers.is_empty()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "visitor {i} never left alice's view"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if i == 9 || i == 49 {
+            // Let closing tasks finish.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            samples.push((open_fds(), metrics.num_alive_tasks(), rss_kib()));
+        }
+    }
+    let ((fds10, tasks10, rss10), (fds50, tasks50, rss50)) = (samples[0], samples[1]);
+    eprintln!("after 10: {fds10} fds, {tasks10} tasks, {rss10} KiB; after 50: {fds50} fds, {tasks50} tasks, {rss50} KiB");
+    // Forty more joins and leaves may not leave forty of anything behind.
+    assert!(
+        fds50 <= fds10 + 5,
+        "open files grew from {fds10} to {fds50}"
+    );
+    assert!(
+        tasks50 <= tasks10 + 10,
+        "tasks grew from {tasks10} to {tasks50}"
+    );
+    assert!(
+        rss50 <= rss10 + 24 * 1024,
+        "memory grew from {rss10} KiB to {rss50} KiB"
+    );
+    alice.command(MeshCommand::Leave);
+    let _ = tokio::time::timeout(Duration::from_secs(5), alice_task).await;
+}
