@@ -34,4 +34,6 @@ test: setup-test fmt lint
 bench: setup-test
 	$(CARGO) build --release --workspace --bins
 	./target/release/termmeet-signaling loadgen --connections 5000 --rooms 1000 --rate 2000 --duration 20s
+	./target/release/termmeet bench-call --participants 2 --size 640x480 --fps 30 --bitrate-kbps 1000 --seconds 15
+	./target/release/termmeet bench-call --participants 4 --size 320x240 --fps 15 --bitrate-kbps 300 --seconds 15
 	scripts/services.sh $(CARGO) bench --workspace

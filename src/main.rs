@@ -48,6 +48,25 @@ enum Command {
     /// List cameras, microphones, speakers and screens, with the names that --camera, --mic,
     /// --speaker and --screen take.
     Devices,
+    /// Measure a meeting on this machine: headless participants on loopback, reporting per
+    /// receiver the frames received against sent, frame rate and glass-to-glass latency.
+    BenchCall {
+        /// Participants in the room.
+        #[arg(long, default_value_t = 2)]
+        participants: usize,
+        /// Test-pattern size WxH.
+        #[arg(long, default_value = "640x480", value_parser = parse_size)]
+        size: (u16, u16),
+        /// Frames a second.
+        #[arg(long, default_value_t = 30.0)]
+        fps: f64,
+        /// Camera bitrate, kbit/s.
+        #[arg(long, default_value_t = 1000)]
+        bitrate_kbps: u32,
+        /// Seconds of meeting to measure.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+    },
     /// Join a meeting with no UI and follow a script (see SCRIPT.md): for tests, bots and
     /// load. Exits 0 when every `expect` held, 1 when one failed, 2 when the script or the
     /// command line could not be used.
@@ -111,6 +130,26 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Devices => {
             print!("{}", termmeet::media::devices_report());
+            Ok(())
+        }
+        Command::BenchCall {
+            participants,
+            size,
+            fps,
+            bitrate_kbps,
+            seconds,
+        } => {
+            let options = termmeet::headless::bench::BenchOptions {
+                participants,
+                size: (size.0 as usize, size.1 as usize),
+                fps,
+                bitrate: bitrate_kbps * 1000,
+                seconds,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let (report, _) = runtime.block_on(termmeet::headless::bench::run(&options))?;
+            print!("{report}");
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             Ok(())
         }
         Command::Headless {

@@ -66,6 +66,9 @@ pub struct PeerState {
     pub audio_ms: u64,
     /// Glass-to-glass latency of each decoded test-pattern frame, ms.
     pub latencies_ms: Vec<u32>,
+    /// Frame numbers of the first and last test-pattern frames decoded: the sender sent
+    /// `last - first + 1` frames in between.
+    pub stamp_range: Option<(u32, u32)>,
     /// The last second of decoded audio.
     pub recent_audio: VecDeque<i16>,
     /// When the last camera frame was decoded.
@@ -98,6 +101,7 @@ impl PeerState {
             screen_frames: 0,
             audio_ms: 0,
             latencies_ms: Vec::new(),
+            stamp_range: None,
             recent_audio: VecDeque::new(),
             last_video: None,
             first_video: None,
@@ -140,6 +144,8 @@ pub struct MeshState {
     pub chat_enabled: bool,
     /// Participants who left: (id, name).
     pub left: Vec<(String, String)>,
+    /// What we received from participants who left, by id (for reports).
+    pub departed: BTreeMap<String, PeerState>,
     /// Signaling status for people ("connected", "reconnecting in 2s", …).
     pub signaling: String,
     /// Whether the signaling connection is up.
@@ -464,7 +470,8 @@ impl MeshTask {
                 }
                 let mut s = lock(&self.state);
                 if let Some(p) = s.peers.remove(&id) {
-                    s.left.push((id.clone(), p.info.name));
+                    s.left.push((id.clone(), p.info.name.clone()));
+                    s.departed.insert(id.clone(), p);
                 }
                 s.hands.retain(|h| *h != id);
             }
@@ -982,6 +989,8 @@ async fn receive(peer: String, track: Arc<dyn TrackRemote>, state: Arc<Mutex<Mes
                 p.last_video = Some(now);
                 if let Some(stamp) = frame.stamp {
                     p.latencies_ms.push(latency_ms(stamp, now_ms()));
+                    let (first, _) = p.stamp_range.unwrap_or((stamp.frame, stamp.frame));
+                    p.stamp_range = Some((first.min(stamp.frame), stamp.frame));
                 }
                 p.latest_video = Some(Arc::new(frame.rgb));
             }

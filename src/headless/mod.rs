@@ -1,4 +1,5 @@
 //! `termmeet headless`: the meeting client with no UI, following a script (`SCRIPT.md`).
 
+pub mod bench;
 pub mod runner;
 pub mod script;

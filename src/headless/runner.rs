@@ -69,6 +69,9 @@ pub struct StepReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct PeerReport {
     pub video_frames: u64,
+    /// Camera frames the sender sent between the first and last decoded ones (from the test
+    /// pattern's frame numbers), when its video is the test pattern.
+    pub video_frames_sent: Option<u64>,
     pub screen_frames: u64,
     pub audio_ms: u64,
     pub video_fps: f64,
@@ -313,13 +316,17 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
 
 fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -> Report {
     let peers = s
-        .peers
+        .departed
         .values()
+        .chain(s.peers.values())
         .map(|p| {
             (
                 p.info.name.clone(),
                 PeerReport {
                     video_frames: p.video_frames,
+                    video_frames_sent: p
+                        .stamp_range
+                        .map(|(a, b)| u64::from(b.saturating_sub(a)) + 1),
                     screen_frames: p.screen_frames,
                     audio_ms: p.audio_ms,
                     video_fps: (p.video_fps() * 10.0).round() / 10.0,
