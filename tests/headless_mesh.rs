@@ -71,6 +71,7 @@ async fn three_participants_see_hear_and_chat() {
         expect hand alice position 1 within 10s
         expect hand carol position 2 within 10s
         expect screen from bob frames 5 within 30s
+        chat saw it too
         expect left carol within 40s
         expect quality bob at least good within 10s
         expect chat from bob "still here" within 20s
@@ -85,7 +86,8 @@ async fn three_participants_see_hear_and_chat() {
         expect chat from alice "hello from alice" within 30s
         chat hi alice
         screen on
-        wait 4s
+        expect chat from carol "saw your screen" within 30s
+        expect chat from alice "saw it too" within 30s
         screen off
         expect left carol within 40s
         expect peers 1
@@ -104,6 +106,7 @@ async fn three_participants_see_hear_and_chat() {
         expect hand alice within 30s
         hand raise
         expect screen from bob frames 5 within 30s
+        chat saw your screen
         leave
     "#;
     let o = options(&url);
@@ -119,6 +122,14 @@ async fn three_participants_see_hear_and_chat() {
         },
     );
     let (a, b, c) = (ran(a), ran(b), ran(c));
+    for (who, r) in [("alice", &a), ("bob", &b), ("carol", &c)] {
+        for s in r.steps.iter().filter(|s| !s.ok) {
+            eprintln!(
+                "{who} line {} `{}`: {} (after {} ms)",
+                s.line, s.text, s.detail, s.ms
+            );
+        }
+    }
     assert_ok("alice", &a);
     assert_ok("bob", &b);
     assert_ok("carol", &c);

@@ -65,9 +65,9 @@ impl Drop for Pump {
     }
 }
 
-/// Forces a keyframe this often even without a request, so a receiver that lost one
-/// recovers without a round trip.
-const KEYFRAME_EVERY: u64 = 90;
+/// Forces a keyframe this often (seconds) even without a request, so a receiver that lost
+/// one recovers without a round trip.
+const KEYFRAME_SECONDS: f64 = 3.0;
 
 /// Starts a video source with an H.264 encoder.
 pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> Pump {
@@ -89,6 +89,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                 }
             };
             let duration = Duration::from_secs_f64(1.0 / fps.max(1.0));
+            let keyframe_every = (fps * KEYFRAME_SECONDS).max(1.0) as u64;
             while ctl.running.load(Ordering::Relaxed) {
                 let frame = match source.next_frame() {
                     Ok(f) => f,
@@ -102,7 +103,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                 }
                 encoder.set_bitrate(ctl.bitrate.load(Ordering::Relaxed));
                 if ctl.keyframe.swap(false, Ordering::Relaxed)
-                    || (encoder.frames > 0 && encoder.frames % KEYFRAME_EVERY == 0)
+                    || (encoder.frames > 0 && encoder.frames % keyframe_every == 0)
                 {
                     encoder.force_keyframe();
                 }

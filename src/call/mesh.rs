@@ -54,7 +54,7 @@ pub struct MeshConfig {
 pub const RECENT_AUDIO: usize = 48_000;
 
 /// Everything known about one remote participant.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PeerState {
     /// What the server says about them.
     pub info: PeerInfo,
@@ -128,7 +128,7 @@ impl PeerState {
 }
 
 /// The meeting as this participant sees it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct MeshState {
     /// Who we are, once joined.
     pub me: Option<You>,
@@ -505,7 +505,11 @@ impl MeshTask {
                 if let Err(e) = entry.link.on_answer(sdp).await {
                     let name = lock(&self.state).name_of(&from);
                     self.error(format!("bad answer from {name}: {e}"));
+                    return;
                 }
+                // A renegotiation may have added a track whose first keyframe went out before
+                // the receiver was ready for it.
+                self.request_keyframes();
             }
             ServerMessage::Candidate { from, candidate } => match self.links.get_mut(&from) {
                 Some(entry) => {
@@ -651,11 +655,7 @@ impl MeshTask {
                             entry.connected_once = true;
                         }
                         // A new receiver needs a keyframe to start from.
-                        for p in [&self.camera, &self.screen].into_iter().flatten() {
-                            p.control
-                                .keyframe
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
+                        self.request_keyframes();
                     }
                     RTCPeerConnectionState::Failed => self.restart_ice(&peer).await,
                     _ => {}
@@ -671,6 +671,14 @@ impl MeshTask {
             // Offers are made explicitly when tracks change; the first offer comes from
             // whoever received `peers`.
             LinkEvent::NegotiationNeeded => {}
+        }
+    }
+
+    fn request_keyframes(&self) {
+        for p in [&self.camera, &self.screen].into_iter().flatten() {
+            p.control
+                .keyframe
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
