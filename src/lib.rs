@@ -4,10 +4,14 @@
 //! [`render`] (frames to half-block cells) know nothing of peers or the UI; [`play`] drives
 //! them to play a clip in the terminal.
 
+pub mod app;
 pub mod call;
 pub mod headless;
 pub mod media;
 pub mod play;
 pub mod render;
+pub mod session;
 pub mod signaling;
 pub mod term;
+pub mod tui;
+pub mod ui;

@@ -16,8 +16,62 @@ struct Cli {
     command: Command,
 }
 
+/// Flags shared by `join` and `demo`.
+#[derive(clap::Args, Clone)]
+struct MeetingArgs {
+    /// Your display name (default: your login name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Camera by number or name (see `termmeet devices`), or `none`.
+    #[arg(long)]
+    camera: Option<String>,
+    /// Microphone by name (see `termmeet devices`), or `none`.
+    #[arg(long)]
+    mic: Option<String>,
+    /// Speaker by name (see `termmeet devices`), or `none`.
+    #[arg(long)]
+    speaker: Option<String>,
+    /// X display to share with `s` (default: $DISPLAY).
+    #[arg(long)]
+    screen: Option<String>,
+    /// Colour depth: truecolor, 256, 16 or mono (default: from COLORTERM, TERM, NO_COLOR).
+    #[arg(long)]
+    colors: Option<ColorMode>,
+    /// Largest per-channel colour change that leaves a cell as drawn (saves bytes).
+    #[arg(long, default_value_t = 8)]
+    tolerance: u8,
+    /// Terminal byte budget in kbit/s (over SSH): frame rate drops first, then colours.
+    #[arg(long)]
+    max_tty_kbps: Option<u64>,
+    /// Log file (default: termmeet.log in the platform's state directory, e.g.
+    /// ~/.local/state/termmeet/termmeet.log). Logs never go to the screen.
+    #[arg(long)]
+    log_file: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Join a meeting: your camera, microphone and screen, everyone else's video and sound.
+    /// Keys: m mic, v camera, s screen, h hand, c chat, ? help, q leave.
+    Join {
+        /// The room (1-64 of A-Z a-z 0-9 . _ -).
+        room: String,
+        /// Signaling server, like ws://meet.example.org:8080/ws. Without it, one on this
+        /// machine's port 8080 is used, or started.
+        #[arg(long)]
+        server: Option<String>,
+        /// The room's secret, if it has one.
+        #[arg(long)]
+        secret: Option<String>,
+        #[command(flatten)]
+        meeting: MeetingArgs,
+    },
+    /// A meeting on this machine with nothing set up: an embedded server, two synthetic
+    /// participants and you. Works without a camera or a sound card.
+    Demo {
+        #[command(flatten)]
+        meeting: MeetingArgs,
+    },
     /// Play a Y4M clip in this terminal through the meeting's renderer (q quits).
     ///
     /// With --stats, prints frames drawn, render time and bytes written per frame when it
@@ -101,9 +155,110 @@ enum Command {
     },
 }
 
+/// Logs go to a file, never to the terminal the UI draws on.
+fn log_to_file(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match path {
+        Some(p) => p,
+        None => {
+            let dirs = directories::ProjectDirs::from("", "", "termmeet").ok_or_else(|| {
+                anyhow::anyhow!("no home directory for the log file; give --log-file")
+            })?;
+            dirs.state_dir()
+                .unwrap_or(dirs.cache_dir())
+                .join("termmeet.log")
+        }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the log file {}", path.display()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TERMMEET_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .init();
+    Ok(path)
+}
+
+/// The login name of the user running us, from the password database.
+fn login_name() -> Option<String> {
+    // SAFETY: getpwuid returns a pointer into static storage or null; we copy the name out
+    // at once and keep nothing.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name)
+            .to_str()
+            .ok()
+            .map(str::to_string)
+    }
+}
+
+fn join_options(
+    room: String,
+    server: Option<String>,
+    secret: Option<String>,
+    m: MeetingArgs,
+) -> termmeet::session::JoinOptions {
+    let name = m
+        .name
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .or_else(login_name)
+        .unwrap_or_else(|| "guest".into());
+    termmeet::session::JoinOptions {
+        room,
+        server,
+        name,
+        secret,
+        camera: m.camera,
+        mic: m.mic,
+        speaker: m.speaker,
+        screen: m.screen,
+        draw: termmeet::tui::DrawOptions {
+            colors: m.colors.unwrap_or_else(ColorMode::from_env),
+            tolerance: m.tolerance,
+            max_tty_kbps: m.max_tty_kbps,
+        },
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Join {
+            room,
+            server,
+            secret,
+            meeting,
+        } => {
+            if let Err(e) = termmeet_signaling::protocol::check_room_name(&room) {
+                anyhow::bail!("{}", e.message);
+            }
+            log_to_file(meeting.log_file.clone())?;
+            let options = join_options(room, server, secret, meeting);
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(termmeet::session::join(options));
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            result
+        }
+        Command::Demo { meeting } => {
+            log_to_file(meeting.log_file.clone())?;
+            let options = join_options("demo".into(), None, None, meeting);
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(termmeet::session::demo(options));
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            result
+        }
         Command::Play {
             file,
             stats,
@@ -184,6 +339,7 @@ fn main() -> anyhow::Result<()> {
                 fps,
                 bitrate: bitrate_kbps * 1000,
                 report,
+                bind: termmeet::call::link::local_bind_addresses(),
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let outcome = runtime.block_on(termmeet::headless::runner::run_script(&text, &options));

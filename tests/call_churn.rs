@@ -56,6 +56,8 @@ async fn fifty_joins_and_leaves_leave_nothing_behind() {
         screen: None,
         fps: 15.0,
         bitrate: 200_000,
+        bind: vec!["127.0.0.1:0".into()],
+        playback: None,
     });
     let o = HeadlessOptions {
         server: url,
@@ -104,4 +106,39 @@ async fn fifty_joins_and_leaves_leave_nothing_behind() {
     );
     alice.command(MeshCommand::Leave);
     let _ = tokio::time::timeout(Duration::from_secs(5), alice_task).await;
+}
+
+#[tokio::test]
+async fn the_camera_feeds_a_mirrored_self_view() {
+    let (mesh, task) = Mesh::start(MeshConfig {
+        join: JoinParams {
+            url: "ws://127.0.0.1:9/ws".into(),
+            room: "r".into(),
+            name: "me".into(),
+            secret: None,
+        },
+        camera: Some(Box::new(PatternSource::new(
+            320,
+            240,
+            15.0,
+            PatternStyle { hue_shift: 0 },
+            true,
+        ))),
+        microphone: None,
+        screen: None,
+        fps: 15.0,
+        bitrate: 200_000,
+        bind: vec!["127.0.0.1:0".into()],
+        playback: None,
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while mesh.self_view().is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "no self view");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let view = mesh.self_view().unwrap();
+    assert_eq!((view.width, view.height), (160, 120));
+    mesh.command(MeshCommand::Cam(false));
+    mesh.command(MeshCommand::Leave);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
 }

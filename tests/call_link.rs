@@ -19,8 +19,12 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 async fn video_and_audio_flow_between_two_links() {
     let (a_tx, mut a_rx) = mpsc::unbounded_channel();
     let (b_tx, mut b_rx) = mpsc::unbounded_channel();
-    let mut a = PeerLink::new("aaaa", "bbbb", &[], a_tx).await.unwrap();
-    let mut b = PeerLink::new("bbbb", "aaaa", &[], b_tx).await.unwrap();
+    let mut a = PeerLink::new("aaaa", "bbbb", &[], &["127.0.0.1:0".to_string()], a_tx)
+        .await
+        .unwrap();
+    let mut b = PeerLink::new("bbbb", "aaaa", &[], &["127.0.0.1:0".to_string()], b_tx)
+        .await
+        .unwrap();
     assert!(a.polite && !b.polite);
     let video = a
         .add_track(RtpCodecKind::Video, "cam-aaaa", "camera")

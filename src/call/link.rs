@@ -49,6 +49,39 @@ pub const MIN_BITRATE: u32 = 100_000;
 /// The most congestion control may ask for (camera, screen and audio together).
 pub const MAX_BITRATE: u32 = 6_000_000;
 
+/// UDP addresses to gather host candidates on: every IPv4 address of an interface that is
+/// up (loopback included, for meetings on one machine), each on a free port.
+pub fn local_bind_addresses() -> Vec<String> {
+    let mut out = Vec::new();
+    // SAFETY: getifaddrs gives a linked list we only read and then free.
+    unsafe {
+        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut list) == 0 {
+            let mut cur = list;
+            while !cur.is_null() {
+                let ifa = &*cur;
+                let up = ifa.ifa_flags & libc::IFF_UP as u32 != 0;
+                if up
+                    && !ifa.ifa_addr.is_null()
+                    && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
+                {
+                    let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                    let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                    out.push(format!("{ip}:0"));
+                }
+                cur = ifa.ifa_next;
+            }
+            libc::freeifaddrs(list);
+        }
+    }
+    if out.is_empty() {
+        out.push("127.0.0.1:0".into());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// What a link reports.
 pub enum LinkEvent {
     /// A local ICE candidate to send to the remote.
@@ -186,6 +219,7 @@ impl PeerLink {
         local: &str,
         remote: &str,
         ice_servers: &[IceServer],
+        bind: &[String],
         events: mpsc::UnboundedSender<(String, LinkEvent)>,
     ) -> LinkResult<PeerLink> {
         let mut engine = step("media engine", media_engine())?;
@@ -230,7 +264,7 @@ impl PeerLink {
             .with_interceptor_registry(registry)
             .with_handler(handler)
             .with_runtime(runtime)
-            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+            .with_udp_addrs(bind.to_vec())
             .build()
             .await;
         let pc = step("peer connection", pc)?;

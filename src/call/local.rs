@@ -36,6 +36,8 @@ pub struct PumpControl {
     pub bitrate: AtomicU32,
     /// Cleared to stop the thread.
     pub running: AtomicBool,
+    /// The newest local picture, mirrored, for the self view (video only).
+    pub preview: std::sync::Mutex<Option<Arc<crate::media::RgbFrame>>>,
 }
 
 impl PumpControl {
@@ -45,6 +47,7 @@ impl PumpControl {
             keyframe: AtomicBool::new(false),
             bitrate: AtomicU32::new(bitrate),
             running: AtomicBool::new(true),
+            preview: std::sync::Mutex::new(None),
         })
     }
 }
@@ -99,7 +102,17 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                     }
                 };
                 if !ctl.enabled.load(Ordering::Relaxed) {
+                    if let Ok(mut p) = ctl.preview.lock() {
+                        *p = None;
+                    }
                     continue;
+                }
+                // The self view needs only a few small frames a second.
+                if encoder.frames % 3 == 0 {
+                    let small = frame.picture.fit_within(160, 120).to_rgb();
+                    if let Ok(mut p) = ctl.preview.lock() {
+                        *p = Some(Arc::new(mirror(small)));
+                    }
                 }
                 encoder.set_bitrate(ctl.bitrate.load(Ordering::Relaxed));
                 if ctl.keyframe.swap(false, Ordering::Relaxed)
@@ -128,6 +141,19 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
         control,
         describe,
     }
+}
+
+/// Flips a picture left to right, as a mirror shows you.
+pub fn mirror(mut frame: crate::media::RgbFrame) -> crate::media::RgbFrame {
+    let w = frame.width;
+    for row in frame.data.chunks_exact_mut(w * 3) {
+        for x in 0..w / 2 {
+            for c in 0..3 {
+                row.swap(x * 3 + c, (w - 1 - x) * 3 + c);
+            }
+        }
+    }
+    frame
 }
 
 /// Starts an audio source with an Opus encoder.

@@ -28,6 +28,7 @@ use super::receive::{AudioReceiver, VideoReceiver};
 use crate::headless::script::Quality;
 use crate::media::frame::{now_ms, RgbFrame};
 use crate::media::pattern::latency_ms;
+use crate::media::playback::{Playback, RemoteAudio};
 use crate::media::{AudioSource, VideoSource};
 use crate::signaling::{JoinParams, SignalingClient, SignalingEvent};
 
@@ -48,6 +49,10 @@ pub struct MeshConfig {
     pub fps: f64,
     /// Camera bitrate, bits a second.
     pub bitrate: u32,
+    /// UDP addresses for the peer connections (see [`super::link::local_bind_addresses`]).
+    pub bind: Vec<String>,
+    /// Where remote audio is played; `None` plays nothing (headless).
+    pub playback: Option<Arc<Playback>>,
 }
 
 /// Samples of received audio kept for tone checks (one second).
@@ -94,6 +99,11 @@ pub struct PeerState {
 }
 
 impl PeerState {
+    /// A peer as first seen, with nothing received yet (also for UI tests).
+    pub fn new_for_tests(info: PeerInfo) -> PeerState {
+        PeerState::new(info)
+    }
+
     fn new(info: PeerInfo) -> PeerState {
         PeerState {
             info,
@@ -221,6 +231,8 @@ pub struct Mesh {
     /// The shared state.
     pub state: Arc<Mutex<MeshState>>,
     commands: mpsc::UnboundedSender<MeshCommand>,
+    /// The camera's controls (its self-view picture), when there is a camera.
+    camera: Option<Arc<super::local::PumpControl>>,
 }
 
 impl Mesh {
@@ -233,13 +245,35 @@ impl Mesh {
             ..MeshState::default()
         }));
         let (commands, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(config, Arc::clone(&state), rx));
-        (Mesh { state, commands }, task)
+        let camera_pump = config
+            .camera
+            .map(|s| start_video(s, config.fps, config.bitrate));
+        let camera = camera_pump.as_ref().map(|p| Arc::clone(&p.control));
+        let config = MeshConfig {
+            camera: None,
+            ..config
+        };
+        let task = tokio::spawn(run(config, camera_pump, Arc::clone(&state), rx));
+        (
+            Mesh {
+                state,
+                commands,
+                camera,
+            },
+            task,
+        )
     }
 
     /// Sends a command.
     pub fn command(&self, command: MeshCommand) {
         let _ = self.commands.send(command);
+    }
+
+    /// Our own newest picture, mirrored, while the camera is on.
+    pub fn self_view(&self) -> Option<Arc<RgbFrame>> {
+        self.camera
+            .as_ref()
+            .and_then(|c| c.preview.lock().ok().and_then(|p| p.clone()))
     }
 
     /// Reads the state.
@@ -302,18 +336,18 @@ struct MeshTask {
     screen_stream: String,
     /// The camera's bitrate ceiling.
     bitrate: u32,
+    bind: Vec<String>,
+    playback: Option<Arc<Playback>>,
 }
 
 async fn run(
     config: MeshConfig,
+    camera: Option<Pump>,
     state: Arc<Mutex<MeshState>>,
     mut commands: mpsc::UnboundedReceiver<MeshCommand>,
 ) {
     let (signaling, mut events) = SignalingClient::start(config.join.clone());
     let (link_tx, mut link_rx) = mpsc::unbounded_channel();
-    let camera = config
-        .camera
-        .map(|s| start_video(s, config.fps, config.bitrate));
     let microphone = config.microphone.map(start_audio);
     {
         let mut s = lock(&state);
@@ -333,6 +367,8 @@ async fn run(
         screen_factory: config.screen,
         screen_stream: format!("screen-{:08x}", rand::random::<u32>()),
         bitrate: config.bitrate,
+        bind: config.bind,
+        playback: config.playback,
     };
     let mut stats = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -567,7 +603,14 @@ impl MeshTask {
     /// Creates the link to `peer` with our current tracks.
     async fn open_link(&mut self, peer: &str) -> Result<(), String> {
         let me = self.my_id();
-        let link = PeerLink::new(&me, peer, &self.ice_servers, self.link_tx.clone()).await?;
+        let link = PeerLink::new(
+            &me,
+            peer,
+            &self.ice_servers,
+            &self.bind,
+            self.link_tx.clone(),
+        )
+        .await?;
         let mut entry = LinkEntry {
             link,
             tracks: Vec::new(),
@@ -663,7 +706,8 @@ impl MeshTask {
             }
             LinkEvent::Track(track) => {
                 let state = Arc::clone(&self.state);
-                let handle = tokio::spawn(receive(peer.clone(), track, state));
+                let speaker = self.playback.as_ref().map(|p| p.add_stream());
+                let handle = tokio::spawn(receive(peer.clone(), track, state, speaker));
                 if let Some(entry) = self.links.get_mut(&peer) {
                     entry.receivers.push(handle);
                 }
@@ -949,7 +993,12 @@ async fn write_samples(
 }
 
 /// Receives one remote track until it ends, counting what it decodes.
-async fn receive(peer: String, track: Arc<dyn TrackRemote>, state: Arc<Mutex<MeshState>>) {
+async fn receive(
+    peer: String,
+    track: Arc<dyn TrackRemote>,
+    state: Arc<Mutex<MeshState>>,
+    speaker: Option<RemoteAudio>,
+) {
     let kind = track.kind().await;
     let stream_id = track.stream_id().await.to_string();
     let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
@@ -1005,6 +1054,9 @@ async fn receive(peer: String, track: Arc<dyn TrackRemote>, state: Arc<Mutex<Mes
         } else {
             let Some(a) = audio.as_mut() else { continue };
             let samples = a.push(h.sequence_number, &packet.payload);
+            if let Some(speaker) = &speaker {
+                speaker.push(&samples);
+            }
             let mut s = lock(&state);
             let Some(p) = s.peers.get_mut(&peer) else {
                 continue;

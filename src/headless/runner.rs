@@ -34,6 +34,8 @@ pub struct HeadlessOptions {
     pub bitrate: u32,
     /// Where to write the JSON report.
     pub report: Option<PathBuf>,
+    /// UDP addresses for peer connections.
+    pub bind: Vec<String>,
 }
 
 impl Default for HeadlessOptions {
@@ -46,6 +48,7 @@ impl Default for HeadlessOptions {
             fps: 30.0,
             bitrate: 1_000_000,
             report: None,
+            bind: vec!["127.0.0.1:0".into()],
         }
     }
 }
@@ -263,6 +266,8 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
         screen: Some(screen_factory(screen, name.clone())),
         fps: options.fps,
         bitrate: options.bitrate,
+        bind: options.bind.clone(),
+        playback: None,
     };
     let (mesh, task) = Mesh::start(config);
     let mut steps = Vec::new();

@@ -1,0 +1,426 @@
+//! The one meeting state of the terminal client and the one place it changes:
+//! [`App::update`] takes an [`Action`] and returns the [`Effect`]s for the drivers to carry
+//! out. Nothing here awaits or does I/O, so tests drive it with scripted actions.
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::call::mesh::{MeshCommand, MeshState};
+
+/// Side panels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Panel {
+    /// Participants and their state.
+    Peers,
+    /// Connection quality per peer.
+    Quality,
+    /// The hand queue.
+    Hands,
+    /// Chat.
+    Chat,
+}
+
+/// How the video area is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Every camera in a grid.
+    Grid,
+    /// The loudest (or first) participant large, the others in a strip.
+    Speaker,
+}
+
+/// Everything that can happen to the app.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// A key press.
+    Key(KeyEvent),
+    /// The meeting as the mesh sees it now.
+    Meeting(Box<MeshState>),
+    /// Bytes a second written to the terminal, measured by the driver.
+    TerminalRate(u64),
+    /// A message for the status bar (device fallbacks, server address).
+    Notice(String),
+    /// The terminal's new size.
+    Resize(u16, u16),
+    /// Our own newest camera picture (mirrored), or none while the camera is off.
+    SelfView(Option<std::sync::Arc<crate::media::RgbFrame>>),
+}
+
+/// What the drivers must do after an update.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Send this to the mesh.
+    Mesh(MeshCommand),
+    /// Leave and exit.
+    Quit,
+}
+
+/// The terminal client's state.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// The room's name.
+    pub room: String,
+    /// The meeting, as last seen.
+    pub meeting: MeshState,
+    /// Panels shown.
+    pub panels: Vec<Panel>,
+    /// The panel with keyboard focus (Tab moves it).
+    pub focus: Option<Panel>,
+    /// Grid or speaker layout.
+    pub layout: Layout,
+    /// Whether the help overlay is up.
+    pub help: bool,
+    /// Whether `q` asked to confirm leaving.
+    pub confirm_quit: bool,
+    /// Whether keys go to the chat input.
+    pub typing: bool,
+    /// The chat input line.
+    pub input: String,
+    /// Notices for the status bar, newest last.
+    pub notices: Vec<String>,
+    /// Bytes a second written to the terminal.
+    pub tty_rate: u64,
+    /// Terminal size.
+    pub size: (u16, u16),
+    /// Our own camera, mirrored, for the small self-view tile.
+    pub self_view: Option<std::sync::Arc<crate::media::RgbFrame>>,
+}
+
+/// The longest chat message the input takes (the server's limit).
+pub const MAX_INPUT: usize = 2000;
+
+impl App {
+    /// A new app for `room`.
+    pub fn new(room: &str) -> App {
+        App {
+            room: room.to_string(),
+            meeting: MeshState::default(),
+            panels: vec![Panel::Peers, Panel::Hands, Panel::Chat],
+            focus: None,
+            layout: Layout::Grid,
+            help: false,
+            confirm_quit: false,
+            typing: false,
+            input: String::new(),
+            notices: Vec::new(),
+            tty_rate: 0,
+            size: (80, 24),
+            self_view: None,
+        }
+    }
+
+    fn toggle_panel(&mut self, panel: Panel) {
+        if let Some(i) = self.panels.iter().position(|p| *p == panel) {
+            self.panels.remove(i);
+            if self.focus == Some(panel) {
+                self.focus = None;
+            }
+        } else {
+            self.panels.push(panel);
+        }
+    }
+
+    /// The one place state changes.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Meeting(m) => {
+                self.meeting = *m;
+                Vec::new()
+            }
+            Action::TerminalRate(r) => {
+                self.tty_rate = r;
+                Vec::new()
+            }
+            Action::Notice(n) => {
+                self.notices.push(n);
+                if self.notices.len() > 5 {
+                    self.notices.remove(0);
+                }
+                Vec::new()
+            }
+            Action::Resize(w, h) => {
+                self.size = (w, h);
+                Vec::new()
+            }
+            Action::SelfView(v) => {
+                self.self_view = v;
+                Vec::new()
+            }
+            Action::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
+            Action::Key(_) => Vec::new(),
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && key.code == KeyCode::Char('c') {
+            return vec![Effect::Mesh(MeshCommand::Leave), Effect::Quit];
+        }
+        if self.confirm_quit {
+            self.confirm_quit = false;
+            return match key.code {
+                KeyCode::Char('y' | 'Y' | 'q') | KeyCode::Enter => {
+                    vec![Effect::Mesh(MeshCommand::Leave), Effect::Quit]
+                }
+                _ => Vec::new(),
+            };
+        }
+        if self.typing {
+            return self.on_typing_key(key);
+        }
+        if self.help && key.code != KeyCode::Char('q') {
+            // Any key closes help.
+            self.help = false;
+            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?')) {
+                return Vec::new();
+            }
+        }
+        let m = &self.meeting;
+        match key.code {
+            KeyCode::Char('m') => vec![Effect::Mesh(MeshCommand::Mic(!m.mic))],
+            KeyCode::Char('v') => vec![Effect::Mesh(MeshCommand::Cam(!m.cam))],
+            KeyCode::Char('s') => vec![Effect::Mesh(MeshCommand::Screen(!m.screen))],
+            KeyCode::Char('h') => {
+                let me = m.me.as_ref().map(|y| y.id.clone()).unwrap_or_default();
+                if m.hands.contains(&me) {
+                    vec![Effect::Mesh(MeshCommand::HandLower(None))]
+                } else {
+                    vec![Effect::Mesh(MeshCommand::HandRaise)]
+                }
+            }
+            KeyCode::Char('c') => {
+                if !self.panels.contains(&Panel::Chat) {
+                    self.panels.push(Panel::Chat);
+                }
+                self.focus = Some(Panel::Chat);
+                self.typing = true;
+                Vec::new()
+            }
+            KeyCode::Char('w') => {
+                self.layout = if self.layout == Layout::Grid {
+                    Layout::Speaker
+                } else {
+                    Layout::Grid
+                };
+                Vec::new()
+            }
+            KeyCode::Char('t') => {
+                self.toggle_panel(Panel::Quality);
+                Vec::new()
+            }
+            KeyCode::Char('p') => {
+                self.toggle_panel(Panel::Peers);
+                Vec::new()
+            }
+            KeyCode::Char('H') => {
+                self.toggle_panel(Panel::Hands);
+                Vec::new()
+            }
+            KeyCode::Tab => {
+                self.focus = match self
+                    .focus
+                    .and_then(|f| self.panels.iter().position(|p| *p == f))
+                {
+                    Some(i) if i + 1 < self.panels.len() => Some(self.panels[i + 1]),
+                    Some(_) => None,
+                    None => self.panels.first().copied(),
+                };
+                Vec::new()
+            }
+            KeyCode::Enter if self.focus == Some(Panel::Chat) => {
+                self.typing = true;
+                Vec::new()
+            }
+            KeyCode::Char('?') => {
+                self.help = !self.help;
+                Vec::new()
+            }
+            KeyCode::Char('q') => {
+                self.help = false;
+                self.confirm_quit = true;
+                Vec::new()
+            }
+            KeyCode::Esc => {
+                self.focus = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_typing_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => {
+                self.typing = false;
+                Vec::new()
+            }
+            KeyCode::Enter => {
+                let text = self.input.trim().to_string();
+                self.input.clear();
+                if text.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Effect::Mesh(MeshCommand::Chat(text))]
+                }
+            }
+            KeyCode::Backspace => {
+                self.input.pop();
+                Vec::new()
+            }
+            KeyCode::Char(c) if !c.is_control() && self.input.chars().count() < MAX_INPUT => {
+                self.input.push(c);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Our own id.
+    pub fn my_id(&self) -> Option<&str> {
+        self.meeting.me.as_ref().map(|m| m.id.as_str())
+    }
+
+    /// Our place in the hand queue (1 is first).
+    pub fn hand_position(&self) -> Option<usize> {
+        let me = self.my_id()?;
+        self.meeting
+            .hands
+            .iter()
+            .position(|h| h == me)
+            .map(|i| i + 1)
+    }
+}
+
+/// How often the UI draws at most.
+pub const MAX_FPS: u32 = 30;
+
+/// The frame interval for a terminal byte budget: full rate while under it, slower above.
+pub fn frame_interval(tty_rate: u64, max_kbps: Option<u64>) -> Duration {
+    let base = Duration::from_secs(1) / MAX_FPS;
+    match max_kbps {
+        Some(limit) if limit > 0 && tty_rate * 8 / 1000 > limit => {
+            let over = (tty_rate * 8 / 1000) as f64 / limit as f64;
+            base.mul_f64(over.min(10.0))
+        }
+        _ => base,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyEvent;
+    use termmeet_signaling::protocol::You;
+
+    fn key(c: char) -> Action {
+        Action::Key(KeyEvent::from(KeyCode::Char(c)))
+    }
+
+    fn code(k: KeyCode) -> Action {
+        Action::Key(KeyEvent::from(k))
+    }
+
+    fn app() -> App {
+        let mut a = App::new("standup");
+        let meeting = MeshState {
+            me: Some(You {
+                id: "me".into(),
+                name: "me".into(),
+            }),
+            mic: true,
+            cam: true,
+            ..Default::default()
+        };
+        a.update(Action::Meeting(Box::new(meeting)));
+        a
+    }
+
+    #[test]
+    fn keys_toggle_media_and_hands() {
+        let mut a = app();
+        assert_eq!(
+            a.update(key('m')),
+            vec![Effect::Mesh(MeshCommand::Mic(false))]
+        );
+        assert_eq!(
+            a.update(key('v')),
+            vec![Effect::Mesh(MeshCommand::Cam(false))]
+        );
+        assert_eq!(
+            a.update(key('s')),
+            vec![Effect::Mesh(MeshCommand::Screen(true))]
+        );
+        assert_eq!(
+            a.update(key('h')),
+            vec![Effect::Mesh(MeshCommand::HandRaise)]
+        );
+        a.meeting.hands = vec!["other".into(), "me".into()];
+        assert_eq!(a.hand_position(), Some(2));
+        assert_eq!(
+            a.update(key('h')),
+            vec![Effect::Mesh(MeshCommand::HandLower(None))]
+        );
+    }
+
+    #[test]
+    fn chat_input() {
+        let mut a = app();
+        a.update(key('c'));
+        assert!(a.typing && a.focus == Some(Panel::Chat));
+        for c in "hi m".chars() {
+            // Letters go to the input, not to the toggles.
+            assert!(a.update(key(c)).is_empty());
+        }
+        a.update(code(KeyCode::Backspace));
+        assert_eq!(
+            a.update(code(KeyCode::Enter)),
+            vec![Effect::Mesh(MeshCommand::Chat("hi".into()))]
+        );
+        a.update(code(KeyCode::Esc));
+        assert!(!a.typing);
+        assert_eq!(
+            a.update(key('m')),
+            vec![Effect::Mesh(MeshCommand::Mic(false))]
+        );
+    }
+
+    #[test]
+    fn quit_asks_first_and_panels_toggle() {
+        let mut a = app();
+        assert!(a.update(key('q')).is_empty());
+        assert!(a.confirm_quit);
+        assert!(a.update(key('n')).is_empty());
+        assert!(!a.confirm_quit);
+        a.update(key('q'));
+        assert_eq!(
+            a.update(key('y')),
+            vec![Effect::Mesh(MeshCommand::Leave), Effect::Quit]
+        );
+        let ctrl_c = Action::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        assert_eq!(
+            app().update(ctrl_c),
+            vec![Effect::Mesh(MeshCommand::Leave), Effect::Quit]
+        );
+        let mut a = app();
+        a.update(key('t'));
+        assert!(a.panels.contains(&Panel::Quality));
+        a.update(key('p'));
+        assert!(!a.panels.contains(&Panel::Peers));
+        a.update(code(KeyCode::Tab));
+        assert_eq!(a.focus, Some(Panel::Hands));
+        a.update(key('w'));
+        assert_eq!(a.layout, Layout::Speaker);
+        a.update(key('?'));
+        assert!(a.help);
+        a.update(code(KeyCode::Esc));
+        assert!(!a.help);
+    }
+
+    #[test]
+    fn byte_budget_slows_drawing() {
+        assert_eq!(frame_interval(0, Some(100)), Duration::from_secs(1) / 30);
+        assert!(frame_interval(50_000, Some(100)) > Duration::from_secs(1) / 30);
+        assert_eq!(frame_interval(50_000, None), Duration::from_secs(1) / 30);
+    }
+}

@@ -1,0 +1,174 @@
+//! The terminal driver: keys from the terminal become [`Action`]s, the app's [`Effect`]s go
+//! to the mesh, and the screen is drawn on a render tick (at most 30 a second, fewer when
+//! `--max-tty-kbps` says so). The terminal is restored on every way out: `q`, Ctrl-C, a
+//! panic, a lost server.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::event::{self, Event};
+use crossterm::{cursor, execute, terminal};
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+
+use crate::app::{frame_interval, Action, App, Effect};
+use crate::call::mesh::Mesh;
+use crate::render::ColorMode;
+use crate::term::LeanBackend;
+use crate::ui::{self, VideoCache};
+
+/// How the screen is drawn.
+#[derive(Clone, Debug)]
+pub struct DrawOptions {
+    /// Colour depth.
+    pub colors: ColorMode,
+    /// Colour tolerance.
+    pub tolerance: u8,
+    /// Terminal byte budget, kbit/s.
+    pub max_tty_kbps: Option<u64>,
+}
+
+/// Counts the bytes written to the terminal.
+struct CountingWriter<W> {
+    inner: W,
+    count: Arc<AtomicU64>,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Puts the terminal back as it was.
+pub fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        terminal::LeaveAlternateScreen,
+        cursor::Show
+    );
+}
+
+/// Runs the meeting UI until the user leaves.
+pub async fn run(
+    mut app: App,
+    mesh: Mesh,
+    draw: DrawOptions,
+    notices: Vec<String>,
+) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("the output is not a terminal; run termmeet in a terminal, or use `termmeet headless` for scripts");
+    }
+    terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+    execute!(
+        std::io::stdout(),
+        terminal::EnterAlternateScreen,
+        cursor::Hide
+    )?;
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        default_hook(info);
+    }));
+    let result = drive(&mut app, &mesh, &draw, notices).await;
+    restore_terminal();
+    result
+}
+
+async fn drive(
+    app: &mut App,
+    mesh: &Mesh,
+    draw: &DrawOptions,
+    notices: Vec<String>,
+) -> anyhow::Result<()> {
+    let count = Arc::new(AtomicU64::new(0));
+    let writer = CountingWriter {
+        inner: std::io::stdout(),
+        count: Arc::clone(&count),
+    };
+    let mut terminal = Terminal::new(LeanBackend::new(writer))?;
+    terminal.clear()?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
+    // Keys come from a blocking reader thread; it ends when the channel closes.
+    std::thread::Builder::new()
+        .name("keys".into())
+        .spawn(move || loop {
+            match event::poll(Duration::from_millis(200)) {
+                Ok(true) => {
+                    let action = match event::read() {
+                        Ok(Event::Key(k)) => Action::Key(k),
+                        Ok(Event::Resize(w, h)) => Action::Resize(w, h),
+                        Ok(_) => continue,
+                        Err(_) => return,
+                    };
+                    if tx.send(action).is_err() {
+                        return;
+                    }
+                }
+                Ok(false) => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        })?;
+    for n in notices {
+        app.update(Action::Notice(n));
+    }
+    let mut videos = VideoCache::new(draw.colors, draw.tolerance);
+    let (mut window_start, mut window_bytes) = (Instant::now(), 0u64);
+    let mut next_draw = Instant::now();
+    loop {
+        let wait = next_draw.saturating_duration_since(Instant::now());
+        tokio::select! {
+            action = rx.recv() => {
+                let Some(action) = action else { break };
+                let mut quit = false;
+                for effect in app.update(action) {
+                    match effect {
+                        Effect::Mesh(c) => mesh.command(c),
+                        Effect::Quit => quit = true,
+                    }
+                }
+                if quit {
+                    break;
+                }
+                // Draw soon after a key, so typing feels immediate.
+                next_draw = next_draw.min(Instant::now() + Duration::from_millis(10));
+            }
+            _ = tokio::time::sleep(wait) => {
+                let snapshot = mesh.read(|s| s.clone());
+                app.update(Action::Meeting(Box::new(snapshot)));
+                app.update(Action::SelfView(mesh.self_view()));
+                let before = count.load(Ordering::Relaxed);
+                terminal.draw(|f| ui::draw(f, app, &mut videos))?;
+                window_bytes += count.load(Ordering::Relaxed) - before;
+                if window_start.elapsed() >= Duration::from_secs(1) {
+                    let rate = (window_bytes as f64 / window_start.elapsed().as_secs_f64()) as u64;
+                    app.update(Action::TerminalRate(rate));
+                    // Over budget with frame rate already low: drop colour depth.
+                    if let Some(limit) = draw.max_tty_kbps {
+                        if rate * 8 / 1000 > limit * 2 {
+                            videos.mode = videos.mode.lower();
+                        }
+                    }
+                    window_start = Instant::now();
+                    window_bytes = 0;
+                }
+                next_draw = Instant::now() + frame_interval(app.tty_rate, draw.max_tty_kbps);
+            }
+        }
+    }
+    Ok(())
+}

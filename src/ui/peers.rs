@@ -1,0 +1,88 @@
+//! The peers panel: who is here, their mic, camera, screen and hand, the host, and who is
+//! speaking.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{panel_block, safe};
+use crate::app::App;
+
+/// Whether the recent audio is loud enough to count as speaking.
+pub fn speaking(recent: &std::collections::VecDeque<i16>) -> bool {
+    let tail: Vec<i16> = recent.iter().rev().take(4800).copied().collect();
+    if tail.is_empty() {
+        return false;
+    }
+    let energy = tail
+        .iter()
+        .map(|&s| (s as f64 / 32768.0).powi(2))
+        .sum::<f64>()
+        / tail.len() as f64;
+    energy.sqrt() > 0.02
+}
+
+/// Draws the peers panel.
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
+    let m = &app.meeting;
+    let mut lines = Vec::new();
+    if let Some(me) = &m.me {
+        let mut spans = vec![Span::raw(format!("{} (you)", safe(&me.name)))];
+        if m.host == me.id {
+            spans.push(Span::styled(" host", Style::default().fg(Color::Cyan)));
+        }
+        if !m.mic {
+            spans.push(Span::styled(" mic off", Style::default().fg(Color::Red)));
+        }
+        if !m.cam {
+            spans.push(Span::styled(" cam off", Style::default().fg(Color::Red)));
+        }
+        if m.screen {
+            spans.push(Span::styled(" screen", Style::default().fg(Color::Cyan)));
+        }
+        if let Some(k) = app.hand_position() {
+            spans.push(Span::styled(
+                format!(" hand #{k}"),
+                Style::default().fg(Color::Yellow),
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    for (id, p) in &m.peers {
+        let mut spans = vec![Span::raw(safe(&p.info.name))];
+        if m.host == *id {
+            spans.push(Span::styled(" host", Style::default().fg(Color::Cyan)));
+        }
+        if !p.info.mic {
+            spans.push(Span::styled(" mic off", Style::default().fg(Color::Red)));
+        }
+        if !p.info.cam {
+            spans.push(Span::styled(" cam off", Style::default().fg(Color::Red)));
+        }
+        if p.info.screen {
+            spans.push(Span::styled(" screen", Style::default().fg(Color::Cyan)));
+        }
+        if p.info.hand {
+            spans.push(Span::styled(" hand", Style::default().fg(Color::Yellow)));
+        }
+        if p.info.mic && speaking(&p.recent_audio) {
+            spans.push(Span::styled(" speaking", Style::default().fg(Color::Green)));
+        }
+        lines.push(Line::from(spans));
+    }
+    if m.peers.is_empty() {
+        lines.push(Line::styled(
+            "waiting for peers",
+            Style::default().fg(Color::DarkGray),
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(panel_block(
+            &format!("peers {}", m.peers.len() + 1),
+            focused,
+        )),
+        area,
+    );
+}

@@ -1,0 +1,72 @@
+//! The status bar: room, our mic/camera/screen, signaling state, terminal bytes a second,
+//! notices and key hints.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::safe;
+use crate::app::App;
+
+fn flag(on: bool, name: &str) -> Span<'static> {
+    if on {
+        Span::styled(
+            format!(" {name} "),
+            Style::default().fg(Color::Black).bg(Color::Green),
+        )
+    } else {
+        Span::styled(
+            format!(" {name} off "),
+            Style::default().fg(Color::White).bg(Color::Red),
+        )
+    }
+}
+
+/// Draws the status bar.
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let m = &app.meeting;
+    let signaling_style = if m.connected {
+        Style::default().fg(Color::Green)
+    } else {
+        Style::default().fg(Color::Yellow)
+    };
+    let mut spans = vec![
+        Span::styled(
+            format!(" {} ", safe(&app.room)),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        flag(m.mic, "mic"),
+        Span::raw(" "),
+        flag(m.cam, "cam"),
+        Span::raw(" "),
+        if m.screen {
+            Span::styled(
+                " sharing ",
+                Style::default().fg(Color::Black).bg(Color::Cyan),
+            )
+        } else {
+            Span::raw("")
+        },
+        Span::styled(format!(" {} ", safe(&m.signaling)), signaling_style),
+        Span::styled(
+            format!(" {:.1} kB/s ", app.tty_rate as f64 / 1000.0),
+            Style::default().fg(Color::DarkGray),
+        ),
+    ];
+    if !app.notices.is_empty() {
+        let text = safe(&app.notices.join(" · "));
+        spans.push(Span::styled(
+            format!(" {text} "),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    let hints = if app.typing {
+        " Enter send · Esc done "
+    } else {
+        " m v s h c ? q "
+    };
+    spans.push(Span::styled(hints, Style::default().fg(Color::DarkGray)));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

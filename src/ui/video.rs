@@ -1,0 +1,280 @@
+//! The video area: one tile per remote camera in a grid (1, 2, 2x2, 3x2 …) or a speaker
+//! layout; a shared screen takes the main area with the cameras in a strip beside it. Each
+//! tile is labelled with the name and mic, camera and hand state; a camera that is off shows
+//! the name instead.
+
+use std::collections::HashMap;
+
+use ratatui::layout::{Alignment, Constraint, Direction, Layout as Split, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use super::safe;
+use crate::app::{App, Layout};
+use crate::call::mesh::PeerState;
+use crate::media::RgbFrame;
+use crate::render::{ColorMode, HalfBlockRenderer};
+
+/// One renderer per tile, remembering what it drew (for the colour tolerance).
+pub struct VideoCache {
+    /// Colour depth.
+    pub mode: ColorMode,
+    /// Colour tolerance.
+    pub tolerance: u8,
+    renderers: HashMap<String, (Rect, HalfBlockRenderer)>,
+}
+
+impl VideoCache {
+    /// An empty cache.
+    pub fn new(mode: ColorMode, tolerance: u8) -> VideoCache {
+        VideoCache {
+            mode,
+            tolerance,
+            renderers: HashMap::new(),
+        }
+    }
+
+    fn render(&mut self, key: &str, frame: &RgbFrame, area: Rect, f: &mut Frame<'_>) {
+        let (mode, tolerance) = (self.mode, self.tolerance);
+        let (last_area, renderer) = self
+            .renderers
+            .entry(key.to_string())
+            .or_insert_with(|| (area, HalfBlockRenderer::new(mode, tolerance)));
+        if *last_area != area || renderer.mode != mode {
+            // A moved or resized tile starts afresh.
+            *last_area = area;
+            renderer.mode = mode;
+            renderer.reset();
+        }
+        renderer.render(frame, area, f.buffer_mut());
+    }
+
+    /// Forgets tiles that are gone.
+    fn retain(&mut self, keys: &[String]) {
+        self.renderers.retain(|k, _| keys.contains(k));
+    }
+}
+
+fn tile_title(p: &PeerState, hand_pos: Option<usize>) -> Line<'static> {
+    let mut spans = vec![Span::styled(
+        format!(" {} ", safe(&p.info.name)),
+        Style::default().add_modifier(Modifier::BOLD),
+    )];
+    if !p.info.mic {
+        spans.push(Span::styled("mic off ", Style::default().fg(Color::Red)));
+    }
+    if !p.info.cam {
+        spans.push(Span::styled("cam off ", Style::default().fg(Color::Red)));
+    }
+    if let Some(k) = hand_pos {
+        spans.push(Span::styled(
+            format!("hand #{k} "),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn draw_camera(
+    f: &mut Frame<'_>,
+    area: Rect,
+    id: &str,
+    p: &PeerState,
+    hand: Option<usize>,
+    cache: &mut VideoCache,
+    keys: &mut Vec<String>,
+) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(Color::DarkGray))
+        .title(tile_title(p, hand));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    match (&p.latest_video, p.info.cam) {
+        (Some(frame), true) => {
+            let key = format!("cam-{id}");
+            cache.render(&key, frame, inner, f);
+            keys.push(key);
+        }
+        _ => {
+            let top = inner.y + inner.height / 2;
+            let name = Rect::new(
+                inner.x,
+                top.min(inner.y + inner.height.saturating_sub(1)),
+                inner.width,
+                1.min(inner.height),
+            );
+            let label = if p.info.cam {
+                format!("{} (connecting…)", safe(&p.info.name))
+            } else {
+                safe(&p.info.name)
+            };
+            f.render_widget(
+                Paragraph::new(label)
+                    .alignment(Alignment::Center)
+                    .style(Style::default().add_modifier(Modifier::BOLD)),
+                name,
+            );
+        }
+    }
+}
+
+/// Rows and columns for `n` tiles: 1, 2, 2x2, 3x2, 3x3 …
+pub fn grid_shape(n: usize) -> (usize, usize) {
+    if n == 0 {
+        return (0, 0);
+    }
+    let cols = (n as f64).sqrt().ceil() as usize;
+    let rows = n.div_ceil(cols);
+    (rows, cols)
+}
+
+fn split_even(area: Rect, n: usize, direction: Direction) -> Vec<Rect> {
+    let constraints: Vec<Constraint> = (0..n).map(|_| Constraint::Ratio(1, n as u32)).collect();
+    Split::default()
+        .direction(direction)
+        .constraints(constraints)
+        .split(area)
+        .to_vec()
+}
+
+/// Draws the video area.
+pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, cache: &mut VideoCache) {
+    let m = &app.meeting;
+    let hand_of = |id: &str| m.hands.iter().position(|h| h == id).map(|i| i + 1);
+    let mut keys = Vec::new();
+    let peers: Vec<(&String, &PeerState)> = m.peers.iter().collect();
+    if peers.is_empty() {
+        let text = vec![
+            Line::styled(
+                format!("room {}", safe(&app.room)),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            Line::from(if m.connected {
+                "waiting for peers"
+            } else {
+                "connecting to server…"
+            }),
+        ];
+        let y = area.y + area.height / 2;
+        f.render_widget(
+            Paragraph::new(text).alignment(Alignment::Center),
+            Rect::new(area.x, y.saturating_sub(1), area.width, 2.min(area.height)),
+        );
+        cache.retain(&keys);
+        return;
+    }
+    let sharer = peers
+        .iter()
+        .find(|(_, p)| p.info.screen && p.latest_screen.is_some());
+    let (main, strip) = if sharer.is_some() || (app.layout == Layout::Speaker && peers.len() > 1) {
+        let cols = Split::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Percentage(75), Constraint::Percentage(25)])
+            .split(area);
+        (cols[0], Some(cols[1]))
+    } else {
+        (area, None)
+    };
+    match (sharer, strip) {
+        (Some((id, p)), Some(strip)) => {
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(Style::default().fg(Color::Cyan))
+                .title(Line::from(format!(
+                    " {} is sharing their screen ",
+                    safe(&p.info.name)
+                )));
+            let inner = block.inner(main);
+            f.render_widget(block, main);
+            if let Some(screen) = &p.latest_screen {
+                let key = format!("screen-{id}");
+                cache.render(&key, screen, inner, f);
+                keys.push(key);
+            }
+            for ((id, p), r) in
+                peers
+                    .iter()
+                    .zip(split_even(strip, peers.len(), Direction::Vertical))
+            {
+                draw_camera(f, r, id, p, hand_of(id), cache, &mut keys);
+            }
+        }
+        (None, Some(strip)) => {
+            // Speaker layout: the first peer large, the rest in the strip.
+            let (id, p) = peers[0];
+            draw_camera(f, main, id, p, hand_of(id), cache, &mut keys);
+            let rest = &peers[1..];
+            for ((id, p), r) in rest
+                .iter()
+                .zip(split_even(strip, rest.len(), Direction::Vertical))
+            {
+                draw_camera(f, r, id, p, hand_of(id), cache, &mut keys);
+            }
+        }
+        _ => {
+            let (rows, cols) = grid_shape(peers.len());
+            let mut i = 0;
+            for row in split_even(main, rows, Direction::Vertical) {
+                let in_row = cols.min(peers.len() - i);
+                for cell in split_even(row, in_row, Direction::Horizontal) {
+                    let (id, p) = peers[i];
+                    draw_camera(f, cell, id, p, hand_of(id), cache, &mut keys);
+                    i += 1;
+                }
+            }
+        }
+    }
+    draw_self_view(f, area, app, cache, &mut keys);
+    cache.retain(&keys);
+}
+
+/// Our own camera, small, in the bottom-right corner of the video area.
+fn draw_self_view(
+    f: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    cache: &mut VideoCache,
+    keys: &mut Vec<String>,
+) {
+    let (Some(frame), true) = (&app.self_view, app.meeting.cam) else {
+        return;
+    };
+    if area.width < 60 || area.height < 16 {
+        return;
+    }
+    let (w, h) = (22u16, 8u16);
+    let tile = Rect::new(
+        area.x + area.width - w - 1,
+        area.y + area.height - h - 1,
+        w,
+        h,
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(Color::DarkGray))
+        .title(Line::from(" you "));
+    let inner = block.inner(tile);
+    f.render_widget(ratatui::widgets::Clear, tile);
+    f.render_widget(block, tile);
+    cache.render("self", frame, inner, f);
+    keys.push("self".into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_shapes() {
+        assert_eq!(grid_shape(1), (1, 1));
+        assert_eq!(grid_shape(2), (1, 2));
+        assert_eq!(grid_shape(3), (2, 2));
+        assert_eq!(grid_shape(4), (2, 2));
+        assert_eq!(grid_shape(5), (2, 3));
+        assert_eq!(grid_shape(6), (2, 3));
+        assert_eq!(grid_shape(7), (3, 3));
+    }
+}

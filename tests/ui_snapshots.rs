@@ -1,0 +1,186 @@
+//! The terminal UI as text, at three sizes, driven by scripted actions: an empty room, three
+//! peers, a screen share, the hand queue, chat with long and hostile text, a reconnecting
+//! server, the help overlay. Colours are not in these snapshots; the renderer's own tests
+//! compare styled buffers.
+
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use termmeet::app::{Action, App};
+use termmeet::call::mesh::{MeshState, PeerState};
+use termmeet::headless::script::Quality;
+use termmeet::media::RgbFrame;
+use termmeet::render::ColorMode;
+use termmeet::ui::{self, VideoCache};
+use termmeet_signaling::protocol::{ChatMessage, PeerInfo, You};
+
+const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (200, 60)];
+
+fn peer(id: &str, name: &str, colour: [u8; 3]) -> PeerState {
+    let info = PeerInfo {
+        id: id.into(),
+        name: name.into(),
+        mic: true,
+        cam: true,
+        screen: false,
+        screen_stream_id: None,
+        hand: false,
+        client: None,
+    };
+    let mut p = PeerState::new_for_tests(info);
+    let mut frame = RgbFrame::solid(64, 48, colour);
+    // A white band across the top half makes the half blocks visible in text.
+    for px in frame.data[..64 * 24 * 3].chunks_exact_mut(3) {
+        px.copy_from_slice(&[255, 255, 255]);
+    }
+    p.latest_video = Some(Arc::new(frame));
+    p.connection = "connected".into();
+    p.quality = Quality::Excellent;
+    p.rtt_ms = 0.6;
+    p.bitrate_kbps = 820.0;
+    p
+}
+
+fn meeting(peers: &[(&str, &str)]) -> MeshState {
+    let mut m = MeshState {
+        me: Some(You {
+            id: "me".into(),
+            name: "you".into(),
+        }),
+        host: "me".into(),
+        connected: true,
+        signaling: "connected".into(),
+        mic: true,
+        cam: true,
+        chat_enabled: true,
+        ..Default::default()
+    };
+    let colours = [[200, 30, 30], [30, 200, 30], [30, 30, 200], [200, 200, 30]];
+    for (i, (id, name)) in peers.iter().enumerate() {
+        m.peers
+            .insert(id.to_string(), peer(id, name, colours[i % 4]));
+    }
+    m
+}
+
+fn chat(from: &str, name: &str, text: &str, seq: u64) -> ChatMessage {
+    ChatMessage {
+        from: from.into(),
+        name: name.into(),
+        text: text.into(),
+        ts: 1_764_000_000_000 + seq * 60_000,
+        seq,
+    }
+}
+
+fn key(c: char) -> Action {
+    Action::Key(KeyEvent::from(KeyCode::Char(c)))
+}
+
+/// Draws the app at each size and snapshots the text.
+fn check(name: &str, app: &App) {
+    for (w, h) in SIZES {
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let mut videos = VideoCache::new(ColorMode::TrueColor, 0);
+        terminal.draw(|f| ui::draw(f, app, &mut videos)).unwrap();
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), terminal.backend());
+    }
+}
+
+#[test]
+fn empty_room() {
+    let mut app = App::new("standup");
+    app.update(Action::Meeting(Box::new(meeting(&[]))));
+    check("empty_room", &app);
+}
+
+#[test]
+fn three_peers_with_quality() {
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a1", "alice"), ("b2", "bob"), ("c3", "carol")]);
+    m.peers.get_mut("b2").unwrap().info.mic = false;
+    m.peers.get_mut("c3").unwrap().info.cam = false;
+    app.update(Action::Meeting(Box::new(m)));
+    app.update(key('t'));
+    check("three_peers", &app);
+}
+
+#[test]
+fn screen_share_takes_the_main_area() {
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a1", "alice"), ("b2", "bob")]);
+    let bob = m.peers.get_mut("b2").unwrap();
+    bob.info.screen = true;
+    bob.latest_screen = Some(Arc::new(RgbFrame::solid(128, 72, [250, 250, 250])));
+    app.update(Action::Meeting(Box::new(m)));
+    check("screen_share", &app);
+}
+
+#[test]
+fn hand_queue() {
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a1", "alice"), ("b2", "bob")]);
+    m.hands = vec!["b2".into(), "me".into()];
+    m.peers.get_mut("b2").unwrap().info.hand = true;
+    app.update(Action::Meeting(Box::new(m)));
+    check("hand_queue", &app);
+}
+
+#[test]
+fn chat_with_long_and_hostile_text() {
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a1", "alice"), ("x9", "\u{1b}]0;pwned\u{7}\u{1b}[2J")]);
+    m.chat = vec![
+        chat("a1", "alice", "hello everyone", 1),
+        chat(
+            "x9",
+            "\u{1b}]0;pwned\u{7}\u{1b}[2J",
+            "\u{1b}[31mred\u{1b}[0m and a bell \u{7}",
+            2,
+        ),
+        chat(
+            "me",
+            "you",
+            &"a very long message that wraps across several lines of the chat panel ".repeat(3),
+            3,
+        ),
+        chat("a1", "alice", "two\nlines", 4),
+    ];
+    app.update(Action::Meeting(Box::new(m)));
+    app.update(key('c'));
+    for c in "typing now".chars() {
+        app.update(key(c));
+    }
+    check("chat", &app);
+}
+
+#[test]
+fn reconnecting_and_notices() {
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a1", "alice")]);
+    m.connected = false;
+    m.signaling = "reconnecting in 4s (connection lost)".into();
+    app.update(Action::Meeting(Box::new(m)));
+    app.update(Action::Notice("no camera: sending a test pattern".into()));
+    check("reconnecting", &app);
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = App::new("standup");
+    app.update(Action::Meeting(Box::new(meeting(&[("a1", "alice")]))));
+    app.update(key('?'));
+    check("help", &app);
+}
+
+#[test]
+fn too_small() {
+    let mut app = App::new("standup");
+    app.update(Action::Meeting(Box::new(meeting(&[("a1", "alice")]))));
+    let mut terminal = Terminal::new(TestBackend::new(30, 10)).unwrap();
+    let mut videos = VideoCache::new(ColorMode::TrueColor, 0);
+    terminal.draw(|f| ui::draw(f, &app, &mut videos)).unwrap();
+    insta::assert_snapshot!("too_small_30x10", terminal.backend());
+}
