@@ -1,0 +1,207 @@
+//! The real binary in a real terminal (tmux), as a person uses it.
+
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use termmeet::call::mesh::{Mesh, MeshCommand, MeshConfig};
+use termmeet::signaling::JoinParams;
+use termmeet_signaling::ServerConfig;
+
+/// The two tests each run a meeting; one at a time keeps them within two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(name: &str, command: &str) -> Tmux {
+        let socket = format!("termmeet-test-{name}-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                "160",
+                "-y",
+                "48",
+                "-s",
+                "t",
+                command,
+            ])
+            .status()
+            .expect("tmux is installed by scripts/setup.sh");
+        assert!(status.success(), "tmux did not start");
+        Tmux { socket }
+    }
+
+    fn capture(&self, colours: bool) -> String {
+        let mut args = vec!["-L", &self.socket, "capture-pane", "-p", "-t", "t"];
+        if colours {
+            args.push("-e");
+        }
+        let out = Command::new("tmux").args(&args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["-L", self.socket.as_str(), "send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        assert!(Command::new("tmux").args(&args).status().unwrap().success());
+    }
+
+    fn type_text(&self, text: &str) {
+        assert!(Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "t", "-l", text])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// Waits until the screen shows all of `wanted`, or panics with what it shows.
+    fn wait_for(&self, wanted: &[&str], colours: bool, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let screen = self.capture(colours);
+            if wanted.iter().all(|w| screen.contains(w)) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "waited {within:?} for {wanted:?}; the screen shows:\n{}",
+                    self.capture(false)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn log_file(name: &str) -> String {
+    std::env::temp_dir()
+        .join(format!("termmeet-{name}-{}.log", std::process::id()))
+        .display()
+        .to_string()
+}
+
+#[test]
+fn demo_in_a_terminal() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let bin = env!("CARGO_BIN_EXE_termmeet");
+    let t = Tmux::start(
+        "demo",
+        &format!("env COLORTERM=truecolor {bin} demo --name tester --log-file {}; echo TERMMEET-EXITED; sleep 60", log_file("demo")),
+    );
+    // Both synthetic participants appear, with half-block video in colour.
+    let screen = t.wait_for(
+        &["ada", "grace", "tester (you)"],
+        false,
+        Duration::from_secs(60),
+    );
+    assert!(screen.contains('▀'), "half blocks drawn:\n{screen}");
+    t.wait_for(&["\u{1b}[", "48;2;"], true, Duration::from_secs(30));
+    // h puts us in the hand queue.
+    t.keys(&["h"]);
+    t.wait_for(&["you are #"], false, Duration::from_secs(20));
+    // c, typing and Enter sends a chat message that comes back into the chat panel.
+    t.keys(&["c"]);
+    t.type_text("hello from tmux");
+    t.keys(&["Enter"]);
+    t.wait_for(&["tester: hello from tmux"], false, Duration::from_secs(20));
+    t.keys(&["Escape"]);
+    // q asks first; y leaves, and the shell gets its terminal back.
+    t.keys(&["q"]);
+    t.wait_for(&["Leave the meeting?"], false, Duration::from_secs(10));
+    t.keys(&["y"]);
+    let after = t.wait_for(&["TERMMEET-EXITED"], false, Duration::from_secs(20));
+    assert!(
+        !after.contains("peers"),
+        "the meeting's screen is gone:\n{after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_headless_participant_sees_the_keys() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(termmeet_signaling::run(
+        listener,
+        ServerConfig::default(),
+        std::future::pending(),
+    ));
+    let url = format!("ws://{addr}/ws");
+    let (observer, task) = Mesh::start(MeshConfig {
+        join: JoinParams {
+            url: url.clone(),
+            room: "keys".into(),
+            name: "observer".into(),
+            secret: None,
+        },
+        camera: None,
+        microphone: None,
+        screen: None,
+        fps: 15.0,
+        bitrate: 200_000,
+        bind: vec!["127.0.0.1:0".into()],
+        playback: None,
+    });
+    let bin = env!("CARGO_BIN_EXE_termmeet");
+    let t = Tmux::start(
+        "keys",
+        &format!(
+            "{bin} join keys --server {url} --name keyboard --speaker none --log-file {}; sleep 60",
+            log_file("keys")
+        ),
+    );
+    let wait = |what: &'static str, check: &dyn Fn(&termmeet::call::mesh::PeerState) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let ok = observer.read(|s| {
+                s.peers
+                    .values()
+                    .find(|p| p.info.name == "keyboard")
+                    .is_some_and(check)
+            });
+            if ok {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the observer never saw {what}; the terminal shows:\n{}",
+                    t.capture(false)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("the participant with video", &|p| {
+        p.video_frames > 5 && p.info.mic && p.info.cam
+    });
+    t.keys(&["m"]);
+    wait("the microphone off", &|p| !p.info.mic);
+    t.keys(&["v"]);
+    wait("the camera off", &|p| !p.info.cam);
+    t.keys(&["s"]);
+    wait("a screen share", &|p| p.info.screen && p.screen_frames > 3);
+    t.keys(&["s"]);
+    wait("the screen share stop", &|p| !p.info.screen);
+    t.keys(&["m", "v"]);
+    wait("microphone and camera on again", &|p| {
+        p.info.mic && p.info.cam
+    });
+    t.keys(&["q", "y"]);
+    observer.command(MeshCommand::Leave);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+}
