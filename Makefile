@@ -15,9 +15,8 @@ setup-build:
 setup-test:
 	@scripts/setup.sh test
 
-# Until the meeting client lands, the demo is the signaling server on ws://127.0.0.1:8080/ws.
 demo: setup-build
-	$(CARGO) run --release --bin termmeet-signaling
+	$(CARGO) run --release --bin termmeet -- demo
 
 server: setup-build
 	$(CARGO) run --release --bin termmeet-signaling
@@ -37,3 +36,4 @@ bench: setup-test
 	./target/release/termmeet bench-call --participants 2 --size 640x480 --fps 30 --bitrate-kbps 1000 --seconds 15
 	./target/release/termmeet bench-call --participants 4 --size 320x240 --fps 15 --bitrate-kbps 300 --seconds 15
 	scripts/services.sh $(CARGO) bench --workspace
+	@echo "terminal bytes a second of the demo: run 'termmeet demo' at 160x48 and read the status bar"
