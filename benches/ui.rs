@@ -14,12 +14,35 @@ use termmeet::ui::{self, VideoCache};
 use termmeet_signaling::protocol::{PeerInfo, You};
 
 fn four_peers(n: u32) -> MeshState {
-    let mut m = MeshState { me: Some(You { id: "me".into(), name: "me".into() }), connected: true, mic: true, cam: true, chat_enabled: true, ..Default::default() };
+    let mut m = MeshState {
+        me: Some(You {
+            id: "me".into(),
+            name: "me".into(),
+        }),
+        connected: true,
+        mic: true,
+        cam: true,
+        chat_enabled: true,
+        ..Default::default()
+    };
     for i in 0..4 {
         let id = format!("p{i}");
-        let info = PeerInfo { id: id.clone(), name: format!("peer{i}"), mic: true, cam: true, screen: false, screen_stream_id: None, hand: false, client: None };
+        let info = PeerInfo {
+            id: id.clone(),
+            name: format!("peer{i}"),
+            mic: true,
+            cam: true,
+            screen: false,
+            screen_stream_id: None,
+            hand: false,
+            client: None,
+        };
         let mut p = PeerState::new_for_tests(info);
-        p.latest_video = Some(Arc::new(TestPattern::new(640, 480, PatternStyle { hue_shift: i }).frame(n, 0).to_rgb()));
+        p.latest_video = Some(Arc::new(
+            TestPattern::new(640, 480, PatternStyle { hue_shift: i })
+                .frame(n, 0)
+                .to_rgb(),
+        ));
         m.peers.insert(id, p);
     }
     m
@@ -30,7 +53,9 @@ fn draw_ui(c: &mut Criterion) {
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
     let mut videos = VideoCache::new(ColorMode::TrueColor, 8);
     let mut app = App::new("bench");
-    app.update(Action::Key(crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('t'))));
+    app.update(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('t'),
+    )));
     let mut i = 0;
     c.bench_function("draw the UI at 200x60 with four 640x480 tiles", |b| {
         b.iter(|| {

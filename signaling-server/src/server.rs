@@ -74,6 +74,7 @@ pub fn build(config: ServerConfig) -> (Router, ServerHandle) {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_page))
         .route("/", get(index_page))
+        .route("/app.js", get(app_script))
         .with_state(Arc::clone(&shared));
     (router, ServerHandle { shared })
 }
@@ -146,4 +147,12 @@ async fn metrics_page(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn index_page() -> Html<&'static str> {
     Html(include_str!("web/index.html"))
+}
+
+/// The browser client's script, embedded in the binary: no build step.
+async fn app_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("web/app.js"),
+    )
 }

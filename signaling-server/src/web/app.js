@@ -1,0 +1,295 @@
+// termmeet in a browser: the protocol of PROTOCOL.md, as the terminal client speaks it.
+// One RTCPeerConnection per peer, perfect negotiation (the lower id is polite), candidates
+// queued until the remote description, H.264 constrained baseline preferred.
+// Everything other people send is shown with textContent, never as HTML.
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const report = params.has("report");
+const state = {
+  ws: null, me: null, host: null, token: null, peers: new Map(), hands: [], local: null,
+  screen: null, mic: true, cam: true, left: false, backoff: 1000, iceServers: [],
+};
+
+function status(text) { $("status").textContent = text; console.log("termmeet: " + text); }
+
+function send(msg) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+}
+
+async function getMedia() {
+  try {
+    state.local = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+  } catch (e) {
+    try {
+      state.local = await navigator.mediaDevices.getUserMedia({ audio: true });
+      state.cam = false;
+      status("no camera (" + e.name + "): joining without video");
+    } catch (e2) {
+      state.local = new MediaStream();
+      state.cam = false; state.mic = false;
+      status("no camera or microphone (" + e2.name + "): joining to watch and listen");
+    }
+  }
+}
+
+function connect(room, name, secret) {
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+  const ws = new WebSocket(url);
+  state.ws = ws;
+  ws.onopen = () => {
+    send({ type: "join", room, name, secret: secret || undefined, resume: state.token || undefined, client: "termmeet-web/0.1" });
+  };
+  ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch { return; } onMessage(m); };
+  ws.onclose = (ev) => {
+    if (state.left || ev.code === 1008) { status("disconnected: " + (ev.reason || ev.code)); return; }
+    const delay = Math.min(state.backoff, 30000) * (0.8 + 0.4 * Math.random());
+    state.backoff = Math.min(state.backoff * 2, 30000);
+    status("reconnecting in " + Math.ceil(delay / 1000) + " s");
+    setTimeout(() => connect(room, name, secret), delay);
+  };
+}
+
+function peerName(id) {
+  if (state.me && id === state.me.id) return state.me.name;
+  const p = state.peers.get(id);
+  return p ? p.info.name : id;
+}
+
+async function onMessage(m) {
+  switch (m.type) {
+    case "peers": {
+      const resumed = state.me && state.me.id === m.you.id;
+      state.me = m.you; state.host = m.host; state.token = m.resume_token; state.backoff = 1000;
+      state.hands = m.hands; state.iceServers = m.ice_servers || [];
+      status((resumed ? "resumed" : "joined") + " as " + m.you.name);
+      $("controls").hidden = false;
+      if (!resumed) {
+        for (const p of state.peers.values()) closePeer(p.info.id);
+        $("chat").textContent = "";
+        for (const c of m.chat_history) addChat(c);
+        for (const info of m.peers) { const p = makePeer(info); await offer(p); }
+      }
+      send({ type: "media-state", mic: state.mic, cam: state.cam });
+      renderSide();
+      break;
+    }
+    case "peer-joined": makePeer(m.peer); renderSide(); break;
+    case "peer-left": closePeer(m.id); renderSide(); break;
+    case "offer": await onOffer(m.from, m.sdp); break;
+    case "answer": { const p = state.peers.get(m.from); if (p) { await p.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }); await flush(p); } break; }
+    case "candidate": {
+      const p = state.peers.get(m.from);
+      if (!p || !m.candidate) break;
+      const c = { candidate: m.candidate.candidate, sdpMid: m.candidate.sdp_mid, sdpMLineIndex: m.candidate.sdp_mline_index, usernameFragment: m.candidate.username_fragment };
+      if (p.pc.remoteDescription) { try { await p.pc.addIceCandidate(c); } catch (e) { if (!p.ignoreOffer) console.log("candidate: " + e); } }
+      else p.pending.push(c);
+      break;
+    }
+    case "media-state": { const p = state.peers.get(m.from); if (p) { p.info.mic = m.mic; p.info.cam = m.cam; updateTile(p); renderSide(); } break; }
+    case "screen-share-started": { const p = state.peers.get(m.from); if (p) { p.info.screen = true; p.info.screen_stream_id = m.stream_id; placeStreams(p); renderSide(); } break; }
+    case "screen-share-stopped": { const p = state.peers.get(m.from); if (p) { p.info.screen = false; p.screenVideo = null; $("screen").classList.remove("on"); $("screen").textContent = ""; renderSide(); } break; }
+    case "raise-hand": case "lower-hand": state.hands = m.queue; renderSide(); break;
+    case "chat": addChat(m); break;
+    case "chat-enabled": case "chat-disabled": addNote("chat " + (m.type === "chat-enabled" ? "enabled" : "disabled") + " by " + peerName(m.from)); break;
+    case "host": state.host = m.id; renderSide(); break;
+    case "error": addNote("server: " + m.code + ": " + m.message); break;
+  }
+}
+
+function makePeer(info) {
+  const pc = new RTCPeerConnection({ iceServers: state.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })) });
+  const p = { info, pc, pending: [], makingOffer: false, ignoreOffer: false, polite: state.me.id < info.id, ready: false, streams: new Map(), tile: null, screenVideo: null, lastFailed: 0 };
+  state.peers.set(info.id, p);
+  for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
+  if (state.screen) for (const t of state.screen.getTracks()) pc.addTrack(t, state.screen);
+  if (!state.local.getVideoTracks().length) pc.addTransceiver("video", { direction: "recvonly" });
+  if (!state.local.getAudioTracks().length) pc.addTransceiver("audio", { direction: "recvonly" });
+  preferH264(pc);
+  pc.onicecandidate = ({ candidate }) => {
+    if (candidate) send({ type: "candidate", to: info.id, candidate: { candidate: candidate.candidate, sdp_mid: candidate.sdpMid, sdp_mline_index: candidate.sdpMLineIndex, username_fragment: candidate.usernameFragment } });
+  };
+  pc.onnegotiationneeded = async () => { if (p.ready) await offer(p); };
+  pc.ontrack = (ev) => { for (const s of ev.streams) p.streams.set(s.id, s); placeStreams(p); };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "failed" && Date.now() - p.lastFailed > 5000) { p.lastFailed = Date.now(); pc.restartIce(); }
+    renderSide();
+  };
+  makeTile(p);
+  return p;
+}
+
+function preferH264(pc) {
+  const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("video");
+  if (!caps) return;
+  const h264 = caps.codecs.filter((c) => c.mimeType === "video/H264" && /profile-level-id=42e01f/.test(c.sdpFmtpLine || "") && /packetization-mode=1/.test(c.sdpFmtpLine || ""));
+  const rest = caps.codecs.filter((c) => !h264.includes(c));
+  for (const t of pc.getTransceivers()) {
+    if (t.receiver.track && t.receiver.track.kind === "video" && t.setCodecPreferences) {
+      try { t.setCodecPreferences(h264.concat(rest)); } catch (e) { console.log("codec preferences: " + e); }
+    }
+  }
+}
+
+async function offer(p) {
+  try {
+    p.makingOffer = true;
+    preferH264(p.pc);
+    await p.pc.setLocalDescription();
+    send({ type: "offer", to: p.info.id, sdp: p.pc.localDescription.sdp });
+  } catch (e) { console.log("offer: " + e); } finally { p.makingOffer = false; p.ready = true; }
+}
+
+async function onOffer(from, sdp) {
+  let p = state.peers.get(from);
+  if (!p) return;
+  const collision = p.makingOffer || p.pc.signalingState !== "stable";
+  p.ignoreOffer = !p.polite && collision;
+  if (p.ignoreOffer) return;
+  try {
+    await p.pc.setRemoteDescription({ type: "offer", sdp });
+    await flush(p);
+    await p.pc.setLocalDescription();
+    send({ type: "answer", to: from, sdp: p.pc.localDescription.sdp });
+    p.ready = true;
+  } catch (e) { addNote("could not use the offer from " + p.info.name + ": " + e); }
+}
+
+async function flush(p) {
+  for (const c of p.pending.splice(0)) { try { await p.pc.addIceCandidate(c); } catch (e) { console.log("queued candidate: " + e); } }
+}
+
+function closePeer(id) {
+  const p = state.peers.get(id);
+  if (!p) return;
+  p.pc.close();
+  if (p.tile) p.tile.remove();
+  if (p.screenVideo) { $("screen").classList.remove("on"); $("screen").textContent = ""; }
+  state.peers.delete(id);
+}
+
+function makeTile(p) {
+  const tile = document.createElement("div");
+  tile.className = "tile";
+  const video = document.createElement("video");
+  video.autoplay = true; video.playsInline = true;
+  const label = document.createElement("span"); label.className = "label";
+  const big = document.createElement("div"); big.className = "name-large";
+  tile.append(video, label, big);
+  $("tiles").append(tile);
+  p.tile = tile; p.video = video; p.label = label; p.big = big;
+  updateTile(p);
+}
+
+function updateTile(p) {
+  if (!p.tile) return;
+  const marks = [];
+  if (!p.info.mic) marks.push("mic off");
+  if (!p.info.cam) marks.push("cam off");
+  const k = state.hands.indexOf(p.info.id);
+  if (k >= 0) marks.push("hand #" + (k + 1));
+  p.label.textContent = p.info.name + (marks.length ? " · " + marks.join(" · ") : "");
+  p.big.textContent = p.info.name;
+  p.tile.classList.toggle("cam-off", !p.info.cam);
+}
+
+function placeStreams(p) {
+  for (const [id, stream] of p.streams) {
+    if (p.info.screen_stream_id === id || id.startsWith("screen")) {
+      if (!p.screenVideo) {
+        const v = document.createElement("video"); v.autoplay = true; v.playsInline = true; v.muted = true;
+        $("screen").textContent = ""; $("screen").append(v); $("screen").classList.add("on");
+        p.screenVideo = v;
+      }
+      p.screenVideo.srcObject = stream;
+    } else if (p.video.srcObject !== stream) {
+      p.video.srcObject = stream;
+    }
+  }
+}
+
+function addChat(c) {
+  const line = document.createElement("div");
+  const time = new Date(c.ts).toTimeString().slice(0, 5);
+  line.textContent = time + " " + c.name + ": " + c.text;
+  $("chat").append(line);
+  $("chat").scrollTop = $("chat").scrollHeight;
+}
+
+function addNote(text) { const d = document.createElement("div"); d.style.color = "#cc4"; d.textContent = text; $("chat").append(d); }
+
+function quality(loss, rtt, connected) {
+  if (!connected) return "disconnected";
+  if (loss < 1 && rtt < 100) return "excellent";
+  if (loss < 3 && rtt < 300) return "good";
+  return "poor";
+}
+
+function renderSide() {
+  const peers = $("peers"); peers.textContent = "";
+  for (const p of state.peers.values()) {
+    const d = document.createElement("div");
+    d.textContent = p.info.name + (p.info.id === state.host ? " (host)" : "") + " ";
+    const q = document.createElement("span"); q.className = "q-" + (p.quality || "disconnected"); q.textContent = p.quality || p.pc.connectionState;
+    d.append(q);
+    if (state.me && state.me.id === state.host && state.hands.includes(p.info.id)) {
+      const b = document.createElement("button"); b.textContent = "lower hand"; b.onclick = () => send({ type: "lower-hand", peer: p.info.id }); d.append(b);
+    }
+    peers.append(d);
+    updateTile(p);
+  }
+  const hands = $("hands"); hands.textContent = "";
+  for (const id of state.hands) { const li = document.createElement("li"); li.textContent = peerName(id) + (state.me && id === state.me.id ? " (you)" : ""); hands.append(li); }
+  $("hand").textContent = state.me && state.hands.includes(state.me.id) ? "lower hand" : "raise hand";
+}
+
+// Stats every second: quality per peer, and (with ?report) a chat line once video and
+// sound from a peer have arrived, so tests can see what the browser received.
+const reported = new Set();
+setInterval(async () => {
+  for (const p of state.peers.values()) {
+    const stats = await p.pc.getStats();
+    let frames = 0, audio = 0, lost = 0, recv = 0, rtt = 0;
+    stats.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") frames = Math.max(frames, s.framesDecoded || 0);
+      if (s.type === "inbound-rtp" && s.kind === "audio") audio = s.totalSamplesReceived || 0;
+      if (s.type === "inbound-rtp") { lost += s.packetsLost || 0; recv += s.packetsReceived || 0; }
+      if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime * 1000;
+    });
+    p.framesDecoded = frames;
+    p.quality = quality(recv ? (100 * lost) / (lost + recv) : 0, rtt, p.pc.connectionState === "connected");
+    if (report && frames >= 30 && audio > 48000 && !reported.has(p.info.id)) {
+      reported.add(p.info.id);
+      send({ type: "chat", text: "browser decoded video and audio from " + p.info.name });
+    }
+  }
+  renderSide();
+}, 1000);
+window.termmeetStats = () => [...state.peers.values()].map((p) => ({ name: p.info.name, framesDecoded: p.framesDecoded || 0, quality: p.quality }));
+
+$("join").onsubmit = async (e) => {
+  e.preventDefault();
+  await getMedia();
+  connect($("room").value, $("name").value, $("secret").value);
+};
+$("chatForm").onsubmit = (e) => { e.preventDefault(); const t = $("chatInput").value.trim(); if (t) send({ type: "chat", text: t }); $("chatInput").value = ""; };
+$("mic").onclick = () => { state.mic = !state.mic; for (const t of state.local.getAudioTracks()) t.enabled = state.mic; $("mic").classList.toggle("off", !state.mic); send({ type: "media-state", mic: state.mic, cam: state.cam }); };
+$("cam").onclick = () => { state.cam = !state.cam; for (const t of state.local.getVideoTracks()) t.enabled = state.cam; $("cam").classList.toggle("off", !state.cam); send({ type: "media-state", mic: state.mic, cam: state.cam }); };
+$("hand").onclick = () => send({ type: state.me && state.hands.includes(state.me.id) ? "lower-hand" : "raise-hand" });
+$("chatToggle").onclick = () => send({ type: "chat-disabled" });
+$("leave").onclick = () => { state.left = true; send({ type: "leave" }); state.ws.close(1000); for (const id of [...state.peers.keys()]) closePeer(id); status("left"); };
+$("share").onclick = async () => {
+  if (state.screen) {
+    for (const p of state.peers.values()) for (const s of p.pc.getSenders()) if (s.track && state.screen.getTracks().includes(s.track)) p.pc.removeTrack(s);
+    for (const t of state.screen.getTracks()) t.stop();
+    state.screen = null; send({ type: "screen-share-stopped" }); return;
+  }
+  try {
+    state.screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    send({ type: "screen-share-started", stream_id: state.screen.id });
+    for (const p of state.peers.values()) for (const t of state.screen.getTracks()) p.pc.addTrack(t, state.screen);
+  } catch (e) { addNote("screen share: " + e.name); }
+};
+if (params.get("room")) $("room").value = params.get("room");
+if (params.get("name")) $("name").value = params.get("name");
+if (params.has("autojoin")) $("join").requestSubmit();
