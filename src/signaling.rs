@@ -23,6 +23,8 @@ pub const QUEUE_LIMIT: usize = 100;
 pub const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest reconnect delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long one connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Silence after which the connection counts as dead.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -188,7 +190,16 @@ async fn drive(
     let mut queue = OutgoingQueue::default();
     let mut resume_token: Option<String> = None;
     loop {
-        let ended = match tokio_tungstenite::connect_async(&params.url).await {
+        // A server that accepts the connection but never answers must not hang us.
+        let connecting = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio_tungstenite::connect_async(&params.url),
+        );
+        let ended = match connecting.await.unwrap_or_else(|_| {
+            Err(tokio_tungstenite::tungstenite::Error::Io(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s"),
+            ))
+        }) {
             Ok((socket, _)) => {
                 session(
                     &params,

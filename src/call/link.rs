@@ -188,6 +188,38 @@ pub struct LocalTrack {
     pub stream_id: String,
 }
 
+/// The payload type to send with on `sender`: of the codecs negotiated, the one we encode
+/// (H.264 constrained baseline in packetization mode 1, or Opus), not merely the first. A
+/// browser's offer lists several H.264 profiles and RTX; the first is not always ours.
+pub async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>) -> Option<PayloadType> {
+    let params = sender.get_parameters().await.ok()?;
+    let codecs = &params.rtp_parameters.codecs;
+    let score = |c: &RTCRtpCodecParameters| {
+        let mime = c.rtp_codec.mime_type.to_ascii_lowercase();
+        let fmtp = c.rtp_codec.sdp_fmtp_line.to_ascii_lowercase();
+        if mime == MIME_TYPE_OPUS.to_ascii_lowercase() {
+            3
+        } else if mime == MIME_TYPE_H264.to_ascii_lowercase() {
+            let ours =
+                fmtp.contains("profile-level-id=42e01f") && fmtp.contains("packetization-mode=1");
+            if ours {
+                3
+            } else if fmtp.contains("packetization-mode=1") {
+                2
+            } else {
+                1
+            }
+        } else {
+            0
+        }
+    };
+    codecs
+        .iter()
+        .filter(|c| score(c) > 0)
+        .max_by_key(|c| score(c))
+        .map(|c| c.payload_type)
+}
+
 /// One peer connection and its negotiation state.
 pub struct PeerLink {
     /// The remote participant's id.
@@ -346,15 +378,7 @@ impl PeerLink {
 
     /// The payload type negotiated for a sender.
     pub async fn payload_type(track: &LocalTrack) -> Option<PayloadType> {
-        track
-            .sender
-            .get_parameters()
-            .await
-            .ok()?
-            .rtp_parameters
-            .codecs
-            .first()
-            .map(|c| c.payload_type)
+        negotiated_payload_type(&track.sender).await
     }
 
     /// Creates and sets a local offer; returns its SDP to send.

@@ -967,18 +967,19 @@ async fn write_samples(
     sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
 ) {
     let mut payload_type = None;
+    let mut written = 0u64;
     loop {
         let sample = match samples.recv().await {
             Ok(s) => s,
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if payload_type.is_none() {
-            payload_type = sender
-                .get_parameters()
-                .await
-                .ok()
-                .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type));
+        // The payload type can change with every negotiation (a browser's offer picks its
+        // own numbers), and rejected packets only show up in the driver's log: look it up
+        // again now and then rather than once.
+        written += 1;
+        if payload_type.is_none() || written % 25 == 0 {
+            payload_type = super::link::negotiated_payload_type(&sender).await;
         }
         let Some(pt) = payload_type else { continue };
         let sample = Sample {

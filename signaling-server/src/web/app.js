@@ -257,6 +257,11 @@ setInterval(async () => {
       if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime * 1000;
     });
     p.framesDecoded = frames;
+    if (report) {
+      const v = [];
+      stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") v.push(JSON.stringify({ p: s.packetsReceived, fr: s.framesReceived, fd: s.framesDecoded, kf: s.keyFramesDecoded, pli: s.pliCount, dec: s.decoderImplementation, w: s.frameWidth, codec: s.codecId, nack: s.nackCount, lost: s.packetsLost })); });
+      console.log("termmeet stats " + p.info.name + " frames " + frames + " audio " + audio + " state " + p.pc.connectionState + " video " + v.join(" "));
+    }
     p.quality = quality(recv ? (100 * lost) / (lost + recv) : 0, rtt, p.pc.connectionState === "connected");
     if (report && frames >= 30 && audio > 48000 && !reported.has(p.info.id)) {
       reported.add(p.info.id);
