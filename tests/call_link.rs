@@ -179,3 +179,92 @@ async fn video_and_audio_flow_between_two_links() {
     a.close().await;
     b.close().await;
 }
+
+/// A PLI from a receiver reaches the sender's application as an RTCP event on the tracks it
+/// receives from that peer (where the mesh turns it into a keyframe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_requests_reach_the_sender() {
+    use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    let bind = ["127.0.0.1:0".to_string()];
+    let (a_tx, mut a_rx) = mpsc::unbounded_channel();
+    let (b_tx, mut b_rx) = mpsc::unbounded_channel();
+    let mut a = PeerLink::new("aaaa", "bbbb", &[], &bind, a_tx)
+        .await
+        .unwrap();
+    let mut b = PeerLink::new("bbbb", "aaaa", &[], &bind, b_tx)
+        .await
+        .unwrap();
+    let a_audio = a.add_track(RtpCodecKind::Audio, "a", "mic").await.unwrap();
+    let b_audio = b.add_track(RtpCodecKind::Audio, "b", "mic").await.unwrap();
+    let offer = a.make_offer().await.unwrap();
+    let answer = b.on_offer(offer).await.unwrap().unwrap();
+    a.on_answer(answer).await.unwrap();
+    let mut tone = ToneSource::new(300.0, false);
+    let mut opus = OpusEncoder::new(32_000).unwrap();
+    let (mut a_track, mut b_track) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a_track.is_none() || b_track.is_none() {
+        assert!(Instant::now() < deadline, "tracks never arrived");
+        // Both send audio so each has a remote track.
+        for (link_track, pt) in [
+            (&a_audio, PeerLink::payload_type(&a_audio).await),
+            (&b_audio, PeerLink::payload_type(&b_audio).await),
+        ] {
+            if let Some(pt) = pt {
+                let data = opus.encode(&tone.generate()).unwrap();
+                let sample = Sample {
+                    data: data.into(),
+                    duration: Duration::from_millis(20),
+                    ..Sample::new(Instant::now())
+                };
+                let _ = link_track
+                    .track
+                    .sample_writer(link_track.ssrc, pt)
+                    .write_sample(&sample)
+                    .await;
+            }
+        }
+        tokio::select! {
+            Some((_, e)) = a_rx.recv() => match e {
+                LinkEvent::Candidate(c) => b.on_candidate(Some(c)).await.unwrap(),
+                LinkEvent::Track(t) => a_track = Some(t),
+                _ => {}
+            },
+            Some((_, e)) = b_rx.recv() => match e {
+                LinkEvent::Candidate(c) => a.on_candidate(Some(c)).await.unwrap(),
+                LinkEvent::Track(t) => b_track = Some(t),
+                _ => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    // b asks a for a keyframe; a hears it on the track it receives from b.
+    let (a_track, b_track) = (a_track.unwrap(), b_track.unwrap());
+    let pli = PictureLossIndication {
+        sender_ssrc: b_audio.ssrc,
+        media_ssrc: a_audio.ssrc,
+    };
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            b_track
+                .write_rtcp(vec![Box::new(pli.clone())])
+                .await
+                .unwrap();
+            match tokio::time::timeout(Duration::from_millis(300), a_track.poll()).await {
+                Ok(Some(TrackRemoteEvent::OnRtcpPacket(packets)))
+                    if packets
+                        .iter()
+                        .any(|p| termmeet::call::rtcp::is_keyframe_request(p.as_ref())) =>
+                {
+                    return;
+                }
+                Ok(None) => panic!("a's track ended"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "the PLI never reached a's application");
+    a.close().await;
+    b.close().await;
+}

@@ -270,6 +270,11 @@ impl PeerLink {
             "congestion control",
             configure_congestion_control(registry, gcc, CongestionFeedback::Twcc, &mut engine),
         )?;
+        // Application-most, so every other interceptor has seen the RTCP first.
+        let registry = registry.with(
+            rtc::interceptor::Slot::from(14_000),
+            super::rtcp::KeyframeRequestForwarder::default(),
+        );
         let config = RTCConfigurationBuilder::new()
             .with_ice_servers(
                 ice_servers
@@ -293,6 +298,12 @@ impl PeerLink {
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config)
             .with_media_engine(engine)
+            // After a failure the network may have changed: gather afresh on restart.
+            .with_setting_engine(
+                rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new()
+                    .with_discard_local_candidates_during_ice_restart(true)
+                    .build(),
+            )
             .with_interceptor_registry(registry)
             .with_handler(handler)
             .with_runtime(runtime)

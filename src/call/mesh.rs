@@ -338,6 +338,17 @@ struct MeshTask {
     bitrate: u32,
     bind: Vec<String>,
     playback: Option<Arc<Playback>>,
+    /// The video encoders a keyframe request from any receiver applies to.
+    keyframe_targets: KeyframeTargets,
+}
+
+/// The video pumps' controls, shared with the receivers that hear keyframe requests.
+type KeyframeTargets = Arc<Mutex<Vec<Arc<super::local::PumpControl>>>>;
+
+fn lock_targets(
+    t: &KeyframeTargets,
+) -> std::sync::MutexGuard<'_, Vec<Arc<super::local::PumpControl>>> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn run(
@@ -369,7 +380,11 @@ async fn run(
         bitrate: config.bitrate,
         bind: config.bind,
         playback: config.playback,
+        keyframe_targets: Arc::new(Mutex::new(Vec::new())),
     };
+    if let Some(camera) = &task.camera {
+        lock_targets(&task.keyframe_targets).push(Arc::clone(&camera.control));
+    }
     let mut stats = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -707,7 +722,8 @@ impl MeshTask {
             LinkEvent::Track(track) => {
                 let state = Arc::clone(&self.state);
                 let speaker = self.playback.as_ref().map(|p| p.add_stream());
-                let handle = tokio::spawn(receive(peer.clone(), track, state, speaker));
+                let targets = Arc::clone(&self.keyframe_targets);
+                let handle = tokio::spawn(receive(peer.clone(), track, state, speaker, targets));
                 if let Some(entry) = self.links.get_mut(&peer) {
                     entry.receivers.push(handle);
                 }
@@ -820,13 +836,16 @@ impl MeshTask {
                     }
                 }
             }
+            lock_targets(&self.keyframe_targets).push(Arc::clone(&pump.control));
             self.screen = Some(pump);
             lock(&self.state).screen = true;
             for peer in peers {
                 self.offer(&peer).await;
             }
         } else {
-            self.screen = None;
+            if let Some(old) = self.screen.take() {
+                lock_targets(&self.keyframe_targets).retain(|c| !Arc::ptr_eq(c, &old.control));
+            }
             let peers: Vec<String> = self.links.keys().cloned().collect();
             for peer in &peers {
                 if let Some(entry) = self.links.get_mut(peer) {
@@ -999,6 +1018,7 @@ async fn receive(
     track: Arc<dyn TrackRemote>,
     state: Arc<Mutex<MeshState>>,
     speaker: Option<RemoteAudio>,
+    keyframe_targets: KeyframeTargets,
 ) {
     let kind = track.kind().await;
     let stream_id = track.stream_id().await.to_string();
@@ -1016,8 +1036,23 @@ async fn receive(
     let mut audio = AudioReceiver::new().ok();
     let mut last_pli: Option<Instant> = None;
     while let Some(event) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-            continue;
+        let packet = match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => packet,
+            TrackRemoteEvent::OnRtcpPacket(packets) => {
+                // PLI or FIR from this peer about what we send: the next frames are keyframes.
+                if packets
+                    .iter()
+                    .any(|p| super::rtcp::is_keyframe_request(p.as_ref()))
+                {
+                    for control in lock_targets(&keyframe_targets).iter() {
+                        control
+                            .keyframe
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                continue;
+            }
+            _ => continue,
         };
         let h = &packet.header;
         if kind == RtpCodecKind::Video {

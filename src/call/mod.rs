@@ -2,3 +2,4 @@ pub mod link;
 pub mod local;
 pub mod mesh;
 pub mod receive;
+pub mod rtcp;
