@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod call;
+pub mod config;
 pub mod headless;
 pub mod media;
 pub mod play;

@@ -4,8 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use termmeet::config::ClientConfig;
 use termmeet::play::{parse_size, PlayOptions};
 use termmeet::render::ColorMode;
+
+/// Checks a colour mode name, keeping the text for the config.
+fn parse_colors(text: &str) -> Result<String, String> {
+    text.parse::<ColorMode>().map(|_| text.to_string())
+}
 
 /// Video meetings in a terminal: your camera, microphone and screen over WebRTC, everyone
 /// else drawn as half-block pixels.
@@ -13,7 +19,15 @@ use termmeet::render::ColorMode;
 #[command(version)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Print the effective settings (shipped defaults, then the config file, then flags) as
+    /// TOML and exit.
+    #[arg(long, global = true)]
+    print_config: bool,
+    /// The config file (default: config.toml in the platform's config directory, e.g.
+    /// ~/.config/termmeet/config.toml). It holds defaults for join's and demo's flags.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
 }
 
 /// Flags shared by `join` and `demo`.
@@ -35,11 +49,11 @@ struct MeetingArgs {
     #[arg(long)]
     screen: Option<String>,
     /// Colour depth: truecolor, 256, 16 or mono (default: from COLORTERM, TERM, NO_COLOR).
+    #[arg(long, value_parser = parse_colors)]
+    colors: Option<String>,
+    /// Largest per-channel colour change that leaves a cell as drawn (saves bytes; default 8).
     #[arg(long)]
-    colors: Option<ColorMode>,
-    /// Largest per-channel colour change that leaves a cell as drawn (saves bytes).
-    #[arg(long, default_value_t = 8)]
-    tolerance: u8,
+    tolerance: Option<u8>,
     /// Terminal byte budget in kbit/s (over SSH): frame rate drops first, then colours.
     #[arg(long)]
     max_tty_kbps: Option<u64>,
@@ -203,38 +217,80 @@ fn login_name() -> Option<String> {
     }
 }
 
+/// The settings: flags over the config file over the shipped defaults.
+fn effective_config(
+    config_path: Option<&PathBuf>,
+    flags: ClientConfig,
+) -> anyhow::Result<ClientConfig> {
+    let path = config_path.cloned().or_else(termmeet::config::default_path);
+    let file = match &path {
+        Some(p) => termmeet::config::load(p)?,
+        None => ClientConfig::default(),
+    };
+    Ok(flags.over(file).over(termmeet::config::shipped_defaults()))
+}
+
+fn flags_of(server: Option<String>, m: &MeetingArgs) -> ClientConfig {
+    ClientConfig {
+        server,
+        name: m.name.clone(),
+        camera: m.camera.clone(),
+        mic: m.mic.clone(),
+        speaker: m.speaker.clone(),
+        screen: m.screen.clone(),
+        colors: m.colors.clone(),
+        tolerance: m.tolerance,
+        max_tty_kbps: m.max_tty_kbps,
+        log_file: m.log_file.clone(),
+    }
+}
+
 fn join_options(
     room: String,
-    server: Option<String>,
     secret: Option<String>,
-    m: MeetingArgs,
-) -> termmeet::session::JoinOptions {
-    let name = m
+    c: ClientConfig,
+) -> anyhow::Result<termmeet::session::JoinOptions> {
+    let colors = match c.colors.as_deref() {
+        None => ColorMode::from_env(),
+        Some(text) => text
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("colors: {e}"))?,
+    };
+    let name = c
         .name
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
         .or_else(login_name)
         .unwrap_or_else(|| "guest".into());
-    termmeet::session::JoinOptions {
+    Ok(termmeet::session::JoinOptions {
         room,
-        server,
+        server: c.server,
         name,
         secret,
-        camera: m.camera,
-        mic: m.mic,
-        speaker: m.speaker,
-        screen: m.screen,
+        camera: c.camera,
+        mic: c.mic,
+        speaker: c.speaker,
+        screen: c.screen,
         draw: termmeet::tui::DrawOptions {
-            colors: m.colors.unwrap_or_else(ColorMode::from_env),
-            tolerance: m.tolerance,
-            max_tty_kbps: m.max_tty_kbps,
+            colors,
+            tolerance: c.tolerance.unwrap_or(8),
+            max_tty_kbps: c.max_tty_kbps,
         },
-    }
+    })
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {
+    let Some(command) = cli.command else {
+        if cli.print_config {
+            let effective = effective_config(cli.config.as_ref(), ClientConfig::default())?;
+            print!("{}", effective.to_toml());
+            return Ok(());
+        }
+        Cli::parse_from(["termmeet", "--help"]);
+        return Ok(());
+    };
+    match command {
         Command::Join {
             room,
             server,
@@ -244,16 +300,22 @@ fn main() -> anyhow::Result<()> {
             if let Err(e) = termmeet_signaling::protocol::check_room_name(&room) {
                 anyhow::bail!("{}", e.message);
             }
-            log_to_file(meeting.log_file.clone())?;
-            let options = join_options(room, server, secret, meeting);
+            let c = effective_config(cli.config.as_ref(), flags_of(server, &meeting))?;
+            if cli.print_config {
+                print!("{}", c.to_toml());
+                return Ok(());
+            }
+            log_to_file(c.log_file.clone())?;
+            let options = join_options(room, secret, c)?;
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(termmeet::session::join(options));
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             result
         }
         Command::Demo { meeting } => {
-            log_to_file(meeting.log_file.clone())?;
-            let options = join_options("demo".into(), None, None, meeting);
+            let c = effective_config(cli.config.as_ref(), flags_of(None, &meeting))?;
+            log_to_file(c.log_file.clone())?;
+            let options = join_options("demo".into(), None, c)?;
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(termmeet::session::demo(options));
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));

@@ -90,3 +90,42 @@ fn bad_arguments_say_what_is_wrong() {
     let e = run(&["play", "x.y4m", "--colors", "lots"]);
     assert!(e.contains("truecolor, 256, 16 or mono"), "{e}");
 }
+
+#[test]
+fn print_config_layers_file_and_flags() {
+    let dir = std::env::temp_dir().join(format!("termmeet-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.toml");
+    std::fs::write(&file, "name = \"ada\"\ntolerance = 12\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_termmeet"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--config", file.to_str().unwrap(), "--print-config"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("name = \"ada\"") && text.contains("tolerance = 12"),
+        "{text}"
+    );
+    let out = run(&[
+        "--config",
+        file.to_str().unwrap(),
+        "join",
+        "r",
+        "--tolerance",
+        "3",
+        "--print-config",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tolerance = 3") && text.contains("name = \"ada\""),
+        "{text}"
+    );
+    std::fs::write(&file, "nmae = \"typo\"\n").unwrap();
+    let out = run(&["--config", file.to_str().unwrap(), "--print-config"]);
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("config.toml") && e.contains("nmae"), "{e}");
+}

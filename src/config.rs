@@ -1,0 +1,119 @@
+//! The client's defaults: shipped in the binary, overridden by a TOML file in the platform's
+//! config directory (`~/.config/termmeet/config.toml` on Linux), overridden by flags.
+//! `termmeet --print-config` shows the result.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// Every setting the config file may hold; all optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Signaling server URL (none: find or start one on this machine).
+    pub server: Option<String>,
+    /// Display name (none: the login name).
+    pub name: Option<String>,
+    /// Camera by number or name, or `none`.
+    pub camera: Option<String>,
+    /// Microphone by name, or `none`.
+    pub mic: Option<String>,
+    /// Speaker by name, or `none`.
+    pub speaker: Option<String>,
+    /// X display to share.
+    pub screen: Option<String>,
+    /// Colour depth: truecolor, 256, 16 or mono (none: from the environment).
+    pub colors: Option<String>,
+    /// Colour tolerance.
+    pub tolerance: Option<u8>,
+    /// Terminal byte budget, kbit/s.
+    pub max_tty_kbps: Option<u64>,
+    /// Log file.
+    pub log_file: Option<PathBuf>,
+}
+
+/// The values used when neither the file nor a flag sets one.
+pub fn shipped_defaults() -> ClientConfig {
+    ClientConfig {
+        tolerance: Some(8),
+        ..ClientConfig::default()
+    }
+}
+
+/// Where the config file is looked for.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "termmeet").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// Reads a config file; a missing file is an empty config, a bad one a clear error.
+pub fn load(path: &Path) -> anyhow::Result<ClientConfig> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ClientConfig::default()),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the config file {}", path.display()))
+        }
+    };
+    toml::from_str(&text).with_context(|| {
+        format!(
+            "the config file {} is not valid (fix or remove it)",
+            path.display()
+        )
+    })
+}
+
+impl ClientConfig {
+    /// This config with every unset field taken from `under`.
+    pub fn over(self, under: ClientConfig) -> ClientConfig {
+        ClientConfig {
+            server: self.server.or(under.server),
+            name: self.name.or(under.name),
+            camera: self.camera.or(under.camera),
+            mic: self.mic.or(under.mic),
+            speaker: self.speaker.or(under.speaker),
+            screen: self.screen.or(under.screen),
+            colors: self.colors.or(under.colors),
+            tolerance: self.tolerance.or(under.tolerance),
+            max_tty_kbps: self.max_tty_kbps.or(under.max_tty_kbps),
+            log_file: self.log_file.or(under.log_file),
+        }
+    }
+
+    /// As TOML, for `--print-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_flags_and_defaults_layer() {
+        let dir = std::env::temp_dir().join(format!("termmeet-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        assert_eq!(
+            load(&path).unwrap(),
+            ClientConfig::default(),
+            "a missing file is empty"
+        );
+        std::fs::write(&path, "name = \"ada\"\ntolerance = 12\ncolors = \"256\"\n").unwrap();
+        let file = load(&path).unwrap();
+        let flags = ClientConfig {
+            tolerance: Some(4),
+            ..ClientConfig::default()
+        };
+        let effective = flags.over(file).over(shipped_defaults());
+        assert_eq!(effective.name.as_deref(), Some("ada"));
+        assert_eq!(effective.tolerance, Some(4), "a flag beats the file");
+        assert_eq!(effective.colors.as_deref(), Some("256"));
+        assert!(effective.to_toml().contains("name = \"ada\""));
+        std::fs::write(&path, "nmae = \"typo\"\n").unwrap();
+        let e = format!("{:#}", load(&path).unwrap_err());
+        assert!(e.contains("config.toml") && e.contains("nmae"), "{e}");
+    }
+}
