@@ -5,7 +5,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,7 +17,7 @@ use crate::media::y4m::Y4mReader;
 use crate::media::Pacer;
 use crate::render::halfblock::to_cells;
 use crate::render::{ColorMode, HalfBlockRenderer};
-use crate::term::LeanBackend;
+use crate::term::{CountingWriter, LeanBackend};
 
 /// How to play.
 #[derive(Clone, Debug)]
@@ -78,24 +77,6 @@ impl std::fmt::Display for PlayStats {
     }
 }
 
-/// Counts the bytes that pass through to the terminal.
-struct CountingWriter<W> {
-    inner: W,
-    count: Arc<AtomicU64>,
-}
-
-impl<W: Write> Write for CountingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -108,11 +89,7 @@ pub fn run(options: &PlayOptions) -> anyhow::Result<PlayStats> {
     let mut reader = Y4mReader::open(&options.file)?;
     let interactive = std::io::stdout().is_terminal() && options.size.is_none();
     let mode = options.colors.unwrap_or_else(ColorMode::from_env);
-    let count = Arc::new(AtomicU64::new(0));
-    let writer = CountingWriter {
-        inner: std::io::stdout(),
-        count: Arc::clone(&count),
-    };
+    let (writer, count) = CountingWriter::new(std::io::stdout());
     let mut terminal = if interactive {
         crossterm::terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
         crossterm::execute!(

@@ -11,6 +11,44 @@ use ratatui::buffer::Cell;
 use ratatui::layout::{Position, Size};
 use ratatui::style::{Color, Modifier};
 
+/// Counts the bytes that pass through to the terminal (for `--stats` and the status bar).
+pub struct CountingWriter<W> {
+    inner: W,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<W: Write> CountingWriter<W> {
+    /// Wraps `inner`; the counter goes up by every byte written.
+    pub fn new(
+        inner: W,
+    ) -> (
+        CountingWriter<W>,
+        std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        (
+            CountingWriter {
+                inner,
+                count: std::sync::Arc::clone(&count),
+            },
+            count,
+        )
+    }
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// The byte-lean backend.
 pub struct LeanBackend<W: Write> {
     writer: W,

@@ -3,9 +3,8 @@
 //! `--max-tty-kbps` says so). The terminal is restored on every way out: `q`, Ctrl-C, a
 //! panic, a lost server.
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -17,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::app::{frame_interval, Action, App, Effect};
 use crate::call::mesh::Mesh;
 use crate::render::ColorMode;
-use crate::term::LeanBackend;
+use crate::term::{CountingWriter, LeanBackend};
 use crate::ui::{self, VideoCache};
 
 /// How the screen is drawn.
@@ -29,24 +28,6 @@ pub struct DrawOptions {
     pub tolerance: u8,
     /// Terminal byte budget, kbit/s.
     pub max_tty_kbps: Option<u64>,
-}
-
-/// Counts the bytes written to the terminal.
-struct CountingWriter<W> {
-    inner: W,
-    count: Arc<AtomicU64>,
-}
-
-impl<W: Write> Write for CountingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Puts the terminal back as it was.
@@ -91,11 +72,7 @@ async fn drive(
     draw: &DrawOptions,
     notices: Vec<String>,
 ) -> anyhow::Result<()> {
-    let count = Arc::new(AtomicU64::new(0));
-    let writer = CountingWriter {
-        inner: std::io::stdout(),
-        count: Arc::clone(&count),
-    };
+    let (writer, count) = CountingWriter::new(std::io::stdout());
     let mut terminal = Terminal::new(LeanBackend::new(writer))?;
     terminal.clear()?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
