@@ -80,6 +80,22 @@ impl Tmux {
     }
 }
 
+/// Waits until the screen no longer shows `text`, or panics with what it shows.
+fn wait_until_gone(t: &Tmux, text: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let screen = t.capture(false);
+        if !screen.contains(text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {within:?} for {text:?} to go; the screen shows:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
@@ -120,6 +136,7 @@ fn demo_in_a_terminal() {
     t.keys(&["Enter"]);
     t.wait_for(&["tester: hello from tmux"], false, Duration::from_secs(20));
     t.keys(&["Escape"]);
+    wait_until_gone(&t, "Esc done", Duration::from_secs(10));
     // q asks first; y leaves, and the shell gets its terminal back.
     t.keys(&["q"]);
     t.wait_for(&["Leave the meeting?"], false, Duration::from_secs(10));

@@ -250,6 +250,15 @@ impl App {
     }
 
     fn on_typing_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        // Esc and the next key arriving in one read (a fast typist, a slow SSH link) reach us as
+        // Alt+key: that is Esc, which closes the input, then the key itself.
+        if key.modifiers.contains(KeyModifiers::ALT) && matches!(key.code, KeyCode::Char(_)) {
+            self.typing = false;
+            return self.on_key(KeyEvent::new(
+                key.code,
+                key.modifiers.difference(KeyModifiers::ALT),
+            ));
+        }
         match key.code {
             KeyCode::Esc => {
                 self.typing = false;
@@ -383,6 +392,19 @@ mod tests {
             a.update(key('m')),
             vec![Effect::Mesh(MeshCommand::Mic(false))]
         );
+    }
+
+    #[test]
+    fn esc_and_a_key_arriving_together_close_the_input_then_act() {
+        let mut a = app();
+        a.update(key('c'));
+        a.update(key('x'));
+        // "\x1bq" in one read is parsed as Alt+q.
+        let alt_q = Action::Key(KeyEvent::new(KeyCode::Char('q'), KeyModifiers::ALT));
+        assert!(a.update(alt_q).is_empty());
+        assert!(!a.typing, "the input closed");
+        assert!(a.confirm_quit, "and q asked to leave");
+        assert_eq!(a.input, "x", "q was not typed into the message");
     }
 
     #[test]
