@@ -1,134 +1,437 @@
-//! A real browser in the meeting: headless Chromium (Debian's, installed by the test set-up)
-//! opens the page the signaling server serves, joins with fake camera and microphone, and
-//! meets a `termmeet headless` participant. The terminal side checks Chromium's H.264 video
-//! and Opus audio arrive and decode; the page reports, as a chat message, when its
-//! `getStats` shows our video decoded and our audio received.
+//! Real browsers in the meeting: headless Chromium, driven over WebDriver, opens the page the
+//! signaling server serves and meets `termmeet headless` participants. What each page
+//! received is read from its `getStats` (through `window.termmeet.stats()`), what it shows from
+//! its DOM, and what it does is done by clicking and typing as a user would.
 
-use std::process::Stdio;
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
-use termmeet_signaling::ServerConfig;
+use common::browser::{Driver, Page, PageOptions, ONE_AT_A_TIME};
+use common::{assert_held, ran, TestServer};
+use futures_util::{SinkExt, StreamExt};
+use termmeet::headless::runner::{run_script, HeadlessOptions, Report};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
 
-fn chromium() -> Option<&'static str> {
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists())
+fn options(server: &TestServer) -> Arc<HeadlessOptions> {
+    Arc::new(HeadlessOptions {
+        server: server.url(),
+        video_size: (320, 240),
+        fps: 15.0,
+        bitrate: 300_000,
+        ..HeadlessOptions::default()
+    })
 }
 
-async fn start_browser(url: &str, profile: &std::path::Path) -> tokio::process::Child {
-    let bin =
-        chromium().expect("Chromium is installed by scripts/setup.sh test (package chromium)");
-    tokio::process::Command::new(bin)
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-            &format!("--user-data-dir={}", profile.display()),
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            "--autoplay-policy=no-user-gesture-required",
-            // Everything here runs on loopback: let WebRTC use it, and show real addresses
-            // rather than mDNS names.
-            "--allow-loopback-in-peer-connection",
-            "--disable-features=WebRtcHideLocalIpsWithMdns",
-            "--enable-logging=stderr",
-            url,
-        ])
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::File::create(profile.join("chromium.log"))
-                .map(Stdio::from)
-                .unwrap_or(Stdio::null()),
+fn headless(script: &'static str, o: &Arc<HeadlessOptions>) -> JoinHandle<Report> {
+    let o = Arc::clone(o);
+    tokio::spawn(async move {
+        ran(
+            tokio::time::timeout(Duration::from_secs(300), run_script(script, &o))
+                .await
+                .expect("the script ends within 5 minutes"),
         )
-        .kill_on_drop(true)
-        .spawn()
-        .expect("Chromium starts")
+    })
+}
+
+/// Joins from the page's form, as a user does.
+async fn join_from_form(page: &Page, room: &str, name: &str) {
+    page.type_into("room", room).await;
+    page.type_into("name", name).await;
+    page.click("joinButton").await;
+    page.wait_for(
+        "the join to be answered",
+        "window.termmeet.me()",
+        Duration::from_secs(30),
+    )
+    .await;
+}
+
+async fn wait_frames_from(page: &Page, name: &str, frames: u64, within: Duration) {
+    page.wait_for(
+        &format!("{frames} decoded frames from {name}"),
+        &format!(
+            "window.termmeet.stats().some((p) => p.name === {name:?} && p.cameraFrames >= {frames})"
+        ),
+        within,
+    )
+    .await;
+}
+
+async fn wait_chat(page: &Page, line: &str) {
+    page.wait_for(
+        &format!("{line:?} in the chat"),
+        &format!("document.getElementById('chat').innerText.includes({line:?})"),
+        Duration::from_secs(60),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_and_a_terminal_participant_exchange_video_audio_and_chat() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(termmeet_signaling::run(
-        listener,
-        ServerConfig::default(),
-        std::future::pending(),
-    ));
-    let profile = std::env::temp_dir().join(format!("termmeet-chromium-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    std::fs::create_dir_all(&profile).unwrap();
-    let _browser = start_browser(
-        &format!("http://{addr}/?room=web&name=chrome&autojoin&report"),
-        &profile,
-    )
-    .await;
+async fn chromium_and_a_terminal_exchange_media_chat_hands_and_a_screen() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start().await;
+    let driver = Driver::start("browser-meet").await;
+    let page = driver
+        .open("chrome", &server.page(""), PageOptions::default())
+        .await;
+    join_from_form(&page, "web", "chrome").await;
 
-    let o = HeadlessOptions {
-        server: format!("ws://{addr}/ws"),
-        video_size: (320, 240),
-        fps: 15.0,
-        bitrate: 400_000,
-        ..HeadlessOptions::default()
-    };
-    let script = r#"
+    let term = headless(
+        r#"
         join web as term
         audio tone:440
         expect peers 1 within 60s
         expect video from chrome frames 30 within 60s
         expect audio from chrome within 30s
-        expect chat from chrome "browser decoded video and audio from term" within 60s
+        expect chat from chrome "hello terminal" within 120s
         chat hello browser
+        expect hand chrome position 1 within 30s
         hand raise
-        expect hand term position 1 within 10s
+        expect hand term position 2 within 10s
+        screen on
+        expect chat from chrome "I see your screen" within 60s
+        screen off
+        expect chat from chrome "your screen is gone" within 60s
         leave
-    "#;
-    let report = match tokio::time::timeout(Duration::from_secs(240), run_script(script, &o))
-        .await
-        .expect("the script ends")
-    {
-        Outcome::Ran(r) => r,
-        Outcome::Unusable(e) => panic!("{e}"),
-    };
-    let failed: Vec<String> = report
-        .steps
-        .iter()
-        .filter(|s| !s.ok)
-        .map(|s| format!("line {} `{}`: {}", s.line, s.text, s.detail))
-        .collect();
-    if !report.ok {
-        let log = std::fs::read_to_string(profile.join("chromium.log")).unwrap_or_default();
-        let tail: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("termmeet") || l.contains("ERROR"))
-            .rev()
-            .take(30)
-            .collect();
-        eprintln!(
-            "chromium says:\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-    }
-    assert!(
-        report.ok,
-        "{}\nerrors: {:?}\npeers: {:?}",
-        failed.join("\n"),
-        report.errors,
-        report.peers
+    "#,
+        &options(&server),
     );
+
+    // The page decodes our H.264 video and receives our Opus audio.
+    page.wait_for(
+        "video and audio from term",
+        "window.termmeet.stats().some((p) => p.name === 'term' && p.cameraFrames >= 30 && p.audioSamples > 48000)",
+        Duration::from_secs(90),
+    )
+    .await;
+    // Chat both ways.
+    page.chat("hello terminal").await;
+    wait_chat(&page, "term: hello browser").await;
+    // Hands both ways, in order, in the page's queue.
+    page.click("hand").await;
+    page.wait_for(
+        "both hands in order",
+        "window.termmeet.hands().join(',') === 'chrome,term'",
+        Duration::from_secs(30),
+    )
+    .await;
+    page.wait_for(
+        "the queue shown",
+        "document.getElementById('hands').innerText.includes('chrome (you)')",
+        Duration::from_secs(5),
+    )
+    .await;
+    // The terminal's screen share: a separate large tile, playing, and then gone.
+    page.wait_for(
+        "the screen share as its own large tile",
+        "(() => { const v = document.querySelector('#screen.on video'); \
+          const t = window.termmeet.stats().find((p) => p.name === 'term'); \
+          return v && v.videoWidth > 0 && t.screen && t.screenFrames >= 10; })()",
+        Duration::from_secs(60),
+    )
+    .await;
+    page.chat("I see your screen").await;
+    page.wait_for(
+        "the screen tile to go",
+        "!document.querySelector('#screen.on') && !document.querySelector('#screen video')",
+        Duration::from_secs(60),
+    )
+    .await;
+    page.chat("your screen is gone").await;
+
+    let report = term.await.unwrap();
+    assert_held("term", &report);
     let chrome = &report.peers["chrome"];
     assert!(
         chrome.video_frames >= 30 && chrome.audio_ms > 500,
         "{chrome:?}"
     );
-    let _ = std::fs::remove_dir_all(&profile);
+    assert_eq!(page.errors().await, Vec::<String>::new());
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_and_two_terminals_all_exchange_video() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start().await;
+    let driver = Driver::start("browser-four").await;
+    let o = options(&server);
+    let mut pages = Vec::new();
+    for name in ["chrome1", "chrome2"] {
+        pages.push(
+            driver
+                .open(
+                    name,
+                    &server.page(&format!("room=four&name={name}&size=320x240&autojoin")),
+                    PageOptions::default(),
+                )
+                .await,
+        );
+    }
+    let terms = [
+        headless(
+            r#"
+            join four as term1
+            expect peers 3 within 90s
+            expect video from chrome1 frames 20 within 90s
+            expect video from chrome2 frames 20 within 60s
+            expect video from term2 frames 20 within 60s
+            expect chat from chrome1 "everyone sees everyone" within 180s
+            leave
+        "#,
+            &o,
+        ),
+        headless(
+            r#"
+            join four as term2
+            expect peers 3 within 90s
+            expect video from chrome1 frames 20 within 90s
+            expect video from chrome2 frames 20 within 60s
+            expect video from term1 frames 20 within 60s
+            expect chat from chrome1 "everyone sees everyone" within 180s
+            leave
+        "#,
+            &o,
+        ),
+    ];
+    for (page, others) in pages
+        .iter()
+        .zip([["chrome2", "term1", "term2"], ["chrome1", "term1", "term2"]])
+    {
+        for other in others {
+            wait_frames_from(page, other, 20, Duration::from_secs(120)).await;
+        }
+    }
+    pages[0].chat("everyone sees everyone").await;
+    for (name, term) in ["term1", "term2"].into_iter().zip(terms) {
+        assert_held(name, &term.await.unwrap());
+    }
+    for page in pages {
+        assert_eq!(page.errors().await, Vec::<String>::new());
+        page.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_survives_a_server_restart_and_resumes() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut server = TestServer::start().await;
+    let driver = Driver::start("browser-restart").await;
+    let page = driver
+        .open(
+            "chrome",
+            &server.page("room=restart&name=chrome&size=320x240&autojoin"),
+            PageOptions::default(),
+        )
+        .await;
+    let term = headless(
+        r#"
+        join restart as term
+        expect video from chrome frames 20 within 90s
+        expect chat from chrome "back again" within 180s
+        chat welcome back
+        expect video from chrome frames 20 within 20s
+        leave
+    "#,
+        &options(&server),
+    );
+    wait_frames_from(&page, "term", 20, Duration::from_secs(90)).await;
+
+    server.stop().await;
+    page.wait_for(
+        "the page to notice",
+        "document.getElementById('status').textContent.startsWith('reconnecting')",
+        Duration::from_secs(20),
+    )
+    .await;
+    let before = page.frames_from("term").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let during = page.frames_from("term").await;
+    assert!(
+        during >= before + 20,
+        "video kept flowing peer to peer while the server was down ({before} → {during})"
+    );
+    server.restart().await;
+
+    page.wait_for(
+        "the page to resume",
+        "document.getElementById('status').textContent.startsWith('resumed as chrome')",
+        Duration::from_secs(60),
+    )
+    .await;
+    page.chat("back again").await;
+    wait_chat(&page, "term: welcome back").await;
+    assert_held("term", &term.await.unwrap());
+    assert_eq!(server.joins(), 2, "nobody joined afresh");
+    assert!(server.resumes() >= 2, "both resumed");
+    assert_eq!(page.errors().await, Vec::<String>::new());
+    page.close().await;
+}
+
+/// A raw protocol client, for peers that misbehave.
+struct Ghost {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Ghost {
+    async fn join(server: &TestServer, room: &str, name: &str) -> Ghost {
+        let (ws, _) = tokio_tungstenite::connect_async(server.url())
+            .await
+            .unwrap();
+        let mut g = Ghost { ws };
+        g.send(serde_json::json!({"type": "join", "room": room, "name": name}))
+            .await;
+        g.next("peers").await;
+        g
+    }
+
+    async fn send(&mut self, v: serde_json::Value) {
+        self.ws.send(Message::text(v.to_string())).await.unwrap();
+    }
+
+    /// The next message of this type (others are skipped).
+    async fn next(&mut self, kind: &str) -> serde_json::Value {
+        let deadline = Duration::from_secs(60);
+        tokio::time::timeout(deadline, async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                        if v["type"] == kind {
+                            return v;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    other => panic!("the connection ended waiting for {kind}: {other:?}"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {kind} within {deadline:?}"))
+    }
+
+    async fn leave(mut self) {
+        self.send(serde_json::json!({"type": "leave"})).await;
+        let _ = self.ws.close(None).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_that_leave_mid_negotiation_or_send_garbage_leave_the_page_working() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start().await;
+    let driver = Driver::start("browser-bad-peers").await;
+    // A peer already in the room: the page offers to it, and it leaves without answering.
+    let mut silent = Ghost::join(&server, "bad", "silent").await;
+    let page = driver
+        .open(
+            "chrome",
+            &server.page("room=bad&name=chrome&size=320x240&autojoin"),
+            PageOptions::default(),
+        )
+        .await;
+    let offer = silent.next("offer").await;
+    assert!(offer["sdp"].as_str().unwrap().contains("m=video"));
+    silent.leave().await;
+    page.wait_for(
+        "the silent peer to be gone",
+        "!window.termmeet.stats().some((p) => p.name === 'silent')",
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // A terminal participant joins and the page meets it.
+    let term = headless(
+        r#"
+        join bad as term
+        expect video from chrome frames 20 within 90s
+        expect chat from chrome "still here" within 180s
+        chat me too
+        leave
+    "#,
+        &options(&server),
+    );
+    wait_frames_from(&page, "term", 20, Duration::from_secs(90)).await;
+
+    // A newcomer whose offer is garbage, and who then leaves.
+    let mut garbage = Ghost::join(&server, "bad", "garbage").await;
+    let peers = server.handle.counts().1;
+    assert!(peers >= 3, "{peers}");
+    let page_id = page.js("return window.termmeet.me().id").await;
+    garbage
+        .send(serde_json::json!({"type": "offer", "to": page_id, "sdp": "v=0\r\nthis is not SDP\r\n"}))
+        .await;
+    wait_chat(&page, "could not use the offer from garbage").await;
+    garbage.leave().await;
+    page.wait_for(
+        "the garbage peer to be gone",
+        "!window.termmeet.stats().some((p) => p.name === 'garbage')",
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // The meeting with the terminal goes on.
+    let before = page.frames_from("term").await;
+    wait_frames_from(&page, "term", before + 20, Duration::from_secs(30)).await;
+    page.chat("still here").await;
+    wait_chat(&page, "term: me too").await;
+    assert_held("term", &term.await.unwrap());
+    assert_eq!(page.errors().await, Vec::<String>::new());
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_camera_joins_without_video_and_says_so() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start().await;
+    let driver = Driver::start("browser-denied").await;
+    let page = driver
+        .open(
+            "chrome",
+            &server.page("room=denied&name=chrome&autojoin"),
+            PageOptions { deny_camera: true },
+        )
+        .await;
+    page.wait_for(
+        "the page to say there is no camera",
+        "document.getElementById('status').textContent.includes('no camera (NotAllowedError')",
+        Duration::from_secs(30),
+    )
+    .await;
+    let term = headless(
+        r#"
+        join denied as term
+        audio tone:440
+        expect peers 1 within 60s
+        expect audio from chrome within 60s
+        expect no video from chrome for 3s
+        expect chat from chrome "I see you" within 120s
+        leave
+    "#,
+        &options(&server),
+    );
+    // It still receives everything from the terminal.
+    page.wait_for(
+        "video and audio from term",
+        "window.termmeet.stats().some((p) => p.name === 'term' && p.cameraFrames >= 20 && p.audioSamples > 48000)",
+        Duration::from_secs(90),
+    )
+    .await;
+    page.chat("I see you").await;
+    let report = term.await.unwrap();
+    assert_held("term", &report);
+    assert_eq!(report.peers["chrome"].video_frames, 0);
+    assert_eq!(
+        page.js("return document.getElementById('cam').disabled")
+            .await,
+        serde_json::json!(true),
+        "the camera button is off"
+    );
+    assert_eq!(page.errors().await, Vec::<String>::new());
+    page.close().await;
 }

@@ -2,6 +2,10 @@
 //! and open sockets must not grow with the count (webrtc-rs issue 906 leaks closed peer
 //! connections through an Arc cycle; the mesh closes and drops everything it holds).
 
+mod common;
+
+use common::TestServer;
+
 use std::time::Duration;
 
 use termmeet::call::mesh::{Mesh, MeshCommand, MeshConfig};
@@ -9,7 +13,6 @@ use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
 use termmeet::media::pattern::PatternStyle;
 use termmeet::media::PatternSource;
 use termmeet::signaling::JoinParams;
-use termmeet_signaling::ServerConfig;
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -30,14 +33,8 @@ fn rss_kib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_joins_and_leaves_leave_nothing_behind() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(termmeet_signaling::run(
-        listener,
-        ServerConfig::default(),
-        std::future::pending(),
-    ));
-    let url = format!("ws://{addr}/ws");
+    let server = TestServer::start().await;
+    let url = server.url();
     let (alice, alice_task) = Mesh::start(MeshConfig {
         join: JoinParams {
             url: url.clone(),

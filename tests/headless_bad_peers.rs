@@ -1,24 +1,21 @@
 //! Peers that misbehave: a garbage SDP offer, a peer that never answers. Each gives a clear
 //! error in the report, and the other participants carry on.
 
+mod common;
+
+use common::TestServer;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
 use termmeet_signaling::protocol::{ClientMessage, ServerMessage};
-use termmeet_signaling::ServerConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_offers_and_silent_peers_are_reported_and_others_carry_on() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(termmeet_signaling::run(
-        listener,
-        ServerConfig::default(),
-        std::future::pending(),
-    ));
-    let url = format!("ws://{addr}/ws");
+    let server = TestServer::start().await;
+    let url = server.url();
 
     // Sam joins first, so the others offer to him; he never answers.
     let (mut sam, _) = tokio_tungstenite::connect_async(&url).await.unwrap();

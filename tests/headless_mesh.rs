@@ -3,22 +3,10 @@
 
 use std::time::Duration;
 
-use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome, Report};
-use termmeet_signaling::ServerConfig;
+mod common;
 
-async fn server() -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(termmeet_signaling::run(
-        listener,
-        ServerConfig::default(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    (format!("ws://{addr}/ws"), stop)
-}
+use common::{assert_held, ran, TestServer};
+use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
 
 fn options(url: &str) -> HeadlessOptions {
     // Small pictures keep three encoders and six decoders within two cores.
@@ -31,31 +19,10 @@ fn options(url: &str) -> HeadlessOptions {
     }
 }
 
-fn ran(outcome: Outcome) -> Report {
-    match outcome {
-        Outcome::Ran(r) => r,
-        Outcome::Unusable(e) => panic!("script unusable: {e}"),
-    }
-}
-
-fn assert_ok(who: &str, r: &Report) {
-    let failed: Vec<String> = r
-        .steps
-        .iter()
-        .filter(|s| !s.ok)
-        .map(|s| format!("line {} `{}`: {}", s.line, s.text, s.detail))
-        .collect();
-    assert!(
-        r.ok,
-        "{who} failed:\n{}\nerrors: {:?}",
-        failed.join("\n"),
-        r.errors
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_participants_see_hear_and_chat() {
-    let (url, _stop) = server().await;
+    let server = TestServer::start().await;
+    let url = server.url();
     let alice = r#"
         join standup as alice
         video test-pattern
@@ -130,9 +97,9 @@ async fn three_participants_see_hear_and_chat() {
             );
         }
     }
-    assert_ok("alice", &a);
-    assert_ok("bob", &b);
-    assert_ok("carol", &c);
+    assert_held("alice", &a);
+    assert_held("bob", &b);
+    assert_held("carol", &c);
     // The report carries per-peer figures, glass-to-glass latency among them.
     let from_bob = &a.peers["bob"];
     assert!(
@@ -149,6 +116,87 @@ async fn three_participants_see_hear_and_chat() {
         .chat
         .iter()
         .any(|m| m.from == "bob" && m.text == "hi alice"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_gets_everyone_the_chat_history_the_hands_and_the_screen() {
+    let server = TestServer::start().await;
+    let o = std::sync::Arc::new(options(&server.url()));
+    let alice = r#"
+        join late as alice
+        audio tone:440
+        expect peers 1 within 30s
+        expect video from bob frames 10 within 30s
+        hand raise
+        chat first message
+        expect chat from bob "second message" within 20s
+        expect peers 2 within 120s
+        expect video from dave frames 10 within 30s
+        expect audio from dave tone 880 within 20s
+        expect chat from dave "hello, I'm late" within 60s
+        leave
+    "#;
+    let bob = r#"
+        join late as bob
+        audio tone:660
+        expect peers 1 within 30s
+        expect video from alice frames 10 within 30s
+        expect chat from alice "first message" within 20s
+        chat second message
+        expect hand alice within 10s
+        hand raise
+        screen on
+        expect peers 2 within 120s
+        expect video from dave frames 10 within 30s
+        expect chat from dave "hello, I'm late" within 60s
+        leave
+    "#;
+    let dave = r#"
+        join late as dave
+        audio tone:880
+        expect peers 2 within 30s
+        expect chat from alice "first message" within 5s
+        expect chat from bob "second message" within 5s
+        expect hand alice position 1 within 5s
+        expect hand bob position 2 within 5s
+        expect video from alice frames 10 within 30s
+        expect video from bob frames 10 within 30s
+        expect audio from alice tone 440 within 20s
+        expect audio from bob tone 660 within 20s
+        expect screen from bob frames 5 within 30s
+        chat hello, I'm late
+        expect left alice within 60s
+        expect left bob within 60s
+        leave
+    "#;
+    let spawn = |script: &'static str| {
+        let o = std::sync::Arc::clone(&o);
+        tokio::spawn(async move { ran(run_script(script, &o).await) })
+    };
+    let (a, b) = (spawn(alice), spawn(bob));
+    // Dave comes once the room has its history: two messages, both hands up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let room = server.handle.room("late");
+        if room
+            .as_ref()
+            .is_some_and(|r| r.chat_messages == 2 && r.hands == ["alice", "bob"])
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alice and bob never got going: {room:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let d = spawn(dave).await.unwrap();
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_held("alice", &a);
+    assert_held("bob", &b);
+    assert_held("dave", &d);
+    assert_eq!(d.hands, Vec::<String>::new(), "both left, hands with them");
+    assert!(d.peers["bob"].screen_frames >= 5);
 }
 
 #[tokio::test]

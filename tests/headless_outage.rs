@@ -4,31 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome, Report};
-use termmeet_signaling::ServerConfig;
+mod common;
 
-fn ran(outcome: Outcome) -> Report {
-    match outcome {
-        Outcome::Ran(r) => r,
-        Outcome::Unusable(e) => panic!("script unusable: {e}"),
-    }
-}
+use common::{assert_held, ran, TestServer};
+use termmeet::headless::runner::{run_script, HeadlessOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_survives_a_signaling_outage_and_sessions_resume() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (router, handle) = termmeet_signaling::build(ServerConfig::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let first = tokio::spawn(termmeet_signaling::serve(
-        listener,
-        router.clone(),
-        handle.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let url = format!("ws://{addr}/ws");
+    let mut server = TestServer::start().await;
+    let url = server.url();
     let options = Arc::new(HeadlessOptions {
         server: url,
         video_size: (320, 240),
@@ -70,56 +54,19 @@ async fn media_survives_a_signaling_outage_and_sessions_resume() {
     // Wait until both have video, then take the server away for 5 s.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while handle.counts().1 < 2 {
+    while server.handle.counts().1 < 2 {
         assert!(tokio::time::Instant::now() < deadline, "both never joined");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let _ = stop.send(());
-    first.await.unwrap().unwrap();
+    server.stop().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("the same port again");
-    let (_stop_again, stopped_again) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(termmeet_signaling::serve(
-        listener,
-        router,
-        handle.clone(),
-        async move {
-            let _ = stopped_again.await;
-        },
-    ));
+    server.restart().await;
 
     let (a, b) = (ran(a.await.unwrap()), ran(b.await.unwrap()));
-    for (who, r) in [("alice", &a), ("bob", &b)] {
-        let failed: Vec<String> = r
-            .steps
-            .iter()
-            .filter(|s| !s.ok)
-            .map(|s| format!("line {} `{}`: {}", s.line, s.text, s.detail))
-            .collect();
-        assert!(
-            r.ok,
-            "{who} failed:\n{}\nerrors: {:?}",
-            failed.join("\n"),
-            r.errors
-        );
-    }
+    assert_held("alice", &a);
+    assert_held("bob", &b);
     // Both came back as themselves: resumed, not rejoined.
-    assert!(
-        handle
-            .metrics()
-            .resumes_total
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 2
-    );
-    assert_eq!(
-        handle
-            .metrics()
-            .joins_total
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2,
-        "no fresh joins"
-    );
+    assert!(server.resumes() >= 2, "both resumed");
+    assert_eq!(server.joins(), 2, "no fresh joins");
 }

@@ -1,10 +1,12 @@
 //! The signaling client against a real server that goes away and comes back.
 
+mod common;
+
 use std::time::Duration;
 
+use common::TestServer;
 use termmeet::signaling::{JoinParams, SignalingClient, SignalingEvent};
 use termmeet_signaling::protocol::{ClientMessage, ServerMessage};
-use termmeet_signaling::ServerConfig;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 async fn next_message(
@@ -47,20 +49,10 @@ async fn chat_arrives(events: &mut UnboundedReceiver<SignalingEvent>, text: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_resumes_and_delivers_what_was_queued() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (router, handle) = termmeet_signaling::build(ServerConfig::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let first = tokio::spawn(termmeet_signaling::serve(
-        listener,
-        router.clone(),
-        handle.clone(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let mut server = TestServer::start().await;
+    let url = server.url();
     let params = |name: &str| JoinParams {
-        url: format!("ws://{addr}/ws"),
+        url: url.clone(),
         room: "r".into(),
         name: name.into(),
         secret: None,
@@ -78,8 +70,7 @@ async fn reconnects_resumes_and_delivers_what_was_queued() {
         _ => unreachable!(),
     };
 
-    let _ = stop.send(());
-    first.await.unwrap().unwrap();
+    server.stop().await;
     // Once alice knows the server is gone, her chat waits in her queue. (A message sent in
     // the instant before a client sees the close can be lost: the protocol has no acks.)
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -94,13 +85,7 @@ async fn reconnects_resumes_and_delivers_what_was_queued() {
         text: "sent while down".into(),
     });
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    tokio::spawn(termmeet_signaling::serve(
-        listener,
-        router,
-        handle.clone(),
-        std::future::pending(),
-    ));
+    server.restart().await;
 
     // Each gets the other's message relayed if it is back first, or in the history of its
     // own resume if not.
@@ -109,11 +94,5 @@ async fn reconnects_resumes_and_delivers_what_was_queued() {
         text: "and after".into(),
     });
     chat_arrives(&mut a_events, "and after", &b_id).await;
-    assert_eq!(
-        handle
-            .metrics()
-            .resumes_total
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
+    assert_eq!(server.resumes(), 2);
 }

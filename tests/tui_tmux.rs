@@ -1,12 +1,15 @@
 //! The real binary in a real terminal (tmux), as a person uses it.
 
+mod common;
+
+use common::TestServer;
+
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use termmeet::call::mesh::{Mesh, MeshCommand, MeshConfig};
 use termmeet::signaling::JoinParams;
-use termmeet_signaling::ServerConfig;
 
 /// The two tests each run a meeting; one at a time keeps them within two cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -160,14 +163,8 @@ fn a_headless_participant_sees_the_keys() {
 }
 
 async fn headless_sees_keys() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(termmeet_signaling::run(
-        listener,
-        ServerConfig::default(),
-        std::future::pending(),
-    ));
-    let url = format!("ws://{addr}/ws");
+    let server = TestServer::start().await;
+    let url = server.url();
     let (observer, task) = Mesh::start(MeshConfig {
         join: JoinParams {
             url: url.clone(),

@@ -124,6 +124,14 @@ struct HubState {
     next_epoch: u64,
 }
 
+/// What [`Hub::room_summary`] tells of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSummary {
+    pub members: Vec<String>,
+    pub hands: Vec<String>,
+    pub chat_messages: usize,
+}
+
 struct Room {
     /// Participants in join order (the host-succession order).
     members: Vec<Member>,
@@ -232,6 +240,25 @@ impl Hub {
         let state = self.lock();
         let participants = state.rooms.values().map(|r| r.members.len()).sum();
         (state.rooms.len(), participants)
+    }
+
+    /// A room as it stands: who is in it (by name, in join order), the hand queue (by name)
+    /// and the chat history's length. `None` when no such room is open.
+    pub fn room_summary(&self, room: &str) -> Option<RoomSummary> {
+        let state = self.lock();
+        let r = state.rooms.get(room)?;
+        let name = |id: &PeerId| {
+            r.members
+                .iter()
+                .find(|m| &m.info.id == id)
+                .map(|m| m.info.name.clone())
+                .unwrap_or_default()
+        };
+        Some(RoomSummary {
+            members: r.members.iter().map(|m| m.info.name.clone()).collect(),
+            hands: r.hands.iter().map(name).collect(),
+            chat_messages: r.chat_history.len(),
+        })
     }
 
     /// Resume tokens held, for leak tests.

@@ -15,5 +15,7 @@ mod ratelimit;
 pub mod sanitize;
 mod server;
 
+pub use axum::Router;
 pub use config::{ServeArgs, ServerConfig};
+pub use hub::RoomSummary;
 pub use server::{build, run, serve, ServerHandle};

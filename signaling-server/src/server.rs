@@ -47,6 +47,11 @@ impl ServerHandle {
         self.shared.hub.counts()
     }
 
+    /// Who is in `room`, its hand queue and chat history length.
+    pub fn room(&self, room: &str) -> Option<crate::hub::RoomSummary> {
+        self.shared.hub.room_summary(room)
+    }
+
     /// Resume tokens the hub holds (one per participant).
     pub fn tokens_held(&self) -> usize {
         self.shared.hub.tokens_held()

@@ -236,6 +236,32 @@ pub struct PeerLink {
     /// Whether our offer is set locally and waits for an answer (signaling state
     /// have-local-offer; 0.21 has no getter for it).
     have_local_offer: bool,
+    /// Our DTLS role (`a=setup:` value) once the first exchange fixed it. 0.21 answers every
+    /// offer with `setup:active`, even a re-offer on a connection where we are the DTLS server,
+    /// which Chromium rejects ("Failed to set SSL role for the transport"): the answers we send
+    /// later say this instead.
+    dtls_setup: Option<&'static str>,
+}
+
+/// The `a=setup:` value of an SDP (the first one; bundled media share one transport).
+fn sdp_setup(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=setup:"))
+}
+
+/// `sdp` with every `a=setup:` line saying `role`.
+fn with_setup(sdp: &str, role: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        if line.starts_with("a=setup:") {
+            out.push_str("a=setup:");
+            out.push_str(role);
+            out.push_str("\r\n");
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// A link failure, with the step that failed.
@@ -319,6 +345,7 @@ impl PeerLink {
             making_offer: false,
             ignore_offer: false,
             have_local_offer: false,
+            dtls_setup: None,
         })
     }
 
@@ -446,11 +473,34 @@ impl PeerLink {
             .local_description()
             .await
             .ok_or("no local description")?;
-        Ok(Some(local.sdp))
+        // 0.21 insists the local answer is exactly the one it made, so the role is corrected
+        // only in what the remote gets; the DTLS transport, once started, never reads it again.
+        Ok(Some(match self.dtls_setup {
+            Some(ours) if sdp_setup(&local.sdp).is_some_and(|s| s != ours) => {
+                with_setup(&local.sdp, ours)
+            }
+            Some(_) => local.sdp,
+            None => {
+                self.dtls_setup = match sdp_setup(&local.sdp) {
+                    Some("passive") => Some("passive"),
+                    Some(_) => Some("active"),
+                    None => None,
+                };
+                local.sdp
+            }
+        }))
     }
 
     /// Handles the remote's answer.
     pub async fn on_answer(&mut self, sdp: String) -> LinkResult<()> {
+        if self.dtls_setup.is_none() {
+            // The remote's role fixes ours: the other one.
+            self.dtls_setup = match sdp_setup(&sdp) {
+                Some("active") => Some("passive"),
+                Some("passive") => Some("active"),
+                _ => None,
+            };
+        }
         let answer = step("read answer", RTCSessionDescription::answer(sdp))?;
         step(
             "set remote answer",
@@ -509,5 +559,22 @@ impl PeerLink {
             let _ = self.pc.remove_track(&sender).await;
         }
         let _ = self.pc.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_keeps_the_dtls_role_the_first_exchange_fixed() {
+        let answer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:active\r\na=mid:0\r\n\
+                      m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:active\r\na=mid:1\r\n";
+        assert_eq!(sdp_setup(answer), Some("active"));
+        let fixed = with_setup(answer, "passive");
+        assert_eq!(fixed.matches("a=setup:passive\r\n").count(), 2);
+        assert!(!fixed.contains("active"));
+        assert_eq!(fixed.len(), answer.len() + 2);
+        assert_eq!(sdp_setup("v=0\r\n"), None);
     }
 }

@@ -537,10 +537,22 @@ impl MeshTask {
                     return;
                 };
                 match entry.link.on_offer(sdp).await {
-                    Ok(Some(answer)) => self.signaling.send(ClientMessage::Answer {
-                        to: from,
-                        sdp: answer,
-                    }),
+                    Ok(Some(answer)) => {
+                        // An answer can only take up what the offer has room for: a track of
+                        // ours with no m-line in it (our screen, being shared when this peer
+                        // arrived and offered us camera and sound only) needs an offer of ours.
+                        let left_out = entry
+                            .tracks
+                            .iter()
+                            .any(|(_, t, _)| !answer.contains(&format!("a=ssrc:{} ", t.ssrc)));
+                        self.signaling.send(ClientMessage::Answer {
+                            to: from.clone(),
+                            sdp: answer,
+                        });
+                        if left_out {
+                            self.offer(&from).await;
+                        }
+                    }
                     Ok(None) => {}
                     Err(e) => {
                         let name = lock(&self.state).name_of(&from);

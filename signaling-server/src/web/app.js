@@ -5,13 +5,21 @@
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const report = params.has("report");
 const state = {
   ws: null, me: null, host: null, token: null, peers: new Map(), hands: [], local: null,
-  screen: null, mic: true, cam: true, left: false, backoff: 1000, iceServers: [],
+  screen: null, mic: true, cam: true, left: false, backoff: 1000, iceServers: [], notice: "",
 };
 
-function status(text) { $("status").textContent = text; console.log("termmeet: " + text); }
+// What went wrong in this page's own scripts, for anyone debugging it (and for the tests).
+const errors = [];
+window.addEventListener("error", (e) => errors.push(String(e.message)));
+window.addEventListener("unhandledrejection", (e) => errors.push(String(e.reason)));
+
+// The status line; a standing notice (no camera, say) stays after it.
+function status(text) {
+  const line = state.notice ? text + " · " + state.notice : text;
+  $("status").textContent = line; console.log("termmeet: " + line);
+}
 
 function send(msg) {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
@@ -19,16 +27,20 @@ function send(msg) {
 
 async function getMedia() {
   try {
-    state.local = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+    // ?size=WxH asks for a smaller (or larger) camera picture than 640x480.
+    const [width, height] = (params.get("size") || "640x480").split("x").map(Number);
+    state.local = await navigator.mediaDevices.getUserMedia({ video: { width, height }, audio: true });
   } catch (e) {
     try {
       state.local = await navigator.mediaDevices.getUserMedia({ audio: true });
       state.cam = false;
-      status("no camera (" + e.name + "): joining without video");
+      state.notice = "no camera (" + e.name + (e.name === "NotAllowedError" ? ": allow it in the site settings and reload" : "") + "): joined without video";
+      status("joining");
     } catch (e2) {
       state.local = new MediaStream();
       state.cam = false; state.mic = false;
-      status("no camera or microphone (" + e2.name + "): joining to watch and listen");
+      state.notice = "no camera or microphone (" + e2.name + "): joined to watch and listen";
+      status("joining");
     }
   }
 }
@@ -88,7 +100,7 @@ async function onMessage(m) {
     }
     case "media-state": { const p = state.peers.get(m.from); if (p) { p.info.mic = m.mic; p.info.cam = m.cam; updateTile(p); renderSide(); } break; }
     case "screen-share-started": { const p = state.peers.get(m.from); if (p) { p.info.screen = true; p.info.screen_stream_id = m.stream_id; placeStreams(p); renderSide(); } break; }
-    case "screen-share-stopped": { const p = state.peers.get(m.from); if (p) { p.info.screen = false; p.screenVideo = null; $("screen").classList.remove("on"); $("screen").textContent = ""; renderSide(); } break; }
+    case "screen-share-stopped": { const p = state.peers.get(m.from); if (p) { p.info.screen = false; hideScreen(p); renderSide(); } break; }
     case "raise-hand": case "lower-hand": state.hands = m.queue; renderSide(); break;
     case "chat": addChat(m); break;
     case "chat-enabled": case "chat-disabled": addNote("chat " + (m.type === "chat-enabled" ? "enabled" : "disabled") + " by " + peerName(m.from)); break;
@@ -110,7 +122,13 @@ function makePeer(info) {
     if (candidate) send({ type: "candidate", to: info.id, candidate: { candidate: candidate.candidate, sdp_mid: candidate.sdpMid, sdp_mline_index: candidate.sdpMLineIndex, username_fragment: candidate.usernameFragment } });
   };
   pc.onnegotiationneeded = async () => { if (p.ready) await offer(p); };
-  pc.ontrack = (ev) => { for (const s of ev.streams) p.streams.set(s.id, s); placeStreams(p); };
+  pc.ontrack = (ev) => {
+    for (const s of ev.streams) {
+      p.streams.set(s.id, s);
+      s.onremovetrack = () => { if (!s.getTracks().length) { p.streams.delete(s.id); if (isScreen(p, s.id)) hideScreen(p); } };
+    }
+    placeStreams(p);
+  };
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === "failed" && Date.now() - p.lastFailed > 5000) { p.lastFailed = Date.now(); pc.restartIce(); }
     renderSide();
@@ -164,7 +182,7 @@ function closePeer(id) {
   if (!p) return;
   p.pc.close();
   if (p.tile) p.tile.remove();
-  if (p.screenVideo) { $("screen").classList.remove("on"); $("screen").textContent = ""; }
+  hideScreen(p);
   state.peers.delete(id);
 }
 
@@ -193,9 +211,18 @@ function updateTile(p) {
   p.tile.classList.toggle("cam-off", !p.info.cam);
 }
 
+function isScreen(p, streamId) { return p.info.screen_stream_id === streamId || streamId.startsWith("screen"); }
+
+function hideScreen(p) {
+  if (!p.screenVideo) return;
+  p.screenVideo = null;
+  $("screen").classList.remove("on"); $("screen").textContent = "";
+}
+
 function placeStreams(p) {
   for (const [id, stream] of p.streams) {
-    if (p.info.screen_stream_id === id || id.startsWith("screen")) {
+    if (isScreen(p, id)) {
+      if (!stream.getVideoTracks().length || (p.info.screen === false && !p.screenVideo)) continue;
       if (!p.screenVideo) {
         const v = document.createElement("video"); v.autoplay = true; v.playsInline = true; v.muted = true;
         $("screen").textContent = ""; $("screen").append(v); $("screen").classList.add("on");
@@ -243,38 +270,50 @@ function renderSide() {
   $("hand").textContent = state.me && state.hands.includes(state.me.id) ? "lower hand" : "raise hand";
 }
 
-// Stats every second: quality per peer, and (with ?report) a chat line once video and
-// sound from a peer have arrived, so tests can see what the browser received.
-const reported = new Set();
+// Stats every second: quality per peer from getStats, with the same thresholds as the
+// terminal client, and what has arrived from each peer's camera, screen and microphone.
+function kindOf(p, trackId) {
+  for (const [id, stream] of p.streams) if (stream.getTracks().some((t) => t.id === trackId)) return isScreen(p, id) ? "screen" : "camera";
+  return "camera";
+}
+
 setInterval(async () => {
   for (const p of state.peers.values()) {
-    const stats = await p.pc.getStats();
-    let frames = 0, audio = 0, lost = 0, recv = 0, rtt = 0;
+    let stats;
+    try { stats = await p.pc.getStats(); } catch { continue; }
+    let camera = 0, screen = 0, audio = 0, lost = 0, recv = 0, rtt = 0;
     stats.forEach((s) => {
-      if (s.type === "inbound-rtp" && s.kind === "video") frames = Math.max(frames, s.framesDecoded || 0);
-      if (s.type === "inbound-rtp" && s.kind === "audio") audio = s.totalSamplesReceived || 0;
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        if (kindOf(p, s.trackIdentifier) === "screen") screen = Math.max(screen, s.framesDecoded || 0);
+        else camera = Math.max(camera, s.framesDecoded || 0);
+      }
+      if (s.type === "inbound-rtp" && s.kind === "audio") audio = Math.max(audio, s.totalSamplesReceived || 0);
       if (s.type === "inbound-rtp") { lost += s.packetsLost || 0; recv += s.packetsReceived || 0; }
       if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime * 1000;
     });
-    p.framesDecoded = frames;
-    if (report) {
-      const v = [];
-      stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") v.push(JSON.stringify({ p: s.packetsReceived, fr: s.framesReceived, fd: s.framesDecoded, kf: s.keyFramesDecoded, pli: s.pliCount, dec: s.decoderImplementation, w: s.frameWidth, codec: s.codecId, nack: s.nackCount, lost: s.packetsLost })); });
-      console.log("termmeet stats " + p.info.name + " frames " + frames + " audio " + audio + " state " + p.pc.connectionState + " video " + v.join(" "));
-    }
+    p.cameraFrames = camera; p.screenFrames = screen; p.audioSamples = audio;
     p.quality = quality(recv ? (100 * lost) / (lost + recv) : 0, rtt, p.pc.connectionState === "connected");
-    if (report && frames >= 30 && audio > 48000 && !reported.has(p.info.id)) {
-      reported.add(p.info.id);
-      send({ type: "chat", text: "browser decoded video and audio from " + p.info.name });
-    }
   }
   renderSide();
 }, 1000);
-window.termmeetStats = () => [...state.peers.values()].map((p) => ({ name: p.info.name, framesDecoded: p.framesDecoded || 0, quality: p.quality }));
+
+// A read-only view of the meeting for the console (and the browser tests).
+window.termmeet = {
+  errors,
+  stats: () => [...state.peers.values()].map((p) => ({
+    name: p.info.name, id: p.info.id, connection: p.pc.connectionState, signaling: p.pc.signalingState, quality: p.quality || null,
+    cameraFrames: p.cameraFrames || 0, screenFrames: p.screenFrames || 0, audioSamples: p.audioSamples || 0,
+    mic: p.info.mic, cam: p.info.cam, screen: !!p.info.screen,
+  })),
+  me: () => state.me,
+  hands: () => state.hands.map(peerName),
+};
 
 $("join").onsubmit = async (e) => {
   e.preventDefault();
   await getMedia();
+  $("mic").classList.toggle("off", !state.mic); $("mic").disabled = !state.local.getAudioTracks().length;
+  $("cam").classList.toggle("off", !state.cam); $("cam").disabled = !state.local.getVideoTracks().length;
   connect($("room").value, $("name").value, $("secret").value);
 };
 $("chatForm").onsubmit = (e) => { e.preventDefault(); const t = $("chatInput").value.trim(); if (t) send({ type: "chat", text: t }); $("chatInput").value = ""; };

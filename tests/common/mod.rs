@@ -1,0 +1,124 @@
+//! What the client's integration tests share: an in-process signaling server on a free port
+//! (which can go away and come back on the same port), and the outcome of a headless script.
+#![allow(dead_code)] // each test binary uses its own part of this
+
+pub mod browser;
+
+use std::net::SocketAddr;
+
+use termmeet::headless::runner::{Outcome, Report};
+use termmeet_signaling::{Router, ServerConfig, ServerHandle};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A signaling server on 127.0.0.1, port chosen by the system.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    router: Router,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration.
+    pub async fn start() -> TestServer {
+        TestServer::with_config(ServerConfig::default()).await
+    }
+
+    pub async fn with_config(config: ServerConfig) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (router, handle) = termmeet_signaling::build(config);
+        let mut server = TestServer {
+            addr,
+            handle,
+            router,
+            stop: None,
+            task: None,
+        };
+        server.serve(listener);
+        server
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(termmeet_signaling::serve(
+            listener,
+            self.router.clone(),
+            self.handle.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        )));
+    }
+
+    /// The WebSocket URL clients join with.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// The page a browser opens.
+    pub fn page(&self, query: &str) -> String {
+        format!("http://{}/?{query}", self.addr)
+    }
+
+    /// Stops serving: every client gets a close frame with 1001. Rooms stay, as in a server
+    /// that is restarted, so clients that come back within the grace period resume.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Serves again on the same port.
+    pub async fn restart(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("the same port again");
+        self.serve(listener);
+    }
+
+    pub fn joins(&self) -> u64 {
+        self.handle
+            .metrics()
+            .joins_total
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn resumes(&self) -> u64 {
+        self.handle
+            .metrics()
+            .resumes_total
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The report of a script that ran; panics if the script could not be used at all.
+pub fn ran(outcome: Outcome) -> Report {
+    match outcome {
+        Outcome::Ran(r) => r,
+        Outcome::Unusable(e) => panic!("script unusable: {e}"),
+    }
+}
+
+/// Panics with every failed step, the errors and the per-peer figures unless the script held.
+pub fn assert_held(who: &str, r: &Report) {
+    let failed: Vec<String> = r
+        .steps
+        .iter()
+        .filter(|s| !s.ok)
+        .map(|s| format!("line {} `{}`: {}", s.line, s.text, s.detail))
+        .collect();
+    assert!(
+        r.ok,
+        "{who}'s script failed:\n{}\nerrors: {:?}\npeers: {:?}",
+        failed.join("\n"),
+        r.errors,
+        r.peers
+    );
+}
