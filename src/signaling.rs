@@ -88,6 +88,76 @@ impl OutgoingQueue {
     }
 }
 
+/// Chat messages written to a connection but not yet seen back from the server. The protocol
+/// has no acknowledgements: a message written in the moment before a connection turns out to
+/// be dead is gone. After a resume, those the room's history lacks are sent again; one the
+/// server did take is in the history, so nothing is sent twice.
+#[derive(Debug, Default)]
+pub struct UnconfirmedChats {
+    texts: VecDeque<String>,
+}
+
+impl UnconfirmedChats {
+    /// We wrote this chat text to the server. It is kept as the server will keep it (controls
+    /// stripped, trimmed); text the server will refuse is not kept.
+    pub fn sent(&mut self, text: &str) {
+        let text = termmeet_signaling::sanitize::sanitize_chat_text(text);
+        let len = text.chars().count();
+        if len == 0 || len > termmeet_signaling::protocol::MAX_CHAT_CHARS {
+            return;
+        }
+        if self.texts.len() >= QUEUE_LIMIT {
+            self.texts.pop_front();
+        }
+        self.texts.push_back(text);
+    }
+
+    /// The server relayed one of our messages back: it has it.
+    pub fn confirmed(&mut self, text: &str) {
+        if let Some(i) = self.texts.iter().position(|t| t == text) {
+            self.texts.remove(i);
+        }
+    }
+
+    /// Joined again (`me` is our id now, `old` the one before): the messages the room's
+    /// history does not have, to send again, oldest first. Forgets them all.
+    pub fn lost(
+        &mut self,
+        history: &[termmeet_signaling::protocol::ChatMessage],
+        me: &str,
+        old: Option<&str>,
+    ) -> Vec<String> {
+        let ours = |m: &&termmeet_signaling::protocol::ChatMessage| {
+            m.from == me || Some(m.from.as_str()) == old
+        };
+        let mut seen: Vec<&str> = history
+            .iter()
+            .filter(ours)
+            .map(|m| m.text.as_str())
+            .collect();
+        self.texts
+            .drain(..)
+            .filter(|t| match seen.iter().position(|s| s == t) {
+                Some(i) => {
+                    seen.remove(i);
+                    false
+                }
+                None => true,
+            })
+            .collect()
+    }
+
+    /// Messages not yet confirmed.
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    /// Whether every message sent was confirmed.
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+}
+
 /// How a connection ended, as far as reconnecting goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ended {
@@ -186,9 +256,7 @@ async fn drive(
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<SignalingEvent>,
 ) {
-    let mut backoff = Backoff::default();
-    let mut queue = OutgoingQueue::default();
-    let mut resume_token: Option<String> = None;
+    let mut carried = Carried::default();
     loop {
         // A server that accepts the connection but never answers must not hang us.
         let connecting = tokio::time::timeout(
@@ -200,18 +268,7 @@ async fn drive(
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s"),
             ))
         }) {
-            Ok((socket, _)) => {
-                session(
-                    &params,
-                    socket,
-                    &mut commands,
-                    &events,
-                    &mut queue,
-                    &mut resume_token,
-                    &mut backoff,
-                )
-                .await
-            }
+            Ok((socket, _)) => session(&params, socket, &mut commands, &events, &mut carried).await,
             Err(e) => Err(format!("cannot reach {}: {e}", params.url)),
         };
         let (ended, reason) = match ended {
@@ -225,7 +282,7 @@ async fn drive(
             let _ = events.send(SignalingEvent::Stopped { reason });
             return;
         }
-        let delay = backoff.next_delay(rand::random::<f64>());
+        let delay = carried.backoff.next_delay(rand::random::<f64>());
         tracing::info!("signaling lost ({reason}); reconnecting in {delay:?}");
         if events
             .send(SignalingEvent::Reconnecting {
@@ -245,7 +302,7 @@ async fn drive(
                 command = commands.recv() => match command {
                     Some(Command::Send(m)) => {
                         tracing::debug!("queued while down");
-                        queue.push(m)
+                        carried.queue.push(m)
                     }
                     Some(Command::Leave) | None => {
                         let _ = events.send(SignalingEvent::Stopped { reason: "left".into() });
@@ -257,16 +314,32 @@ async fn drive(
     }
 }
 
+/// What outlives one connection.
+#[derive(Default)]
+struct Carried {
+    backoff: Backoff,
+    queue: OutgoingQueue,
+    resume_token: Option<String>,
+    unconfirmed: UnconfirmedChats,
+    /// Our id in the room, once joined.
+    me: Option<String>,
+}
+
 /// One connection: join (or resume), then pump messages until it ends.
 async fn session(
     params: &JoinParams,
     mut socket: Socket,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     events: &mpsc::UnboundedSender<SignalingEvent>,
-    queue: &mut OutgoingQueue,
-    resume_token: &mut Option<String>,
-    backoff: &mut Backoff,
+    carried: &mut Carried,
 ) -> Result<Ended, String> {
+    let Carried {
+        queue,
+        resume_token,
+        backoff,
+        unconfirmed,
+        me,
+    } = carried;
     let join = ClientMessage::Join {
         room: params.room.clone(),
         name: params.name.clone(),
@@ -303,18 +376,40 @@ async fn session(
                         continue;
                     }
                 };
-                if let ServerMessage::Peers { resume_token: token, resume_failed, .. } = &message {
+                if let ServerMessage::Peers { resume_token: token, resume_failed, you, chat_history, .. } = &message {
                     let resumed = resume_token.is_some() && !resume_failed;
                     *resume_token = Some(token.clone());
+                    let lost = unconfirmed.lost(chat_history, &you.id, me.as_deref());
+                    *me = Some(you.id.clone());
                     joined = true;
                     backoff.reset();
                     let _ = events.send(SignalingEvent::Connected { resumed });
                     let _ = events.send(SignalingEvent::Message(message));
-                    tracing::debug!(resumed, queued = queue.len(), "joined");
-                    for m in queue.drain() {
-                        socket.send(Message::Text(m.to_json().into())).await.map_err(|e| e.to_string())?;
+                    tracing::debug!(resumed, queued = queue.len(), lost = lost.len(), "joined");
+                    if !lost.is_empty() {
+                        tracing::info!("sending {} chat message(s) again that the server never got", lost.len());
+                    }
+                    let again = lost.into_iter().map(|text| ClientMessage::Chat { text });
+                    let mut outgoing: VecDeque<ClientMessage> = again.chain(queue.drain()).collect();
+                    while let Some(m) = outgoing.pop_front() {
+                        if socket.send(Message::Text(m.to_json().into())).await.is_err() {
+                            // Down again: what was not sent waits for the next connection.
+                            queue.push(m);
+                            for rest in outgoing {
+                                queue.push(rest);
+                            }
+                            return Ok(Ended::Lost);
+                        }
+                        if let ClientMessage::Chat { text } = &m {
+                            unconfirmed.sent(text);
+                        }
                     }
                     continue;
+                }
+                if let ServerMessage::Chat(m) = &message {
+                    if me.as_deref() == Some(m.from.as_str()) {
+                        unconfirmed.confirmed(&m.text);
+                    }
                 }
                 if let ServerMessage::Error { code, message: text, .. } = &message {
                     use termmeet_signaling::protocol::ErrorCode;
@@ -333,6 +428,9 @@ async fn session(
                     if socket.send(Message::Text(m.to_json().into())).await.is_err() {
                         queue.push(m);
                         return Ok(Ended::Lost);
+                    }
+                    if let ClientMessage::Chat { text } = &m {
+                        unconfirmed.sent(text);
                     }
                 }
                 Some(Command::Send(m)) => {
@@ -366,6 +464,29 @@ mod tests {
         assert_eq!(high.next_delay(1.0), Duration::from_millis(1200));
         b.reset();
         assert_eq!(b.next_delay(0.5), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn chat_the_server_never_got_is_sent_again_after_a_resume() {
+        use termmeet_signaling::protocol::ChatMessage;
+        let said = |from: &str, text: &str| ChatMessage {
+            from: from.into(),
+            name: "me".into(),
+            text: text.into(),
+            ts: 0,
+            seq: 0,
+        };
+        let mut u = UnconfirmedChats::default();
+        u.sent("confirmed");
+        u.sent(" in history \u{1b}[2J");
+        u.sent("lost");
+        u.sent("");
+        u.confirmed("confirmed");
+        assert_eq!(u.len(), 2);
+        // The server kept "in history" (stripped and trimmed) but never got "lost".
+        let history = [said("old-id", "in history"), said("someone", "lost")];
+        assert_eq!(u.lost(&history, "new-id", Some("old-id")), vec!["lost"]);
+        assert!(u.is_empty());
     }
 
     #[test]

@@ -140,6 +140,25 @@ async fn chromium_and_a_terminal_exchange_media_chat_hands_and_a_screen() {
         Duration::from_secs(60),
     )
     .await;
+    // Host controls: the page joined first, so it is the host. It lowers term's hand, and
+    // turns chat off and on again.
+    page.click_css("button.lower-hand[data-peer='term']").await;
+    page.wait_for(
+        "term's hand lowered by the host",
+        "window.termmeet.hands().join(',') === 'chrome'",
+        Duration::from_secs(20),
+    )
+    .await;
+    page.click("chatToggle").await;
+    wait_chat(&page, "chat disabled by chrome").await;
+    page.wait_for(
+        "the chat box to be off",
+        "document.getElementById('chatInput').disabled",
+        Duration::from_secs(5),
+    )
+    .await;
+    page.click("chatToggle").await;
+    wait_chat(&page, "chat enabled by chrome").await;
     page.chat("your screen is gone").await;
 
     let report = term.await.unwrap();

@@ -268,3 +268,84 @@ async fn keyframe_requests_reach_the_sender() {
     a.close().await;
     b.close().await;
 }
+
+/// A receiver that sends nothing has no track of ours to carry its PLI: the request comes as
+/// feedback on the sender's own local track (where the mesh's writer turns it into a keyframe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_only_peer_still_gets_keyframes() {
+    use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+    let bind = ["127.0.0.1:0".to_string()];
+    let (a_tx, mut a_rx) = mpsc::unbounded_channel();
+    let (b_tx, mut b_rx) = mpsc::unbounded_channel();
+    let mut a = PeerLink::new("aaaa", "bbbb", &[], &bind, a_tx)
+        .await
+        .unwrap();
+    let mut b = PeerLink::new("bbbb", "aaaa", &[], &bind, b_tx)
+        .await
+        .unwrap();
+    let a_audio = a.add_track(RtpCodecKind::Audio, "a", "mic").await.unwrap();
+    b.receive_only(RtpCodecKind::Audio).await.unwrap();
+    let offer = b.make_offer().await.unwrap();
+    let answer = a.on_offer(offer).await.unwrap().unwrap();
+    b.on_answer(answer).await.unwrap();
+    let mut tone = ToneSource::new(300.0, false);
+    let mut opus = OpusEncoder::new(32_000).unwrap();
+    let mut b_track = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b_track.is_none() {
+        assert!(Instant::now() < deadline, "a's track never reached b");
+        if let Some(pt) = PeerLink::payload_type(&a_audio).await {
+            let data = opus.encode(&tone.generate()).unwrap();
+            let sample = Sample {
+                data: data.into(),
+                duration: Duration::from_millis(20),
+                ..Sample::new(Instant::now())
+            };
+            let _ = a_audio
+                .track
+                .sample_writer(a_audio.ssrc, pt)
+                .write_sample(&sample)
+                .await;
+        }
+        tokio::select! {
+            Some((_, e)) = a_rx.recv() => if let LinkEvent::Candidate(c) = e {
+                b.on_candidate(Some(c)).await.unwrap();
+            },
+            Some((_, e)) = b_rx.recv() => match e {
+                LinkEvent::Candidate(c) => a.on_candidate(Some(c)).await.unwrap(),
+                LinkEvent::Track(t) => b_track = Some(t),
+                _ => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    let b_track = b_track.unwrap();
+    let pli = PictureLossIndication {
+        sender_ssrc: 0,
+        media_ssrc: a_audio.ssrc,
+    };
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            b_track
+                .write_rtcp(vec![Box::new(pli.clone())])
+                .await
+                .unwrap();
+            match tokio::time::timeout(Duration::from_millis(300), a_audio.track.poll()).await {
+                Ok(Some(TrackLocalEvent::OnRtcpPacket(packets)))
+                    if packets
+                        .iter()
+                        .any(|p| termmeet::call::rtcp::is_keyframe_request(p.as_ref())) =>
+                {
+                    return;
+                }
+                Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "the PLI never reached a's local track");
+    a.close().await;
+    b.close().await;
+}

@@ -111,6 +111,13 @@ async fn three_participants_see_hear_and_chat() {
         "latency from the test pattern's stamp"
     );
     assert!(from_bob.screen_frames >= 5);
+    // Connection figures: loopback is a host pair, we send to bob, and jitter is sane.
+    assert_eq!(from_bob.path, "host", "{from_bob:?}");
+    assert!(from_bob.bitrate_out_kbps > 0.0, "{from_bob:?}");
+    assert!(
+        from_bob.jitter_ms >= 0.0 && from_bob.jitter_ms < 500.0,
+        "{from_bob:?}"
+    );
     assert_eq!(a.hands.first().map(String::as_str), Some("alice"));
     assert!(a
         .chat

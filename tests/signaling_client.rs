@@ -29,22 +29,32 @@ async fn next_message(
     }
 }
 
-async fn chat_arrives(events: &mut UnboundedReceiver<SignalingEvent>, text: &str, from: &str) {
-    let seen = |m: &ServerMessage| match m {
-        ServerMessage::Chat(c) => c.text == text && c.from == from,
-        ServerMessage::Peers {
-            chat_history,
-            resume_failed,
-            ..
-        } => {
-            !resume_failed
-                && chat_history
-                    .iter()
-                    .any(|c| c.text == text && c.from == from)
+/// Waits until every one of `texts` from `from` has arrived, relayed or in the history of a
+/// resume.
+async fn chats_arrive(events: &mut UnboundedReceiver<SignalingEvent>, texts: &[&str], from: &str) {
+    let missing = std::cell::RefCell::new(texts.to_vec());
+    let seen = |m: &ServerMessage| {
+        let mut missing = missing.borrow_mut();
+        match m {
+            ServerMessage::Chat(c) if c.from == from => missing.retain(|t| *t != c.text),
+            ServerMessage::Peers {
+                chat_history,
+                resume_failed: false,
+                ..
+            } => {
+                for c in chat_history.iter().filter(|c| c.from == from) {
+                    missing.retain(|t| *t != c.text);
+                }
+            }
+            _ => {}
         }
-        _ => false,
+        missing.is_empty()
     };
     next_message(events, seen).await;
+}
+
+async fn chat_arrives(events: &mut UnboundedReceiver<SignalingEvent>, text: &str, from: &str) {
+    chats_arrive(events, &[text], from).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,8 +81,12 @@ async fn reconnects_resumes_and_delivers_what_was_queued() {
     };
 
     server.stop().await;
-    // Once alice knows the server is gone, her chat waits in her queue. (A message sent in
-    // the instant before a client sees the close can be lost: the protocol has no acks.)
+    // Sent in the instant the server went, before alice knows: written to a dead connection,
+    // and sent again after the resume because the room's history does not have it.
+    a.send(ClientMessage::Chat {
+        text: "sent as it went".into(),
+    });
+    // Once alice knows the server is gone, her chat waits in her queue.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         match tokio::time::timeout_at(deadline, a_events.recv()).await {
@@ -89,7 +103,12 @@ async fn reconnects_resumes_and_delivers_what_was_queued() {
 
     // Each gets the other's message relayed if it is back first, or in the history of its
     // own resume if not.
-    chat_arrives(&mut b_events, "sent while down", &a_id).await;
+    chats_arrive(
+        &mut b_events,
+        &["sent as it went", "sent while down"],
+        &a_id,
+    )
+    .await;
     b.send(ClientMessage::Chat {
         text: "and after".into(),
     });

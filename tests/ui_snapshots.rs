@@ -40,6 +40,9 @@ fn peer(id: &str, name: &str, colour: [u8; 3]) -> PeerState {
     p.quality = Quality::Excellent;
     p.rtt_ms = 0.6;
     p.bitrate_kbps = 820.0;
+    p.bitrate_out_kbps = 640.0;
+    p.jitter_ms = 2.4;
+    p.path = "host".into();
     p
 }
 
@@ -165,6 +168,18 @@ fn reconnecting_and_notices() {
     app.update(Action::Meeting(Box::new(m)));
     app.update(Action::Notice("no camera: sending a test pattern".into()));
     check("reconnecting", &app);
+}
+
+#[test]
+fn connections_being_set_up_show_progress() {
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a1", "alice"), ("b2", "bob")]);
+    let bob = m.peers.get_mut("b2").unwrap();
+    bob.connection = "connecting".into();
+    bob.ice = "checking".into();
+    bob.latest_video = None;
+    app.update(Action::Meeting(Box::new(m)));
+    check("negotiating", &app);
 }
 
 #[test]

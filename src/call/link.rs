@@ -29,8 +29,8 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceConnectionState,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -88,6 +88,8 @@ pub enum LinkEvent {
     Candidate(IceCandidate),
     /// The connection state changed.
     State(RTCPeerConnectionState),
+    /// The ICE connection state changed (checking, connected …), for progress shown to users.
+    Ice(RTCIceConnectionState),
     /// A remote track arrived.
     Track(Arc<dyn TrackRemote>),
     /// Renegotiation is needed (a track was added or removed).
@@ -120,6 +122,10 @@ impl PeerConnectionEventHandler for Forwarder {
         let _ = self
             .events
             .send((self.peer.clone(), LinkEvent::State(state)));
+    }
+
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        let _ = self.events.send((self.peer.clone(), LinkEvent::Ice(state)));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {

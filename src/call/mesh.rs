@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rtc::media::Sample;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use rtc::statistics::report::RTCStatsReportEntry;
+use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
 use rtc::statistics::StatsSelector;
 use termmeet_signaling::protocol::{
     ChatMessage, ClientMessage, IceServer, PeerInfo, ServerMessage, You,
@@ -86,12 +86,18 @@ pub struct PeerState {
     pub latest_screen: Option<Arc<RgbFrame>>,
     /// Connection state.
     pub connection: String,
+    /// ICE connection state (new, checking, connected …).
+    pub ice: String,
     /// Round-trip time, ms.
     pub rtt_ms: f64,
     /// Packet loss of what we receive, percent.
     pub loss_pct: f64,
     /// Bitrate received, kbit/s.
     pub bitrate_kbps: f64,
+    /// Bitrate we send to this peer, kbit/s.
+    pub bitrate_out_kbps: f64,
+    /// Interarrival jitter of what we receive (the worst stream), ms.
+    pub jitter_ms: f64,
     /// Selected candidate pair's local type: host, srflx, relay.
     pub path: String,
     /// Quality from loss and RTT.
@@ -118,9 +124,12 @@ impl PeerState {
             latest_video: None,
             latest_screen: None,
             connection: "new".into(),
+            ice: "new".into(),
             rtt_ms: 0.0,
             loss_pct: 0.0,
             bitrate_kbps: 0.0,
+            bitrate_out_kbps: 0.0,
+            jitter_ms: 0.0,
             path: String::new(),
             quality: Quality::Disconnected,
         }
@@ -301,6 +310,7 @@ struct LinkEntry {
     receivers: Vec<JoinHandle<()>>,
     last_restart: Option<Instant>,
     bytes_received: u64,
+    bytes_sent: u64,
     created: Instant,
     connected_once: bool,
     timeout_reported: bool,
@@ -644,6 +654,7 @@ impl MeshTask {
             receivers: Vec::new(),
             last_restart: None,
             bytes_received: 0,
+            bytes_sent: 0,
             created: Instant::now(),
             connected_once: false,
             timeout_reported: false,
@@ -712,6 +723,11 @@ impl MeshTask {
                 to: peer,
                 candidate: Some(c),
             }),
+            LinkEvent::Ice(state) => {
+                if let Some(p) = lock(&self.state).peers.get_mut(&peer) {
+                    p.ice = state.to_string();
+                }
+            }
             LinkEvent::State(state) => {
                 if let Some(p) = lock(&self.state).peers.get_mut(&peer) {
                     p.connection = state.to_string();
@@ -892,8 +908,8 @@ impl MeshTask {
                 .connection()
                 .get_stats(Instant::now(), StatsSelector::None)
                 .await;
-            let (mut rtt, mut lost, mut received, mut bytes, mut path) =
-                (0.0, 0i64, 0u64, 0u64, String::new());
+            let (mut rtt, mut lost, mut received, mut bytes, mut sent, mut jitter) =
+                (0.0, 0i64, 0u64, 0u64, 0u64, 0.0f64);
             let mut target = None::<f64>;
             let mut local_candidate = String::new();
             for e in report.iter() {
@@ -902,21 +918,30 @@ impl MeshTask {
                         rtt = p.current_round_trip_time * 1000.0;
                         local_candidate = p.local_candidate_id.clone();
                     }
-                    RTCStatsReportEntry::OutboundRtp(o) if o.target_bitrate > 0.0 => {
-                        target =
-                            Some(target.map_or(o.target_bitrate, |t: f64| t.max(o.target_bitrate)));
+                    RTCStatsReportEntry::OutboundRtp(o) => {
+                        sent += o.sent_rtp_stream_stats.bytes_sent;
+                        if o.target_bitrate > 0.0 {
+                            target = Some(
+                                target.map_or(o.target_bitrate, |t: f64| t.max(o.target_bitrate)),
+                            );
+                        }
                     }
                     RTCStatsReportEntry::InboundRtp(s) => {
                         lost += s.received_rtp_stream_stats.packets_lost.max(0);
                         received += s.received_rtp_stream_stats.packets_received;
                         bytes += s.bytes_received;
+                        // 0.21 fills `jitter` with the receiver report's field as it is,
+                        // in RTP timestamp units (not seconds as its documentation says).
+                        let clock = match s.received_rtp_stream_stats.rtp_stream_stats.kind {
+                            RtpCodecKind::Video => 90_000.0,
+                            _ => 48_000.0,
+                        };
+                        jitter = jitter.max(s.received_rtp_stream_stats.jitter / clock);
                     }
                     _ => {}
                 }
             }
-            if let Some(RTCStatsReportEntry::LocalCandidate(c)) = report.get(&local_candidate) {
-                path = c.candidate_type.to_string();
-            }
+            let path = local_candidate_type(&report, &local_candidate);
             let loss = if lost + received as i64 > 0 {
                 lost as f64 * 100.0 / (lost as f64 + received as f64)
             } else {
@@ -924,6 +949,8 @@ impl MeshTask {
             };
             let kbps = bytes.saturating_sub(entry.bytes_received) as f64 * 8.0 / 1000.0;
             entry.bytes_received = bytes;
+            let out_kbps = sent.saturating_sub(entry.bytes_sent) as f64 * 8.0 / 1000.0;
+            entry.bytes_sent = sent;
             if let Some(t) = target {
                 lowest_estimate = Some(lowest_estimate.map_or(t, |l: f64| l.min(t)));
             }
@@ -943,6 +970,8 @@ impl MeshTask {
                 p.rtt_ms = rtt;
                 p.loss_pct = loss;
                 p.bitrate_kbps = kbps;
+                p.bitrate_out_kbps = out_kbps;
+                p.jitter_ms = jitter * 1000.0;
                 p.path = path;
                 p.quality = Quality::from_stats(p.connection == "connected", loss, rtt);
             }
@@ -970,6 +999,26 @@ impl MeshTask {
     }
 }
 
+/// The type (host, srflx, prflx, relay) of the local candidate with this id. 0.21 names the
+/// candidate's stats entry `RTCLocalIceCandidate_<id>` while the pair refers to it by `<id>`.
+fn local_candidate_type(report: &RTCStatsReport, id: &str) -> String {
+    if id.is_empty() {
+        return String::new();
+    }
+    let prefixed = format!("RTCLocalIceCandidate_{id}");
+    report
+        .iter()
+        .find_map(|e| match e {
+            RTCStatsReportEntry::LocalCandidate(c)
+                if c.stats.id == id || c.stats.id == prefixed =>
+            {
+                Some(c.candidate_type.to_string())
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// Adds a track for a local source to a link, with a writer task feeding it.
 async fn add_source(
     entry: &mut LinkEntry,
@@ -985,6 +1034,7 @@ async fn add_source(
         track.track.clone(),
         track.ssrc,
         track.sender.clone(),
+        pump.control.clone(),
     ));
     entry.tracks.push((source, track, writer));
     Ok(())
@@ -996,14 +1046,42 @@ async fn write_samples(
     track: Arc<webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample>,
     ssrc: u32,
     sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
+    control: Arc<super::local::PumpControl>,
 ) {
+    use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
     let mut payload_type = None;
     let mut written = 0u64;
+    // Until the track is bound by a negotiation, polling it ends at once: try again later.
+    let mut poll_from = tokio::time::Instant::now();
     loop {
-        let sample = match samples.recv().await {
-            Ok(s) => s,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => return,
+        let sample = tokio::select! {
+            // Feedback about this track: a PLI or FIR from a peer that sends us nothing (so
+            // has no remote track of ours to carry it) arrives here.
+            event = async {
+                tokio::time::sleep_until(poll_from).await;
+                track.poll().await
+            } => {
+                match event {
+                    Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                        if packets
+                            .iter()
+                            .any(|p| super::rtcp::is_keyframe_request(p.as_ref()))
+                        {
+                            control
+                                .keyframe
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    None => poll_from = tokio::time::Instant::now() + Duration::from_millis(500),
+                    Some(_) => {}
+                }
+                continue;
+            }
+            sample = samples.recv() => match sample {
+                Ok(s) => s,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
         };
         // The payload type can change with every negotiation (a browser's offer picks its
         // own numbers), and rejected packets only show up in the driver's log: look it up

@@ -83,6 +83,10 @@ pub struct PeerReport {
     pub rtt_ms: f64,
     pub loss_pct: f64,
     pub bitrate_kbps: f64,
+    /// What we send to this peer, kbit/s (beyond SCRIPT.md's fields).
+    pub bitrate_out_kbps: f64,
+    /// Interarrival jitter of what we receive, ms (beyond SCRIPT.md's fields).
+    pub jitter_ms: f64,
     pub quality: String,
     pub path: String,
 }
@@ -340,6 +344,8 @@ fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -
                     rtt_ms: (p.rtt_ms * 10.0).round() / 10.0,
                     loss_pct: (p.loss_pct * 100.0).round() / 100.0,
                     bitrate_kbps: p.bitrate_kbps.round(),
+                    bitrate_out_kbps: p.bitrate_out_kbps.round(),
+                    jitter_ms: (p.jitter_ms * 10.0).round() / 10.0,
                     quality: p.quality.as_str().into(),
                     path: p.path.clone(),
                 },

@@ -1,5 +1,5 @@
-//! The quality panel: per peer, the quality level in colour, RTT, loss, bitrate, frame rate
-//! and the path (host, srflx, relay).
+//! The quality panel: per peer, the quality level in colour, RTT, loss, jitter, bitrate in
+//! and out, frame rate and the path (host, srflx, relay).
 
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -23,23 +23,36 @@ fn colour(q: Quality) -> Color {
 /// Draws the quality panel.
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
     let mut lines = Vec::new();
+    let row = |a: &str, b: &str, c: &str, d: &str, e: &str, f: &str| {
+        format!(" {a:>4} {b:>5} {c:>4} {d:>4} {e:>4} {f:>3}")
+    };
+    if !app.meeting.peers.is_empty() {
+        lines.push(Line::styled(
+            row("rtt", "loss", "jit", "↓kb", "↑kb", "fps"),
+            Style::default().fg(Color::DarkGray),
+        ));
+    }
     for p in app.meeting.peers.values() {
         lines.push(Line::from(vec![
             Span::raw(format!("{} ", safe(&p.info.name))),
             Span::styled(p.quality.as_str(), Style::default().fg(colour(p.quality))),
             Span::styled(
-                format!(" {}", p.connection),
+                if p.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", p.path)
+                },
                 Style::default().fg(Color::DarkGray),
             ),
         ]));
         lines.push(Line::styled(
-            format!(
-                " {:.0}ms {:.1}% {:.0}kb/s {:.0}fps {}",
-                p.rtt_ms,
-                p.loss_pct,
-                p.bitrate_kbps,
-                p.video_fps(),
-                if p.path.is_empty() { "-" } else { &p.path }
+            row(
+                &format!("{:.0}ms", p.rtt_ms),
+                &format!("{:.1}%", p.loss_pct),
+                &format!("{:.0}ms", p.jitter_ms),
+                &format!("{:.0}", p.bitrate_kbps),
+                &format!("{:.0}", p.bitrate_out_kbps),
+                &format!("{:.0}", p.video_fps()),
             ),
             Style::default().fg(Color::Gray),
         ));

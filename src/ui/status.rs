@@ -55,6 +55,24 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Style::default().fg(Color::DarkGray),
         ),
     ];
+    // Long work in progress: the connections still being set up.
+    let pending: Vec<String> = m
+        .peers
+        .values()
+        .filter(|p| !matches!(p.connection.as_str(), "connected"))
+        .filter_map(super::video::progress)
+        .collect();
+    if let Some(first) = pending.first() {
+        let more = if pending.len() > 1 {
+            format!(" (+{} more)", pending.len() - 1)
+        } else {
+            String::new()
+        };
+        spans.push(Span::styled(
+            format!(" {first}{more} "),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
     if !app.notices.is_empty() {
         let text = safe(&app.notices.join(" · "));
         spans.push(Span::styled(

@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout as Split, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::safe;
 use crate::app::{App, Layout};
 use crate::call::mesh::PeerState;
 use crate::media::RgbFrame;
-use crate::render::{ColorMode, HalfBlockRenderer};
+use crate::render::{bigtext, ColorMode, HalfBlockRenderer};
 
 /// One renderer per tile, remembering what it drew (for the colour tolerance).
 pub struct VideoCache {
@@ -99,25 +99,53 @@ fn draw_camera(
             keys.push(key);
         }
         _ => {
-            let top = inner.y + inner.height / 2;
-            let name = Rect::new(
-                inner.x,
-                top.min(inner.y + inner.height.saturating_sub(1)),
-                inner.width,
-                1.min(inner.height),
-            );
-            let label = if p.info.cam {
-                format!("{} (connecting…)", safe(&p.info.name))
-            } else {
-                safe(&p.info.name)
-            };
+            let name = safe(&p.info.name);
+            let mut lines = Vec::new();
+            // A camera that is off shows the name large, when it fits and the font has it.
+            let big = (!p.info.cam)
+                .then(|| bigtext::render(&name))
+                .flatten()
+                .filter(|_| bigtext::width(&name) <= inner.width as usize && inner.height >= 3);
+            match big {
+                Some(rows) => lines.extend(
+                    rows.into_iter()
+                        .map(|r| Line::styled(r, Style::default().add_modifier(Modifier::BOLD))),
+                ),
+                None => lines.push(Line::styled(
+                    name.clone(),
+                    Style::default().add_modifier(Modifier::BOLD),
+                )),
+            }
+            if let Some(progress) = progress(p) {
+                lines.push(Line::styled(progress, Style::default().fg(Color::DarkGray)));
+            }
+            // Long progress text wraps: count the rows it takes.
+            let width = inner.width.max(1) as usize;
+            let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+            let height = (rows as u16).min(inner.height);
+            let top = inner.y + inner.height.saturating_sub(height) / 2;
             f.render_widget(
-                Paragraph::new(label)
+                Paragraph::new(lines)
                     .alignment(Alignment::Center)
-                    .style(Style::default().add_modifier(Modifier::BOLD)),
-                name,
+                    .wrap(Wrap { trim: true }),
+                Rect::new(inner.x, top, inner.width, height),
             );
         }
+    }
+}
+
+/// What is under way with a peer whose video we do not have yet.
+pub fn progress(p: &PeerState) -> Option<String> {
+    match p.connection.as_str() {
+        "connected" if p.info.cam && p.latest_video.is_none() => Some("waiting for video".into()),
+        "connected" => None,
+        "failed" => Some("connection failed: retrying".into()),
+        "disconnected" => Some("connection lost: reconnecting".into()),
+        _ => Some(format!(
+            "negotiating with {} (ICE {})",
+            safe(&p.info.name),
+            p.ice
+        )),
     }
 }
 

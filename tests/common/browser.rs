@@ -216,6 +216,17 @@ impl Page {
             .unwrap_or_else(|e| panic!("{}: could not click #{id}: {e}", self.name));
     }
 
+    /// Clicks the first element matching a CSS selector.
+    pub async fn click_css(&self, selector: &str) {
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{}: nothing matches {selector}: {e}", self.name))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{}: could not click {selector}: {e}", self.name));
+    }
+
     /// Types into the element with this id (`\u{E007}` is Enter).
     pub async fn type_into(&self, id: &str, text: &str) {
         self.client

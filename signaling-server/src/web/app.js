@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const state = {
   ws: null, me: null, host: null, token: null, peers: new Map(), hands: [], local: null,
-  screen: null, mic: true, cam: true, left: false, backoff: 1000, iceServers: [], notice: "",
+  screen: null, mic: true, cam: true, left: false, backoff: 1000, iceServers: [], notice: "", chatEnabled: true,
 };
 
 // What went wrong in this page's own scripts, for anyone debugging it (and for the tests).
@@ -73,7 +73,7 @@ async function onMessage(m) {
     case "peers": {
       const resumed = state.me && state.me.id === m.you.id;
       state.me = m.you; state.host = m.host; state.token = m.resume_token; state.backoff = 1000;
-      state.hands = m.hands; state.iceServers = m.ice_servers || [];
+      state.hands = m.hands; state.iceServers = m.ice_servers || []; state.chatEnabled = m.chat_enabled !== false;
       status((resumed ? "resumed" : "joined") + " as " + m.you.name);
       $("controls").hidden = false;
       if (!resumed) {
@@ -103,7 +103,7 @@ async function onMessage(m) {
     case "screen-share-stopped": { const p = state.peers.get(m.from); if (p) { p.info.screen = false; hideScreen(p); renderSide(); } break; }
     case "raise-hand": case "lower-hand": state.hands = m.queue; renderSide(); break;
     case "chat": addChat(m); break;
-    case "chat-enabled": case "chat-disabled": addNote("chat " + (m.type === "chat-enabled" ? "enabled" : "disabled") + " by " + peerName(m.from)); break;
+    case "chat-enabled": case "chat-disabled": state.chatEnabled = m.type === "chat-enabled"; renderSide(); addNote("chat " + (m.type === "chat-enabled" ? "enabled" : "disabled") + " by " + peerName(m.from)); break;
     case "host": state.host = m.id; renderSide(); break;
     case "error": addNote("server: " + m.code + ": " + m.message); break;
   }
@@ -260,7 +260,7 @@ function renderSide() {
     const q = document.createElement("span"); q.className = "q-" + (p.quality || "disconnected"); q.textContent = p.quality || p.pc.connectionState;
     d.append(q);
     if (state.me && state.me.id === state.host && state.hands.includes(p.info.id)) {
-      const b = document.createElement("button"); b.textContent = "lower hand"; b.onclick = () => send({ type: "lower-hand", peer: p.info.id }); d.append(b);
+      const b = document.createElement("button"); b.textContent = "lower hand"; b.className = "lower-hand"; b.dataset.peer = p.info.name; b.onclick = () => send({ type: "lower-hand", peer: p.info.id }); d.append(b);
     }
     peers.append(d);
     updateTile(p);
@@ -268,6 +268,12 @@ function renderSide() {
   const hands = $("hands"); hands.textContent = "";
   for (const id of state.hands) { const li = document.createElement("li"); li.textContent = peerName(id) + (state.me && id === state.me.id ? " (you)" : ""); hands.append(li); }
   $("hand").textContent = state.me && state.hands.includes(state.me.id) ? "lower hand" : "raise hand";
+  // Host controls show for the host only.
+  const host = !!state.me && state.me.id === state.host;
+  $("chatToggle").hidden = !host;
+  $("chatToggle").textContent = state.chatEnabled ? "turn chat off" : "turn chat on";
+  $("chatInput").disabled = !state.chatEnabled;
+  $("chatInput").placeholder = state.chatEnabled ? "message" : "chat is off";
 }
 
 // Stats every second: quality per peer from getStats, with the same thresholds as the
@@ -320,7 +326,7 @@ $("chatForm").onsubmit = (e) => { e.preventDefault(); const t = $("chatInput").v
 $("mic").onclick = () => { state.mic = !state.mic; for (const t of state.local.getAudioTracks()) t.enabled = state.mic; $("mic").classList.toggle("off", !state.mic); send({ type: "media-state", mic: state.mic, cam: state.cam }); };
 $("cam").onclick = () => { state.cam = !state.cam; for (const t of state.local.getVideoTracks()) t.enabled = state.cam; $("cam").classList.toggle("off", !state.cam); send({ type: "media-state", mic: state.mic, cam: state.cam }); };
 $("hand").onclick = () => send({ type: state.me && state.hands.includes(state.me.id) ? "lower-hand" : "raise-hand" });
-$("chatToggle").onclick = () => send({ type: "chat-disabled" });
+$("chatToggle").onclick = () => send({ type: state.chatEnabled ? "chat-disabled" : "chat-enabled" });
 $("leave").onclick = () => { state.left = true; send({ type: "leave" }); state.ws.close(1000); for (const id of [...state.peers.keys()]) closePeer(id); status("left"); };
 $("share").onclick = async () => {
   if (state.screen) {
