@@ -87,6 +87,7 @@ async fn chromium_and_a_terminal_exchange_media_chat_hands_and_a_screen() {
         expect video from chrome frames 30 within 60s
         expect audio from chrome within 30s
         expect chat from chrome "hello terminal" within 120s
+        expect audio from chrome within 20s
         chat hello browser
         expect hand chrome position 1 within 30s
         hand raise
@@ -105,6 +106,24 @@ async fn chromium_and_a_terminal_exchange_media_chat_hands_and_a_screen() {
         "video and audio from term",
         "window.termmeet.stats().some((p) => p.name === 'term' && p.cameraFrames >= 30 && p.audioSamples > 48000)",
         Duration::from_secs(90),
+    )
+    .await;
+    // Another microphone, chosen from the page's list: the track is swapped on the
+    // connection, and the terminal keeps hearing the page (checked after "hello terminal").
+    page.wait_for(
+        "the microphones listed",
+        "document.querySelectorAll('#micSelect option').length >= 2 && !document.getElementById('micSelect').disabled",
+        Duration::from_secs(10),
+    )
+    .await;
+    page.click_css("#micSelect option:nth-child(2)").await;
+    page.wait_for(
+        "the second microphone in use",
+        "(() => { const s = document.getElementById('micSelect'); \
+          const sending = window.termmeet.sending('audio'); \
+          return s.selectedIndex === 1 && window.termmeet.micLabel() === s.options[1].textContent \
+            && sending.length === 1 && sending[0] === s.options[1].textContent; })()",
+        Duration::from_secs(10),
     )
     .await;
     // Chat both ways.

@@ -190,6 +190,52 @@ fn help_overlay() {
     check("help", &app);
 }
 
+/// Each side panel alone, in the width the layout gives it, with a busy meeting: three
+/// peers (one muted, one sharing, one with its camera off), two hands, hostile chat.
+#[test]
+fn each_panel_alone() {
+    let mut app = App::new("standup");
+    let mut m = meeting(&[
+        ("a1", "alice"),
+        ("b2", "bob"),
+        ("x9", "\u{1b}]0;pwned\u{7}"),
+    ]);
+    m.peers.get_mut("b2").unwrap().info.mic = false;
+    m.peers.get_mut("b2").unwrap().info.screen = true;
+    m.peers.get_mut("x9").unwrap().info.cam = false;
+    m.hands = vec!["x9".into(), "me".into()];
+    m.peers.get_mut("x9").unwrap().info.hand = true;
+    m.chat = vec![
+        chat("a1", "alice", "hello", 1),
+        chat("x9", "\u{1b}]0;pwned\u{7}", "\u{1b}[2Jcleared?", 2),
+    ];
+    app.update(Action::Meeting(Box::new(m)));
+    type PanelDraw = fn(&mut ratatui::Frame<'_>, ratatui::layout::Rect, &App, bool);
+    let panels: [(&str, PanelDraw, u16); 4] = [
+        ("peers", ui::peers::draw, 7),
+        ("quality", ui::quality::draw, 9),
+        ("hands", ui::hands::draw, 6),
+        ("chat", ui::chat::draw, 8),
+    ];
+    for (name, draw, height) in panels {
+        let mut border = Vec::new();
+        for focused in [false, true] {
+            let mut terminal = Terminal::new(TestBackend::new(34, height)).unwrap();
+            terminal.draw(|f| draw(f, f.area(), &app, focused)).unwrap();
+            border.push(terminal.backend().buffer()[(0, 0)].fg);
+            if !focused {
+                insta::assert_snapshot!(format!("panel_{name}"), terminal.backend());
+            }
+        }
+        assert_ne!(border[0], border[1], "{name}: focus shows in the border");
+    }
+    let mut terminal = Terminal::new(TestBackend::new(120, 1)).unwrap();
+    terminal
+        .draw(|f| ui::status::draw(f, f.area(), &app))
+        .unwrap();
+    insta::assert_snapshot!("panel_status", terminal.backend());
+}
+
 #[test]
 fn too_small() {
     let mut app = App::new("standup");

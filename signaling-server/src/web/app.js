@@ -312,14 +312,55 @@ window.termmeet = {
     mic: p.info.mic, cam: p.info.cam, screen: !!p.info.screen,
   })),
   me: () => state.me,
+  micLabel: () => { const t = state.local && state.local.getAudioTracks()[0]; return t ? t.label : null; },
+  sending: (kind) => [...state.peers.values()].flatMap((p) => p.pc.getSenders().filter((s) => s.track && s.track.kind === kind).map((s) => s.track.label)),
   hands: () => state.hands.map(peerName),
 };
+
+// Device choice: once permission is given the devices have names; choosing one swaps the
+// track on every connection (replaceTrack: no renegotiation).
+async function listDevices() {
+  let devices = [];
+  try { devices = await navigator.mediaDevices.enumerateDevices(); } catch { return; }
+  for (const [kind, select] of [["videoinput", $("cameraSelect")], ["audioinput", $("micSelect")]]) {
+    const track = kind === "videoinput" ? state.local.getVideoTracks()[0] : state.local.getAudioTracks()[0];
+    const current = track && track.getSettings ? track.getSettings().deviceId : "";
+    select.textContent = "";
+    for (const d of devices.filter((d) => d.kind === kind)) {
+      const o = document.createElement("option");
+      o.value = d.deviceId; o.textContent = d.label || kind + " " + (select.length + 1);
+      o.selected = d.deviceId === current;
+      select.append(o);
+    }
+    select.disabled = !track || select.length < 2;
+  }
+}
+
+async function useDevice(kind, deviceId) {
+  const [width, height] = (params.get("size") || "640x480").split("x").map(Number);
+  const constraints = kind === "video" ? { video: { deviceId: { exact: deviceId }, width, height } } : { audio: { deviceId: { exact: deviceId } } };
+  let stream;
+  try { stream = await navigator.mediaDevices.getUserMedia(constraints); } catch (e) { addNote("could not switch " + kind + ": " + e.name); return; }
+  const track = kind === "video" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
+  const old = kind === "video" ? state.local.getVideoTracks()[0] : state.local.getAudioTracks()[0];
+  track.enabled = kind === "video" ? state.cam : state.mic;
+  for (const p of state.peers.values()) {
+    for (const s of p.pc.getSenders()) if (s.track === old) await s.replaceTrack(track);
+  }
+  if (old) { state.local.removeTrack(old); old.stop(); }
+  state.local.addTrack(track);
+  await listDevices();
+}
+
+$("cameraSelect").onchange = (e) => useDevice("video", e.target.value);
+$("micSelect").onchange = (e) => useDevice("audio", e.target.value);
 
 $("join").onsubmit = async (e) => {
   e.preventDefault();
   await getMedia();
   $("mic").classList.toggle("off", !state.mic); $("mic").disabled = !state.local.getAudioTracks().length;
   $("cam").classList.toggle("off", !state.cam); $("cam").disabled = !state.local.getVideoTracks().length;
+  await listDevices();
   connect($("room").value, $("name").value, $("secret").value);
 };
 $("chatForm").onsubmit = (e) => { e.preventDefault(); const t = $("chatInput").value.trim(); if (t) send({ type: "chat", text: t }); $("chatInput").value = ""; };
