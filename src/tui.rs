@@ -30,6 +30,19 @@ pub struct DrawOptions {
     pub max_tty_kbps: Option<u64>,
 }
 
+/// The local time zone's offset from UTC now, in seconds (0 when it cannot be found).
+pub fn local_utc_offset() -> i64 {
+    // SAFETY: time(NULL) only returns the clock; localtime_r writes into the tm we own.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return 0;
+        }
+        tm.tm_gmtoff
+    }
+}
+
 /// Puts the terminal back as it was.
 pub fn restore_terminal() {
     let _ = terminal::disable_raw_mode();
@@ -50,6 +63,7 @@ pub async fn run(
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("the output is not a terminal; run termmeet in a terminal, or use `termmeet headless` for scripts");
     }
+    app.utc_offset_secs = local_utc_offset();
     terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
     execute!(
         std::io::stdout(),

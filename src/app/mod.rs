@@ -85,6 +85,9 @@ pub struct App {
     pub size: (u16, u16),
     /// Our own camera, mirrored, for the small self-view tile.
     pub self_view: Option<std::sync::Arc<crate::media::RgbFrame>>,
+    /// Local time's offset from UTC in seconds, for chat times (the terminal driver sets it;
+    /// 0 shows UTC).
+    pub utc_offset_secs: i64,
 }
 
 /// The longest chat message the input takes (the server's limit).
@@ -107,6 +110,7 @@ impl App {
             tty_rate: 0,
             size: (80, 24),
             self_view: None,
+            utc_offset_secs: 0,
         }
     }
 

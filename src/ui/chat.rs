@@ -9,9 +9,10 @@ use ratatui::Frame;
 use super::{panel_block, safe};
 use crate::app::App;
 
-fn clock(ts_ms: u64) -> String {
-    let secs = ts_ms / 1000;
-    format!("{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60)
+/// Hours and minutes of a message's time, in the local time of the offset given.
+fn clock(ts_ms: u64, utc_offset_secs: i64) -> String {
+    let secs = (i64::try_from(ts_ms / 1000).unwrap_or(0) + utc_offset_secs).rem_euclid(86_400);
+    format!("{:02}:{:02}", secs / 3600, (secs / 60) % 60)
 }
 
 /// Draws the chat panel.
@@ -29,7 +30,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
             let mut spans = Vec::new();
             if i == 0 {
                 spans.push(Span::styled(
-                    format!("{} ", clock(msg.ts)),
+                    format!("{} ", clock(msg.ts, app.utc_offset_secs)),
                     Style::default().fg(Color::DarkGray),
                 ));
                 spans.push(Span::styled(format!("{}: ", safe(&msg.name)), name_style));
@@ -89,5 +90,20 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
             Span::raw("▏"),
         ]);
         frame.render_widget(Paragraph::new(line), input);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clock;
+
+    #[test]
+    fn times_are_local() {
+        // 2025-11-24 16:00 UTC.
+        let ts = 1_764_000_000_000;
+        assert_eq!(clock(ts, 0), "16:00");
+        assert_eq!(clock(ts, 3600), "17:00");
+        assert_eq!(clock(ts, -5 * 3600 - 1800), "10:30");
+        assert_eq!(clock(ts, 9 * 3600), "01:00");
     }
 }
