@@ -96,6 +96,8 @@ async fn chromium_and_a_terminal_exchange_media_chat_hands_and_a_screen() {
         expect chat from chrome "I see your screen" within 60s
         screen off
         expect chat from chrome "your screen is gone" within 60s
+        expect screen from chrome frames 10 within 60s
+        chat I see your screen too
         leave
     "#,
         &options(&server),
@@ -179,6 +181,11 @@ async fn chromium_and_a_terminal_exchange_media_chat_hands_and_a_screen() {
     page.click("chatToggle").await;
     wait_chat(&page, "chat enabled by chrome").await;
     page.chat("your screen is gone").await;
+    // The page shares its screen (getDisplayMedia): a new track on a connection the terminal
+    // offered, so the page's re-offer is answered by the terminal.
+    page.click("share").await;
+    wait_chat(&page, "term: I see your screen too").await;
+    page.click("share").await;
 
     let report = term.await.unwrap();
     assert_held("term", &report);
