@@ -349,3 +349,131 @@ async fn a_receive_only_peer_still_gets_keyframes() {
     a.close().await;
     b.close().await;
 }
+
+type Events = mpsc::UnboundedReceiver<(String, LinkEvent)>;
+type Tracks = Vec<std::sync::Arc<dyn webrtc::media_stream::track_remote::TrackRemote>>;
+
+/// Relays candidates between `a` and `b` and keeps b's remote tracks, until `done` holds.
+async fn relay_until(
+    (a, a_rx): (&mut PeerLink, &mut Events),
+    (b, b_rx): (&mut PeerLink, &mut Events),
+    b_tracks: &mut Tracks,
+    what: &str,
+    done: impl Fn(&Tracks) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(b_tracks) {
+        assert!(Instant::now() < deadline, "{what}: not within 30 s");
+        tokio::select! {
+            Some((_, e)) = a_rx.recv() => if let LinkEvent::Candidate(c) = e {
+                b.on_candidate(Some(c)).await.unwrap();
+            },
+            Some((_, e)) = b_rx.recv() => match e {
+                LinkEvent::Candidate(c) => a.on_candidate(Some(c)).await.unwrap(),
+                LinkEvent::Track(t) => b_tracks.push(t),
+                _ => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+}
+
+/// An ICE restart (what the mesh does when a connection fails) negotiates fresh ICE
+/// credentials on the same connection, and the media keeps arriving afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ice_restart_renegotiates_and_media_carries_on() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let ufrag = |sdp: &str| {
+        sdp.lines()
+            .find_map(|l| l.trim().strip_prefix("a=ice-ufrag:").map(str::to_string))
+            .expect("an ice-ufrag")
+    };
+    let bind = ["127.0.0.1:0".to_string()];
+    let (a_tx, mut a_rx) = mpsc::unbounded_channel();
+    let (b_tx, mut b_rx) = mpsc::unbounded_channel();
+    let mut a = PeerLink::new("aaaa", "bbbb", &[], &bind, a_tx)
+        .await
+        .unwrap();
+    let mut b = PeerLink::new("bbbb", "aaaa", &[], &bind, b_tx)
+        .await
+        .unwrap();
+    let audio = a.add_track(RtpCodecKind::Audio, "a", "mic").await.unwrap();
+    let first = a.make_offer().await.unwrap();
+    let answer = b.on_offer(first.clone()).await.unwrap().unwrap();
+    a.on_answer(answer).await.unwrap();
+
+    // a sends a tone all along; b counts the packets that arrive.
+    let sending = tokio::spawn(async move {
+        let mut tone = ToneSource::new(300.0, false);
+        let mut opus = OpusEncoder::new(32_000).unwrap();
+        loop {
+            if let Some(pt) = PeerLink::payload_type(&audio).await {
+                let sample = Sample {
+                    data: opus.encode(&tone.generate()).unwrap().into(),
+                    duration: Duration::from_millis(20),
+                    ..Sample::new(Instant::now())
+                };
+                let _ = audio
+                    .track
+                    .sample_writer(audio.ssrc, pt)
+                    .write_sample(&sample)
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let mut tracks = Tracks::new();
+    relay_until(
+        (&mut a, &mut a_rx),
+        (&mut b, &mut b_rx),
+        &mut tracks,
+        "a's track at b",
+        |t| !t.is_empty(),
+    )
+    .await;
+    let packets = Arc::new(AtomicU64::new(0));
+    let counting = tokio::spawn({
+        let (track, packets) = (tracks[0].clone(), packets.clone());
+        async move {
+            while let Some(e) = track.poll().await {
+                if matches!(e, TrackRemoteEvent::OnRtpPacket(_)) {
+                    packets.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    let arrived = |n: u64| {
+        let packets = packets.clone();
+        move |_: &Tracks| packets.load(Ordering::Relaxed) >= n
+    };
+    relay_until(
+        (&mut a, &mut a_rx),
+        (&mut b, &mut b_rx),
+        &mut tracks,
+        "audio before the restart",
+        arrived(25),
+    )
+    .await;
+
+    // The restart: a new offer with new credentials, answered; then more audio.
+    a.restart_ice().await.unwrap();
+    let second = a.make_offer().await.unwrap();
+    assert_ne!(ufrag(&first), ufrag(&second), "fresh ICE credentials");
+    let answer = b.on_offer(second).await.unwrap().unwrap();
+    a.on_answer(answer).await.unwrap();
+    let before = packets.load(Ordering::Relaxed);
+    relay_until(
+        (&mut a, &mut a_rx),
+        (&mut b, &mut b_rx),
+        &mut tracks,
+        "audio after the restart",
+        arrived(before + 50),
+    )
+    .await;
+    assert_eq!(tracks.len(), 1, "the same track, no new one");
+    sending.abort();
+    counting.abort();
+    a.close().await;
+    b.close().await;
+}
