@@ -173,8 +173,9 @@ async fn chromium_and_a_terminal_exchange_media_chat_hands_and_a_screen() {
     page.click("chatToggle").await;
     wait_chat(&page, "chat disabled by chrome").await;
     page.wait_for(
-        "the chat box to be off",
-        "document.getElementById('chatInput').disabled",
+        "the chat box to say so (the host may still write)",
+        "document.getElementById('chatInput').placeholder === 'chat is off for the others' \
+         && !document.getElementById('chatInput').disabled",
         Duration::from_secs(5),
     )
     .await;

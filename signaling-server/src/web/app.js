@@ -272,8 +272,9 @@ function renderSide() {
   const host = !!state.me && state.me.id === state.host;
   $("chatToggle").hidden = !host;
   $("chatToggle").textContent = state.chatEnabled ? "turn chat off" : "turn chat on";
-  $("chatInput").disabled = !state.chatEnabled;
-  $("chatInput").placeholder = state.chatEnabled ? "message" : "chat is off";
+  // While chat is off only the host may still write.
+  $("chatInput").disabled = !state.chatEnabled && !host;
+  $("chatInput").placeholder = state.chatEnabled ? "message" : host ? "chat is off for the others" : "chat is off (the host turned it off)";
 }
 
 // Stats every second: quality per peer from getStats, with the same thresholds as the
