@@ -4,15 +4,12 @@
 
 mod common;
 
-use common::TestServer;
+use common::{participant, TestServer};
 
 use std::time::Duration;
 
-use termmeet::call::mesh::{Mesh, MeshCommand, MeshConfig};
+use termmeet::call::mesh::{Mesh, MeshCommand};
 use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
-use termmeet::media::pattern::PatternStyle;
-use termmeet::media::PatternSource;
-use termmeet::signaling::JoinParams;
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -35,27 +32,7 @@ fn rss_kib() -> u64 {
 async fn fifty_joins_and_leaves_leave_nothing_behind() {
     let server = TestServer::start().await;
     let url = server.url();
-    let (alice, alice_task) = Mesh::start(MeshConfig {
-        join: JoinParams {
-            url: url.clone(),
-            room: "churn".into(),
-            name: "alice".into(),
-            secret: None,
-        },
-        camera: Some(Box::new(PatternSource::new(
-            160,
-            120,
-            15.0,
-            PatternStyle { hue_shift: 1 },
-            true,
-        ))),
-        microphone: None,
-        screen: None,
-        fps: 15.0,
-        bitrate: 200_000,
-        bind: vec!["127.0.0.1:0".into()],
-        playback: None,
-    });
+    let (alice, alice_task) = Mesh::start(participant(&url, "churn", "alice", Some((160, 120))));
     let o = HeadlessOptions {
         server: url,
         video_size: (160, 120),
@@ -121,27 +98,12 @@ async fn fifty_joins_and_leaves_leave_nothing_behind() {
 
 #[tokio::test]
 async fn the_camera_feeds_a_mirrored_self_view() {
-    let (mesh, task) = Mesh::start(MeshConfig {
-        join: JoinParams {
-            url: "ws://127.0.0.1:9/ws".into(),
-            room: "r".into(),
-            name: "me".into(),
-            secret: None,
-        },
-        camera: Some(Box::new(PatternSource::new(
-            320,
-            240,
-            15.0,
-            PatternStyle { hue_shift: 0 },
-            true,
-        ))),
-        microphone: None,
-        screen: None,
-        fps: 15.0,
-        bitrate: 200_000,
-        bind: vec!["127.0.0.1:0".into()],
-        playback: None,
-    });
+    let (mesh, task) = Mesh::start(participant(
+        "ws://127.0.0.1:9/ws",
+        "r",
+        "me",
+        Some((320, 240)),
+    ));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while mesh.self_view().is_none() {
         assert!(tokio::time::Instant::now() < deadline, "no self view");

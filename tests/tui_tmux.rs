@@ -2,14 +2,13 @@
 
 mod common;
 
-use common::TestServer;
+use common::{participant, TestServer};
 
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use termmeet::call::mesh::{Mesh, MeshCommand, MeshConfig};
-use termmeet::signaling::JoinParams;
+use termmeet::call::mesh::{Mesh, MeshCommand};
 
 /// The two tests each run a meeting; one at a time keeps them within two cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -165,21 +164,7 @@ fn a_headless_participant_sees_the_keys() {
 async fn headless_sees_keys() {
     let server = TestServer::start().await;
     let url = server.url();
-    let (observer, task) = Mesh::start(MeshConfig {
-        join: JoinParams {
-            url: url.clone(),
-            room: "keys".into(),
-            name: "observer".into(),
-            secret: None,
-        },
-        camera: None,
-        microphone: None,
-        screen: None,
-        fps: 15.0,
-        bitrate: 200_000,
-        bind: vec!["127.0.0.1:0".into()],
-        playback: None,
-    });
+    let (observer, task) = Mesh::start(participant(&url, "keys", "observer", None));
     let bin = env!("CARGO_BIN_EXE_termmeet");
     let t = Tmux::start(
         "keys",

@@ -183,6 +183,7 @@ fn media_engine() -> Result<MediaEngine, webrtc::error::Error> {
 }
 
 /// A local track on one link.
+#[derive(Clone)]
 pub struct LocalTrack {
     /// The track samples are written to.
     pub track: Arc<TrackLocalStaticSample>,

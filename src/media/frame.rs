@@ -61,25 +61,22 @@ pub fn now_ms() -> u64 {
 impl I420Frame {
     /// A frame of the given size with every plane zero, to be filled in.
     pub fn zeroed(width: usize, height: usize) -> I420Frame {
-        let (cw, ch) = chroma_size(width, height);
-        I420Frame {
-            width,
-            height,
-            y: vec![0; width * height],
-            u: vec![0; cw * ch],
-            v: vec![0; cw * ch],
-        }
+        I420Frame::filled(width, height, 0, 0)
     }
 
     /// A black frame.
     pub fn black(width: usize, height: usize) -> I420Frame {
+        I420Frame::filled(width, height, 16, 128)
+    }
+
+    fn filled(width: usize, height: usize, luma: u8, chroma: u8) -> I420Frame {
         let (cw, ch) = chroma_size(width, height);
         I420Frame {
             width,
             height,
-            y: vec![16; width * height],
-            u: vec![128; cw * ch],
-            v: vec![128; cw * ch],
+            y: vec![luma; width * height],
+            u: vec![chroma; cw * ch],
+            v: vec![chroma; cw * ch],
         }
     }
 

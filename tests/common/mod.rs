@@ -98,6 +98,41 @@ impl TestServer {
     }
 }
 
+/// A mesh participant for tests: `name` in `room` at `url`, on loopback, sending the test
+/// pattern at `camera` size (15 fps) or no camera, no microphone, no speaker.
+pub fn participant(
+    url: &str,
+    room: &str,
+    name: &str,
+    camera: Option<(usize, usize)>,
+) -> termmeet::call::mesh::MeshConfig {
+    use termmeet::media::pattern::PatternStyle;
+    use termmeet::media::{PatternSource, VideoSource};
+    termmeet::call::mesh::MeshConfig {
+        join: termmeet::signaling::JoinParams {
+            url: url.to_string(),
+            room: room.into(),
+            name: name.into(),
+            secret: None,
+        },
+        camera: camera.map(|(w, h)| {
+            Box::new(PatternSource::new(
+                w,
+                h,
+                15.0,
+                PatternStyle { hue_shift: 1 },
+                true,
+            )) as Box<dyn VideoSource>
+        }),
+        microphone: None,
+        screen: None,
+        fps: 15.0,
+        bitrate: 200_000,
+        bind: vec!["127.0.0.1:0".into()],
+        playback: None,
+    }
+}
+
 /// The report of a script that ran; panics if the script could not be used at all.
 pub fn ran(outcome: Outcome) -> Report {
     match outcome {
