@@ -211,8 +211,9 @@ pub fn demo_script(name: &str, tone: u32, shares_screen: bool) -> String {
     s
 }
 
-/// `termmeet demo`: an embedded server, two synthetic participants and you.
-pub async fn demo(mut options: JoinOptions) -> anyhow::Result<()> {
+/// Starts a signaling server inside this process on a free loopback port, serving until the
+/// process ends; returns its WebSocket URL.
+pub async fn loopback_server() -> std::io::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(termmeet_signaling::run(
@@ -220,7 +221,12 @@ pub async fn demo(mut options: JoinOptions) -> anyhow::Result<()> {
         termmeet_signaling::ServerConfig::default(),
         std::future::pending(),
     ));
-    let url = format!("ws://{addr}/ws");
+    Ok(format!("ws://{addr}/ws"))
+}
+
+/// `termmeet demo`: an embedded server, two synthetic participants and you.
+pub async fn demo(mut options: JoinOptions) -> anyhow::Result<()> {
+    let url = loopback_server().await?;
     let headless = HeadlessOptions {
         server: url.clone(),
         video_size: (320, 240),

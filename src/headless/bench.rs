@@ -37,15 +37,8 @@ fn cpu_seconds() -> f64 {
 /// Runs the meeting and returns the printed report and whether every receiver got at
 /// least 95% of every sender's frames.
 pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, bool)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(termmeet_signaling::run(
-        listener,
-        termmeet_signaling::ServerConfig::default(),
-        std::future::pending(),
-    ));
     let headless = HeadlessOptions {
-        server: format!("ws://{addr}/ws"),
+        server: crate::session::loopback_server().await?,
         video_size: options.size,
         fps: options.fps,
         bitrate: options.bitrate,
