@@ -1,0 +1,86 @@
+//! What the terminal driver spends on the meeting state each render tick, with four peers
+//! ten minutes into a meeting: taking the mesh's state for the app, and that plus drawing a
+//! 160x48 screen. `cargo bench --bench driver`; results (per tick and per second at 30 ticks
+//! a second) in BENCHMARKS.md.
+
+use std::sync::{Arc, Mutex};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use termmeet::app::{Action, App};
+use termmeet::call::mesh::{MeshState, PeerState};
+use termmeet::media::pattern::{PatternStyle, TestPattern};
+use termmeet::render::ColorMode;
+use termmeet::ui::{self, VideoCache};
+use termmeet_signaling::protocol::{ChatMessage, PeerInfo, You};
+
+/// Four peers after ten minutes: a second of audio each, 18,000 latency samples, 100 chats.
+fn meeting() -> MeshState {
+    let mut m = MeshState {
+        me: Some(You {
+            id: "me".into(),
+            name: "me".into(),
+        }),
+        connected: true,
+        mic: true,
+        cam: true,
+        chat_enabled: true,
+        ..Default::default()
+    };
+    for i in 0..4u32 {
+        let id = format!("p{i}");
+        let info = PeerInfo {
+            id: id.clone(),
+            name: format!("peer{i}"),
+            mic: true,
+            cam: true,
+            screen: false,
+            screen_stream_id: None,
+            hand: false,
+            client: None,
+        };
+        let mut p = PeerState::new_for_tests(info);
+        p.latest_video = Some(Arc::new(
+            TestPattern::new(640, 480, PatternStyle { hue_shift: i as usize })
+                .frame(i, 0)
+                .to_rgb(),
+        ));
+        p.recent_audio = (0..48_000).map(|n| ((n % 100) as i16 - 50) * 100).collect();
+        p.latencies_ms = (0..18_000).map(|n| 20 + n % 30).collect();
+        m.peers.insert(id, p);
+    }
+    m.chat = (0..100)
+        .map(|n| ChatMessage {
+            seq: n,
+            from: "p0".into(),
+            name: "peer0".into(),
+            text: format!("message number {n} about the agenda"),
+            ts: 1_700_000_000_000 + n,
+        })
+        .collect();
+    m
+}
+
+fn driver_tick(c: &mut Criterion) {
+    let state = Arc::new(Mutex::new(meeting()));
+    let mut app = App::new("bench");
+    c.bench_function("driver: take the meeting state (4 peers)", |b| {
+        b.iter(|| {
+            let snapshot = state.lock().unwrap().clone();
+            app.update(Action::Meeting(Box::new(snapshot)));
+        })
+    });
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    let mut videos = VideoCache::new(ColorMode::TrueColor, 8);
+    c.bench_function("driver: one tick at 160x48 (4 peers)", |b| {
+        b.iter(|| {
+            let snapshot = state.lock().unwrap().clone();
+            app.update(Action::Meeting(Box::new(snapshot)));
+            terminal.draw(|f| ui::draw(f, &app, &mut videos)).unwrap();
+        })
+    });
+}
+
+criterion_group!(benches, driver_tick);
+criterion_main!(benches);
