@@ -8,15 +8,12 @@ use std::time::Duration;
 
 use crate::app::App;
 use crate::call::link::local_bind_addresses;
-use crate::call::mesh::{Mesh, MeshCommand, MeshConfig, ScreenFactory};
+use crate::call::mesh::{Mesh, MeshCommand, MeshConfig};
 use crate::headless::runner::{run_script, HeadlessOptions};
-use crate::media::camera::CameraSource;
-use crate::media::mic::MicSource;
-use crate::media::pattern::PatternStyle;
 use crate::media::playback::Playback;
-use crate::media::screen::{ScreenSource, DEFAULT_MAX_SIZE};
-use crate::media::tone::ToneSource;
-use crate::media::{AudioSource, PatternSource, VideoSource};
+use crate::media::sources::{
+    camera_or_pattern, mic_or_silence, screen_factory, VideoSpec, DEFAULT_BITRATE, DEFAULT_FPS,
+};
 use crate::signaling::JoinParams;
 use crate::tui::{self, DrawOptions};
 
@@ -67,12 +64,8 @@ pub async fn choose_server(server: Option<String>) -> anyhow::Result<(String, Op
         // Port 8080 is taken by something else: any free port will do for this machine.
         Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
     };
-    let addr = listener.local_addr()?;
-    tokio::spawn(termmeet_signaling::run(
-        listener,
-        termmeet_signaling::ServerConfig::default(),
-        std::future::pending(),
-    ));
+    let server = termmeet_signaling::spawn(listener, termmeet_signaling::ServerConfig::default())?;
+    let addr = server.addr;
     let port = addr.port();
     let shared = local_bind_addresses()
         .into_iter()
@@ -82,76 +75,15 @@ pub async fn choose_server(server: Option<String>) -> anyhow::Result<(String, Op
         Some(ip) => format!("started a server; others join with --server ws://{ip}:{port}/ws"),
         None => format!("started a server on ws://127.0.0.1:{port}/ws"),
     };
-    Ok((format!("ws://127.0.0.1:{port}/ws"), Some(notice)))
-}
-
-fn style_for(name: &str) -> PatternStyle {
-    PatternStyle {
-        hue_shift: name.bytes().map(|b| b as usize).sum::<usize>() % 8,
-    }
-}
-
-/// Opens the camera, or says why not and sends the test pattern instead.
-fn open_camera(
-    wanted: Option<&str>,
-    name: &str,
-    notices: &mut Vec<String>,
-) -> Option<Box<dyn VideoSource>> {
-    if wanted == Some("none") {
-        return None;
-    }
-    match CameraSource::open(wanted, 640, 480, 30) {
-        Ok(c) => Some(Box::new(c)),
-        Err(e) => {
-            tracing::warn!("camera: {e}");
-            notices.push("no camera: sending a test pattern".into());
-            Some(Box::new(PatternSource::new(
-                640,
-                480,
-                30.0,
-                style_for(name),
-                true,
-            )))
-        }
-    }
-}
-
-/// Opens the microphone, or says why not and sends silence.
-fn open_mic(wanted: Option<&str>, notices: &mut Vec<String>) -> Option<Box<dyn AudioSource>> {
-    if wanted == Some("none") {
-        return None;
-    }
-    match MicSource::open(wanted) {
-        Ok(m) => Some(Box::new(m)),
-        Err(e) => {
-            tracing::warn!("microphone: {e}");
-            notices.push("no microphone: sending silence".into());
-            Some(Box::new(ToneSource::new(0.0, true)))
-        }
-    }
-}
-
-fn screen_factory(display: Option<String>, name: String) -> ScreenFactory {
-    Box::new(move || -> Result<Box<dyn VideoSource>, String> {
-        match ScreenSource::open(display.as_deref(), 10.0, DEFAULT_MAX_SIZE, true) {
-            Ok(s) => Ok(Box::new(s)),
-            Err(e) => {
-                // Without an X display (over SSH, say), share a test pattern rather than nothing.
-                tracing::warn!("screen: {e}; sharing a test pattern");
-                let mut style = style_for(&name);
-                style.hue_shift = (style.hue_shift + 4) % 8;
-                Ok(Box::new(PatternSource::new(1280, 720, 10.0, style, true)))
-            }
-        }
-    })
+    Ok((server.url(), Some(notice)))
 }
 
 /// `termmeet join`.
 pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
     let (url, server_notice) = choose_server(options.server.clone()).await?;
     let mut notices: Vec<String> = server_notice.into_iter().collect();
-    let camera = open_camera(options.camera.as_deref(), &options.name, &mut notices);
-    let microphone = open_mic(options.mic.as_deref(), &mut notices);
+    let camera = camera_or_pattern(options.camera.as_deref(), &options.name, &mut notices);
+    let microphone = mic_or_silence(options.mic.as_deref(), &mut notices);
     let playback = if options.speaker.as_deref() == Some("none") {
         None
     } else {
@@ -173,9 +105,13 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
         },
         camera,
         microphone,
-        screen: Some(screen_factory(options.screen.clone(), options.name.clone())),
-        fps: 30.0,
-        bitrate: 1_000_000,
+        screen: Some(screen_factory(
+            VideoSpec::X11(options.screen.clone()),
+            options.name.clone(),
+            true,
+        )),
+        fps: DEFAULT_FPS,
+        bitrate: DEFAULT_BITRATE,
         bind: local_bind_addresses(),
         playback,
     };
@@ -211,22 +147,11 @@ pub fn demo_script(name: &str, tone: u32, shares_screen: bool) -> String {
     s
 }
 
-/// Starts a signaling server inside this process on a free loopback port, serving until the
-/// process ends; returns its WebSocket URL.
-pub async fn loopback_server() -> std::io::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(termmeet_signaling::run(
-        listener,
-        termmeet_signaling::ServerConfig::default(),
-        std::future::pending(),
-    ));
-    Ok(format!("ws://{addr}/ws"))
-}
-
 /// `termmeet demo`: an embedded server, two synthetic participants and you.
 pub async fn demo(mut options: JoinOptions) -> anyhow::Result<()> {
-    let url = loopback_server().await?;
+    let url = termmeet_signaling::spawn_loopback(termmeet_signaling::ServerConfig::default())
+        .await?
+        .url();
     let headless = HeadlessOptions {
         server: url.clone(),
         video_size: (320, 240),

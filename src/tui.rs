@@ -14,7 +14,8 @@ use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use crate::app::{frame_interval, Action, App, Effect};
-use crate::call::mesh::Mesh;
+use crate::call::mesh::{Mesh, MeshState};
+use crate::media::RgbFrame;
 use crate::render::ColorMode;
 use crate::term::{CountingWriter, LeanBackend};
 use crate::ui::{self, VideoCache};
@@ -51,6 +52,18 @@ pub fn restore_terminal() {
         terminal::LeaveAlternateScreen,
         cursor::Show
     );
+}
+
+/// Whether two optional pictures are the same one.
+fn same_picture(
+    a: &Option<std::sync::Arc<RgbFrame>>,
+    b: &Option<std::sync::Arc<RgbFrame>>,
+) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// Runs the meeting UI until the user leaves.
@@ -120,6 +133,9 @@ async fn drive(
     let mut videos = VideoCache::new(draw.colors, draw.tolerance);
     let (mut window_start, mut window_bytes) = (Instant::now(), 0u64);
     let mut next_draw = Instant::now();
+    // The meeting's version last handed to the app, and whether the screen is out of date.
+    let (mut seen, mut dirty) = (None::<u64>, true);
+    let mut last_draw = Instant::now();
     loop {
         let wait = next_draw.saturating_duration_since(Instant::now());
         tokio::select! {
@@ -135,16 +151,32 @@ async fn drive(
                 if quit {
                     break;
                 }
+                dirty = true;
                 // Draw soon after a key, so typing feels immediate.
                 next_draw = next_draw.min(Instant::now() + Duration::from_millis(10));
             }
             _ = tokio::time::sleep(wait) => {
-                let snapshot = mesh.read(|s| s.clone());
-                app.update(Action::Meeting(Box::new(snapshot)));
-                app.update(Action::SelfView(mesh.self_view()));
-                let before = count.load(Ordering::Relaxed);
-                terminal.draw(|f| ui::draw(f, app, &mut videos))?;
-                window_bytes += count.load(Ordering::Relaxed) - before;
+                // A copy of the meeting only when it changed: with nobody talking or moving,
+                // a tick costs a lock and a comparison.
+                let version = mesh.version();
+                if seen != Some(version) {
+                    seen = Some(version);
+                    app.update(Action::Meeting(Box::new(mesh.read(MeshState::clone))));
+                    dirty = true;
+                }
+                let view = mesh.self_view();
+                if !same_picture(&view, &app.self_view) {
+                    app.update(Action::SelfView(view));
+                    dirty = true;
+                }
+                // Clocks and rates on screen move once a second even in a still meeting.
+                if dirty || last_draw.elapsed() >= Duration::from_secs(1) {
+                    let before = count.load(Ordering::Relaxed);
+                    terminal.draw(|f| ui::draw(f, app, &mut videos))?;
+                    window_bytes += count.load(Ordering::Relaxed) - before;
+                    last_draw = Instant::now();
+                    dirty = false;
+                }
                 if window_start.elapsed() >= Duration::from_secs(1) {
                     let rate = (window_bytes as f64 / window_start.elapsed().as_secs_f64()) as u64;
                     app.update(Action::TerminalRate(rate));

@@ -10,7 +10,7 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use termmeet::app::{Action, App};
 use termmeet::call::mesh::{MeshState, PeerState};
-use termmeet::headless::script::Quality;
+use termmeet::call::stats::Quality;
 use termmeet::media::RgbFrame;
 use termmeet::render::ColorMode;
 use termmeet::ui::{self, VideoCache};
@@ -135,7 +135,7 @@ fn hand_queue() {
 fn chat_with_long_and_hostile_text() {
     let mut app = App::new("standup");
     let mut m = meeting(&[("a1", "alice"), ("x9", "\u{1b}]0;pwned\u{7}\u{1b}[2J")]);
-    m.chat = vec![
+    m.chat = std::sync::Arc::new(vec![
         chat("a1", "alice", "hello everyone", 1),
         chat(
             "x9",
@@ -150,7 +150,7 @@ fn chat_with_long_and_hostile_text() {
             3,
         ),
         chat("a1", "alice", "two\nlines", 4),
-    ];
+    ]);
     app.update(Action::Meeting(Box::new(m)));
     app.update(key('c'));
     for c in "typing now".chars() {
@@ -205,10 +205,10 @@ fn each_panel_alone() {
     m.peers.get_mut("x9").unwrap().info.cam = false;
     m.hands = vec!["x9".into(), "me".into()];
     m.peers.get_mut("x9").unwrap().info.hand = true;
-    m.chat = vec![
+    m.chat = std::sync::Arc::new(vec![
         chat("a1", "alice", "hello", 1),
         chat("x9", "\u{1b}]0;pwned\u{7}", "\u{1b}[2Jcleared?", 2),
-    ];
+    ]);
     app.update(Action::Meeting(Box::new(m)));
     type PanelDraw = fn(&mut ratatui::Frame<'_>, ratatui::layout::Rect, &App, bool);
     let panels: [(&str, PanelDraw, u16); 4] = [

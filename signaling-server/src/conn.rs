@@ -14,7 +14,7 @@ use crate::protocol::{
     parse_client_message, ClientMessage, ErrorCode, ProtocolError, ServerMessage,
 };
 use crate::ratelimit::{RateLimiter, Verdict};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// WebSocket close codes used here (RFC 6455).
 pub mod close_code {

@@ -220,6 +220,15 @@ fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
     ProtocolError::new(code, message)
 }
 
+/// `unknown-peer`, quoting (the start of) the id that was not found.
+fn unknown_peer(id: &str) -> ProtocolError {
+    let shown: String = id.chars().take(40).collect();
+    err(
+        ErrorCode::UnknownPeer,
+        format!("no participant {shown:?} in this room"),
+    )
+}
+
 impl Hub {
     /// An empty hub.
     pub fn new(config: Arc<ServerConfig>, metrics: Arc<Metrics>) -> Arc<Hub> {
@@ -278,65 +287,100 @@ impl Hub {
         else {
             return Err(err(ErrorCode::BadField, "expected a join message"));
         };
-        let metrics = &self.metrics;
         let mut state = self.lock();
         let state = &mut *state;
-
-        if let Some(token) = &resume {
-            if let Some(seat) = state.tokens.get(token).cloned() {
-                if seat.room == room_name {
-                    if let Some(room) = state.rooms.get_mut(&seat.room) {
-                        if let Some(seat) = self.resume(room, &seat, outbox) {
-                            return Ok(seat);
-                        }
-                    }
-                }
-            }
+        if let Some(seat) = resume
+            .as_ref()
+            .and_then(|token| self.try_resume(state, token, &room_name, outbox))
+        {
+            return Ok(seat);
         }
+        self.check_secret(&room_name, secret.as_deref())?;
+        let room = self.room_to_join(state, &room_name)?;
+        let (seat, resume_token) =
+            self.seat_member(room, &room_name, name, client, outbox, resume.is_some());
+        state.tokens.insert(resume_token, seat.clone());
+        self.metrics.joins_total.fetch_add(1, Ordering::Relaxed);
+        Ok(seat)
+    }
 
-        if let Some(expected) = self.config.room_secrets.get(&room_name) {
-            if secret.as_deref() != Some(expected.as_str()) {
+    /// The seat behind a resume token, put back on this connection, when the token is for
+    /// this room and the participant is still within its grace period.
+    fn try_resume(
+        &self,
+        state: &mut HubState,
+        token: &str,
+        room_name: &str,
+        outbox: &Outbox,
+    ) -> Option<Seat> {
+        let seat = state.tokens.get(token).cloned()?;
+        if seat.room != room_name {
+            return None;
+        }
+        let room = state.rooms.get_mut(&seat.room)?;
+        self.resume(room, &seat, outbox)
+    }
+
+    /// Refuses a room that has a secret when the right one is not given.
+    fn check_secret(&self, room_name: &str, secret: Option<&str>) -> Result<(), ProtocolError> {
+        match self.config.room_secrets.get(room_name) {
+            Some(expected) if secret != Some(expected.as_str()) => Err(err(
+                ErrorCode::BadSecret,
+                format!("room {room_name:?} needs the right secret; ask its organiser for it"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The room a newcomer joins: the open one if it has a seat free, or a new one if the
+    /// server may open another.
+    fn room_to_join<'a>(
+        &self,
+        state: &'a mut HubState,
+        room_name: &str,
+    ) -> Result<&'a mut Room, ProtocolError> {
+        let room_count = state.rooms.len();
+        if let Some(room) = state.rooms.get(room_name) {
+            if room.members.len() >= self.config.max_room_size {
                 return Err(err(
-                    ErrorCode::BadSecret,
-                    format!("room {room_name:?} needs the right secret; ask its organiser for it"),
+                    ErrorCode::RoomFull,
+                    format!(
+                        "room {room_name:?} is full ({} participants); try again later or use another room",
+                        self.config.max_room_size
+                    ),
                 ));
             }
+        } else if room_count >= self.config.max_rooms {
+            return Err(err(
+                ErrorCode::RoomFull,
+                format!(
+                    "this server has reached its limit of {} rooms; try again later",
+                    self.config.max_rooms
+                ),
+            ));
         }
-        let room_count = state.rooms.len();
-        let room = match state.rooms.get_mut(&room_name) {
-            Some(room) => {
-                if room.members.len() >= self.config.max_room_size {
-                    return Err(err(
-                        ErrorCode::RoomFull,
-                        format!(
-                            "room {room_name:?} is full ({} participants); try again later or use another room",
-                            self.config.max_room_size
-                        ),
-                    ));
-                }
-                room
-            }
-            None => {
-                if room_count >= self.config.max_rooms {
-                    return Err(err(
-                        ErrorCode::RoomFull,
-                        format!(
-                            "this server has reached its limit of {} rooms; try again later",
-                            self.config.max_rooms
-                        ),
-                    ));
-                }
-                state.rooms.entry(room_name.clone()).or_insert(Room {
-                    members: Vec::new(),
-                    host: String::new(),
-                    hands: Vec::new(),
-                    chat_enabled: true,
-                    chat_history: VecDeque::new(),
-                    chat_seq: 0,
-                })
-            }
-        };
+        Ok(state.rooms.entry(room_name.to_string()).or_insert(Room {
+            members: Vec::new(),
+            host: String::new(),
+            hands: Vec::new(),
+            chat_enabled: true,
+            chat_history: VecDeque::new(),
+            chat_seq: 0,
+        }))
+    }
 
+    /// Seats a newcomer: a fresh id and resume token, `peers` to them and `peer-joined` to
+    /// the others. Returns the seat and its resume token.
+    fn seat_member(
+        &self,
+        room: &mut Room,
+        room_name: &str,
+        name: String,
+        client: Option<String>,
+        outbox: &Outbox,
+        resume_failed: bool,
+    ) -> (Seat, String) {
+        let metrics = &self.metrics;
         let mut id = random_hex(8);
         while room.member(&id).is_some() {
             id = random_hex(8);
@@ -367,7 +411,7 @@ impl Hub {
             chat_enabled: room.chat_enabled,
             chat_history: room.chat_history.iter().cloned().collect(),
             ice_servers: self.config.ice_servers.clone(),
-            resume_failed: resume.is_some(),
+            resume_failed,
         };
         outbox.send(&peers, metrics);
         broadcast(
@@ -381,14 +425,14 @@ impl Hub {
             resume_token: resume_token.clone(),
             link: Link::Live(outbox.clone()),
         });
-        let seat = Seat {
-            room: room_name,
-            id,
-        };
-        state.tokens.insert(resume_token, seat.clone());
-        metrics.joins_total.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(room = %seat.room, peer = %seat.id, name = %name, "join");
-        Ok(seat)
+        tracing::info!(room = %room_name, peer = %id, name = %name, "join");
+        (
+            Seat {
+                room: room_name.to_string(),
+                id,
+            },
+            resume_token,
+        )
     }
 
     /// Puts a dropped participant back on a new connection: same id, no `peer-joined`, and
@@ -438,183 +482,205 @@ impl Hub {
         Some(seat.clone())
     }
 
-    /// Handles every message of a joined participant but `join` and `leave`.
+    /// Handles every message of a joined participant but `join` and `leave`: one method a
+    /// kind of message.
     pub fn handle(&self, seat: &Seat, message: ClientMessage) -> Result<(), ProtocolError> {
-        let metrics = &self.metrics;
         let mut state = self.lock();
-        let Some(room) = state.rooms.get_mut(&seat.room) else {
-            return Err(err(
-                ErrorCode::NotJoined,
-                "you are no longer in a room; join again",
-            ));
+        let room = match state.rooms.get_mut(&seat.room) {
+            Some(room) if room.member(&seat.id).is_some() => room,
+            Some(_) => {
+                return Err(err(
+                    ErrorCode::NotJoined,
+                    "you are no longer in the room; join again",
+                ))
+            }
+            None => {
+                return Err(err(
+                    ErrorCode::NotJoined,
+                    "you are no longer in a room; join again",
+                ))
+            }
         };
-        if room.member(&seat.id).is_none() {
-            return Err(err(
-                ErrorCode::NotJoined,
-                "you are no longer in the room; join again",
-            ));
-        }
         let me = seat.id.clone();
-        let unknown = |id: &str| {
-            let shown: String = id.chars().take(40).collect();
-            err(
-                ErrorCode::UnknownPeer,
-                format!("no participant {shown:?} in this room"),
-            )
-        };
         match message {
             ClientMessage::Offer { to, sdp } => {
-                self.relay(room, &to, ServerMessage::Offer { from: me, sdp })
-                    .ok_or_else(|| unknown(&to))?;
+                self.relay_or_unknown(room, &to, ServerMessage::Offer { from: me, sdp })
             }
             ClientMessage::Answer { to, sdp } => {
-                self.relay(room, &to, ServerMessage::Answer { from: me, sdp })
-                    .ok_or_else(|| unknown(&to))?;
+                self.relay_or_unknown(room, &to, ServerMessage::Answer { from: me, sdp })
             }
-            ClientMessage::Candidate { to, candidate } => {
-                self.relay(
-                    room,
-                    &to,
-                    ServerMessage::Candidate {
-                        from: me,
-                        candidate,
-                    },
-                )
-                .ok_or_else(|| unknown(&to))?;
-            }
+            ClientMessage::Candidate { to, candidate } => self.relay_or_unknown(
+                room,
+                &to,
+                ServerMessage::Candidate {
+                    from: me,
+                    candidate,
+                },
+            ),
             ClientMessage::MediaState { mic, cam } => {
-                if let Some(m) = room.member_mut(&me) {
-                    m.info.mic = mic;
-                    m.info.cam = cam;
-                }
-                broadcast(
-                    room,
-                    &ServerMessage::MediaState {
-                        from: me.clone(),
-                        mic,
-                        cam,
-                    },
-                    Some(&me),
-                    metrics,
-                );
+                self.on_media_state(room, me, mic, cam);
+                Ok(())
             }
             ClientMessage::ScreenShareStarted { stream_id } => {
-                if let Some(m) = room.member_mut(&me) {
-                    m.info.screen = true;
-                    m.info.screen_stream_id = Some(stream_id.clone());
-                }
-                broadcast(
-                    room,
-                    &ServerMessage::ScreenShareStarted {
-                        from: me.clone(),
-                        stream_id,
-                    },
-                    Some(&me),
-                    metrics,
-                );
+                self.on_screen_share(room, me, Some(stream_id));
+                Ok(())
             }
             ClientMessage::ScreenShareStopped {} => {
-                if let Some(m) = room.member_mut(&me) {
-                    m.info.screen = false;
-                    m.info.screen_stream_id = None;
-                }
-                broadcast(
-                    room,
-                    &ServerMessage::ScreenShareStopped { from: me.clone() },
-                    Some(&me),
-                    metrics,
-                );
+                self.on_screen_share(room, me, None);
+                Ok(())
             }
             ClientMessage::RaiseHand {} => {
-                if !room.hands.contains(&me) {
-                    room.hands.push(me.clone());
-                }
-                if let Some(m) = room.member_mut(&me) {
-                    m.info.hand = true;
-                }
-                let queue = room.hands.clone();
-                broadcast(
-                    room,
-                    &ServerMessage::RaiseHand { from: me, queue },
-                    None,
-                    metrics,
-                );
+                self.on_raise_hand(room, me);
+                Ok(())
             }
-            ClientMessage::LowerHand { peer } => {
-                let target = peer.unwrap_or_else(|| me.clone());
-                if target != me {
-                    if room.host != me {
-                        return Err(err(
-                            ErrorCode::Forbidden,
-                            "only the host can lower someone else's hand",
-                        ));
-                    }
-                    if room.member(&target).is_none() {
-                        return Err(unknown(&target));
-                    }
-                }
-                room.hands.retain(|h| *h != target);
-                if let Some(m) = room.member_mut(&target) {
-                    m.info.hand = false;
-                }
-                let queue = room.hands.clone();
-                broadcast(
-                    room,
-                    &ServerMessage::LowerHand {
-                        from: me,
-                        peer: target,
-                        queue,
-                    },
-                    None,
-                    metrics,
-                );
-            }
-            ClientMessage::Chat { text } => {
-                if !room.chat_enabled && room.host != me {
-                    return Err(err(ErrorCode::ChatDisabled, "the host has turned chat off"));
-                }
-                room.chat_seq += 1;
-                let name = room
-                    .member(&me)
-                    .map(|m| m.info.name.clone())
-                    .unwrap_or_default();
-                let chat = ChatMessage {
-                    from: me,
-                    name,
-                    text,
-                    ts: now_ms(),
-                    seq: room.chat_seq,
-                };
-                if room.chat_history.len() >= CHAT_HISTORY_LEN {
-                    room.chat_history.pop_front();
-                }
-                room.chat_history.push_back(chat.clone());
-                broadcast(room, &ServerMessage::Chat(chat), None, metrics);
-            }
-            ClientMessage::ChatEnabled {} | ClientMessage::ChatDisabled {} => {
-                if room.host != me {
-                    return Err(err(
-                        ErrorCode::Forbidden,
-                        "only the host can turn chat on or off",
-                    ));
-                }
-                let enabled = matches!(message, ClientMessage::ChatEnabled {});
-                room.chat_enabled = enabled;
-                let out = if enabled {
-                    ServerMessage::ChatEnabled { from: me }
-                } else {
-                    ServerMessage::ChatDisabled { from: me }
-                };
-                broadcast(room, &out, None, metrics);
-            }
-            ClientMessage::Join { .. } => {
+            ClientMessage::LowerHand { peer } => self.on_lower_hand(room, me, peer),
+            ClientMessage::Chat { text } => self.on_chat(room, me, text),
+            ClientMessage::ChatEnabled {} => self.on_chat_enabled(room, me, true),
+            ClientMessage::ChatDisabled {} => self.on_chat_enabled(room, me, false),
+            ClientMessage::Join { .. } => Err(err(
+                ErrorCode::AlreadyJoined,
+                "this connection has already joined a room",
+            )),
+            ClientMessage::Leave {} | ClientMessage::Ping {} => Ok(()),
+        }
+    }
+
+    /// Relays to `to`, or says there is no such participant.
+    fn relay_or_unknown(
+        &self,
+        room: &mut Room,
+        to: &str,
+        message: ServerMessage,
+    ) -> Result<(), ProtocolError> {
+        self.relay(room, to, message)
+            .ok_or_else(|| unknown_peer(to))
+    }
+
+    /// `media-state`: remembered for late joiners and told to the others.
+    fn on_media_state(&self, room: &mut Room, me: PeerId, mic: bool, cam: bool) {
+        if let Some(m) = room.member_mut(&me) {
+            m.info.mic = mic;
+            m.info.cam = cam;
+        }
+        let out = ServerMessage::MediaState {
+            from: me.clone(),
+            mic,
+            cam,
+        };
+        broadcast(room, &out, Some(&me), &self.metrics);
+    }
+
+    /// `screen-share-started` (with its stream id) or `screen-share-stopped` (`None`).
+    fn on_screen_share(&self, room: &mut Room, me: PeerId, stream_id: Option<String>) {
+        if let Some(m) = room.member_mut(&me) {
+            m.info.screen = stream_id.is_some();
+            m.info.screen_stream_id = stream_id.clone();
+        }
+        let out = match stream_id {
+            Some(stream_id) => ServerMessage::ScreenShareStarted {
+                from: me.clone(),
+                stream_id,
+            },
+            None => ServerMessage::ScreenShareStopped { from: me.clone() },
+        };
+        broadcast(room, &out, Some(&me), &self.metrics);
+    }
+
+    /// `raise-hand`: to the end of the queue, once.
+    fn on_raise_hand(&self, room: &mut Room, me: PeerId) {
+        if !room.hands.contains(&me) {
+            room.hands.push(me.clone());
+        }
+        if let Some(m) = room.member_mut(&me) {
+            m.info.hand = true;
+        }
+        let queue = room.hands.clone();
+        broadcast(
+            room,
+            &ServerMessage::RaiseHand { from: me, queue },
+            None,
+            &self.metrics,
+        );
+    }
+
+    /// `lower-hand`: one's own, or anyone's by the host.
+    fn on_lower_hand(
+        &self,
+        room: &mut Room,
+        me: PeerId,
+        peer: Option<PeerId>,
+    ) -> Result<(), ProtocolError> {
+        let target = peer.unwrap_or_else(|| me.clone());
+        if target != me {
+            if room.host != me {
                 return Err(err(
-                    ErrorCode::AlreadyJoined,
-                    "this connection has already joined a room",
+                    ErrorCode::Forbidden,
+                    "only the host can lower someone else's hand",
                 ));
             }
-            ClientMessage::Leave {} | ClientMessage::Ping {} => {}
+            if room.member(&target).is_none() {
+                return Err(unknown_peer(&target));
+            }
         }
+        room.hands.retain(|h| *h != target);
+        if let Some(m) = room.member_mut(&target) {
+            m.info.hand = false;
+        }
+        let queue = room.hands.clone();
+        let out = ServerMessage::LowerHand {
+            from: me,
+            peer: target,
+            queue,
+        };
+        broadcast(room, &out, None, &self.metrics);
+        Ok(())
+    }
+
+    /// `chat`: numbered, kept in the history, and sent to everyone (the sender too).
+    fn on_chat(&self, room: &mut Room, me: PeerId, text: String) -> Result<(), ProtocolError> {
+        if !room.chat_enabled && room.host != me {
+            return Err(err(ErrorCode::ChatDisabled, "the host has turned chat off"));
+        }
+        room.chat_seq += 1;
+        let name = room
+            .member(&me)
+            .map(|m| m.info.name.clone())
+            .unwrap_or_default();
+        let chat = ChatMessage {
+            from: me,
+            name,
+            text,
+            ts: now_ms(),
+            seq: room.chat_seq,
+        };
+        if room.chat_history.len() >= CHAT_HISTORY_LEN {
+            room.chat_history.pop_front();
+        }
+        room.chat_history.push_back(chat.clone());
+        broadcast(room, &ServerMessage::Chat(chat), None, &self.metrics);
+        Ok(())
+    }
+
+    /// `chat-enabled` / `chat-disabled`, host only.
+    fn on_chat_enabled(
+        &self,
+        room: &mut Room,
+        me: PeerId,
+        enabled: bool,
+    ) -> Result<(), ProtocolError> {
+        if room.host != me {
+            return Err(err(
+                ErrorCode::Forbidden,
+                "only the host can turn chat on or off",
+            ));
+        }
+        room.chat_enabled = enabled;
+        let out = if enabled {
+            ServerMessage::ChatEnabled { from: me }
+        } else {
+            ServerMessage::ChatDisabled { from: me }
+        };
+        broadcast(room, &out, None, &self.metrics);
         Ok(())
     }
 

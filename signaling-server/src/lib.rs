@@ -8,14 +8,16 @@ pub mod config;
 mod conn;
 pub mod duration;
 mod hub;
+pub mod limits;
 pub mod loadgen;
 pub mod metrics;
 pub mod protocol;
 mod ratelimit;
 pub mod sanitize;
 mod server;
+mod shared;
 
 pub use axum::Router;
 pub use config::{ServeArgs, ServerConfig};
 pub use hub::RoomSummary;
-pub use server::{build, run, serve, ServerHandle};
+pub use server::{build, run, serve, spawn, spawn_loopback, EmbeddedServer, ServerHandle};

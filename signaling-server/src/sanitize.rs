@@ -5,7 +5,7 @@
 //! removed, so that `"\x1b]0;pwned\x07"` cannot retitle a window and nothing can move the
 //! cursor or reorder what is shown.
 
-use crate::protocol::MAX_NAME_CHARS;
+use crate::limits::MAX_NAME_CHARS;
 
 /// Whether `c` is a bidirectional embedding, override or isolate control.
 fn is_bidi_control(c: char) -> bool {

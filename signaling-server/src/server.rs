@@ -19,21 +19,7 @@ use crate::config::ServerConfig;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::protocol::MAX_FRAME_BYTES;
-
-/// What every connection task shares.
-pub struct Shared {
-    /// Settings.
-    pub config: Arc<ServerConfig>,
-    /// Rooms.
-    pub hub: Arc<Hub>,
-    /// Counters.
-    pub metrics: Arc<Metrics>,
-    /// Cancelled when the current `serve` shuts down: connections close with 1001. A new
-    /// token is put here each time `serve` starts.
-    pub shutdown: std::sync::Mutex<CancellationToken>,
-    /// Tracks connection tasks so shutdown can wait for their close frames.
-    pub tasks: TaskTracker,
-}
+use crate::shared::Shared;
 
 /// A handle on a running server's state, for tests and embedding.
 #[derive(Clone)]
@@ -93,6 +79,46 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let (router, handle) = build(config);
     serve(listener, router, handle, shutdown).await
+}
+
+/// A signaling server running inside this process (for `termmeet join`'s embedded server,
+/// `termmeet demo`, `bench-call` and tests). It serves until the process ends.
+#[derive(Clone)]
+pub struct EmbeddedServer {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Its state.
+    pub handle: ServerHandle,
+}
+
+impl EmbeddedServer {
+    /// The WebSocket URL clients on this machine join with.
+    pub fn url(&self) -> String {
+        let port = self.addr.port();
+        if self.addr.ip().is_unspecified() {
+            format!("ws://127.0.0.1:{port}/ws")
+        } else {
+            format!("ws://{}/ws", self.addr)
+        }
+    }
+}
+
+/// Starts a server on `listener` inside this process, in the background.
+pub fn spawn(listener: TcpListener, config: ServerConfig) -> std::io::Result<EmbeddedServer> {
+    let addr = listener.local_addr()?;
+    let (router, handle) = build(config);
+    tokio::spawn(serve(
+        listener,
+        router,
+        handle.clone(),
+        std::future::pending(),
+    ));
+    Ok(EmbeddedServer { addr, handle })
+}
+
+/// Starts a server inside this process on a free loopback port.
+pub async fn spawn_loopback(config: ServerConfig) -> std::io::Result<EmbeddedServer> {
+    spawn(TcpListener::bind("127.0.0.1:0").await?, config)
 }
 
 /// Like [`run`], with the state built beforehand by [`build`] so the caller keeps a handle.

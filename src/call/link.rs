@@ -3,6 +3,7 @@
 //! The event handler only forwards: every webrtc-rs callback becomes a [`LinkEvent`] on a
 //! channel. The owner of the link calls its methods with what the signaling server relays.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,6 +34,8 @@ use webrtc::peer_connection::{
     RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 use webrtc::rtp_transceiver::RtpSender;
+
+use super::negotiation::{Action, Connection, Input, Negotiation, Problem, Step};
 
 /// H.264 constrained baseline, packetization mode 1, as browsers send and receive it.
 pub const H264_FMTP: &str =
@@ -227,55 +230,81 @@ pub async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>) -> Option<Payl
         .map(|c| c.payload_type)
 }
 
-/// One peer connection and its negotiation state.
+/// One peer connection and the negotiation that drives it.
 pub struct PeerLink {
     /// The remote participant's id.
     pub remote: String,
     /// Whether we roll back our own offer on a collision (our id sorts lower).
     pub polite: bool,
     pc: Arc<dyn PeerConnection>,
-    /// Candidates that arrived before the remote description.
-    pending: Vec<RTCIceCandidateInit>,
-    /// Whether we are in the middle of making an offer.
-    making_offer: bool,
-    /// Whether we ignored the remote's colliding offer (impolite side).
-    ignore_offer: bool,
-    /// Whether our offer is set locally and waits for an answer (signaling state
-    /// have-local-offer; 0.21 has no getter for it).
-    have_local_offer: bool,
-    /// Our DTLS role (`a=setup:` value) once the first exchange fixed it. 0.21 answers every
-    /// offer with `setup:active`, even a re-offer on a connection where we are the DTLS server,
-    /// which Chromium rejects ("Failed to set SSL role for the transport"): the answers we send
-    /// later say this instead.
-    dtls_setup: Option<&'static str>,
+    /// Perfect negotiation, the candidate queue and ICE restarts, as a state machine whose
+    /// actions this link carries out.
+    negotiation: Negotiation,
 }
 
-/// The `a=setup:` value of an SDP (the first one; bundled media share one transport).
-fn sdp_setup(sdp: &str) -> Option<&str> {
-    sdp.lines()
-        .find_map(|l| l.trim_end().strip_prefix("a=setup:"))
+/// What a link asks of the mesh after handling an input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LinkOutput {
+    /// Send this offer to the remote.
+    Offer(String),
+    /// Send this answer to the remote.
+    Answer(String),
+    /// The video encoders should send a keyframe.
+    Keyframe,
+    /// Something went wrong that the person should hear of.
+    Problem(Problem),
 }
 
-/// `sdp` with every `a=setup:` line saying `role`.
-fn with_setup(sdp: &str, role: &str) -> String {
-    let mut out = String::with_capacity(sdp.len());
-    for line in sdp.split_inclusive('\n') {
-        if line.starts_with("a=setup:") {
-            out.push_str("a=setup:");
-            out.push_str(role);
-            out.push_str("\r\n");
-        } else {
-            out.push_str(line);
-        }
+/// A link failure: which step, and what webrtc-rs said.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The peer connection could not be set up.
+    #[error("cannot set up the connection ({step}): {message}")]
+    Setup {
+        /// The step that failed.
+        step: &'static str,
+        /// What webrtc-rs said.
+        message: String,
+    },
+    /// A track or transceiver could not be added or removed.
+    #[error("{step}: {message}")]
+    Track {
+        /// The step that failed.
+        step: &'static str,
+        /// What webrtc-rs said.
+        message: String,
+    },
+    /// Negotiation did not give what was asked for.
+    #[error("{0}")]
+    Negotiation(Problem),
+}
+
+/// A link result.
+pub type LinkResult<T> = Result<T, LinkError>;
+
+fn setup<T, E: std::fmt::Display>(step: &'static str, r: Result<T, E>) -> LinkResult<T> {
+    r.map_err(|e| LinkError::Setup {
+        step,
+        message: e.to_string(),
+    })
+}
+
+fn track_step<T, E: std::fmt::Display>(step: &'static str, r: Result<T, E>) -> LinkResult<T> {
+    r.map_err(|e| LinkError::Track {
+        step,
+        message: e.to_string(),
+    })
+}
+
+/// The negotiation's view of a connection state.
+pub fn connection_of(state: RTCPeerConnectionState) -> Connection {
+    match state {
+        RTCPeerConnectionState::Connected => Connection::Connected,
+        RTCPeerConnectionState::Disconnected => Connection::Disconnected,
+        RTCPeerConnectionState::Failed => Connection::Failed,
+        RTCPeerConnectionState::Closed => Connection::Closed,
+        _ => Connection::Connecting,
     }
-    out
-}
-
-/// A link failure, with the step that failed.
-pub type LinkResult<T> = Result<T, String>;
-
-fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> LinkResult<T> {
-    r.map_err(|e| format!("{what}: {e}"))
 }
 
 impl PeerLink {
@@ -287,8 +316,8 @@ impl PeerLink {
         bind: &[String],
         events: mpsc::UnboundedSender<(String, LinkEvent)>,
     ) -> LinkResult<PeerLink> {
-        let mut engine = step("media engine", media_engine())?;
-        let registry = step(
+        let mut engine = setup("media engine", media_engine())?;
+        let registry = setup(
             "interceptors",
             register_default_interceptors(Registry::new(), &mut engine),
         )?;
@@ -299,7 +328,7 @@ impl PeerLink {
             f64::from(MIN_BITRATE),
             f64::from(MAX_BITRATE),
         );
-        let registry = step(
+        let registry = setup(
             "congestion control",
             configure_congestion_control(registry, gcc, CongestionFeedback::Twcc, &mut engine),
         )?;
@@ -320,7 +349,7 @@ impl PeerLink {
                     .collect(),
             )
             .build();
-        let runtime = step(
+        let runtime = setup(
             "runtime",
             webrtc::runtime::default_runtime().ok_or("no async runtime"),
         )?;
@@ -343,16 +372,13 @@ impl PeerLink {
             .with_udp_addrs(bind.to_vec())
             .build()
             .await;
-        let pc = step("peer connection", pc)?;
+        let pc = setup("peer connection", pc)?;
+        let negotiation = Negotiation::new(local, remote);
         Ok(PeerLink {
             remote: remote.to_string(),
-            polite: local < remote,
+            polite: negotiation.polite(),
             pc: Arc::new(pc),
-            pending: Vec::new(),
-            making_offer: false,
-            ignore_offer: false,
-            have_local_offer: false,
-            dtls_setup: None,
+            negotiation,
         })
     }
 
@@ -383,11 +409,11 @@ impl PeerLink {
                 ..Default::default()
             }],
         );
-        let track = Arc::new(step(
+        let track = Arc::new(track_step(
             "local track",
             TrackLocalStaticSample::new(Instant::now(), track),
         )?);
-        let sender = step(
+        let sender = track_step(
             "add track",
             self.pc
                 .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
@@ -409,7 +435,7 @@ impl PeerLink {
             streams: Vec::new(),
             send_encodings: Vec::new(),
         };
-        step(
+        track_step(
             "receive-only transceiver",
             self.pc.add_transceiver_from_kind(kind, Some(init)).await,
         )
@@ -418,7 +444,7 @@ impl PeerLink {
 
     /// Removes a local track (screen share off).
     pub async fn remove_track(&self, track: &LocalTrack) -> LinkResult<()> {
-        step("remove track", self.pc.remove_track(&track.sender).await)
+        track_step("remove track", self.pc.remove_track(&track.sender).await)
     }
 
     /// The payload type negotiated for a sender.
@@ -426,133 +452,152 @@ impl PeerLink {
         negotiated_payload_type(&track.sender).await
     }
 
-    /// Creates and sets a local offer; returns its SDP to send.
-    pub async fn make_offer(&mut self) -> LinkResult<String> {
-        self.making_offer = true;
-        let result = async {
-            let offer = step("create offer", self.pc.create_offer(None).await)?;
-            step(
-                "set local offer",
-                self.pc.set_local_description(offer).await,
-            )?;
-            self.have_local_offer = true;
-            let local = self
-                .pc
-                .local_description()
-                .await
-                .ok_or("no local description")?;
-            Ok(local.sdp)
-        }
-        .await;
-        self.making_offer = false;
-        result
+    /// The negotiation's state, for tests and progress shown to people.
+    pub fn negotiation(&self) -> &Negotiation {
+        &self.negotiation
     }
 
-    /// Handles a remote offer by perfect negotiation; returns the answer's SDP, or `None`
-    /// when the offer was ignored (we are impolite and collided).
-    pub async fn on_offer(&mut self, sdp: String) -> LinkResult<Option<String>> {
-        let collision = self.making_offer || self.have_local_offer;
-        self.ignore_offer = !self.polite && collision;
-        if self.ignore_offer {
-            return Ok(None);
+    /// Hands `input` to the negotiation and carries out its actions, feeding what came of
+    /// each back in, until it has nothing more to do. Returns what the mesh must send or do.
+    pub async fn handle(&mut self, input: Input, now: Instant) -> Vec<LinkOutput> {
+        let mut out = Vec::new();
+        let mut queue: VecDeque<Action> = self.negotiation.handle(input, now).into();
+        // Each action gives at most one follow-up input and the state machine's chains are
+        // short; the bound only guards against a mistake turning into a busy loop.
+        for _ in 0..256 {
+            let Some(action) = queue.pop_front() else {
+                return out;
+            };
+            if let Some(next) = self.execute(action, &mut out).await {
+                queue.extend(self.negotiation.handle(next, now));
+            }
         }
-        if collision {
-            let rollback = step("rollback", RTCSessionDescription::rollback(None))?;
-            step(
-                "roll back our offer",
-                self.pc.set_local_description(rollback).await,
-            )?;
-            self.have_local_offer = false;
+        tracing::error!(peer = %self.remote, "negotiation did not settle; dropping the rest");
+        out
+    }
+
+    /// Carries out one action; returns the input that reports how it went, if any.
+    async fn execute(&mut self, action: Action, out: &mut Vec<LinkOutput>) -> Option<Input> {
+        let failed =
+            |step: Step, e: &dyn std::fmt::Display| Some(Input::Failed(step, e.to_string()));
+        match action {
+            Action::RestartIce => match self.pc.restart_ice().await {
+                Ok(()) => None,
+                Err(e) => failed(Step::RestartIce, &e),
+            },
+            Action::MakeOffer => match self.set_local(true).await {
+                Ok(sdp) => Some(Input::OfferSet(sdp)),
+                Err(e) => failed(Step::MakeOffer, &e),
+            },
+            Action::MakeAnswer => match self.set_local(false).await {
+                Ok(sdp) => Some(Input::AnswerSet(sdp)),
+                Err(e) => failed(Step::MakeAnswer, &e),
+            },
+            Action::Rollback => {
+                let rollback = RTCSessionDescription::rollback(None);
+                match rollback.map(|r| self.pc.set_local_description(r)) {
+                    Ok(set) => set.await.err().and_then(|e| failed(Step::Rollback, &e)),
+                    Err(e) => failed(Step::Rollback, &e),
+                }
+            }
+            Action::SetRemoteOffer(sdp) => match RTCSessionDescription::offer(sdp) {
+                Ok(d) => match self.pc.set_remote_description(d).await {
+                    Ok(()) => Some(Input::RemoteSet),
+                    Err(e) => failed(Step::SetRemoteOffer, &e),
+                },
+                Err(e) => failed(Step::SetRemoteOffer, &e),
+            },
+            Action::SetRemoteAnswer(sdp) => match RTCSessionDescription::answer(sdp) {
+                Ok(d) => match self.pc.set_remote_description(d).await {
+                    Ok(()) => Some(Input::RemoteSet),
+                    Err(e) => failed(Step::SetRemoteAnswer, &e),
+                },
+                Err(e) => failed(Step::SetRemoteAnswer, &e),
+            },
+            Action::AddCandidate(c) => {
+                let init = RTCIceCandidateInit {
+                    candidate: c.candidate,
+                    sdp_mid: c.sdp_mid,
+                    sdp_mline_index: c.sdp_mline_index,
+                    username_fragment: c.username_fragment,
+                    ..Default::default()
+                };
+                match self.pc.add_ice_candidate(init).await {
+                    Ok(()) => None,
+                    Err(e) => failed(Step::AddCandidate, &e),
+                }
+            }
+            Action::SendOffer(sdp) => {
+                out.push(LinkOutput::Offer(sdp));
+                None
+            }
+            Action::SendAnswer(sdp) => {
+                out.push(LinkOutput::Answer(sdp));
+                None
+            }
+            Action::RequestKeyframe => {
+                out.push(LinkOutput::Keyframe);
+                None
+            }
+            Action::Report(p) => {
+                out.push(LinkOutput::Problem(p));
+                None
+            }
         }
-        let offer = step("read offer", RTCSessionDescription::offer(sdp))?;
-        step(
-            "set remote offer",
-            self.pc.set_remote_description(offer).await,
-        )?;
-        self.flush_candidates().await;
-        let answer = step("create answer", self.pc.create_answer(None).await)?;
-        step(
-            "set local answer",
-            self.pc.set_local_description(answer).await,
-        )?;
-        let local = self
+    }
+
+    /// Makes an offer (or an answer), sets it locally and returns its SDP.
+    async fn set_local(&self, offer: bool) -> Result<String, webrtc::error::Error> {
+        let description = if offer {
+            self.pc.create_offer(None).await?
+        } else {
+            self.pc.create_answer(None).await?
+        };
+        self.pc.set_local_description(description).await?;
+        Ok(self
             .pc
             .local_description()
             .await
-            .ok_or("no local description")?;
-        // 0.21 insists the local answer is exactly the one it made, so the role is corrected
-        // only in what the remote gets; the DTLS transport, once started, never reads it again.
-        Ok(Some(match self.dtls_setup {
-            Some(ours) if sdp_setup(&local.sdp).is_some_and(|s| s != ours) => {
-                with_setup(&local.sdp, ours)
-            }
-            Some(_) => local.sdp,
-            None => {
-                self.dtls_setup = match sdp_setup(&local.sdp) {
-                    Some("passive") => Some("passive"),
-                    Some(_) => Some("active"),
-                    None => None,
-                };
-                local.sdp
-            }
-        }))
+            .map(|d| d.sdp)
+            .unwrap_or_default())
+    }
+
+    /// Makes and sets an offer; returns its SDP to send (for tests that drive links alone).
+    pub async fn make_offer(&mut self) -> LinkResult<String> {
+        let out = self.handle(Input::Negotiate, Instant::now()).await;
+        one_of(out, |o| match o {
+            LinkOutput::Offer(sdp) => Some(sdp),
+            _ => None,
+        })
+        .map(|sdp| sdp.unwrap_or_default())
+    }
+
+    /// Handles a remote offer; returns the answer's SDP, or `None` when the offer was ignored
+    /// (we are impolite and collided).
+    pub async fn on_offer(&mut self, sdp: String) -> LinkResult<Option<String>> {
+        let out = self.handle(Input::RemoteOffer(sdp), Instant::now()).await;
+        one_of(out, |o| match o {
+            LinkOutput::Answer(sdp) => Some(sdp),
+            _ => None,
+        })
     }
 
     /// Handles the remote's answer.
     pub async fn on_answer(&mut self, sdp: String) -> LinkResult<()> {
-        if self.dtls_setup.is_none() {
-            // The remote's role fixes ours: the other one.
-            self.dtls_setup = match sdp_setup(&sdp) {
-                Some("active") => Some("passive"),
-                Some("passive") => Some("active"),
-                _ => None,
-            };
-        }
-        let answer = step("read answer", RTCSessionDescription::answer(sdp))?;
-        step(
-            "set remote answer",
-            self.pc.set_remote_description(answer).await,
-        )?;
-        self.have_local_offer = false;
-        self.flush_candidates().await;
-        Ok(())
+        let out = self.handle(Input::RemoteAnswer(sdp), Instant::now()).await;
+        one_of(out, |_| None::<()>).map(|_| ())
     }
 
     /// Handles a remote candidate: applied now, or queued until the remote description.
     pub async fn on_candidate(&mut self, candidate: Option<IceCandidate>) -> LinkResult<()> {
         let Some(c) = candidate else { return Ok(()) };
-        let init = RTCIceCandidateInit {
-            candidate: c.candidate,
-            sdp_mid: c.sdp_mid,
-            sdp_mline_index: c.sdp_mline_index,
-            username_fragment: c.username_fragment,
-            ..Default::default()
-        };
-        if self.pc.remote_description().await.is_none() {
-            self.pending.push(init);
-            return Ok(());
-        }
-        match self.pc.add_ice_candidate(init).await {
-            Ok(()) => Ok(()),
-            Err(e) if self.ignore_offer => {
-                tracing::debug!("candidate for an ignored offer: {e}");
-                Ok(())
-            }
-            Err(e) => Err(format!("add candidate: {e}")),
-        }
+        let out = self.handle(Input::RemoteCandidate(c), Instant::now()).await;
+        one_of(out, |_| None::<()>).map(|_| ())
     }
 
-    async fn flush_candidates(&mut self) {
-        for c in std::mem::take(&mut self.pending) {
-            if let Err(e) = self.pc.add_ice_candidate(c).await {
-                tracing::debug!(peer = %self.remote, "queued candidate rejected: {e}");
-            }
-        }
-    }
-
-    /// Restarts ICE (after the connection failed).
+    /// Gives the next offer new ICE credentials.
     pub async fn restart_ice(&self) -> LinkResult<()> {
-        step("restart ICE", self.pc.restart_ice().await)
+        setup("restart ICE", self.pc.restart_ice().await)
     }
 
     /// The peer connection, for stats.
@@ -569,19 +614,19 @@ impl PeerLink {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_answer_keeps_the_dtls_role_the_first_exchange_fixed() {
-        let answer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:active\r\na=mid:0\r\n\
-                      m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:active\r\na=mid:1\r\n";
-        assert_eq!(sdp_setup(answer), Some("active"));
-        let fixed = with_setup(answer, "passive");
-        assert_eq!(fixed.matches("a=setup:passive\r\n").count(), 2);
-        assert!(!fixed.contains("active"));
-        assert_eq!(fixed.len(), answer.len() + 2);
-        assert_eq!(sdp_setup("v=0\r\n"), None);
+/// The first output `pick` takes, or the first problem as an error.
+fn one_of<T>(
+    out: Vec<LinkOutput>,
+    pick: impl Fn(LinkOutput) -> Option<T>,
+) -> LinkResult<Option<T>> {
+    let mut found = None;
+    for o in out {
+        if let LinkOutput::Problem(p) = o {
+            return Err(LinkError::Negotiation(p));
+        }
+        if found.is_none() {
+            found = pick(o);
+        }
     }
+    Ok(found)
 }

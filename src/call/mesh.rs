@@ -1,39 +1,42 @@
 //! The meeting's mesh: one [`PeerLink`] per remote participant, driven by the signaling
 //! client, fed by shared local encoders, and observed through one [`MeshState`].
 //!
-//! The mesh task owns every link. Signaling messages, link events and commands arrive on
-//! channels and are handled one at a time; receivers and writers run as their own tasks and
-//! only update counters in the state.
+//! The mesh task is a driver and owns no policy. Server messages go to
+//! [`MeshState::apply`] (who is here, hands, chat) and to the links' negotiation state
+//! machines; link events go to the same machines; what comes back (offers, answers,
+//! keyframe requests, problems) is carried out here. Figures come from [`super::stats`].
+//! Receivers and writers run as their own tasks and only update counters in the state.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rtc::media::Sample;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
 use rtc::statistics::StatsSelector;
-use termmeet_signaling::protocol::{
-    ChatMessage, ClientMessage, IceServer, PeerInfo, ServerMessage, You,
-};
-use tokio::sync::{broadcast, mpsc};
+use termmeet_signaling::protocol::{ClientMessage, IceServer, ServerMessage};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use super::link::{LinkEvent, LocalTrack, PeerLink, MIN_BITRATE};
-use super::local::{start_audio, start_video, EncodedSample, Pump};
-use super::receive::{AudioReceiver, VideoReceiver};
-use crate::headless::script::Quality;
-use crate::media::frame::{now_ms, RgbFrame};
-use crate::media::pattern::latency_ms;
-use crate::media::playback::{Playback, RemoteAudio};
+use super::link::{connection_of, LinkError, LinkEvent, LinkOutput, PeerLink};
+use super::local::{start_audio, start_video, Pump, PumpControl};
+use super::negotiation::{Input, KeyframeGate, Problem};
+use super::state::Roster;
+use super::stats::{
+    lowest_estimate, split_bitrate, LinkSample, Quality, StatsWindow, SCREEN_BITRATE,
+};
+use super::tracks::{
+    add_source, lock, receive, request_keyframes, AudioTaps, KeyframeTargets, ReceiveSink,
+    SentTrack, Source,
+};
+use crate::media::frame::RgbFrame;
+use crate::media::playback::Playback;
+use crate::media::sources::{ScreenFactory, SCREEN_FPS};
 use crate::media::{AudioSource, VideoSource};
 use crate::signaling::{JoinParams, SignalingClient, SignalingEvent};
 
-/// Makes a screen source when sharing starts.
-pub type ScreenFactory = Box<dyn Fn() -> Result<Box<dyn VideoSource>, String> + Send>;
+pub use super::state::{MeshState, PeerState};
 
 /// What the mesh starts with.
 pub struct MeshConfig {
@@ -53,164 +56,6 @@ pub struct MeshConfig {
     pub bind: Vec<String>,
     /// Where remote audio is played; `None` plays nothing (headless).
     pub playback: Option<Arc<Playback>>,
-}
-
-/// Samples of received audio kept for tone checks (one second).
-pub const RECENT_AUDIO: usize = 48_000;
-
-/// Everything known about one remote participant.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PeerState {
-    /// What the server says about them.
-    pub info: PeerInfo,
-    /// Camera frames decoded.
-    pub video_frames: u64,
-    /// Screen frames decoded.
-    pub screen_frames: u64,
-    /// Milliseconds of audio decoded.
-    pub audio_ms: u64,
-    /// Glass-to-glass latency of each decoded test-pattern frame, ms.
-    pub latencies_ms: Vec<u32>,
-    /// Frame numbers of the first and last test-pattern frames decoded: the sender sent
-    /// `last - first + 1` frames in between.
-    pub stamp_range: Option<(u32, u32)>,
-    /// The last second of decoded audio.
-    pub recent_audio: VecDeque<i16>,
-    /// When the last camera frame was decoded.
-    pub last_video: Option<Instant>,
-    /// When the first camera frame was decoded (for fps).
-    pub first_video: Option<Instant>,
-    /// The newest camera picture (latest wins).
-    pub latest_video: Option<Arc<RgbFrame>>,
-    /// The newest screen picture.
-    pub latest_screen: Option<Arc<RgbFrame>>,
-    /// Connection state.
-    pub connection: String,
-    /// ICE connection state (new, checking, connected …).
-    pub ice: String,
-    /// Round-trip time, ms.
-    pub rtt_ms: f64,
-    /// Packet loss of what we receive, percent.
-    pub loss_pct: f64,
-    /// Bitrate received, kbit/s.
-    pub bitrate_kbps: f64,
-    /// Bitrate we send to this peer, kbit/s.
-    pub bitrate_out_kbps: f64,
-    /// Interarrival jitter of what we receive (the worst stream), ms.
-    pub jitter_ms: f64,
-    /// Selected candidate pair's local type: host, srflx, relay.
-    pub path: String,
-    /// Quality from loss and RTT.
-    pub quality: Quality,
-}
-
-impl PeerState {
-    /// A peer as first seen, with nothing received yet (also for UI tests).
-    pub fn new_for_tests(info: PeerInfo) -> PeerState {
-        PeerState::new(info)
-    }
-
-    fn new(info: PeerInfo) -> PeerState {
-        PeerState {
-            info,
-            video_frames: 0,
-            screen_frames: 0,
-            audio_ms: 0,
-            latencies_ms: Vec::new(),
-            stamp_range: None,
-            recent_audio: VecDeque::new(),
-            last_video: None,
-            first_video: None,
-            latest_video: None,
-            latest_screen: None,
-            connection: "new".into(),
-            ice: "new".into(),
-            rtt_ms: 0.0,
-            loss_pct: 0.0,
-            bitrate_kbps: 0.0,
-            bitrate_out_kbps: 0.0,
-            jitter_ms: 0.0,
-            path: String::new(),
-            quality: Quality::Disconnected,
-        }
-    }
-
-    /// Camera frames a second since the first one.
-    pub fn video_fps(&self) -> f64 {
-        match (self.first_video, self.last_video) {
-            (Some(a), Some(b)) if b > a && self.video_frames > 1 => {
-                (self.video_frames - 1) as f64 / (b - a).as_secs_f64()
-            }
-            _ => 0.0,
-        }
-    }
-}
-
-/// The meeting as this participant sees it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct MeshState {
-    /// Who we are, once joined.
-    pub me: Option<You>,
-    /// The host's id.
-    pub host: String,
-    /// Everyone else, by id.
-    pub peers: BTreeMap<String, PeerState>,
-    /// The hand queue, first raised first.
-    pub hands: Vec<String>,
-    /// Chat, oldest first.
-    pub chat: Vec<ChatMessage>,
-    /// Whether chat is on.
-    pub chat_enabled: bool,
-    /// Participants who left: (id, name).
-    pub left: Vec<(String, String)>,
-    /// What we received from participants who left, by id (for reports).
-    pub departed: BTreeMap<String, PeerState>,
-    /// Signaling status for people ("connected", "reconnecting in 2s", …).
-    pub signaling: String,
-    /// Whether the signaling connection is up.
-    pub connected: bool,
-    /// Problems worth reporting (bad SDP from a peer, errors from the server).
-    pub errors: Vec<String>,
-    /// Our own mic, camera and screen state.
-    pub mic: bool,
-    /// Camera on.
-    pub cam: bool,
-    /// Screen shared.
-    pub screen: bool,
-}
-
-impl MeshState {
-    /// The id of the participant called `name` (present or departed).
-    pub fn id_of(&self, name: &str) -> Option<String> {
-        self.peers
-            .iter()
-            .find(|(_, p)| p.info.name == name)
-            .map(|(id, _)| id.clone())
-            .or_else(|| {
-                self.left
-                    .iter()
-                    .rev()
-                    .find(|(_, n)| n == name)
-                    .map(|(id, _)| id.clone())
-            })
-    }
-
-    /// The name of `id`, ourselves included.
-    pub fn name_of(&self, id: &str) -> String {
-        if self.me.as_ref().is_some_and(|m| m.id == id) {
-            return self.me.as_ref().map(|m| m.name.clone()).unwrap_or_default();
-        }
-        self.peers
-            .get(id)
-            .map(|p| p.info.name.clone())
-            .or_else(|| {
-                self.left
-                    .iter()
-                    .find(|(i, _)| i == id)
-                    .map(|(_, n)| n.clone())
-            })
-            .unwrap_or_else(|| id.to_string())
-    }
 }
 
 /// Commands to the mesh, as keys and script lines give them.
@@ -234,6 +79,49 @@ pub enum MeshCommand {
     Leave,
 }
 
+/// A problem the mesh tells the person about.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MeshError {
+    /// A link to a participant could not be made or changed.
+    #[error("cannot connect to {name}: {source}")]
+    Link {
+        /// Who.
+        name: String,
+        /// What failed.
+        source: LinkError,
+    },
+    /// Negotiation with a participant went wrong.
+    #[error("{name}: {problem}")]
+    Negotiation {
+        /// Who.
+        name: String,
+        /// What went wrong.
+        problem: Problem,
+    },
+    /// A participant never connected.
+    #[error("no connection with {name} after {secs}s: it never answered, or ICE failed")]
+    NeverConnected {
+        /// Who.
+        name: String,
+        /// How long we waited.
+        secs: u64,
+    },
+    /// A message came for a participant we have no link with.
+    #[error("{what} from {id}, who is not in the room")]
+    UnknownPeer {
+        /// The message.
+        what: &'static str,
+        /// The sender's id.
+        id: String,
+    },
+    /// Sharing the screen failed.
+    #[error("cannot share the screen: {0}")]
+    Screen(String),
+    /// The signaling connection gave up.
+    #[error("signaling stopped: {0}")]
+    SignalingStopped(String),
+}
+
 /// The handle: state to read, commands to send.
 #[derive(Clone)]
 pub struct Mesh {
@@ -241,7 +129,9 @@ pub struct Mesh {
     pub state: Arc<Mutex<MeshState>>,
     commands: mpsc::UnboundedSender<MeshCommand>,
     /// The camera's controls (its self-view picture), when there is a camera.
-    camera: Option<Arc<super::local::PumpControl>>,
+    camera: Option<Arc<PumpControl>>,
+    /// The last second of audio from each peer.
+    taps: AudioTaps,
 }
 
 impl Mesh {
@@ -258,19 +148,25 @@ impl Mesh {
             .camera
             .map(|s| start_video(s, config.fps, config.bitrate));
         let camera = camera_pump.as_ref().map(|p| Arc::clone(&p.control));
+        let taps = AudioTaps::default();
         let config = MeshConfig {
             camera: None,
             ..config
         };
-        let task = tokio::spawn(run(config, camera_pump, Arc::clone(&state), rx));
-        (
-            Mesh {
-                state,
-                commands,
-                camera,
-            },
-            task,
-        )
+        let task = tokio::spawn(run(
+            config,
+            camera_pump,
+            Arc::clone(&state),
+            Arc::clone(&taps),
+            rx,
+        ));
+        let mesh = Mesh {
+            state,
+            commands,
+            camera,
+            taps,
+        };
+        (mesh, task)
     }
 
     /// Sends a command.
@@ -287,30 +183,29 @@ impl Mesh {
 
     /// Reads the state.
     pub fn read<T>(&self, f: impl FnOnce(&MeshState) -> T) -> T {
-        let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        f(&guard)
+        f(&lock(&self.state))
+    }
+
+    /// The state's change counter: a copy is worth taking only when it moved.
+    pub fn version(&self) -> u64 {
+        lock(&self.state).version
+    }
+
+    /// The last second of audio decoded from `peer` (by id).
+    pub fn recent_audio(&self, peer: &str) -> Vec<i16> {
+        lock(&self.taps)
+            .get(peer)
+            .map(|t| t.iter().copied().collect())
+            .unwrap_or_default()
     }
 }
 
-fn lock(state: &Arc<Mutex<MeshState>>) -> std::sync::MutexGuard<'_, MeshState> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Which local source a track carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
-    Camera,
-    Microphone,
-    Screen,
-}
-
+/// A link and the tasks that carry its media.
 struct LinkEntry {
     link: PeerLink,
-    tracks: Vec<(Source, LocalTrack, JoinHandle<()>)>,
+    tracks: Vec<SentTrack>,
     receivers: Vec<JoinHandle<()>>,
-    last_restart: Option<Instant>,
-    bytes_received: u64,
-    bytes_sent: u64,
+    stats: StatsWindow,
     created: Instant,
     connected_once: bool,
     timeout_reported: bool,
@@ -318,13 +213,13 @@ struct LinkEntry {
 
 /// A link that has not connected this long is reported.
 const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(20);
-/// Most bits a second for a screen share.
-const SCREEN_BITRATE: u32 = 1_500_000;
+/// Keyframe requests from negotiation events (connected, answered) go out at most this often.
+const KEYFRAME_DEBOUNCE: Duration = Duration::from_millis(250);
 
 impl LinkEntry {
     async fn close(mut self) {
-        for (_, _, writer) in self.tracks.drain(..) {
-            writer.abort();
+        for t in self.tracks.drain(..) {
+            t.writer.abort();
         }
         for r in self.receivers.drain(..) {
             r.abort();
@@ -333,38 +228,43 @@ impl LinkEntry {
     }
 }
 
+/// The mesh task's own state: links, local sources, and the channels it drives.
 struct MeshTask {
+    /// The meeting as shown; also written by receivers.
     state: Arc<Mutex<MeshState>>,
+    /// The last second of audio per peer.
+    taps: AudioTaps,
     signaling: SignalingClient,
+    /// One link per remote participant.
     links: HashMap<String, LinkEntry>,
+    /// Where links report their events.
     link_tx: mpsc::UnboundedSender<(String, LinkEvent)>,
+    /// STUN and TURN servers from the server's `peers`.
     ice_servers: Vec<IceServer>,
     camera: Option<Pump>,
     microphone: Option<Pump>,
     screen: Option<Pump>,
     screen_factory: Option<ScreenFactory>,
+    /// The stream id the screen track is announced under.
     screen_stream: String,
     /// The camera's bitrate ceiling.
     bitrate: u32,
+    /// UDP addresses for new links.
     bind: Vec<String>,
     playback: Option<Arc<Playback>>,
     /// The video encoders a keyframe request from any receiver applies to.
     keyframe_targets: KeyframeTargets,
-}
-
-/// The video pumps' controls, shared with the receivers that hear keyframe requests.
-type KeyframeTargets = Arc<Mutex<Vec<Arc<super::local::PumpControl>>>>;
-
-fn lock_targets(
-    t: &KeyframeTargets,
-) -> std::sync::MutexGuard<'_, Vec<Arc<super::local::PumpControl>>> {
-    t.lock().unwrap_or_else(|p| p.into_inner())
+    /// Debounces keyframe requests from negotiation events.
+    keyframe_gate: KeyframeGate,
+    /// Audio received per peer at the last stats tick, to see who fell silent.
+    audio_seen: HashMap<String, u64>,
 }
 
 async fn run(
     config: MeshConfig,
     camera: Option<Pump>,
     state: Arc<Mutex<MeshState>>,
+    taps: AudioTaps,
     mut commands: mpsc::UnboundedReceiver<MeshCommand>,
 ) {
     let (signaling, mut events) = SignalingClient::start(config.join.clone());
@@ -376,8 +276,13 @@ async fn run(
         s.mic = microphone.is_some();
         s.signaling = "connecting to server…".into();
     }
+    let keyframe_targets = KeyframeTargets::default();
+    if let Some(camera) = &camera {
+        lock(&keyframe_targets).push(Arc::clone(&camera.control));
+    }
     let mut task = MeshTask {
         state,
+        taps,
         signaling,
         links: HashMap::new(),
         link_tx,
@@ -390,11 +295,10 @@ async fn run(
         bitrate: config.bitrate,
         bind: config.bind,
         playback: config.playback,
-        keyframe_targets: Arc::new(Mutex::new(Vec::new())),
+        keyframe_targets,
+        keyframe_gate: KeyframeGate::new(KEYFRAME_DEBOUNCE),
+        audio_seen: HashMap::new(),
     };
-    if let Some(camera) = &task.camera {
-        lock_targets(&task.keyframe_targets).push(Arc::clone(&camera.control));
-    }
     let mut stats = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -411,16 +315,23 @@ async fn run(
                 }
                 Some(c) => task.on_command(c).await,
             },
-            _ = stats.tick() => task.collect_stats().await,
+            _ = stats.tick() => task.tick().await,
         }
     }
     for (_, entry) in task.links.drain() {
         entry.close().await;
     }
-    lock(&task.state).signaling = "left".into();
+    task.update(|s| s.signaling = "left".into());
 }
 
 impl MeshTask {
+    /// Changes the state, counting a new version.
+    fn update<T>(&self, f: impl FnOnce(&mut MeshState) -> T) -> T {
+        let mut s = lock(&self.state);
+        s.version += 1;
+        f(&mut s)
+    }
+
     fn my_id(&self) -> String {
         lock(&self.state)
             .me
@@ -429,216 +340,192 @@ impl MeshTask {
             .unwrap_or_default()
     }
 
-    fn error(&self, message: String) {
-        tracing::warn!("{message}");
-        lock(&self.state).errors.push(message);
+    fn name_of(&self, id: &str) -> String {
+        lock(&self.state).name_of(id)
+    }
+
+    fn error(&self, e: MeshError) {
+        tracing::warn!("{e}");
+        self.update(|s| s.push_error(e.to_string()));
     }
 
     async fn on_signaling(&mut self, event: SignalingEvent) {
         match event {
-            SignalingEvent::Connected { resumed } => {
-                let mut s = lock(&self.state);
+            SignalingEvent::Connected { resumed } => self.update(|s| {
                 s.connected = true;
                 s.signaling = if resumed {
                     "connected (resumed)".into()
                 } else {
                     "connected".into()
                 };
-            }
-            SignalingEvent::Reconnecting { retry_in, reason } => {
-                let mut s = lock(&self.state);
+            }),
+            SignalingEvent::Reconnecting { retry_in, reason } => self.update(|s| {
                 s.connected = false;
-                s.signaling = format!(
-                    "reconnecting in {}s ({reason})",
-                    retry_in.as_secs_f64().ceil()
-                );
-            }
+                let secs = retry_in.as_secs_f64().ceil();
+                s.signaling = format!("reconnecting in {secs}s ({reason})");
+            }),
             SignalingEvent::Stopped { reason } => {
-                let mut s = lock(&self.state);
-                s.connected = false;
-                s.signaling = format!("disconnected: {reason}");
-                s.errors.push(format!("signaling stopped: {reason}"));
+                self.update(|s| {
+                    s.connected = false;
+                    s.signaling = format!("disconnected: {reason}");
+                });
+                self.error(MeshError::SignalingStopped(reason));
             }
             SignalingEvent::Message(message) => self.on_message(message).await,
         }
     }
 
     async fn on_message(&mut self, message: ServerMessage) {
+        let now = Instant::now();
         match message {
-            ServerMessage::Peers {
-                you,
-                host,
-                peers,
-                hands,
-                chat_enabled,
-                chat_history,
-                ice_servers,
-                ..
-            } => {
-                let same_session = self.my_id() == you.id;
-                self.ice_servers = ice_servers;
-                {
-                    let mut s = lock(&self.state);
-                    s.me = Some(you);
-                    s.host = host;
-                    s.hands = hands;
-                    s.chat_enabled = chat_enabled;
-                    if same_session {
-                        // Chat sent while we were away is not relayed to us, but it is in
-                        // the history that comes with the resume.
-                        let last = s.chat.iter().map(|m| m.seq).max().unwrap_or(0);
-                        s.chat
-                            .extend(chat_history.into_iter().filter(|m| m.seq > last));
-                    } else {
-                        s.chat = chat_history;
-                    }
-                    for p in &peers {
-                        s.peers
-                            .entry(p.id.clone())
-                            .or_insert_with(|| PeerState::new(p.clone()))
-                            .info = p.clone();
-                    }
-                }
-                if same_session {
-                    // Resumed: the peer connections never went away.
-                    return;
-                }
-                for (_, entry) in self.links.drain() {
-                    entry.close().await;
-                }
-                // Whoever receives `peers` offers to everyone in it.
-                for p in peers {
-                    if let Err(e) = self.open_link(&p.id).await {
-                        self.error(format!("cannot connect to {}: {e}", p.name));
-                        continue;
-                    }
-                    self.offer(&p.id).await;
-                }
-            }
-            ServerMessage::PeerJoined { peer } => {
-                let id = peer.id.clone();
-                lock(&self.state)
-                    .peers
-                    .insert(id.clone(), PeerState::new(peer));
-                // The peer is recorded before any of its tracks can arrive; it will offer.
-                if let Err(e) = self.open_link(&id).await {
-                    self.error(format!("cannot prepare a connection to {id}: {e}"));
-                }
-            }
-            ServerMessage::PeerLeft { id } => {
-                if let Some(entry) = self.links.remove(&id) {
-                    entry.close().await;
-                }
-                let mut s = lock(&self.state);
-                if let Some(p) = s.peers.remove(&id) {
-                    s.left.push((id.clone(), p.info.name.clone()));
-                    s.departed.insert(id.clone(), p);
-                }
-                s.hands.retain(|h| *h != id);
-            }
             ServerMessage::Offer { from, sdp } => {
                 if !self.links.contains_key(&from) {
-                    if let Err(e) = self.open_link(&from).await {
-                        self.error(format!("cannot answer {from}: {e}"));
-                        return;
-                    }
+                    self.open_link(&from).await;
                 }
-                let Some(entry) = self.links.get_mut(&from) else {
-                    return;
-                };
-                match entry.link.on_offer(sdp).await {
-                    Ok(Some(answer)) => {
-                        // An answer can only take up what the offer has room for: a track of
-                        // ours with no m-line in it (our screen, being shared when this peer
-                        // arrived and offered us camera and sound only) needs an offer of ours.
-                        let left_out = entry
-                            .tracks
-                            .iter()
-                            .any(|(_, t, _)| !answer.contains(&format!("a=ssrc:{} ", t.ssrc)));
-                        self.signaling.send(ClientMessage::Answer {
-                            to: from.clone(),
-                            sdp: answer,
-                        });
-                        if left_out {
-                            self.offer(&from).await;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        let name = lock(&self.state).name_of(&from);
-                        self.error(format!("bad offer from {name}: {e}"));
-                    }
-                }
+                self.negotiate(&from, Input::RemoteOffer(sdp), now).await;
             }
             ServerMessage::Answer { from, sdp } => {
-                let Some(entry) = self.links.get_mut(&from) else {
-                    self.error(format!("answer from {from}, to whom we made no offer"));
-                    return;
-                };
-                if let Err(e) = entry.link.on_answer(sdp).await {
-                    let name = lock(&self.state).name_of(&from);
-                    self.error(format!("bad answer from {name}: {e}"));
-                    return;
-                }
-                // A renegotiation may have added a track whose first keyframe went out before
-                // the receiver was ready for it.
-                self.request_keyframes();
+                self.negotiate(&from, Input::RemoteAnswer(sdp), now).await
             }
-            ServerMessage::Candidate { from, candidate } => match self.links.get_mut(&from) {
-                Some(entry) => {
-                    if let Err(e) = entry.link.on_candidate(candidate).await {
-                        self.error(format!("bad candidate from {from}: {e}"));
-                    }
-                }
-                None => self.error(format!("candidate for unknown peer {from}")),
-            },
-            ServerMessage::MediaState { from, mic, cam } => {
-                if let Some(p) = lock(&self.state).peers.get_mut(&from) {
-                    p.info.mic = mic;
-                    p.info.cam = cam;
+            ServerMessage::Candidate { from, candidate } => {
+                if let Some(c) = candidate {
+                    self.negotiate(&from, Input::RemoteCandidate(c), now).await;
                 }
             }
-            ServerMessage::ScreenShareStarted { from, stream_id } => {
-                if let Some(p) = lock(&self.state).peers.get_mut(&from) {
-                    p.info.screen = true;
-                    p.info.screen_stream_id = Some(stream_id);
-                }
-            }
-            ServerMessage::ScreenShareStopped { from } => {
-                if let Some(p) = lock(&self.state).peers.get_mut(&from) {
-                    p.info.screen = false;
-                    p.latest_screen = None;
-                }
-            }
-            ServerMessage::RaiseHand { queue, .. } | ServerMessage::LowerHand { queue, .. } => {
-                let mut s = lock(&self.state);
-                for (id, p) in s.peers.iter_mut() {
-                    p.info.hand = queue.contains(id);
-                }
-                s.hands = queue;
-            }
-            ServerMessage::Chat(m) => lock(&self.state).chat.push(m),
-            ServerMessage::ChatEnabled { .. } => lock(&self.state).chat_enabled = true,
-            ServerMessage::ChatDisabled { .. } => lock(&self.state).chat_enabled = false,
-            ServerMessage::Host { id } => lock(&self.state).host = id,
-            ServerMessage::Error {
-                code,
-                message,
-                reference,
+            ServerMessage::Peers {
+                ref ice_servers, ..
             } => {
-                self.error(format!(
-                    "server: {code}: {message}{}",
-                    reference
-                        .map(|r| format!(" (answering {r})"))
-                        .unwrap_or_default()
-                ));
+                self.ice_servers = ice_servers.clone();
+                let roster = self.update(|s| s.apply(message));
+                self.follow_roster(roster, now).await;
             }
-            ServerMessage::Pong {} => {}
+            message => {
+                let roster = self.update(|s| s.apply(message));
+                self.follow_roster(roster, now).await;
+            }
         }
     }
 
-    /// Creates the link to `peer` with our current tracks.
-    async fn open_link(&mut self, peer: &str) -> Result<(), String> {
+    /// Makes the links follow who is in the meeting.
+    async fn follow_roster(&mut self, roster: Roster, now: Instant) {
+        match roster {
+            Roster::Unchanged => {}
+            Roster::Joined(peers) => {
+                for (_, entry) in self.links.drain() {
+                    entry.close().await;
+                }
+                self.announce_media();
+                // Whoever receives `peers` offers to everyone in it.
+                for id in peers {
+                    if self.open_link(&id).await {
+                        self.negotiate(&id, Input::Negotiate, now).await;
+                    }
+                }
+            }
+            Roster::Resumed(gone) => {
+                for id in gone {
+                    self.close_link(&id).await;
+                }
+            }
+            // The newcomer offers; its tracks arrive for a peer we already know.
+            Roster::Arrived(id) => {
+                self.open_link(&id).await;
+            }
+            Roster::Left(id) => self.close_link(&id).await,
+        }
+    }
+
+    /// Tells the room our microphone and camera state, and a screen we share: after a fresh
+    /// join nobody knows them yet.
+    fn announce_media(&self) {
+        let (mic, cam) = self.update(|s| (s.mic, s.cam));
+        self.signaling.send(ClientMessage::MediaState { mic, cam });
+        if self.screen.is_some() {
+            self.signaling.send(ClientMessage::ScreenShareStarted {
+                stream_id: self.screen_stream.clone(),
+            });
+        }
+    }
+
+    async fn close_link(&mut self, id: &str) {
+        if let Some(entry) = self.links.remove(id) {
+            entry.close().await;
+        }
+        self.audio_seen.remove(id);
+        lock(&self.taps).remove(id);
+    }
+
+    /// Feeds one input to a peer's negotiation and carries out what it asks.
+    async fn negotiate(&mut self, peer: &str, input: Input, now: Instant) {
+        let Some(entry) = self.links.get_mut(peer) else {
+            let what = match input {
+                Input::RemoteAnswer(_) => "an answer",
+                Input::RemoteCandidate(_) => "a candidate",
+                _ => "a message",
+            };
+            self.error(MeshError::UnknownPeer {
+                what,
+                id: peer.to_string(),
+            });
+            return;
+        };
+        let outputs = entry.link.handle(input, now).await;
+        for output in outputs {
+            match output {
+                LinkOutput::Offer(sdp) => self.signaling.send(ClientMessage::Offer {
+                    to: peer.to_string(),
+                    sdp,
+                }),
+                LinkOutput::Answer(sdp) => self.send_answer(peer, sdp, now).await,
+                LinkOutput::Keyframe => {
+                    if self.keyframe_gate.allow(now) {
+                        request_keyframes(&self.keyframe_targets);
+                    }
+                }
+                LinkOutput::Problem(problem) => self.error(MeshError::Negotiation {
+                    name: self.name_of(peer),
+                    problem,
+                }),
+            }
+        }
+    }
+
+    /// Sends an answer; then, if it left out a track of ours, offers again.
+    async fn send_answer(&mut self, peer: &str, sdp: String, now: Instant) {
+        // An answer can only take up what the offer has room for: a track of ours with no
+        // m-line in it (our screen, shared when this peer arrived and offered us camera and
+        // sound only) needs an offer of ours.
+        let left_out = self.links.get(peer).is_some_and(|e| {
+            e.tracks
+                .iter()
+                .any(|t| !sdp.contains(&format!("a=ssrc:{} ", t.track.ssrc)))
+        });
+        self.signaling.send(ClientMessage::Answer {
+            to: peer.to_string(),
+            sdp,
+        });
+        if left_out {
+            Box::pin(self.negotiate(peer, Input::Negotiate, now)).await;
+        }
+    }
+
+    /// Creates the link to `peer` with our current tracks; says so and returns false if it
+    /// cannot be made.
+    async fn open_link(&mut self, peer: &str) -> bool {
+        match self.new_link(peer).await {
+            Ok(entry) => {
+                self.links.insert(peer.to_string(), entry);
+                true
+            }
+            Err(source) => {
+                let name = self.name_of(peer);
+                self.error(MeshError::Link { name, source });
+                false
+            }
+        }
+    }
+
+    async fn new_link(&self, peer: &str) -> Result<LinkEntry, LinkError> {
         let me = self.my_id();
         let link = PeerLink::new(
             &me,
@@ -648,73 +535,33 @@ impl MeshTask {
             self.link_tx.clone(),
         )
         .await?;
-        let mut entry = LinkEntry {
-            link,
-            tracks: Vec::new(),
-            receivers: Vec::new(),
-            last_restart: None,
-            bytes_received: 0,
-            bytes_sent: 0,
-            created: Instant::now(),
-            connected_once: false,
-            timeout_reported: false,
-        };
+        let mut tracks = Vec::new();
         let stream = format!("cam-{me}");
         if let Some(p) = &self.camera {
-            add_source(
-                &mut entry,
-                Source::Camera,
-                RtpCodecKind::Video,
-                &stream,
-                "camera",
-                p,
-            )
-            .await?;
+            tracks.push(add_source(&link, Source::Camera, &stream, p).await?);
         }
         if let Some(p) = &self.microphone {
-            add_source(
-                &mut entry,
-                Source::Microphone,
-                RtpCodecKind::Audio,
-                &stream,
-                "microphone",
-                p,
-            )
-            .await?;
+            tracks.push(add_source(&link, Source::Microphone, &stream, p).await?);
         }
         // Without a source of our own, still ask for the other side's camera and sound.
         if self.camera.is_none() {
-            entry.link.receive_only(RtpCodecKind::Video).await?;
+            link.receive_only(RtpCodecKind::Video).await?;
         }
         if self.microphone.is_none() {
-            entry.link.receive_only(RtpCodecKind::Audio).await?;
+            link.receive_only(RtpCodecKind::Audio).await?;
         }
         if let Some(p) = &self.screen {
-            add_source(
-                &mut entry,
-                Source::Screen,
-                RtpCodecKind::Video,
-                &self.screen_stream,
-                "screen",
-                p,
-            )
-            .await?;
+            tracks.push(add_source(&link, Source::Screen, &self.screen_stream, p).await?);
         }
-        self.links.insert(peer.to_string(), entry);
-        Ok(())
-    }
-
-    async fn offer(&mut self, peer: &str) {
-        let Some(entry) = self.links.get_mut(peer) else {
-            return;
-        };
-        match entry.link.make_offer().await {
-            Ok(sdp) => self.signaling.send(ClientMessage::Offer {
-                to: peer.to_string(),
-                sdp,
-            }),
-            Err(e) => self.error(format!("cannot make an offer to {peer}: {e}")),
-        }
+        Ok(LinkEntry {
+            link,
+            tracks,
+            receivers: Vec::new(),
+            stats: StatsWindow::default(),
+            created: Instant::now(),
+            connected_once: false,
+            timeout_reported: false,
+        })
     }
 
     async fn on_link(&mut self, peer: String, event: LinkEvent) {
@@ -723,35 +570,34 @@ impl MeshTask {
                 to: peer,
                 candidate: Some(c),
             }),
-            LinkEvent::Ice(state) => {
-                if let Some(p) = lock(&self.state).peers.get_mut(&peer) {
+            LinkEvent::Ice(state) => self.update(|s| {
+                if let Some(p) = s.peers.get_mut(&peer) {
                     p.ice = state.to_string();
                 }
-            }
+            }),
             LinkEvent::State(state) => {
-                if let Some(p) = lock(&self.state).peers.get_mut(&peer) {
-                    p.connection = state.to_string();
-                    if state != RTCPeerConnectionState::Connected {
-                        p.quality = Quality::Disconnected;
-                    }
-                }
-                match state {
-                    RTCPeerConnectionState::Connected => {
-                        if let Some(entry) = self.links.get_mut(&peer) {
-                            entry.connected_once = true;
+                self.update(|s| {
+                    if let Some(p) = s.peers.get_mut(&peer) {
+                        p.connection = state.to_string();
+                        if state != RTCPeerConnectionState::Connected {
+                            p.quality = Quality::Disconnected;
                         }
-                        // A new receiver needs a keyframe to start from.
-                        self.request_keyframes();
                     }
-                    RTCPeerConnectionState::Failed => self.restart_ice(&peer).await,
-                    _ => {}
+                });
+                if let Some(entry) = self.links.get_mut(&peer) {
+                    entry.connected_once |= state == RTCPeerConnectionState::Connected;
                 }
+                let input = Input::Connection(connection_of(state));
+                self.negotiate(&peer, input, Instant::now()).await;
             }
             LinkEvent::Track(track) => {
-                let state = Arc::clone(&self.state);
-                let speaker = self.playback.as_ref().map(|p| p.add_stream());
-                let targets = Arc::clone(&self.keyframe_targets);
-                let handle = tokio::spawn(receive(peer.clone(), track, state, speaker, targets));
+                let sink = ReceiveSink {
+                    state: Arc::clone(&self.state),
+                    taps: Arc::clone(&self.taps),
+                    speaker: self.playback.as_ref().map(|p| p.add_stream()),
+                    keyframe_targets: Arc::clone(&self.keyframe_targets),
+                };
+                let handle = tokio::spawn(receive(peer.clone(), track, sink));
                 if let Some(entry) = self.links.get_mut(&peer) {
                     entry.receivers.push(handle);
                 }
@@ -762,61 +608,12 @@ impl MeshTask {
         }
     }
 
-    fn request_keyframes(&self) {
-        for p in [&self.camera, &self.screen].into_iter().flatten() {
-            p.control
-                .keyframe
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    async fn restart_ice(&mut self, peer: &str) {
-        let Some(entry) = self.links.get_mut(peer) else {
-            return;
-        };
-        if entry
-            .last_restart
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
-        {
-            return;
-        }
-        entry.last_restart = Some(Instant::now());
-        tracing::info!(peer, "connection failed; restarting ICE");
-        if let Err(e) = entry.link.restart_ice().await {
-            self.error(format!("ICE restart with {peer} failed: {e}"));
-            return;
-        }
-        self.offer(peer).await;
-    }
-
     async fn on_command(&mut self, command: MeshCommand) {
-        use std::sync::atomic::Ordering;
         match command {
-            MeshCommand::Cam(on) | MeshCommand::Mic(on) => {
-                let camera = matches!(command, MeshCommand::Cam(_));
-                let pump = if camera {
-                    &self.camera
-                } else {
-                    &self.microphone
-                };
-                if let Some(p) = pump {
-                    p.control.enabled.store(on, Ordering::Relaxed);
-                    if on {
-                        p.control.keyframe.store(true, Ordering::Relaxed);
-                    }
-                }
-                let (mic, cam) = {
-                    let mut s = lock(&self.state);
-                    if camera {
-                        s.cam = on && self.camera.is_some();
-                    } else {
-                        s.mic = on && self.microphone.is_some();
-                    }
-                    (s.mic, s.cam)
-                };
-                self.signaling.send(ClientMessage::MediaState { mic, cam });
-            }
-            MeshCommand::Screen(on) => self.set_screen(on).await,
+            MeshCommand::Cam(on) => self.set_source(Source::Camera, on),
+            MeshCommand::Mic(on) => self.set_source(Source::Microphone, on),
+            MeshCommand::Screen(true) => self.start_screen().await,
+            MeshCommand::Screen(false) => self.stop_screen().await,
             MeshCommand::HandRaise => self.signaling.send(ClientMessage::RaiseHand {}),
             MeshCommand::HandLower(peer) => self.signaling.send(ClientMessage::LowerHand { peer }),
             MeshCommand::Chat(text) => self.signaling.send(ClientMessage::Chat { text }),
@@ -826,371 +623,173 @@ impl MeshTask {
         }
     }
 
-    async fn set_screen(&mut self, on: bool) {
-        if on == self.screen.is_some() {
+    /// Camera or microphone on or off, told to the room.
+    fn set_source(&self, source: Source, on: bool) {
+        let pump = if source == Source::Camera {
+            &self.camera
+        } else {
+            &self.microphone
+        };
+        if let Some(p) = pump {
+            p.control.enabled.store(on, Ordering::Relaxed);
+            if on {
+                p.control.keyframe.store(true, Ordering::Relaxed);
+            }
+        }
+        let has = pump.is_some();
+        let (mic, cam) = self.update(|s| {
+            if source == Source::Camera {
+                s.cam = on && has;
+            } else {
+                s.mic = on && has;
+            }
+            (s.mic, s.cam)
+        });
+        self.signaling.send(ClientMessage::MediaState { mic, cam });
+    }
+
+    async fn start_screen(&mut self) {
+        if self.screen.is_some() {
             return;
         }
-        if on {
-            let Some(factory) = &self.screen_factory else {
-                self.error("no screen source to share".into());
-                return;
+        let source = match &self.screen_factory {
+            Some(factory) => factory(),
+            None => Err("no screen source to share".into()),
+        };
+        let source = match source {
+            Ok(s) => s,
+            Err(e) => return self.error(MeshError::Screen(e)),
+        };
+        let pump = start_video(source, SCREEN_FPS, SCREEN_BITRATE);
+        // Announce the stream first, so receivers can tell the screen track when it lands.
+        self.signaling.send(ClientMessage::ScreenShareStarted {
+            stream_id: self.screen_stream.clone(),
+        });
+        let peers: Vec<String> = self.links.keys().cloned().collect();
+        for peer in &peers {
+            let Some(entry) = self.links.get_mut(peer) else {
+                continue;
             };
-            let source = match factory() {
-                Ok(s) => s,
-                Err(e) => {
-                    self.error(format!("cannot share the screen: {e}"));
-                    return;
-                }
-            };
-            let pump = start_video(source, 10.0, SCREEN_BITRATE);
-            // Announce the stream first, so receivers can tell the screen track when it lands.
-            self.signaling.send(ClientMessage::ScreenShareStarted {
-                stream_id: self.screen_stream.clone(),
-            });
-            let peers: Vec<String> = self.links.keys().cloned().collect();
-            for peer in &peers {
-                if let Some(entry) = self.links.get_mut(peer) {
-                    if let Err(e) = add_source(
-                        entry,
-                        Source::Screen,
-                        RtpCodecKind::Video,
-                        &self.screen_stream,
-                        "screen",
-                        &pump,
-                    )
-                    .await
-                    {
-                        self.error(format!("cannot add the screen for {peer}: {e}"));
-                    }
+            match add_source(&entry.link, Source::Screen, &self.screen_stream, &pump).await {
+                Ok(t) => entry.tracks.push(t),
+                Err(source) => {
+                    let name = self.name_of(peer);
+                    self.error(MeshError::Link { name, source });
                 }
             }
-            lock_targets(&self.keyframe_targets).push(Arc::clone(&pump.control));
-            self.screen = Some(pump);
-            lock(&self.state).screen = true;
-            for peer in peers {
-                self.offer(&peer).await;
-            }
-        } else {
-            if let Some(old) = self.screen.take() {
-                lock_targets(&self.keyframe_targets).retain(|c| !Arc::ptr_eq(c, &old.control));
-            }
-            let peers: Vec<String> = self.links.keys().cloned().collect();
-            for peer in &peers {
-                if let Some(entry) = self.links.get_mut(peer) {
-                    let mut kept = Vec::new();
-                    for (source, track, writer) in entry.tracks.drain(..) {
-                        if source == Source::Screen {
-                            writer.abort();
-                            if let Err(e) = entry.link.remove_track(&track).await {
-                                tracing::warn!("removing the screen track for {peer}: {e}");
-                            }
-                        } else {
-                            kept.push((source, track, writer));
-                        }
-                    }
-                    entry.tracks = kept;
-                }
-            }
-            lock(&self.state).screen = false;
-            self.signaling.send(ClientMessage::ScreenShareStopped {});
-            for peer in peers {
-                self.offer(&peer).await;
-            }
+        }
+        lock(&self.keyframe_targets).push(Arc::clone(&pump.control));
+        self.screen = Some(pump);
+        self.update(|s| s.screen = true);
+        for peer in peers {
+            self.negotiate(&peer, Input::Negotiate, Instant::now())
+                .await;
         }
     }
 
-    async fn collect_stats(&mut self) {
-        let mut lowest_estimate = None::<f64>;
-        let mut timeouts = Vec::new();
-        for (peer, entry) in self.links.iter_mut() {
+    async fn stop_screen(&mut self) {
+        let Some(old) = self.screen.take() else {
+            return;
+        };
+        lock(&self.keyframe_targets).retain(|c| !Arc::ptr_eq(c, &old.control));
+        let peers: Vec<String> = self.links.keys().cloned().collect();
+        for peer in &peers {
+            let Some(entry) = self.links.get_mut(peer) else {
+                continue;
+            };
+            let (screen, kept): (Vec<_>, Vec<_>) = entry
+                .tracks
+                .drain(..)
+                .partition(|t| t.source == Source::Screen);
+            entry.tracks = kept;
+            for t in screen {
+                t.writer.abort();
+                if let Err(e) = entry.link.remove_track(&t.track).await {
+                    tracing::warn!("removing the screen track for {peer}: {e}");
+                }
+            }
+        }
+        self.update(|s| s.screen = false);
+        self.signaling.send(ClientMessage::ScreenShareStopped {});
+        for peer in peers {
+            self.negotiate(&peer, Input::Negotiate, Instant::now())
+                .await;
+        }
+    }
+
+    /// Once a second: figures for every link, the encoders' bitrate, ICE restarts that are
+    /// due, links that never connected, and who fell silent.
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        let mut estimates = Vec::new();
+        let peers: Vec<String> = self.links.keys().cloned().collect();
+        for peer in &peers {
+            let connected = self.read_peer(peer, |p| p.connection == "connected");
+            let Some(entry) = self.links.get_mut(peer) else {
+                continue;
+            };
             let report = entry
                 .link
                 .connection()
-                .get_stats(Instant::now(), StatsSelector::None)
+                .get_stats(now, StatsSelector::None)
                 .await;
-            let (mut rtt, mut lost, mut received, mut bytes, mut sent, mut jitter) =
-                (0.0, 0i64, 0u64, 0u64, 0u64, 0.0f64);
-            let mut target = None::<f64>;
-            let mut local_candidate = String::new();
-            for e in report.iter() {
-                match e {
-                    RTCStatsReportEntry::IceCandidatePair(p) if p.nominated => {
-                        rtt = p.current_round_trip_time * 1000.0;
-                        local_candidate = p.local_candidate_id.clone();
-                    }
-                    RTCStatsReportEntry::OutboundRtp(o) => {
-                        sent += o.sent_rtp_stream_stats.bytes_sent;
-                        if o.target_bitrate > 0.0 {
-                            target = Some(
-                                target.map_or(o.target_bitrate, |t: f64| t.max(o.target_bitrate)),
-                            );
-                        }
-                    }
-                    RTCStatsReportEntry::InboundRtp(s) => {
-                        lost += s.received_rtp_stream_stats.packets_lost.max(0);
-                        received += s.received_rtp_stream_stats.packets_received;
-                        bytes += s.bytes_received;
-                        // 0.21 fills `jitter` with the receiver report's field as it is,
-                        // in RTP timestamp units (not seconds as its documentation says).
-                        let clock = match s.received_rtp_stream_stats.rtp_stream_stats.kind {
-                            RtpCodecKind::Video => 90_000.0,
-                            _ => 48_000.0,
-                        };
-                        jitter = jitter.max(s.received_rtp_stream_stats.jitter / clock);
-                    }
-                    _ => {}
-                }
-            }
-            let path = local_candidate_type(&report, &local_candidate);
-            let loss = if lost + received as i64 > 0 {
-                lost as f64 * 100.0 / (lost as f64 + received as f64)
-            } else {
-                0.0
-            };
-            let kbps = bytes.saturating_sub(entry.bytes_received) as f64 * 8.0 / 1000.0;
-            entry.bytes_received = bytes;
-            let out_kbps = sent.saturating_sub(entry.bytes_sent) as f64 * 8.0 / 1000.0;
-            entry.bytes_sent = sent;
-            if let Some(t) = target {
-                lowest_estimate = Some(lowest_estimate.map_or(t, |l: f64| l.min(t)));
-            }
-            if !entry.connected_once
-                && entry.created.elapsed() > NEGOTIATION_TIMEOUT
+            let sample = LinkSample::from_report(&report);
+            estimates.push(sample.target_bitrate);
+            let figures = entry.stats.push(now, sample, connected);
+            let never = !entry.connected_once
                 && !entry.timeout_reported
-            {
-                entry.timeout_reported = true;
-                let name = lock(&self.state).name_of(peer);
-                timeouts.push(format!(
-                    "no connection with {name} after {}s: it never answered, or ICE failed",
-                    NEGOTIATION_TIMEOUT.as_secs()
-                ));
+                && now.duration_since(entry.created) > NEGOTIATION_TIMEOUT;
+            entry.timeout_reported |= never;
+            self.update(|s| {
+                if let Some(p) = s.peers.get_mut(peer) {
+                    p.rtt_ms = figures.rtt_ms;
+                    p.loss_pct = figures.loss_pct;
+                    p.bitrate_kbps = figures.bitrate_kbps;
+                    p.bitrate_out_kbps = figures.bitrate_out_kbps;
+                    p.jitter_ms = figures.jitter_ms;
+                    p.path = figures.path;
+                    p.quality = figures.quality;
+                }
+            });
+            if never {
+                let secs = NEGOTIATION_TIMEOUT.as_secs();
+                self.error(MeshError::NeverConnected {
+                    name: self.name_of(peer),
+                    secs,
+                });
             }
-            let mut s = lock(&self.state);
-            if let Some(p) = s.peers.get_mut(peer) {
-                p.rtt_ms = rtt;
-                p.loss_pct = loss;
-                p.bitrate_kbps = kbps;
-                p.bitrate_out_kbps = out_kbps;
-                p.jitter_ms = jitter * 1000.0;
-                p.path = path;
-                p.quality = Quality::from_stats(p.connection == "connected", loss, rtt);
-            }
+            self.negotiate(peer, Input::Tick, now).await;
         }
-        for t in timeouts {
-            self.error(t);
-        }
-        // One encoder serves every peer: it sends at the lowest rate any path can take,
-        // within the configured ceiling, leaving room for audio.
-        if let (Some(estimate), Some(camera)) = (lowest_estimate, &self.camera) {
-            let share = if self.screen.is_some() { 0.4 } else { 0.9 };
-            let rate = ((estimate * share) as u32).clamp(MIN_BITRATE, self.bitrate);
+        self.quiet_the_silent();
+        if let (Some(estimate), Some(camera)) = (lowest_estimate(estimates), &self.camera) {
+            let split = split_bitrate(estimate, self.bitrate, self.screen.is_some());
             camera
                 .control
                 .bitrate
-                .store(rate, std::sync::atomic::Ordering::Relaxed);
-            if let Some(screen) = &self.screen {
-                let rate = ((estimate * 0.5) as u32).clamp(MIN_BITRATE, SCREEN_BITRATE);
-                screen
-                    .control
-                    .bitrate
-                    .store(rate, std::sync::atomic::Ordering::Relaxed);
+                .store(split.camera, Ordering::Relaxed);
+            if let (Some(rate), Some(screen)) = (split.screen, &self.screen) {
+                screen.control.bitrate.store(rate, Ordering::Relaxed);
             }
         }
     }
-}
 
-/// The type (host, srflx, prflx, relay) of the local candidate with this id. 0.21 names the
-/// candidate's stats entry `RTCLocalIceCandidate_<id>` while the pair refers to it by `<id>`.
-fn local_candidate_type(report: &RTCStatsReport, id: &str) -> String {
-    if id.is_empty() {
-        return String::new();
+    fn read_peer<T: Default>(&self, peer: &str, f: impl FnOnce(&PeerState) -> T) -> T {
+        lock(&self.state).peers.get(peer).map(f).unwrap_or_default()
     }
-    let prefixed = format!("RTCLocalIceCandidate_{id}");
-    report
-        .iter()
-        .find_map(|e| match e {
-            RTCStatsReportEntry::LocalCandidate(c)
-                if c.stats.id == id || c.stats.id == prefixed =>
-            {
-                Some(c.candidate_type.to_string())
-            }
-            _ => None,
-        })
-        .unwrap_or_default()
-}
 
-/// Adds a track for a local source to a link, with a writer task feeding it.
-async fn add_source(
-    entry: &mut LinkEntry,
-    source: Source,
-    kind: RtpCodecKind,
-    stream: &str,
-    label: &str,
-    pump: &Pump,
-) -> Result<(), String> {
-    let track = entry.link.add_track(kind, stream, label).await?;
-    let writer = tokio::spawn(write_samples(
-        pump.samples.subscribe(),
-        track.track.clone(),
-        track.ssrc,
-        track.sender.clone(),
-        pump.control.clone(),
-    ));
-    entry.tracks.push((source, track, writer));
-    Ok(())
-}
-
-/// Writes a source's samples to one track, once its payload type is negotiated.
-async fn write_samples(
-    mut samples: broadcast::Receiver<EncodedSample>,
-    track: Arc<webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample>,
-    ssrc: u32,
-    sender: Arc<dyn webrtc::rtp_transceiver::RtpSender>,
-    control: Arc<super::local::PumpControl>,
-) {
-    use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-    let mut payload_type = None;
-    let mut written = 0u64;
-    // Until the track is bound by a negotiation, polling it ends at once: try again later.
-    let mut poll_from = tokio::time::Instant::now();
-    loop {
-        let sample = tokio::select! {
-            // Feedback about this track: a PLI or FIR from a peer that sends us nothing (so
-            // has no remote track of ours to carry it) arrives here.
-            event = async {
-                tokio::time::sleep_until(poll_from).await;
-                track.poll().await
-            } => {
-                match event {
-                    Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
-                        if packets
-                            .iter()
-                            .any(|p| super::rtcp::is_keyframe_request(p.as_ref()))
-                        {
-                            control
-                                .keyframe
-                                .store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
-                    }
-                    None => poll_from = tokio::time::Instant::now() + Duration::from_millis(500),
-                    Some(_) => {}
-                }
-                continue;
+    /// A peer from whom no audio came since the last tick is not speaking.
+    fn quiet_the_silent(&mut self) {
+        let mut s = lock(&self.state);
+        let mut changed = false;
+        for (id, p) in s.peers.iter_mut() {
+            let before = self.audio_seen.insert(id.clone(), p.audio_ms);
+            if before == Some(p.audio_ms) && p.audio_level > 0.0 {
+                p.audio_level = 0.0;
+                changed = true;
             }
-            sample = samples.recv() => match sample {
-                Ok(s) => s,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-        };
-        // The payload type can change with every negotiation (a browser's offer picks its
-        // own numbers), and rejected packets only show up in the driver's log: look it up
-        // again now and then rather than once.
-        written += 1;
-        if payload_type.is_none() || written % 25 == 0 {
-            payload_type = super::link::negotiated_payload_type(&sender).await;
         }
-        let Some(pt) = payload_type else { continue };
-        let sample = Sample {
-            data: sample.data,
-            duration: sample.duration,
-            ..Sample::new(Instant::now())
-        };
-        if let Err(e) = track.sample_writer(ssrc, pt).write_sample(&sample).await {
-            tracing::debug!("writing a sample failed: {e}");
-        }
-    }
-}
-
-/// Receives one remote track until it ends, counting what it decodes.
-async fn receive(
-    peer: String,
-    track: Arc<dyn TrackRemote>,
-    state: Arc<Mutex<MeshState>>,
-    speaker: Option<RemoteAudio>,
-    keyframe_targets: KeyframeTargets,
-) {
-    let kind = track.kind().await;
-    let stream_id = track.stream_id().await.to_string();
-    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-    let screen = {
-        let s = lock(&state);
-        s.peers
-            .get(&peer)
-            .and_then(|p| p.info.screen_stream_id.clone())
-            .is_some_and(|id| id == stream_id)
-            || stream_id.starts_with("screen")
-    };
-    tracing::info!(%peer, ?kind, %stream_id, screen, "remote track");
-    let mut video = VideoReceiver::new().ok();
-    let mut audio = AudioReceiver::new().ok();
-    let mut last_pli: Option<Instant> = None;
-    while let Some(event) = track.poll().await {
-        let packet = match event {
-            TrackRemoteEvent::OnRtpPacket(packet) => packet,
-            TrackRemoteEvent::OnRtcpPacket(packets) => {
-                // PLI or FIR from this peer about what we send: the next frames are keyframes.
-                if packets
-                    .iter()
-                    .any(|p| super::rtcp::is_keyframe_request(p.as_ref()))
-                {
-                    for control in lock_targets(&keyframe_targets).iter() {
-                        control
-                            .keyframe
-                            .store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-                continue;
-            }
-            _ => continue,
-        };
-        let h = &packet.header;
-        if kind == RtpCodecKind::Video {
-            let Some(v) = video.as_mut() else { continue };
-            let decoded = v.push(h.sequence_number, h.timestamp, h.marker, &packet.payload);
-            if v.needs_keyframe && last_pli.is_none_or(|t| t.elapsed() > Duration::from_millis(500))
-            {
-                last_pli = Some(Instant::now());
-                let pli = PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc: ssrc,
-                };
-                let _ = track.write_rtcp(vec![Box::new(pli)]).await;
-            }
-            let Some(frame) = decoded else { continue };
-            let now = Instant::now();
-            let mut s = lock(&state);
-            let Some(p) = s.peers.get_mut(&peer) else {
-                continue;
-            };
-            if screen {
-                p.screen_frames += 1;
-                p.latest_screen = Some(Arc::new(frame.rgb));
-            } else {
-                p.video_frames += 1;
-                p.first_video.get_or_insert(now);
-                p.last_video = Some(now);
-                if let Some(stamp) = frame.stamp {
-                    p.latencies_ms.push(latency_ms(stamp, now_ms()));
-                    let (first, _) = p.stamp_range.unwrap_or((stamp.frame, stamp.frame));
-                    p.stamp_range = Some((first.min(stamp.frame), stamp.frame));
-                }
-                p.latest_video = Some(Arc::new(frame.rgb));
-            }
-        } else {
-            let Some(a) = audio.as_mut() else { continue };
-            let samples = a.push(h.sequence_number, &packet.payload);
-            if let Some(speaker) = &speaker {
-                speaker.push(&samples);
-            }
-            let mut s = lock(&state);
-            let Some(p) = s.peers.get_mut(&peer) else {
-                continue;
-            };
-            p.audio_ms += samples.len() as u64 / 48;
-            p.recent_audio.extend(samples);
-            let extra = p.recent_audio.len().saturating_sub(RECENT_AUDIO);
-            p.recent_audio.drain(..extra);
+        if changed {
+            s.version += 1;
         }
     }
 }

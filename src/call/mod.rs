@@ -1,5 +1,14 @@
+//! The call: one WebRTC peer connection per remote participant, and the mesh that drives
+//! them. Policy lives in plain state machines and functions that take the time as an
+//! argument ([`negotiation`], [`stats`], [`state`]); [`link`] and [`mesh`] carry their
+//! decisions out.
+
 pub mod link;
 pub mod local;
 pub mod mesh;
+pub mod negotiation;
 pub mod receive;
 pub mod rtcp;
+pub mod state;
+pub mod stats;
+pub mod tracks;

@@ -38,7 +38,9 @@ fn cpu_seconds() -> f64 {
 /// least 95% of every sender's frames.
 pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, bool)> {
     let headless = HeadlessOptions {
-        server: crate::session::loopback_server().await?,
+        server: termmeet_signaling::spawn_loopback(termmeet_signaling::ServerConfig::default())
+            .await?
+            .url(),
         video_size: options.size,
         fps: options.fps,
         bitrate: options.bitrate,

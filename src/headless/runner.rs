@@ -6,15 +6,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::script::{parse_script, AudioSpec, ScriptLine, Step, VideoSpec};
-use crate::call::mesh::{Mesh, MeshCommand, MeshConfig, MeshState, ScreenFactory};
-use crate::media::camera::CameraSource;
-use crate::media::mic::MicSource;
-use crate::media::pattern::PatternStyle;
-use crate::media::screen::{ScreenSource, DEFAULT_MAX_SIZE};
-use crate::media::tone::{tone_is_dominant, ToneSource};
-use crate::media::wav::WavSource;
-use crate::media::y4m::Y4mSource;
-use crate::media::{AudioSource, PatternSource, VideoSource};
+use crate::call::mesh::{Mesh, MeshCommand, MeshConfig, MeshState, PeerState};
+use crate::media::sources::{
+    open_audio, open_video, screen_factory, DEFAULT_BITRATE, DEFAULT_FPS, DEFAULT_VIDEO_SIZE,
+};
+use crate::media::tone::tone_is_dominant;
 use crate::signaling::JoinParams;
 
 /// How to run a script.
@@ -44,9 +40,9 @@ impl Default for HeadlessOptions {
             server: "ws://127.0.0.1:8080/ws".into(),
             room: None,
             name: None,
-            video_size: (640, 480),
-            fps: 30.0,
-            bitrate: 1_000_000,
+            video_size: DEFAULT_VIDEO_SIZE,
+            fps: DEFAULT_FPS,
+            bitrate: DEFAULT_BITRATE,
             report: None,
             bind: vec!["127.0.0.1:0".into()],
         }
@@ -133,76 +129,6 @@ impl Outcome {
     }
 }
 
-fn percentile(values: &[u32], q: f64) -> Option<u32> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_unstable();
-    Some(v[((v.len() - 1) as f64 * q).round() as usize])
-}
-
-/// Picks a pattern colour scheme from a name, so participants look different.
-fn style_for(name: &str) -> PatternStyle {
-    PatternStyle {
-        hue_shift: name.bytes().map(|b| b as usize).sum::<usize>() % 8,
-    }
-}
-
-fn video_source(
-    spec: &VideoSpec,
-    options: &HeadlessOptions,
-    name: &str,
-) -> Result<Option<Box<dyn VideoSource>>, String> {
-    let (w, h) = options.video_size;
-    Ok(match spec {
-        VideoSpec::None => None,
-        VideoSpec::TestPattern => Some(Box::new(PatternSource::new(
-            w,
-            h,
-            options.fps,
-            style_for(name),
-            true,
-        ))),
-        VideoSpec::File(p) => Some(Box::new(
-            Y4mSource::open(p, true).map_err(|e| e.to_string())?,
-        )),
-        VideoSpec::Camera(which) => Some(Box::new(
-            CameraSource::open(which.as_deref(), w as u32, h as u32, options.fps as u32)
-                .map_err(|e| e.to_string())?,
-        )),
-        VideoSpec::X11(_) => return Err("x11 is a screen source; use it with screen-source".into()),
-    })
-}
-
-fn audio_source(spec: &AudioSpec) -> Result<Option<Box<dyn AudioSource>>, String> {
-    Ok(Some(match spec {
-        AudioSpec::Tone(hz) => Box::new(ToneSource::new(*hz, true)),
-        AudioSpec::Silence => Box::new(ToneSource::new(0.0, true)),
-        AudioSpec::File(p) => Box::new(WavSource::open(p, true).map_err(|e| e.to_string())?),
-        AudioSpec::Mic(name) => {
-            Box::new(MicSource::open(name.as_deref()).map_err(|e| e.to_string())?)
-        }
-    }))
-}
-
-fn screen_factory(spec: VideoSpec, name: String) -> ScreenFactory {
-    Box::new(move || -> Result<Box<dyn VideoSource>, String> {
-        Ok(match &spec {
-            VideoSpec::X11(display) => Box::new(
-                ScreenSource::open(display.as_deref(), 10.0, DEFAULT_MAX_SIZE, true)
-                    .map_err(|e| e.to_string())?,
-            ),
-            VideoSpec::File(p) => Box::new(Y4mSource::open(p, true).map_err(|e| e.to_string())?),
-            _ => {
-                let mut style = style_for(&name);
-                style.hue_shift = (style.hue_shift + 4) % 8;
-                Box::new(PatternSource::new(640, 360, 10.0, style, true))
-            }
-        })
-    })
-}
-
 /// Parses and runs a script.
 pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
     let lines = match parse_script(text) {
@@ -250,12 +176,12 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
             "the script has no `join ROOM as NAME` line and no --room and --name".into(),
         );
     };
-    let camera = match video_source(&video, options, &name) {
+    let camera = match open_video(&video, options.video_size, options.fps, &name) {
         Ok(v) => v,
         Err(e) => return Outcome::Unusable(format!("video source: {e}")),
     };
-    let microphone = match audio_source(&audio) {
-        Ok(a) => a,
+    let microphone = match open_audio(&audio) {
+        Ok(a) => Some(a),
         Err(e) => return Outcome::Unusable(format!("audio source: {e}")),
     };
     let config = MeshConfig {
@@ -267,7 +193,7 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
         },
         camera,
         microphone,
-        screen: Some(screen_factory(screen, name.clone())),
+        screen: Some(screen_factory(screen, name.clone(), false)),
         fps: options.fps,
         bitrate: options.bitrate,
         bind: options.bind.clone(),
@@ -302,7 +228,7 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
                 ms: start.elapsed().as_millis() as u64,
                 detail,
             });
-            if l.step == Step::Leave {
+            if l.step == Step::Command(MeshCommand::Leave) {
                 left = true;
                 break;
             }
@@ -339,8 +265,8 @@ fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -
                     screen_frames: p.screen_frames,
                     audio_ms: p.audio_ms,
                     video_fps: (p.video_fps() * 10.0).round() / 10.0,
-                    latency_ms_p50: percentile(&p.latencies_ms, 0.5),
-                    latency_ms_p95: percentile(&p.latencies_ms, 0.95),
+                    latency_ms_p50: p.latency.percentile(0.5),
+                    latency_ms_p95: p.latency.percentile(0.95),
                     rtt_ms: (p.rtt_ms * 10.0).round() / 10.0,
                     loss_pct: (p.loss_pct * 100.0).round() / 100.0,
                     bitrate_kbps: p.bitrate_kbps.round(),
@@ -389,7 +315,7 @@ async fn wait_for(
     }
 }
 
-fn peer<'a>(s: &'a MeshState, name: &str) -> Result<&'a crate::call::mesh::PeerState, String> {
+fn peer<'a>(s: &'a MeshState, name: &str) -> Result<&'a PeerState, String> {
     s.peers
         .values()
         .find(|p| p.info.name == name)
@@ -402,22 +328,15 @@ async fn run_step(mesh: &Mesh, step: &Step) -> (bool, String) {
         (true, String::new())
     };
     let outcome = match step {
-        Step::Cam(on) => return command(MeshCommand::Cam(*on)),
-        Step::Mic(on) => return command(MeshCommand::Mic(*on)),
-        Step::Screen(on) => return command(MeshCommand::Screen(*on)),
-        Step::HandRaise => return command(MeshCommand::HandRaise),
-        Step::HandLower(None) => return command(MeshCommand::HandLower(None)),
-        Step::HandLower(Some(name)) => match mesh.read(|s| s.id_of(name)) {
+        Step::Command(c) => return command(c.clone()),
+        Step::HandLowerFor(name) => match mesh.read(|s| s.id_of(name)) {
             Some(id) => return command(MeshCommand::HandLower(Some(id))),
             None => Err(format!("{name} is not in the room")),
         },
-        Step::Chat(text) => return command(MeshCommand::Chat(text.clone())),
-        Step::ChatEnabled(on) => return command(MeshCommand::ChatEnabled(*on)),
         Step::Wait(d) => {
             tokio::time::sleep(*d).await;
             return (true, String::new());
         }
-        Step::Leave => return command(MeshCommand::Leave),
         Step::ExpectPeers { count, within } => {
             wait_for(mesh, *within, |s| {
                 let n = s.peers.len();
@@ -471,7 +390,7 @@ async fn run_step(mesh: &Mesh, step: &Step) -> (bool, String) {
                 match tone {
                     None => Ok(format!("{got} ms of audio")),
                     Some(hz) => {
-                        let recent: Vec<i16> = p.recent_audio.iter().copied().collect();
+                        let recent = mesh.recent_audio(&p.info.id);
                         if tone_is_dominant(&recent, *hz) {
                             Ok(format!("{got} ms of audio, {hz} Hz dominant"))
                         } else {

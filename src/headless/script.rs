@@ -10,71 +10,9 @@ use termmeet_signaling::duration::parse_duration;
 /// Default bound of an `expect`.
 pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 
-/// A camera or screen source.
-#[derive(Clone, Debug, PartialEq)]
-pub enum VideoSpec {
-    /// The synthetic test pattern.
-    TestPattern,
-    /// A looped Y4M file.
-    File(PathBuf),
-    /// A camera, by index or name.
-    Camera(Option<String>),
-    /// An X11 display.
-    X11(Option<String>),
-    /// No video.
-    None,
-}
-
-/// A microphone source.
-#[derive(Clone, Debug, PartialEq)]
-pub enum AudioSpec {
-    /// A tone at this frequency.
-    Tone(f64),
-    /// A looped WAV file.
-    File(PathBuf),
-    /// A microphone, by name.
-    Mic(Option<String>),
-    /// Silence.
-    Silence,
-}
-
-/// Connection quality levels, worst first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Quality {
-    /// The connection is down.
-    Disconnected,
-    /// 3% loss or 300 ms RTT or worse.
-    Poor,
-    /// Under 3% loss and 300 ms RTT.
-    Good,
-    /// Under 1% loss and 100 ms RTT.
-    Excellent,
-}
-
-impl Quality {
-    /// The level for a loss fraction (percent) and round-trip time.
-    pub fn from_stats(connected: bool, loss_pct: f64, rtt_ms: f64) -> Quality {
-        if !connected {
-            Quality::Disconnected
-        } else if loss_pct < 1.0 && rtt_ms < 100.0 {
-            Quality::Excellent
-        } else if loss_pct < 3.0 && rtt_ms < 300.0 {
-            Quality::Good
-        } else {
-            Quality::Poor
-        }
-    }
-
-    /// The level's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Quality::Disconnected => "disconnected",
-            Quality::Poor => "poor",
-            Quality::Good => "good",
-            Quality::Excellent => "excellent",
-        }
-    }
-}
+pub use crate::call::mesh::MeshCommand;
+pub use crate::call::stats::Quality;
+pub use crate::media::sources::{AudioSpec, VideoSpec};
 
 /// One command.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,20 +29,12 @@ pub enum Step {
     ScreenSource(VideoSpec),
     /// `audio SOURCE`
     Audio(AudioSpec),
-    /// `cam on|off`
-    Cam(bool),
-    /// `mic on|off`
-    Mic(bool),
-    /// `screen on|off`
-    Screen(bool),
-    /// `hand raise`
-    HandRaise,
-    /// `hand lower [NAME]`
-    HandLower(Option<String>),
-    /// `chat TEXT...`
-    Chat(String),
-    /// `chat-enabled on|off`
-    ChatEnabled(bool),
+    /// A command the terminal UI's keys give too: `cam on|off`, `mic on|off`,
+    /// `screen on|off`, `hand raise`, `hand lower`, `chat TEXT...`, `chat-enabled on|off`,
+    /// `leave`.
+    Command(MeshCommand),
+    /// `hand lower NAME` (host): the name is looked up when the line runs.
+    HandLowerFor(String),
     /// `wait D`
     Wait(Duration),
     /// `expect peers N`
@@ -149,8 +79,6 @@ pub enum Step {
     },
     /// `expect left NAME`
     ExpectLeft { name: String, within: Duration },
-    /// `leave`
-    Leave,
 }
 
 /// A command with where it came from.
@@ -384,24 +312,24 @@ fn parse_line(line: &str) -> Result<Option<Step>, String> {
         }
         "cam" => {
             arity(2)?;
-            Step::Cam(on_off(w.get(1), "cam")?)
+            Step::Command(MeshCommand::Cam(on_off(w.get(1), "cam")?))
         }
         "mic" => {
             arity(2)?;
-            Step::Mic(on_off(w.get(1), "mic")?)
+            Step::Command(MeshCommand::Mic(on_off(w.get(1), "mic")?))
         }
         "screen" => {
             arity(2)?;
-            Step::Screen(on_off(w.get(1), "screen")?)
+            Step::Command(MeshCommand::Screen(on_off(w.get(1), "screen")?))
         }
         "chat-enabled" => {
             arity(2)?;
-            Step::ChatEnabled(on_off(w.get(1), "chat-enabled")?)
+            Step::Command(MeshCommand::ChatEnabled(on_off(w.get(1), "chat-enabled")?))
         }
         "hand" => match (w.get(1).map(String::as_str), w.len()) {
-            (Some("raise"), 2) => Step::HandRaise,
-            (Some("lower"), 2) => Step::HandLower(None),
-            (Some("lower"), 3) => Step::HandLower(Some(w[2].clone())),
+            (Some("raise"), 2) => Step::Command(MeshCommand::HandRaise),
+            (Some("lower"), 2) => Step::Command(MeshCommand::HandLower(None)),
+            (Some("lower"), 3) => Step::HandLowerFor(w[2].clone()),
             _ => return Err("write `hand raise`, `hand lower` or `hand lower NAME`".into()),
         },
         "chat" => {
@@ -409,7 +337,7 @@ fn parse_line(line: &str) -> Result<Option<Step>, String> {
             if text.is_empty() {
                 return Err("`chat` needs a message".into());
             }
-            Step::Chat(text.to_string())
+            Step::Command(MeshCommand::Chat(text.to_string()))
         }
         "wait" => {
             arity(2)?;
@@ -418,7 +346,7 @@ fn parse_line(line: &str) -> Result<Option<Step>, String> {
         "expect" => parse_expect(w)?,
         "leave" => {
             arity(1)?;
-            Step::Leave
+            Step::Command(MeshCommand::Leave)
         }
         other => {
             return Err(format!(
@@ -516,14 +444,20 @@ mod tests {
             Step::Audio(AudioSpec::Mic(Some("pulse".into()))),
         );
         check("audio silence", Step::Audio(AudioSpec::Silence));
-        check("cam off", Step::Cam(false));
-        check("mic on", Step::Mic(true));
-        check("screen on", Step::Screen(true));
-        check("hand raise", Step::HandRaise);
-        check("hand lower", Step::HandLower(None));
-        check("hand lower bob", Step::HandLower(Some("bob".into())));
-        check("chat hello   there  ", Step::Chat("hello   there".into()));
-        check("chat-enabled off", Step::ChatEnabled(false));
+        check("cam off", Step::Command(MeshCommand::Cam(false)));
+        check("mic on", Step::Command(MeshCommand::Mic(true)));
+        check("screen on", Step::Command(MeshCommand::Screen(true)));
+        check("hand raise", Step::Command(MeshCommand::HandRaise));
+        check("hand lower", Step::Command(MeshCommand::HandLower(None)));
+        check("hand lower bob", Step::HandLowerFor("bob".into()));
+        check(
+            "chat hello   there  ",
+            Step::Command(MeshCommand::Chat("hello   there".into())),
+        );
+        check(
+            "chat-enabled off",
+            Step::Command(MeshCommand::ChatEnabled(false)),
+        );
         check("wait 1.5s", Step::Wait(Duration::from_millis(1500)));
         check(
             "expect peers 2",
@@ -625,8 +559,8 @@ mod tests {
                 within: Duration::from_secs(60),
             },
         );
-        check("leave", Step::Leave);
-        check("  # a comment\n\nleave", Step::Leave);
+        check("leave", Step::Command(MeshCommand::Leave));
+        check("  # a comment\n\nleave", Step::Command(MeshCommand::Leave));
     }
 
     #[test]

@@ -19,7 +19,7 @@ fn clock(ts_ms: u64, utc_offset_secs: i64) -> String {
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
     let m = &app.meeting;
     let mut lines: Vec<Line> = Vec::new();
-    for msg in &m.chat {
+    for msg in m.chat.iter() {
         let mine = Some(msg.from.as_str()) == app.my_id();
         let name_style = Style::default().add_modifier(Modifier::BOLD).fg(if mine {
             Color::Cyan

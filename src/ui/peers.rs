@@ -10,20 +10,6 @@ use ratatui::Frame;
 use super::{panel_block, safe};
 use crate::app::App;
 
-/// Whether the recent audio is loud enough to count as speaking.
-pub fn speaking(recent: &std::collections::VecDeque<i16>) -> bool {
-    let tail: Vec<i16> = recent.iter().rev().take(4800).copied().collect();
-    if tail.is_empty() {
-        return false;
-    }
-    let energy = tail
-        .iter()
-        .map(|&s| (s as f64 / 32768.0).powi(2))
-        .sum::<f64>()
-        / tail.len() as f64;
-    energy.sqrt() > 0.02
-}
-
 /// Draws the peers panel.
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
     let m = &app.meeting;
@@ -67,7 +53,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
         if p.info.hand {
             spans.push(Span::styled(" hand", Style::default().fg(Color::Yellow)));
         }
-        if p.info.mic && speaking(&p.recent_audio) {
+        if p.speaking() {
             spans.push(Span::styled(" speaking", Style::default().fg(Color::Green)));
         }
         lines.push(Line::from(spans));

@@ -9,7 +9,7 @@ use ratatui::Frame;
 
 use super::{panel_block, safe};
 use crate::app::App;
-use crate::headless::script::Quality;
+use crate::call::stats::Quality;
 
 fn colour(q: Quality) -> Color {
     match q {

@@ -1,0 +1,178 @@
+//! Opening sources, in one place for `join`, `demo` and headless scripts: what a source is
+//! called ([`VideoSpec`], [`AudioSpec`]), the defaults, and the fallbacks a person gets when
+//! a device is missing (a test pattern for a camera or a screen, silence for a microphone),
+//! each with a notice saying so.
+
+use std::path::PathBuf;
+
+use super::camera::CameraSource;
+use super::mic::MicSource;
+use super::pattern::PatternStyle;
+use super::screen::{ScreenSource, DEFAULT_MAX_SIZE};
+use super::tone::ToneSource;
+use super::wav::WavSource;
+use super::y4m::Y4mSource;
+use super::{AudioSource, PatternSource, VideoSource};
+
+/// Camera picture size when nothing else is said.
+pub const DEFAULT_VIDEO_SIZE: (usize, usize) = (640, 480);
+/// Camera frame rate when nothing else is said.
+pub const DEFAULT_FPS: f64 = 30.0;
+/// Camera bitrate ceiling when nothing else is said, bits a second.
+pub const DEFAULT_BITRATE: u32 = 1_000_000;
+/// Screens are captured at this frame rate.
+pub const SCREEN_FPS: f64 = 10.0;
+/// The size of the test pattern shared in place of a screen that cannot be captured.
+pub const SCREEN_PATTERN_SIZE: (usize, usize) = (1280, 720);
+
+/// Makes a screen source when sharing starts.
+pub type ScreenFactory = Box<dyn Fn() -> Result<Box<dyn VideoSource>, String> + Send + Sync>;
+
+/// A camera or screen source.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VideoSpec {
+    /// The synthetic test pattern.
+    TestPattern,
+    /// A looped Y4M file.
+    File(PathBuf),
+    /// A camera, by index or name.
+    Camera(Option<String>),
+    /// An X11 display.
+    X11(Option<String>),
+    /// No video.
+    None,
+}
+
+/// A microphone source.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AudioSpec {
+    /// A tone at this frequency.
+    Tone(f64),
+    /// A looped WAV file.
+    File(PathBuf),
+    /// A microphone, by name.
+    Mic(Option<String>),
+    /// Silence.
+    Silence,
+}
+
+/// A pattern colour scheme from a name, so participants look different.
+pub fn style_for(name: &str) -> PatternStyle {
+    PatternStyle {
+        hue_shift: name.bytes().map(|b| b as usize).sum::<usize>() % 8,
+    }
+}
+
+/// The test pattern for `name`'s camera.
+pub fn camera_pattern(name: &str, size: (usize, usize), fps: f64) -> Box<dyn VideoSource> {
+    Box::new(PatternSource::new(
+        size.0,
+        size.1,
+        fps,
+        style_for(name),
+        true,
+    ))
+}
+
+/// The test pattern for `name`'s screen: other colours than their camera's.
+pub fn screen_pattern(name: &str, size: (usize, usize)) -> Box<dyn VideoSource> {
+    let mut style = style_for(name);
+    style.hue_shift = (style.hue_shift + 4) % 8;
+    Box::new(PatternSource::new(size.0, size.1, SCREEN_FPS, style, true))
+}
+
+/// Opens a camera source; `None` for [`VideoSpec::None`].
+pub fn open_video(
+    spec: &VideoSpec,
+    size: (usize, usize),
+    fps: f64,
+    name: &str,
+) -> Result<Option<Box<dyn VideoSource>>, String> {
+    let (w, h) = size;
+    Ok(match spec {
+        VideoSpec::None => None,
+        VideoSpec::TestPattern => Some(camera_pattern(name, size, fps)),
+        VideoSpec::File(p) => Some(Box::new(
+            Y4mSource::open(p, true).map_err(|e| e.to_string())?,
+        )),
+        VideoSpec::Camera(which) => Some(Box::new(
+            CameraSource::open(which.as_deref(), w as u32, h as u32, fps as u32)
+                .map_err(|e| e.to_string())?,
+        )),
+        VideoSpec::X11(_) => return Err("x11 is a screen source; use it with screen-source".into()),
+    })
+}
+
+/// Opens a microphone source.
+pub fn open_audio(spec: &AudioSpec) -> Result<Box<dyn AudioSource>, String> {
+    Ok(match spec {
+        AudioSpec::Tone(hz) => Box::new(ToneSource::new(*hz, true)),
+        AudioSpec::Silence => Box::new(ToneSource::new(0.0, true)),
+        AudioSpec::File(p) => Box::new(WavSource::open(p, true).map_err(|e| e.to_string())?),
+        AudioSpec::Mic(name) => {
+            Box::new(MicSource::open(name.as_deref()).map_err(|e| e.to_string())?)
+        }
+    })
+}
+
+/// The person's camera (`wanted` by index or name, `"none"` for no video), or the test
+/// pattern with a notice when there is none.
+pub fn camera_or_pattern(
+    wanted: Option<&str>,
+    name: &str,
+    notices: &mut Vec<String>,
+) -> Option<Box<dyn VideoSource>> {
+    if wanted == Some("none") {
+        return None;
+    }
+    let spec = VideoSpec::Camera(wanted.map(str::to_string));
+    match open_video(&spec, DEFAULT_VIDEO_SIZE, DEFAULT_FPS, name) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("camera: {e}");
+            notices.push("no camera: sending a test pattern".into());
+            Some(camera_pattern(name, DEFAULT_VIDEO_SIZE, DEFAULT_FPS))
+        }
+    }
+}
+
+/// The person's microphone (`"none"` for no audio), or silence with a notice.
+pub fn mic_or_silence(
+    wanted: Option<&str>,
+    notices: &mut Vec<String>,
+) -> Option<Box<dyn AudioSource>> {
+    if wanted == Some("none") {
+        return None;
+    }
+    match open_audio(&AudioSpec::Mic(wanted.map(str::to_string))) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!("microphone: {e}");
+            notices.push("no microphone: sending silence".into());
+            Some(open_audio(&AudioSpec::Silence).ok()?)
+        }
+    }
+}
+
+/// Makes the screen source when sharing starts. An X display that cannot be captured (over
+/// SSH, say) shares a test pattern when `pattern_fallback`, rather than nothing.
+pub fn screen_factory(spec: VideoSpec, name: String, pattern_fallback: bool) -> ScreenFactory {
+    Box::new(move || -> Result<Box<dyn VideoSource>, String> {
+        match &spec {
+            VideoSpec::X11(display) => {
+                match ScreenSource::open(display.as_deref(), SCREEN_FPS, DEFAULT_MAX_SIZE, true) {
+                    Ok(s) => Ok(Box::new(s)),
+                    Err(e) if pattern_fallback => {
+                        tracing::warn!("screen: {e}; sharing a test pattern");
+                        Ok(screen_pattern(&name, SCREEN_PATTERN_SIZE))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            VideoSpec::File(p) => Ok(Box::new(
+                Y4mSource::open(p, true).map_err(|e| e.to_string())?,
+            )),
+            _ => Ok(screen_pattern(&name, (640, 360))),
+        }
+    })
+}
