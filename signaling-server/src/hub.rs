@@ -15,11 +15,12 @@ use rand::RngCore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+mod messages;
+
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::protocol::{
     ChatMessage, ClientMessage, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage, You,
-    CHAT_HISTORY_LEN,
 };
 
 /// One frame for a connection's writer.
@@ -218,15 +219,6 @@ fn now_ms() -> u64 {
 
 fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
     ProtocolError::new(code, message)
-}
-
-/// `unknown-peer`, quoting (the start of) the id that was not found.
-fn unknown_peer(id: &str) -> ProtocolError {
-    let shown: String = id.chars().take(40).collect();
-    err(
-        ErrorCode::UnknownPeer,
-        format!("no participant {shown:?} in this room"),
-    )
 }
 
 impl Hub {
@@ -480,208 +472,6 @@ impl Hub {
         metrics.resumes_total.fetch_add(1, Ordering::Relaxed);
         tracing::info!(room = %seat.room, peer = %seat.id, "resume");
         Some(seat.clone())
-    }
-
-    /// Handles every message of a joined participant but `join` and `leave`: one method a
-    /// kind of message.
-    pub fn handle(&self, seat: &Seat, message: ClientMessage) -> Result<(), ProtocolError> {
-        let mut state = self.lock();
-        let room = match state.rooms.get_mut(&seat.room) {
-            Some(room) if room.member(&seat.id).is_some() => room,
-            Some(_) => {
-                return Err(err(
-                    ErrorCode::NotJoined,
-                    "you are no longer in the room; join again",
-                ))
-            }
-            None => {
-                return Err(err(
-                    ErrorCode::NotJoined,
-                    "you are no longer in a room; join again",
-                ))
-            }
-        };
-        let me = seat.id.clone();
-        match message {
-            ClientMessage::Offer { to, sdp } => {
-                self.relay_or_unknown(room, &to, ServerMessage::Offer { from: me, sdp })
-            }
-            ClientMessage::Answer { to, sdp } => {
-                self.relay_or_unknown(room, &to, ServerMessage::Answer { from: me, sdp })
-            }
-            ClientMessage::Candidate { to, candidate } => self.relay_or_unknown(
-                room,
-                &to,
-                ServerMessage::Candidate {
-                    from: me,
-                    candidate,
-                },
-            ),
-            ClientMessage::MediaState { mic, cam } => {
-                self.on_media_state(room, me, mic, cam);
-                Ok(())
-            }
-            ClientMessage::ScreenShareStarted { stream_id } => {
-                self.on_screen_share(room, me, Some(stream_id));
-                Ok(())
-            }
-            ClientMessage::ScreenShareStopped {} => {
-                self.on_screen_share(room, me, None);
-                Ok(())
-            }
-            ClientMessage::RaiseHand {} => {
-                self.on_raise_hand(room, me);
-                Ok(())
-            }
-            ClientMessage::LowerHand { peer } => self.on_lower_hand(room, me, peer),
-            ClientMessage::Chat { text } => self.on_chat(room, me, text),
-            ClientMessage::ChatEnabled {} => self.on_chat_enabled(room, me, true),
-            ClientMessage::ChatDisabled {} => self.on_chat_enabled(room, me, false),
-            ClientMessage::Join { .. } => Err(err(
-                ErrorCode::AlreadyJoined,
-                "this connection has already joined a room",
-            )),
-            ClientMessage::Leave {} | ClientMessage::Ping {} => Ok(()),
-        }
-    }
-
-    /// Relays to `to`, or says there is no such participant.
-    fn relay_or_unknown(
-        &self,
-        room: &mut Room,
-        to: &str,
-        message: ServerMessage,
-    ) -> Result<(), ProtocolError> {
-        self.relay(room, to, message)
-            .ok_or_else(|| unknown_peer(to))
-    }
-
-    /// `media-state`: remembered for late joiners and told to the others.
-    fn on_media_state(&self, room: &mut Room, me: PeerId, mic: bool, cam: bool) {
-        if let Some(m) = room.member_mut(&me) {
-            m.info.mic = mic;
-            m.info.cam = cam;
-        }
-        let out = ServerMessage::MediaState {
-            from: me.clone(),
-            mic,
-            cam,
-        };
-        broadcast(room, &out, Some(&me), &self.metrics);
-    }
-
-    /// `screen-share-started` (with its stream id) or `screen-share-stopped` (`None`).
-    fn on_screen_share(&self, room: &mut Room, me: PeerId, stream_id: Option<String>) {
-        if let Some(m) = room.member_mut(&me) {
-            m.info.screen = stream_id.is_some();
-            m.info.screen_stream_id = stream_id.clone();
-        }
-        let out = match stream_id {
-            Some(stream_id) => ServerMessage::ScreenShareStarted {
-                from: me.clone(),
-                stream_id,
-            },
-            None => ServerMessage::ScreenShareStopped { from: me.clone() },
-        };
-        broadcast(room, &out, Some(&me), &self.metrics);
-    }
-
-    /// `raise-hand`: to the end of the queue, once.
-    fn on_raise_hand(&self, room: &mut Room, me: PeerId) {
-        if !room.hands.contains(&me) {
-            room.hands.push(me.clone());
-        }
-        if let Some(m) = room.member_mut(&me) {
-            m.info.hand = true;
-        }
-        let queue = room.hands.clone();
-        broadcast(
-            room,
-            &ServerMessage::RaiseHand { from: me, queue },
-            None,
-            &self.metrics,
-        );
-    }
-
-    /// `lower-hand`: one's own, or anyone's by the host.
-    fn on_lower_hand(
-        &self,
-        room: &mut Room,
-        me: PeerId,
-        peer: Option<PeerId>,
-    ) -> Result<(), ProtocolError> {
-        let target = peer.unwrap_or_else(|| me.clone());
-        if target != me {
-            if room.host != me {
-                return Err(err(
-                    ErrorCode::Forbidden,
-                    "only the host can lower someone else's hand",
-                ));
-            }
-            if room.member(&target).is_none() {
-                return Err(unknown_peer(&target));
-            }
-        }
-        room.hands.retain(|h| *h != target);
-        if let Some(m) = room.member_mut(&target) {
-            m.info.hand = false;
-        }
-        let queue = room.hands.clone();
-        let out = ServerMessage::LowerHand {
-            from: me,
-            peer: target,
-            queue,
-        };
-        broadcast(room, &out, None, &self.metrics);
-        Ok(())
-    }
-
-    /// `chat`: numbered, kept in the history, and sent to everyone (the sender too).
-    fn on_chat(&self, room: &mut Room, me: PeerId, text: String) -> Result<(), ProtocolError> {
-        if !room.chat_enabled && room.host != me {
-            return Err(err(ErrorCode::ChatDisabled, "the host has turned chat off"));
-        }
-        room.chat_seq += 1;
-        let name = room
-            .member(&me)
-            .map(|m| m.info.name.clone())
-            .unwrap_or_default();
-        let chat = ChatMessage {
-            from: me,
-            name,
-            text,
-            ts: now_ms(),
-            seq: room.chat_seq,
-        };
-        if room.chat_history.len() >= CHAT_HISTORY_LEN {
-            room.chat_history.pop_front();
-        }
-        room.chat_history.push_back(chat.clone());
-        broadcast(room, &ServerMessage::Chat(chat), None, &self.metrics);
-        Ok(())
-    }
-
-    /// `chat-enabled` / `chat-disabled`, host only.
-    fn on_chat_enabled(
-        &self,
-        room: &mut Room,
-        me: PeerId,
-        enabled: bool,
-    ) -> Result<(), ProtocolError> {
-        if room.host != me {
-            return Err(err(
-                ErrorCode::Forbidden,
-                "only the host can turn chat on or off",
-            ));
-        }
-        room.chat_enabled = enabled;
-        let out = if enabled {
-            ServerMessage::ChatEnabled { from: me }
-        } else {
-            ServerMessage::ChatDisabled { from: me }
-        };
-        broadcast(room, &out, None, &self.metrics);
-        Ok(())
     }
 
     /// Relays to one member of the room; `None` when `to` is not in it.

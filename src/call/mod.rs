@@ -3,6 +3,8 @@
 //! argument ([`negotiation`], [`stats`], [`state`]); [`link`] and [`mesh`] carry their
 //! decisions out.
 
+pub mod codec;
+mod driver;
 pub mod link;
 pub mod local;
 pub mod mesh;

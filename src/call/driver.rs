@@ -1,0 +1,627 @@
+//! The mesh task: a driver that owns every link and no policy. Server messages go to
+//! [`MeshState::apply`] (who is here, hands, chat) and to the links' negotiation state
+//! machines; link events go to the same machines; what comes back (offers, answers,
+//! keyframe requests, problems) is carried out here. Figures come from [`super::stats`].
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::statistics::StatsSelector;
+use termmeet_signaling::protocol::{ClientMessage, IceServer, ServerMessage};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use webrtc::peer_connection::RTCPeerConnectionState;
+
+use super::link::{connection_of, LinkError, LinkEvent, LinkOutput, PeerLink};
+use super::local::{start_audio, start_video, Pump};
+use super::mesh::{MeshCommand, MeshConfig, MeshError};
+use super::negotiation::{Input, KeyframeGate};
+use super::state::{MeshState, PeerState, Roster};
+use super::stats::{
+    lowest_estimate, split_bitrate, LinkSample, Quality, StatsWindow, SCREEN_BITRATE,
+};
+use super::tracks::{
+    add_source, lock, receive, request_keyframes, AudioTaps, KeyframeTargets, ReceiveSink,
+    SentTrack, Source,
+};
+use crate::media::playback::Playback;
+use crate::media::sources::{ScreenFactory, SCREEN_FPS};
+use crate::signaling::{SignalingClient, SignalingEvent};
+
+/// A link and the tasks that carry its media.
+struct LinkEntry {
+    link: PeerLink,
+    tracks: Vec<SentTrack>,
+    receivers: Vec<JoinHandle<()>>,
+    stats: StatsWindow,
+    created: Instant,
+    connected_once: bool,
+    timeout_reported: bool,
+}
+
+/// A link that has not connected this long is reported.
+const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(20);
+/// Keyframe requests from negotiation events (connected, answered) go out at most this often.
+const KEYFRAME_DEBOUNCE: Duration = Duration::from_millis(250);
+
+impl LinkEntry {
+    async fn close(mut self) {
+        for t in self.tracks.drain(..) {
+            t.writer.abort();
+        }
+        for r in self.receivers.drain(..) {
+            r.abort();
+        }
+        self.link.close().await;
+    }
+}
+
+/// The mesh task's own state: links, local sources, and the channels it drives.
+struct MeshTask {
+    /// The meeting as shown; also written by receivers.
+    state: Arc<Mutex<MeshState>>,
+    /// The last second of audio per peer.
+    taps: AudioTaps,
+    signaling: SignalingClient,
+    /// One link per remote participant.
+    links: HashMap<String, LinkEntry>,
+    /// Where links report their events.
+    link_tx: mpsc::UnboundedSender<(String, LinkEvent)>,
+    /// STUN and TURN servers from the server's `peers`.
+    ice_servers: Vec<IceServer>,
+    camera: Option<Pump>,
+    microphone: Option<Pump>,
+    screen: Option<Pump>,
+    screen_factory: Option<ScreenFactory>,
+    /// The stream id the screen track is announced under.
+    screen_stream: String,
+    /// The camera's bitrate ceiling.
+    bitrate: u32,
+    /// UDP addresses for new links.
+    bind: Vec<String>,
+    playback: Option<Arc<Playback>>,
+    /// The video encoders a keyframe request from any receiver applies to.
+    keyframe_targets: KeyframeTargets,
+    /// Debounces keyframe requests from negotiation events.
+    keyframe_gate: KeyframeGate,
+    /// Audio received per peer at the last stats tick, to see who fell silent.
+    audio_seen: HashMap<String, u64>,
+}
+
+/// Runs the mesh until we leave.
+pub(super) async fn run(
+    config: MeshConfig,
+    camera: Option<Pump>,
+    state: Arc<Mutex<MeshState>>,
+    taps: AudioTaps,
+    mut commands: mpsc::UnboundedReceiver<MeshCommand>,
+) {
+    let (signaling, mut events) = SignalingClient::start(config.join.clone());
+    let (link_tx, mut link_rx) = mpsc::unbounded_channel();
+    let microphone = config.microphone.map(start_audio);
+    {
+        let mut s = lock(&state);
+        s.cam = camera.is_some();
+        s.mic = microphone.is_some();
+        s.signaling = "connecting to server…".into();
+    }
+    let keyframe_targets = KeyframeTargets::default();
+    if let Some(camera) = &camera {
+        lock(&keyframe_targets).push(Arc::clone(&camera.control));
+    }
+    let mut task = MeshTask {
+        state,
+        taps,
+        signaling,
+        links: HashMap::new(),
+        link_tx,
+        ice_servers: Vec::new(),
+        camera,
+        microphone,
+        screen: None,
+        screen_factory: config.screen,
+        screen_stream: format!("screen-{:08x}", rand::random::<u32>()),
+        bitrate: config.bitrate,
+        bind: config.bind,
+        playback: config.playback,
+        keyframe_targets,
+        keyframe_gate: KeyframeGate::new(KEYFRAME_DEBOUNCE),
+        audio_seen: HashMap::new(),
+    };
+    let mut stats = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(SignalingEvent::Stopped { reason }) | Some(SignalingEvent::Reconnecting { reason, .. }) if reason == "left" => break,
+                Some(event) => task.on_signaling(event).await,
+                None => break,
+            },
+            Some((peer, event)) = link_rx.recv() => task.on_link(peer, event).await,
+            command = commands.recv() => match command {
+                Some(MeshCommand::Leave) | None => {
+                    task.signaling.leave();
+                    break;
+                }
+                Some(c) => task.on_command(c).await,
+            },
+            _ = stats.tick() => task.tick().await,
+        }
+    }
+    for (_, entry) in task.links.drain() {
+        entry.close().await;
+    }
+    task.update(|s| s.signaling = "left".into());
+}
+
+impl MeshTask {
+    /// Changes the state, counting a new version.
+    fn update<T>(&self, f: impl FnOnce(&mut MeshState) -> T) -> T {
+        let mut s = lock(&self.state);
+        s.version += 1;
+        f(&mut s)
+    }
+
+    fn my_id(&self) -> String {
+        lock(&self.state)
+            .me
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_default()
+    }
+
+    fn name_of(&self, id: &str) -> String {
+        lock(&self.state).name_of(id)
+    }
+
+    fn error(&self, e: MeshError) {
+        tracing::warn!("{e}");
+        self.update(|s| s.push_error(e.to_string()));
+    }
+
+    async fn on_signaling(&mut self, event: SignalingEvent) {
+        match event {
+            SignalingEvent::Connected { resumed } => self.update(|s| {
+                s.connected = true;
+                s.signaling = if resumed {
+                    "connected (resumed)".into()
+                } else {
+                    "connected".into()
+                };
+            }),
+            SignalingEvent::Reconnecting { retry_in, reason } => self.update(|s| {
+                s.connected = false;
+                let secs = retry_in.as_secs_f64().ceil();
+                s.signaling = format!("reconnecting in {secs}s ({reason})");
+            }),
+            SignalingEvent::Stopped { reason } => {
+                self.update(|s| {
+                    s.connected = false;
+                    s.signaling = format!("disconnected: {reason}");
+                });
+                self.error(MeshError::SignalingStopped(reason));
+            }
+            SignalingEvent::Message(message) => self.on_message(message).await,
+        }
+    }
+
+    async fn on_message(&mut self, message: ServerMessage) {
+        let now = Instant::now();
+        match message {
+            ServerMessage::Offer { from, sdp } => {
+                if !self.links.contains_key(&from) {
+                    self.open_link(&from).await;
+                }
+                self.negotiate(&from, Input::RemoteOffer(sdp), now).await;
+            }
+            ServerMessage::Answer { from, sdp } => {
+                self.negotiate(&from, Input::RemoteAnswer(sdp), now).await
+            }
+            ServerMessage::Candidate { from, candidate } => {
+                if let Some(c) = candidate {
+                    self.negotiate(&from, Input::RemoteCandidate(c), now).await;
+                }
+            }
+            ServerMessage::Peers {
+                ref ice_servers, ..
+            } => {
+                self.ice_servers = ice_servers.clone();
+                let roster = self.update(|s| s.apply(message));
+                self.follow_roster(roster, now).await;
+            }
+            message => {
+                let roster = self.update(|s| s.apply(message));
+                self.follow_roster(roster, now).await;
+            }
+        }
+    }
+
+    /// Makes the links follow who is in the meeting.
+    async fn follow_roster(&mut self, roster: Roster, now: Instant) {
+        match roster {
+            Roster::Unchanged => {}
+            Roster::Joined(peers) => {
+                for (_, entry) in self.links.drain() {
+                    entry.close().await;
+                }
+                self.announce_media();
+                // Whoever receives `peers` offers to everyone in it.
+                for id in peers {
+                    if self.open_link(&id).await {
+                        self.negotiate(&id, Input::Negotiate, now).await;
+                    }
+                }
+            }
+            Roster::Resumed(gone) => {
+                for id in gone {
+                    self.close_link(&id).await;
+                }
+            }
+            // The newcomer offers; its tracks arrive for a peer we already know.
+            Roster::Arrived(id) => {
+                self.open_link(&id).await;
+            }
+            Roster::Left(id) => self.close_link(&id).await,
+        }
+    }
+
+    /// Tells the room our microphone and camera state, and a screen we share: after a fresh
+    /// join nobody knows them yet.
+    fn announce_media(&self) {
+        let (mic, cam) = self.update(|s| (s.mic, s.cam));
+        self.signaling.send(ClientMessage::MediaState { mic, cam });
+        if self.screen.is_some() {
+            self.signaling.send(ClientMessage::ScreenShareStarted {
+                stream_id: self.screen_stream.clone(),
+            });
+        }
+    }
+
+    async fn close_link(&mut self, id: &str) {
+        if let Some(entry) = self.links.remove(id) {
+            entry.close().await;
+        }
+        self.audio_seen.remove(id);
+        lock(&self.taps).remove(id);
+    }
+
+    /// Feeds one input to a peer's negotiation and carries out what it asks.
+    async fn negotiate(&mut self, peer: &str, input: Input, now: Instant) {
+        let Some(entry) = self.links.get_mut(peer) else {
+            let what = match input {
+                Input::RemoteAnswer(_) => "an answer",
+                Input::RemoteCandidate(_) => "a candidate",
+                _ => "a message",
+            };
+            self.error(MeshError::UnknownPeer {
+                what,
+                id: peer.to_string(),
+            });
+            return;
+        };
+        let outputs = entry.link.handle(input, now).await;
+        for output in outputs {
+            match output {
+                LinkOutput::Offer(sdp) => self.signaling.send(ClientMessage::Offer {
+                    to: peer.to_string(),
+                    sdp,
+                }),
+                LinkOutput::Answer(sdp) => self.send_answer(peer, sdp, now).await,
+                LinkOutput::Keyframe => {
+                    if self.keyframe_gate.allow(now) {
+                        request_keyframes(&self.keyframe_targets);
+                    }
+                }
+                LinkOutput::Problem(problem) => self.error(MeshError::Negotiation {
+                    name: self.name_of(peer),
+                    problem,
+                }),
+            }
+        }
+    }
+
+    /// Sends an answer; then, if it left out a track of ours, offers again.
+    async fn send_answer(&mut self, peer: &str, sdp: String, now: Instant) {
+        // An answer can only take up what the offer has room for: a track of ours with no
+        // m-line in it (our screen, shared when this peer arrived and offered us camera and
+        // sound only) needs an offer of ours.
+        let left_out = self.links.get(peer).is_some_and(|e| {
+            e.tracks
+                .iter()
+                .any(|t| !sdp.contains(&format!("a=ssrc:{} ", t.track.ssrc)))
+        });
+        self.signaling.send(ClientMessage::Answer {
+            to: peer.to_string(),
+            sdp,
+        });
+        if left_out {
+            Box::pin(self.negotiate(peer, Input::Negotiate, now)).await;
+        }
+    }
+
+    /// Creates the link to `peer` with our current tracks; says so and returns false if it
+    /// cannot be made.
+    async fn open_link(&mut self, peer: &str) -> bool {
+        match self.new_link(peer).await {
+            Ok(entry) => {
+                self.links.insert(peer.to_string(), entry);
+                true
+            }
+            Err(source) => {
+                let name = self.name_of(peer);
+                self.error(MeshError::Link { name, source });
+                false
+            }
+        }
+    }
+
+    async fn new_link(&self, peer: &str) -> Result<LinkEntry, LinkError> {
+        let me = self.my_id();
+        let link = PeerLink::new(
+            &me,
+            peer,
+            &self.ice_servers,
+            &self.bind,
+            self.link_tx.clone(),
+        )
+        .await?;
+        let mut tracks = Vec::new();
+        let stream = format!("cam-{me}");
+        if let Some(p) = &self.camera {
+            tracks.push(add_source(&link, Source::Camera, &stream, p).await?);
+        }
+        if let Some(p) = &self.microphone {
+            tracks.push(add_source(&link, Source::Microphone, &stream, p).await?);
+        }
+        // Without a source of our own, still ask for the other side's camera and sound.
+        if self.camera.is_none() {
+            link.receive_only(RtpCodecKind::Video).await?;
+        }
+        if self.microphone.is_none() {
+            link.receive_only(RtpCodecKind::Audio).await?;
+        }
+        if let Some(p) = &self.screen {
+            tracks.push(add_source(&link, Source::Screen, &self.screen_stream, p).await?);
+        }
+        Ok(LinkEntry {
+            link,
+            tracks,
+            receivers: Vec::new(),
+            stats: StatsWindow::default(),
+            created: Instant::now(),
+            connected_once: false,
+            timeout_reported: false,
+        })
+    }
+
+    async fn on_link(&mut self, peer: String, event: LinkEvent) {
+        match event {
+            LinkEvent::Candidate(c) => self.signaling.send(ClientMessage::Candidate {
+                to: peer,
+                candidate: Some(c),
+            }),
+            LinkEvent::Ice(state) => self.update(|s| {
+                if let Some(p) = s.peers.get_mut(&peer) {
+                    p.ice = state.to_string();
+                }
+            }),
+            LinkEvent::State(state) => {
+                self.update(|s| {
+                    if let Some(p) = s.peers.get_mut(&peer) {
+                        p.connection = state.to_string();
+                        if state != RTCPeerConnectionState::Connected {
+                            p.quality = Quality::Disconnected;
+                        }
+                    }
+                });
+                if let Some(entry) = self.links.get_mut(&peer) {
+                    entry.connected_once |= state == RTCPeerConnectionState::Connected;
+                }
+                let input = Input::Connection(connection_of(state));
+                self.negotiate(&peer, input, Instant::now()).await;
+            }
+            LinkEvent::Track(track) => {
+                let sink = ReceiveSink {
+                    state: Arc::clone(&self.state),
+                    taps: Arc::clone(&self.taps),
+                    speaker: self.playback.as_ref().map(|p| p.add_stream()),
+                    keyframe_targets: Arc::clone(&self.keyframe_targets),
+                };
+                let handle = tokio::spawn(receive(peer.clone(), track, sink));
+                if let Some(entry) = self.links.get_mut(&peer) {
+                    entry.receivers.push(handle);
+                }
+            }
+            // Offers are made explicitly when tracks change; the first offer comes from
+            // whoever received `peers`.
+            LinkEvent::NegotiationNeeded => {}
+        }
+    }
+
+    async fn on_command(&mut self, command: MeshCommand) {
+        match command {
+            MeshCommand::Cam(on) => self.set_source(Source::Camera, on),
+            MeshCommand::Mic(on) => self.set_source(Source::Microphone, on),
+            MeshCommand::Screen(true) => self.start_screen().await,
+            MeshCommand::Screen(false) => self.stop_screen().await,
+            MeshCommand::HandRaise => self.signaling.send(ClientMessage::RaiseHand {}),
+            MeshCommand::HandLower(peer) => self.signaling.send(ClientMessage::LowerHand { peer }),
+            MeshCommand::Chat(text) => self.signaling.send(ClientMessage::Chat { text }),
+            MeshCommand::ChatEnabled(true) => self.signaling.send(ClientMessage::ChatEnabled {}),
+            MeshCommand::ChatEnabled(false) => self.signaling.send(ClientMessage::ChatDisabled {}),
+            MeshCommand::Leave => {}
+        }
+    }
+
+    /// Camera or microphone on or off, told to the room.
+    fn set_source(&self, source: Source, on: bool) {
+        let pump = if source == Source::Camera {
+            &self.camera
+        } else {
+            &self.microphone
+        };
+        if let Some(p) = pump {
+            p.control.enabled.store(on, Ordering::Relaxed);
+            if on {
+                p.control.keyframe.store(true, Ordering::Relaxed);
+            }
+        }
+        let has = pump.is_some();
+        let (mic, cam) = self.update(|s| {
+            if source == Source::Camera {
+                s.cam = on && has;
+            } else {
+                s.mic = on && has;
+            }
+            (s.mic, s.cam)
+        });
+        self.signaling.send(ClientMessage::MediaState { mic, cam });
+    }
+
+    async fn start_screen(&mut self) {
+        if self.screen.is_some() {
+            return;
+        }
+        let source = match &self.screen_factory {
+            Some(factory) => factory(),
+            None => Err("no screen source to share".into()),
+        };
+        let source = match source {
+            Ok(s) => s,
+            Err(e) => return self.error(MeshError::Screen(e)),
+        };
+        let pump = start_video(source, SCREEN_FPS, SCREEN_BITRATE);
+        // Announce the stream first, so receivers can tell the screen track when it lands.
+        self.signaling.send(ClientMessage::ScreenShareStarted {
+            stream_id: self.screen_stream.clone(),
+        });
+        let peers: Vec<String> = self.links.keys().cloned().collect();
+        for peer in &peers {
+            let Some(entry) = self.links.get_mut(peer) else {
+                continue;
+            };
+            match add_source(&entry.link, Source::Screen, &self.screen_stream, &pump).await {
+                Ok(t) => entry.tracks.push(t),
+                Err(source) => {
+                    let name = self.name_of(peer);
+                    self.error(MeshError::Link { name, source });
+                }
+            }
+        }
+        lock(&self.keyframe_targets).push(Arc::clone(&pump.control));
+        self.screen = Some(pump);
+        self.update(|s| s.screen = true);
+        for peer in peers {
+            self.negotiate(&peer, Input::Negotiate, Instant::now())
+                .await;
+        }
+    }
+
+    async fn stop_screen(&mut self) {
+        let Some(old) = self.screen.take() else {
+            return;
+        };
+        lock(&self.keyframe_targets).retain(|c| !Arc::ptr_eq(c, &old.control));
+        let peers: Vec<String> = self.links.keys().cloned().collect();
+        for peer in &peers {
+            let Some(entry) = self.links.get_mut(peer) else {
+                continue;
+            };
+            let (screen, kept): (Vec<_>, Vec<_>) = entry
+                .tracks
+                .drain(..)
+                .partition(|t| t.source == Source::Screen);
+            entry.tracks = kept;
+            for t in screen {
+                t.writer.abort();
+                if let Err(e) = entry.link.remove_track(&t.track).await {
+                    tracing::warn!("removing the screen track for {peer}: {e}");
+                }
+            }
+        }
+        self.update(|s| s.screen = false);
+        self.signaling.send(ClientMessage::ScreenShareStopped {});
+        for peer in peers {
+            self.negotiate(&peer, Input::Negotiate, Instant::now())
+                .await;
+        }
+    }
+
+    /// Once a second: figures for every link, the encoders' bitrate, ICE restarts that are
+    /// due, links that never connected, and who fell silent.
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        let mut estimates = Vec::new();
+        let peers: Vec<String> = self.links.keys().cloned().collect();
+        for peer in &peers {
+            let connected = self.read_peer(peer, |p| p.connection == "connected");
+            let Some(entry) = self.links.get_mut(peer) else {
+                continue;
+            };
+            let report = entry
+                .link
+                .connection()
+                .get_stats(now, StatsSelector::None)
+                .await;
+            let sample = LinkSample::from_report(&report);
+            estimates.push(sample.target_bitrate);
+            let figures = entry.stats.push(now, sample, connected);
+            let never = !entry.connected_once
+                && !entry.timeout_reported
+                && now.duration_since(entry.created) > NEGOTIATION_TIMEOUT;
+            entry.timeout_reported |= never;
+            self.update(|s| {
+                if let Some(p) = s.peers.get_mut(peer) {
+                    p.rtt_ms = figures.rtt_ms;
+                    p.loss_pct = figures.loss_pct;
+                    p.bitrate_kbps = figures.bitrate_kbps;
+                    p.bitrate_out_kbps = figures.bitrate_out_kbps;
+                    p.jitter_ms = figures.jitter_ms;
+                    p.path = figures.path;
+                    p.quality = figures.quality;
+                }
+            });
+            if never {
+                let secs = NEGOTIATION_TIMEOUT.as_secs();
+                self.error(MeshError::NeverConnected {
+                    name: self.name_of(peer),
+                    secs,
+                });
+            }
+            self.negotiate(peer, Input::Tick, now).await;
+        }
+        self.quiet_the_silent();
+        if let (Some(estimate), Some(camera)) = (lowest_estimate(estimates), &self.camera) {
+            let split = split_bitrate(estimate, self.bitrate, self.screen.is_some());
+            camera
+                .control
+                .bitrate
+                .store(split.camera, Ordering::Relaxed);
+            if let (Some(rate), Some(screen)) = (split.screen, &self.screen) {
+                screen.control.bitrate.store(rate, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn read_peer<T: Default>(&self, peer: &str, f: impl FnOnce(&PeerState) -> T) -> T {
+        lock(&self.state).peers.get(peer).map(f).unwrap_or_default()
+    }
+
+    /// A peer from whom no audio came since the last tick is not speaking.
+    fn quiet_the_silent(&mut self) {
+        let mut s = lock(&self.state);
+        let mut changed = false;
+        for (id, p) in s.peers.iter_mut() {
+            let before = self.audio_seen.insert(id.clone(), p.audio_ms);
+            if before == Some(p.audio_ms) && p.audio_level > 0.0 {
+                p.audio_level = 0.0;
+                changed = true;
+            }
+        }
+        if changed {
+            s.version += 1;
+        }
+    }
+}
