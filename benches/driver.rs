@@ -30,16 +30,7 @@ fn meeting() -> MeshState {
     };
     for i in 0..4u32 {
         let id = format!("p{i}");
-        let info = PeerInfo {
-            id: id.clone(),
-            name: format!("peer{i}"),
-            mic: true,
-            cam: true,
-            screen: false,
-            screen_stream_id: None,
-            hand: false,
-            client: None,
-        };
+        let info = PeerInfo::new(id.clone(), format!("peer{i}"));
         let mut p = PeerState::new_for_tests(info);
         p.latest_video = Some(Arc::new(
             TestPattern::new(

@@ -19,16 +19,7 @@ use termmeet_signaling::protocol::{ChatMessage, PeerInfo, You};
 const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (200, 60)];
 
 fn peer(id: &str, name: &str, colour: [u8; 3]) -> PeerState {
-    let info = PeerInfo {
-        id: id.into(),
-        name: name.into(),
-        mic: true,
-        cam: true,
-        screen: false,
-        screen_stream_id: None,
-        hand: false,
-        client: None,
-    };
+    let info = PeerInfo::new(id, name);
     let mut p = PeerState::new_for_tests(info);
     let mut frame = RgbFrame::solid(64, 48, colour);
     // A white band across the top half makes the half blocks visible in text.

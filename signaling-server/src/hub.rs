@@ -379,14 +379,8 @@ impl Hub {
         }
         let resume_token = random_hex(24);
         let info = PeerInfo {
-            id: id.clone(),
-            name: name.clone(),
-            mic: true,
-            cam: true,
-            screen: false,
-            screen_stream_id: None,
-            hand: false,
             client,
+            ..PeerInfo::new(id.clone(), name.clone())
         };
         if room.members.is_empty() {
             room.host = id.clone();

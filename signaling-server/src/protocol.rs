@@ -69,6 +69,23 @@ pub struct PeerInfo {
     pub client: Option<String>,
 }
 
+impl PeerInfo {
+    /// A participant as the server first announces them: microphone and camera on, no
+    /// screen, no hand, no client named.
+    pub fn new(id: impl Into<PeerId>, name: impl Into<String>) -> PeerInfo {
+        PeerInfo {
+            id: id.into(),
+            name: name.into(),
+            mic: true,
+            cam: true,
+            screen: false,
+            screen_stream_id: None,
+            hand: false,
+            client: None,
+        }
+    }
+}
+
 /// The joiner's own identity in `peers`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct You {

@@ -211,8 +211,8 @@ impl MeshTask {
         let now = Instant::now();
         match message {
             ServerMessage::Offer { from, sdp } => {
-                if !self.links.contains_key(&from) {
-                    self.open_link(&from).await;
+                if !self.links.contains_key(&from) && !self.open_link(&from).await {
+                    return;
                 }
                 self.negotiate(&from, Input::RemoteOffer(sdp), now).await;
             }

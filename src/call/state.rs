@@ -439,16 +439,7 @@ mod tests {
     use super::*;
 
     fn info(id: &str, name: &str) -> PeerInfo {
-        PeerInfo {
-            id: id.into(),
-            name: name.into(),
-            mic: true,
-            cam: true,
-            screen: false,
-            screen_stream_id: None,
-            hand: false,
-            client: None,
-        }
+        PeerInfo::new(id, name)
     }
 
     fn chat(seq: u64, text: &str) -> ChatMessage {
