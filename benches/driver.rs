@@ -3,51 +3,28 @@
 //! and that plus drawing a 160x48 screen. `cargo bench --bench driver`; results (per tick and per second at 30 ticks
 //! a second) in BENCHMARKS.md.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::four_peers;
 use criterion::{criterion_group, criterion_main, Criterion};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use termmeet::app::{Action, App};
-use termmeet::call::mesh::{MeshState, PeerState};
-use termmeet::media::pattern::{PatternStyle, TestPattern};
+use termmeet::call::mesh::MeshState;
 use termmeet::render::ColorMode;
 use termmeet::ui::{self, VideoCache};
-use termmeet_signaling::protocol::{ChatMessage, PeerInfo, You};
+use termmeet_signaling::protocol::ChatMessage;
 
 /// Four peers after ten minutes: 18,000 latency samples each, 100 chats.
 fn meeting() -> MeshState {
-    let mut m = MeshState {
-        me: Some(You {
-            id: "me".into(),
-            name: "me".into(),
-        }),
-        connected: true,
-        mic: true,
-        cam: true,
-        chat_enabled: true,
-        ..Default::default()
-    };
-    for i in 0..4u32 {
-        let id = format!("p{i}");
-        let info = PeerInfo::new(id.clone(), format!("peer{i}"));
-        let mut p = PeerState::new_for_tests(info);
-        p.latest_video = Some(Arc::new(
-            TestPattern::new(
-                640,
-                480,
-                PatternStyle {
-                    hue_shift: i as usize,
-                },
-            )
-            .frame(i, 0)
-            .to_rgb(),
-        ));
+    let mut m = four_peers([0, 1, 2, 3]);
+    for p in m.peers.values_mut() {
         p.audio_level = 0.1;
         for n in 0..18_000 {
             p.latency.record(20 + n % 30);
         }
-        m.peers.insert(id, p);
     }
     m.chat = Arc::new(
         (0..100)

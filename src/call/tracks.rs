@@ -281,7 +281,11 @@ fn count_audio(sink: &ReceiveSink, peer: &str, samples: &[i16]) {
         }
     }
     let mut taps = lock(&sink.taps);
-    let tap = taps.entry(peer.to_string()).or_default();
+    // Per packet: look the peer up without making a key, which only the first packet needs.
+    let tap = match taps.get_mut(peer) {
+        Some(tap) => tap,
+        None => taps.entry(peer.to_string()).or_default(),
+    };
     tap.extend(samples.iter().copied());
     let extra = tap.len().saturating_sub(RECENT_AUDIO);
     tap.drain(..extra);
