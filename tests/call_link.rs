@@ -138,17 +138,21 @@ async fn video_and_audio_flow_between_two_links() {
             while Instant::now() < end {
                 match tokio::time::timeout(Duration::from_millis(500), track.poll()).await {
                     Ok(Some(TrackRemoteEvent::OnRtpPacket(p))) => {
+                        let now = std::time::Instant::now();
                         if kind == RtpCodecKind::Video {
-                            if let Some(f) = vr.push(
+                            vr.push(
                                 p.header.sequence_number,
                                 p.header.timestamp,
                                 p.header.marker,
-                                &p.payload,
-                            ) {
+                                p.payload.clone(),
+                                now,
+                            );
+                            for f in vr.pop(now) {
                                 frames.push(f.stamp.map(|s| s.frame));
                             }
                         } else {
-                            samples.extend(ar.push(p.header.sequence_number, &p.payload));
+                            ar.push(p.header.sequence_number, p.payload.clone(), now);
+                            samples.extend(ar.pull(now));
                         }
                     }
                     Ok(Some(_)) => {}

@@ -566,7 +566,9 @@ impl MeshTask {
                 .get_stats(now, StatsSelector::None)
                 .await;
             let sample = LinkSample::from_report(&report);
-            estimates.push(sample.target_bitrate);
+            let estimate = entry.link.estimate().or(sample.target_bitrate);
+            tracing::debug!(%peer, ?estimate, rtt = sample.rtt_ms, "link sample");
+            estimates.push(estimate);
             let figures = entry.stats.push(now, sample, connected);
             let never = !entry.connected_once
                 && !entry.timeout_reported
@@ -595,6 +597,7 @@ impl MeshTask {
         self.quiet_the_silent();
         if let (Some(estimate), Some(camera)) = (lowest_estimate(estimates), &self.camera) {
             let split = split_bitrate(estimate, self.bitrate, self.screen.is_some());
+            tracing::debug!(estimate, camera = split.camera, "congestion estimate");
             camera
                 .control
                 .bitrate

@@ -7,12 +7,15 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rtc::interceptor::Gcc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rtc::interceptor::Registry;
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_congestion_control, register_default_interceptors, CongestionFeedback,
 };
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{RTCIceCandidateInit, RTCIceServer};
@@ -36,39 +39,57 @@ pub use super::codec::{
     h264_codec, negotiated_payload_type, opus_codec, H264_FMTP, H264_PT, MAX_BITRATE, MIN_BITRATE,
     OPUS_PT, START_BITRATE,
 };
+use super::jitter::{MAX_VIDEO_WAIT, NACK_INTERVAL};
 use super::negotiation::{Action, Connection, Input, Negotiation, Problem, Step};
+use super::pacer::MediaPacer;
 
-/// UDP addresses to gather host candidates on: every IPv4 address of an interface that is
-/// up (loopback included, for meetings on one machine), each on a free port.
+/// UDP addresses to gather host candidates on: every IPv4 address and every routable IPv6
+/// address (link-local ones need a scope and are left out) of an interface that is not down,
+/// loopback included for meetings on one machine, each on a free port.
 pub fn local_bind_addresses() -> Vec<String> {
-    let mut out = Vec::new();
-    // SAFETY: getifaddrs gives a linked list we only read and then free.
-    unsafe {
-        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut list) == 0 {
-            let mut cur = list;
-            while !cur.is_null() {
-                let ifa = &*cur;
-                let up = ifa.ifa_flags & libc::IFF_UP as u32 != 0;
-                if up
-                    && !ifa.ifa_addr.is_null()
-                    && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
-                {
-                    let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                    let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                    out.push(format!("{ip}:0"));
-                }
-                cur = ifa.ifa_next;
-            }
-            libc::freeifaddrs(list);
-        }
-    }
+    let interfaces = if_addrs::get_if_addrs().unwrap_or_else(|e| {
+        tracing::warn!("cannot list network interfaces ({e}); using loopback only");
+        Vec::new()
+    });
+    let mut out: Vec<String> = interfaces
+        .iter()
+        .filter(|i| i.oper_status != if_addrs::IfOperStatus::Down)
+        .filter_map(|i| match i.ip() {
+            std::net::IpAddr::V4(ip) => Some(format!("{ip}:0")),
+            std::net::IpAddr::V6(ip) if usable_v6(&ip) => Some(format!("[{ip}]:0")),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect();
     if out.is_empty() {
         out.push("127.0.0.1:0".into());
     }
     out.sort();
     out.dedup();
     out
+}
+
+/// An IPv6 address a host candidate can use without a scope id.
+fn usable_v6(ip: &std::net::Ipv6Addr) -> bool {
+    let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+    !link_local && !ip.is_unspecified() && !ip.is_multicast()
+}
+
+/// Whether this host can open the mDNS socket (a multicast group on 224.0.0.251). Hosts
+/// without a multicast route (no default route, for one) cannot; webrtc-rs then fails the
+/// whole connection, so such links go on without mDNS: they gather plain host candidates and
+/// cannot resolve a browser's `.local` names, which a host without a route could not reach
+/// anyway.
+fn mdns_usable() -> bool {
+    match rtc::mdns::MulticastSocket::new().into_std() {
+        Ok(_) => true,
+        Err(e) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!("mDNS is unavailable on this host ({e}); going on without it");
+            });
+            false
+        }
+    }
 }
 
 /// What a link reports.
@@ -153,6 +174,84 @@ pub struct PeerLink {
     /// Perfect negotiation, the candidate queue and ICE restarts, as a state machine whose
     /// actions this link carries out.
     negotiation: Negotiation,
+    /// The congestion controller's estimate for this link, as it publishes it.
+    estimate: Estimate,
+}
+
+/// A congestion estimate shared between the controller (inside the interceptor chain) and the
+/// mesh that sets the encoders' bitrate.
+#[derive(Clone, Debug, Default)]
+pub struct Estimate {
+    /// Bits a second, as `f64` bits.
+    target: Arc<AtomicU64>,
+    /// Feedback reports the controller has taken in.
+    reports: Arc<AtomicU64>,
+}
+
+impl Estimate {
+    /// The target, once the controller has had feedback to base it on.
+    pub fn target(&self) -> Option<f64> {
+        (self.reports.load(Ordering::Relaxed) > 0)
+            .then(|| f64::from_bits(self.target.load(Ordering::Relaxed)))
+    }
+}
+
+/// Wraps an estimator so its target is published after every change (the way webrtc-rs's
+/// bandwidth estimation example reads it: the estimator is the one part of the loop the
+/// application supplies).
+struct Published<E: BandwidthEstimator> {
+    inner: E,
+    estimate: Estimate,
+}
+
+impl<E: BandwidthEstimator> Published<E> {
+    fn new(inner: E) -> (Published<E>, Estimate) {
+        let estimate = Estimate::default();
+        estimate
+            .target
+            .store(inner.target_bitrate().to_bits(), Ordering::Relaxed);
+        (
+            Published {
+                inner,
+                estimate: estimate.clone(),
+            },
+            estimate,
+        )
+    }
+
+    fn publish(&self) {
+        self.estimate
+            .target
+            .store(self.inner.target_bitrate().to_bits(), Ordering::Relaxed);
+    }
+}
+
+impl<E: BandwidthEstimator> BandwidthEstimator for Published<E> {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.inner.on_reports(now, reports);
+        let n = self.estimate.reports.fetch_add(1, Ordering::Relaxed);
+        if n % 50 == 0 {
+            tracing::debug!(stats = ?self.inner.stats(), reports = reports.len(), lost = reports.iter().filter(|r| !r.arrived).count(), "congestion controller");
+        }
+        self.publish();
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.inner.target_bitrate()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+        self.publish();
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        self.inner.stats()
+    }
 }
 
 /// What a link asks of the mesh after handling an input.
@@ -234,17 +333,32 @@ impl PeerLink {
             "interceptors",
             register_default_interceptors(Registry::new(), &mut engine),
         )?;
+        // Missing video packets are asked for again every NACK_INTERVAL, up to the longest
+        // time the jitter buffer waits for them (the default asks every 100 ms, too slow for
+        // a picture to be repaired before its turn).
+        let registry = registry.with(
+            rtc::interceptor::Slot::NackGenerator,
+            rtc::interceptor::NackGeneratorBuilder::new()
+                .with_interval(NACK_INTERVAL)
+                .with_max_nacks_per_packet(
+                    (MAX_VIDEO_WAIT.as_millis() / NACK_INTERVAL.as_millis()) as u16,
+                )
+                .build(),
+        );
         // Congestion control is opt-in in 0.21: GCC over TWCC, whose estimate drives the
         // shared encoders' bitrate (see the mesh's stats).
-        let gcc = Gcc::new(
+        let (gcc, estimate) = Published::new(Gcc::new(
             f64::from(START_BITRATE),
             f64::from(MIN_BITRATE),
             f64::from(MAX_BITRATE),
-        );
+        ));
         let registry = setup(
             "congestion control",
             configure_congestion_control(registry, gcc, CongestionFeedback::Twcc, &mut engine),
         )?;
+        // Our pacer in place of webrtc-rs's: audio first, resends next, video paced above the
+        // estimate with a bounded wait (see `pacer`).
+        let registry = registry.with(rtc::interceptor::Slot::Pacer, MediaPacer::new());
         // Application-most, so every other interceptor has seen the RTCP first.
         let registry = registry.with(
             rtc::interceptor::Slot::from(14_000),
@@ -274,11 +388,17 @@ impl PeerLink {
             .with_configuration(config)
             .with_media_engine(engine)
             // After a failure the network may have changed: gather afresh on restart.
-            .with_setting_engine(
-                rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new()
-                    .with_discard_local_candidates_during_ice_restart(true)
-                    .build(),
-            )
+            .with_setting_engine({
+                let settings = SettingEngineBuilder::new()
+                    .with_discard_local_candidates_during_ice_restart(true);
+                if mdns_usable() {
+                    settings.build()
+                } else {
+                    settings
+                        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+                        .build()
+                }
+            })
             .with_interceptor_registry(registry)
             .with_handler(handler)
             .with_runtime(runtime)
@@ -288,6 +408,7 @@ impl PeerLink {
         let pc = setup("peer connection", pc)?;
         let negotiation = Negotiation::new(local, remote);
         Ok(PeerLink {
+            estimate,
             remote: remote.to_string(),
             polite: negotiation.polite(),
             pc: Arc::new(pc),
@@ -363,6 +484,12 @@ impl PeerLink {
     /// The payload type negotiated for a sender.
     pub async fn payload_type(track: &LocalTrack) -> Option<PayloadType> {
         negotiated_payload_type(&track.sender).await
+    }
+
+    /// The congestion controller's estimate for this link, bits a second, once it has had
+    /// feedback.
+    pub fn estimate(&self) -> Option<f64> {
+        self.estimate.target()
     }
 
     /// The negotiation's state, for tests and progress shown to people.

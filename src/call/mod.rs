@@ -5,10 +5,12 @@
 
 pub mod codec;
 mod driver;
+pub mod jitter;
 pub mod link;
 pub mod local;
 pub mod mesh;
 pub mod negotiation;
+pub mod pacer;
 pub mod receive;
 pub mod rtcp;
 pub mod state;

@@ -100,6 +100,10 @@ pub struct PeerState {
     pub screen_frames: u64,
     /// Milliseconds of audio decoded.
     pub audio_ms: u64,
+    /// Audio time filled by concealment, percent of all audio played from this peer.
+    pub concealed_pct: f64,
+    /// Gaps of more than [`super::tracks::FREEZE`] between decoded camera pictures.
+    pub freezes: u64,
     /// Glass-to-glass latency of the decoded test-pattern frames.
     pub latency: LatencyHistogram,
     /// Frame numbers of the first and last test-pattern frames decoded: the sender sent
@@ -148,6 +152,8 @@ impl PeerState {
             video_frames: 0,
             screen_frames: 0,
             audio_ms: 0,
+            concealed_pct: 0.0,
+            freezes: 0,
             latency: LatencyHistogram::default(),
             stamp_range: None,
             audio_level: 0.0,

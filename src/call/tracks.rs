@@ -24,6 +24,8 @@ use crate::media::playback::RemoteAudio;
 
 /// Samples of received audio kept per peer for tone checks (one second).
 pub const RECENT_AUDIO: usize = 48_000;
+/// A gap this long between decoded camera pictures is a freeze.
+pub const FREEZE: Duration = Duration::from_millis(500);
 /// A receiver asks for a keyframe at most this often.
 pub const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -197,10 +199,41 @@ pub async fn receive(peer: String, track: Arc<dyn TrackRemote>, sink: ReceiveSin
     let mut video = VideoReceiver::new().ok();
     let mut audio = AudioReceiver::new().ok();
     let mut pli = KeyframeGate::new(PLI_INTERVAL);
-    while let Some(event) = track.poll().await {
-        let packet = match event {
-            TrackRemoteEvent::OnRtpPacket(packet) => packet,
-            TrackRemoteEvent::OnRtcpPacket(packets) => {
+    let mut path_checked = Instant::now();
+    loop {
+        // Wake for a packet, or when a buffer has something due without one (a gap given
+        // up, the next 20 ms of sound).
+        let deadline = if kind == RtpCodecKind::Video {
+            video.as_ref().and_then(VideoReceiver::deadline)
+        } else {
+            audio.as_ref().and_then(AudioReceiver::deadline)
+        };
+        let event = match deadline {
+            Some(at) => tokio::select! {
+                event = track.poll() => Some(event),
+                () = tokio::time::sleep_until(at.into()) => None,
+            },
+            None => Some(track.poll().await),
+        };
+        let now = Instant::now();
+        match event {
+            None => {}
+            Some(None) => break,
+            Some(Some(TrackRemoteEvent::OnRtpPacket(packet))) => {
+                let h = &packet.header;
+                if let Some(v) = video.as_mut().filter(|_| kind == RtpCodecKind::Video) {
+                    v.push(
+                        h.sequence_number,
+                        h.timestamp,
+                        h.marker,
+                        packet.payload.clone(),
+                        now,
+                    );
+                } else if let Some(a) = audio.as_mut() {
+                    a.push(h.sequence_number, packet.payload.clone(), now);
+                }
+            }
+            Some(Some(TrackRemoteEvent::OnRtcpPacket(packets))) => {
                 // PLI or FIR from this peer about what we send: the next frames are keyframes.
                 if packets
                     .iter()
@@ -210,31 +243,49 @@ pub async fn receive(peer: String, track: Arc<dyn TrackRemote>, sink: ReceiveSin
                 }
                 continue;
             }
-            _ => continue,
-        };
-        let h = &packet.header;
+            Some(Some(_)) => continue,
+        }
         if kind == RtpCodecKind::Video {
             let Some(v) = video.as_mut() else { continue };
-            let decoded = v.push(h.sequence_number, h.timestamp, h.marker, &packet.payload);
-            if v.needs_keyframe && pli.allow(Instant::now()) {
+            if now.duration_since(path_checked) >= Duration::from_secs(1) {
+                path_checked = now;
+                let (rtt, jitter, loss) = path_of(&sink, &peer);
+                v.set_path(rtt, jitter, loss);
+            }
+            for frame in v.pop(now) {
+                count_video(&sink, &peer, screen, frame);
+            }
+            if v.needs_keyframe() && pli.allow(now) {
+                tracing::info!(%peer, stats = ?v.stats(), wait = ?v.wait(), "asking for a keyframe");
                 let pli = PictureLossIndication {
                     sender_ssrc: 0,
                     media_ssrc: ssrc,
                 };
                 let _ = track.write_rtcp(vec![Box::new(pli)]).await;
             }
-            if let Some(frame) = decoded {
-                count_video(&sink, &peer, screen, frame);
-            }
         } else {
             let Some(a) = audio.as_mut() else { continue };
-            let samples = a.push(h.sequence_number, &packet.payload);
+            let samples = a.pull(now);
+            if samples.is_empty() {
+                continue;
+            }
             if let Some(speaker) = &sink.speaker {
                 speaker.push(&samples);
             }
-            count_audio(&sink, &peer, &samples);
+            count_audio(&sink, &peer, &samples, a.stats().concealed_pct());
         }
     }
+}
+
+/// The round trip, jitter and loss (a fraction) to a peer as last measured.
+fn path_of(sink: &ReceiveSink, peer: &str) -> (Duration, Duration, f64) {
+    let s = lock(&sink.state);
+    let ms = |v: f64| Duration::from_secs_f64((v.max(0.0) / 1000.0).min(10.0));
+    s.peers
+        .get(peer)
+        .map_or((Duration::ZERO, Duration::ZERO, 0.0), |p| {
+            (ms(p.rtt_ms), ms(p.jitter_ms), p.loss_pct / 100.0)
+        })
 }
 
 fn count_video(
@@ -255,6 +306,11 @@ fn count_video(
         return;
     }
     p.video_frames += 1;
+    if p.last_video
+        .is_some_and(|last| now.duration_since(last) > FREEZE && p.info.cam)
+    {
+        p.freezes += 1;
+    }
     p.first_video.get_or_insert(now);
     p.last_video = Some(now);
     if let Some(stamp) = frame.stamp {
@@ -265,13 +321,14 @@ fn count_video(
     p.latest_video = Some(Arc::new(frame.rgb));
 }
 
-fn count_audio(sink: &ReceiveSink, peer: &str, samples: &[i16]) {
+fn count_audio(sink: &ReceiveSink, peer: &str, samples: &[i16], concealed_pct: f64) {
     {
         let mut s = lock(&sink.state);
         let Some(p) = s.peers.get_mut(peer) else {
             return;
         };
         p.audio_ms += samples.len() as u64 / 48;
+        p.concealed_pct = concealed_pct;
         let level = audio_level(samples);
         let was_speaking = p.speaking();
         p.audio_level = level;

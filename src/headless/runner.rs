@@ -85,6 +85,8 @@ pub struct PeerReport {
     pub jitter_ms: f64,
     pub quality: String,
     pub path: String,
+    pub concealed_pct: f64,
+    pub freezes: u64,
 }
 
 /// A chat line in the report.
@@ -274,6 +276,8 @@ fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -
                     jitter_ms: (p.jitter_ms * 10.0).round() / 10.0,
                     quality: p.quality.as_str().into(),
                     path: p.path.clone(),
+                    concealed_pct: (p.concealed_pct * 10.0).round() / 10.0,
+                    freezes: p.freezes,
                 },
             )
         })

@@ -1,0 +1,205 @@
+//! The send pacer, in the interceptor chain where webrtc-rs puts its own.
+//!
+//! webrtc-rs 0.21's pacer sends every packet through one FIFO at exactly the congestion
+//! estimate, with room for 4096 packets: audio and resent packets wait behind video, and an
+//! encoder a little over the estimate builds a queue of seconds (a call with a p95 latency of
+//! many seconds). This one works as libwebrtc's does:
+//! - audio is never held;
+//! - resent video packets (NACK answers, recognised by a sequence number already sent) go
+//!   before new ones;
+//! - video is paced at [`PACING_FACTOR`] times the estimate, so a keyframe spreads over a few
+//!   tens of milliseconds instead of leaving in one burst, without the pacer becoming the
+//!   bottleneck;
+//! - nothing waits more than [`MAX_QUEUE_TIME`]: beyond it the queue is released, and the loss
+//!   that causes on a full path is what the congestion controller reacts to.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{Attribute, Interceptor, Pacer as Bucket, Packet, StreamInfo, TaggedPacket};
+use rtc::sansio::Protocol;
+use rtc::shared::error::Error;
+
+/// Video is paced at this multiple of the congestion estimate (libwebrtc's factor).
+pub const PACING_FACTOR: f64 = 2.5;
+/// The longest a packet waits in the pacer.
+pub const MAX_QUEUE_TIME: Duration = Duration::from_millis(250);
+/// The estimate assumed before the congestion controller has one, bits a second.
+const INITIAL_RATE: f64 = 1_000_000.0;
+
+/// Paces video, lets audio through, puts resends first.
+pub struct MediaPacer {
+    bucket: Bucket,
+    /// SSRCs of audio streams (never held).
+    audio: HashSet<u32>,
+    /// The highest sequence number queued per video SSRC (to recognise resends).
+    highest: HashMap<u32, u16>,
+    resends: VecDeque<(Instant, TaggedPacket)>,
+    video: VecDeque<(Instant, TaggedPacket)>,
+    read_queue: VecDeque<TaggedPacket>,
+    write_queue: VecDeque<TaggedPacket>,
+}
+
+impl Default for MediaPacer {
+    fn default() -> Self {
+        MediaPacer::new()
+    }
+}
+
+impl MediaPacer {
+    /// A pacer at the initial rate.
+    pub fn new() -> MediaPacer {
+        MediaPacer {
+            bucket: Bucket::new(INITIAL_RATE * PACING_FACTOR),
+            audio: HashSet::new(),
+            highest: HashMap::new(),
+            resends: VecDeque::new(),
+            video: VecDeque::new(),
+            read_queue: VecDeque::new(),
+            write_queue: VecDeque::new(),
+        }
+    }
+
+    /// Packets waiting.
+    pub fn queued(&self) -> usize {
+        self.resends.len() + self.video.len()
+    }
+
+    fn bits(packet: &TaggedPacket) -> f64 {
+        match &packet.message.packet {
+            Packet::Rtp(rtp) => (rtp.payload.len() + 12 + 28) as f64 * 8.0,
+            _ => 0.0,
+        }
+    }
+
+    /// Whether `seq` is at or before the highest already queued for `ssrc` (a resend), and
+    /// notes it otherwise.
+    fn is_resend(&mut self, ssrc: u32, seq: u16) -> bool {
+        match self.highest.get_mut(&ssrc) {
+            Some(highest) => {
+                let ahead = seq.wrapping_sub(*highest);
+                if ahead == 0 || ahead >= 0x8000 {
+                    true
+                } else {
+                    *highest = seq;
+                    false
+                }
+            }
+            None => {
+                self.highest.insert(ssrc, seq);
+                false
+            }
+        }
+    }
+
+    fn release(&mut self, now: Instant) {
+        self.bucket.refill(now);
+        loop {
+            let queue = if self.resends.is_empty() {
+                &mut self.video
+            } else {
+                &mut self.resends
+            };
+            let Some((queued, head)) = queue.front() else {
+                break;
+            };
+            let bits = Self::bits(head);
+            let overdue = now.saturating_duration_since(*queued) >= MAX_QUEUE_TIME;
+            if !overdue && !self.bucket.can_release(bits) {
+                break;
+            }
+            let (_, mut packet) = queue.pop_front().expect("front just checked");
+            self.bucket.consume(bits);
+            // It departs now: what congestion control records must be the release instant.
+            packet.now = now;
+            self.write_queue.push_back(packet);
+        }
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for MediaPacer {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        // The congestion controller's estimate rides on the feedback packet that produced it.
+        if let Some(Attribute::TargetBitrateChanged { bits_per_second }) =
+            msg.message.get(&Attribute::TargetBitrateChanged {
+                bits_per_second: 0.0,
+            })
+        {
+            self.bucket
+                .set_target_bitrate(bits_per_second * PACING_FACTOR);
+        }
+        self.read_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read_queue.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        let (ssrc, seq) = match &msg.message.packet {
+            Packet::Rtp(rtp) => (rtp.header.ssrc, rtp.header.sequence_number),
+            // Control traffic is only useful fresh.
+            _ => {
+                self.write_queue.push_back(msg);
+                return Ok(());
+            }
+        };
+        if self.audio.contains(&ssrc) {
+            self.write_queue.push_back(msg);
+            return Ok(());
+        }
+        let now = msg.now;
+        if self.is_resend(ssrc, seq) {
+            self.resends.push_back((now, msg));
+        } else {
+            self.video.push_back((now, msg));
+        }
+        self.release(now);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write_queue.pop_front()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), Self::Error> {
+        self.release(now);
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        let (queued, head) = self.resends.front().or_else(|| self.video.front())?;
+        let affordable = self
+            .bucket
+            .releasable_at(Self::bits(head))
+            .unwrap_or(*queued + MAX_QUEUE_TIME);
+        Some(affordable.min(*queued + MAX_QUEUE_TIME))
+    }
+}
+
+impl Interceptor for MediaPacer {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        if info.mime_type.to_ascii_lowercase().starts_with("audio/") {
+            self.audio.insert(info.ssrc);
+        }
+    }
+
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.audio.remove(&info.ssrc);
+        self.highest.remove(&info.ssrc);
+    }
+
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests;

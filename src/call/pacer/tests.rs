@@ -1,0 +1,105 @@
+use super::*;
+use rtc::interceptor::AttributedPacket;
+use rtc::shared::TransportContext;
+
+const VIDEO: u32 = 1;
+const AUDIO: u32 = 2;
+
+fn stream(ssrc: u32, mime: &str) -> StreamInfo {
+    StreamInfo {
+        ssrc,
+        mime_type: mime.into(),
+        ..StreamInfo::default()
+    }
+}
+
+fn rtp(ssrc: u32, seq: u16, bytes: usize, now: Instant) -> TaggedPacket {
+    let mut packet = rtc::rtp::Packet::default();
+    packet.header.ssrc = ssrc;
+    packet.header.sequence_number = seq;
+    packet.payload = bytes::Bytes::from(vec![0u8; bytes]);
+    TaggedPacket {
+        now,
+        transport: TransportContext::default(),
+        message: AttributedPacket::new(Packet::Rtp(packet)),
+    }
+}
+
+fn pacer() -> MediaPacer {
+    let mut p = MediaPacer::new();
+    p.bind_local_stream(&stream(VIDEO, "video/H264"));
+    p.bind_local_stream(&stream(AUDIO, "audio/opus"));
+    p
+}
+
+fn drain(p: &mut MediaPacer) -> Vec<(u32, u16)> {
+    let mut out = Vec::new();
+    while let Some(m) = p.poll_write() {
+        if let Packet::Rtp(r) = m.message.packet {
+            out.push((r.header.ssrc, r.header.sequence_number));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_keyframe_is_spread_out_and_audio_goes_at_once() {
+    let t = Instant::now();
+    let mut p = pacer();
+    for seq in 0..40 {
+        p.handle_write(rtp(VIDEO, seq, 1200, t)).unwrap();
+    }
+    let first = drain(&mut p);
+    assert!(first.len() < 40, "not all in one burst: {}", first.len());
+    p.handle_write(rtp(AUDIO, 7, 80, t)).unwrap();
+    assert_eq!(
+        drain(&mut p),
+        vec![(AUDIO, 7)],
+        "audio does not wait behind video"
+    );
+    // At 2.5 Mbit/s, 40 packets of 1.2 kB are out within about 160 ms.
+    let mut sent = first.len();
+    let mut now = t;
+    while sent < 40 {
+        let at = p.poll_timeout().expect("a release is due");
+        assert!(at > now, "the deadline moves on");
+        now = at;
+        p.handle_timeout(now).unwrap();
+        sent += drain(&mut p).len();
+    }
+    assert!(now - t < Duration::from_millis(200), "{:?}", now - t);
+    assert_eq!(p.queued(), 0);
+}
+
+#[test]
+fn resends_go_before_new_video() {
+    let t = Instant::now();
+    let mut p = pacer();
+    for seq in 0..60 {
+        p.handle_write(rtp(VIDEO, seq, 1200, t)).unwrap();
+    }
+    drain(&mut p);
+    // Packet 3 is asked for again while new video is still queued.
+    p.handle_write(rtp(VIDEO, 3, 1200, t)).unwrap();
+    let at = p.poll_timeout().unwrap();
+    p.handle_timeout(at).unwrap();
+    let out = drain(&mut p);
+    assert_eq!(out.first(), Some(&(VIDEO, 3)), "{out:?}");
+}
+
+#[test]
+fn nothing_waits_longer_than_the_queue_limit() {
+    let t = Instant::now();
+    let mut p = pacer();
+    // A slow estimate, and far more than it allows.
+    p.bucket.set_target_bitrate(100_000.0);
+    for seq in 0..100 {
+        p.handle_write(rtp(VIDEO, seq, 1200, t)).unwrap();
+    }
+    drain(&mut p);
+    let later = t + MAX_QUEUE_TIME;
+    assert!(p.poll_timeout().unwrap() <= later);
+    p.handle_timeout(later).unwrap();
+    drain(&mut p);
+    assert_eq!(p.queued(), 0, "the overdue queue is released");
+}
