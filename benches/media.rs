@@ -12,7 +12,7 @@ use termmeet::render::{ColorMode, HalfBlockRenderer};
 
 fn h264(c: &mut Criterion) {
     for (w, h, bps) in [(640, 480, 1_000_000), (1280, 720, 2_500_000)] {
-        let p = TestPattern::new(w, h, PatternStyle { hue_shift: 0 });
+        let p = TestPattern::new(w, h, PatternStyle::hue(0));
         let frames: Vec<_> = (0..60).map(|n| p.frame(n, n as u64 * 33)).collect();
         let mut enc = H264Encoder::new(EncoderSettings {
             bitrate_bps: bps,
@@ -50,7 +50,7 @@ fn h264(c: &mut Criterion) {
 }
 
 fn render(c: &mut Criterion) {
-    let frame = TestPattern::new(1280, 720, PatternStyle { hue_shift: 0 })
+    let frame = TestPattern::new(1280, 720, PatternStyle::hue(0))
         .frame(7, 0)
         .to_rgb();
     let area = Rect::new(0, 0, 160, 45);

@@ -71,7 +71,7 @@ async fn video_and_audio_flow_between_two_links() {
     let video_pt = PeerLink::payload_type(&video).await.unwrap();
     let audio_pt = PeerLink::payload_type(&audio).await.unwrap();
     let sender = tokio::spawn(async move {
-        let pattern = TestPattern::new(320, 240, PatternStyle { hue_shift: 0 });
+        let pattern = TestPattern::new(320, 240, PatternStyle::hue(0));
         let mut enc = H264Encoder::new(EncoderSettings {
             bitrate_bps: 500_000,
             fps: 30.0,

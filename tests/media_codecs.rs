@@ -7,7 +7,7 @@ use termmeet::media::pattern::{PatternStyle, Stamp, TestPattern};
 use termmeet::media::tone::{tone_is_dominant, ToneSource};
 
 fn pattern(w: usize, h: usize) -> TestPattern {
-    TestPattern::new(w, h, PatternStyle { hue_shift: 0 })
+    TestPattern::new(w, h, PatternStyle::hue(0))
 }
 
 #[test]

@@ -17,7 +17,7 @@ fn temp(name: &str) -> PathBuf {
 }
 
 fn clip(frames: u32) -> Vec<I420Frame> {
-    let p = TestPattern::new(320, 240, PatternStyle { hue_shift: 1 });
+    let p = TestPattern::new(320, 240, PatternStyle::hue(1));
     (0..frames).map(|n| p.frame(n, 5_000 + n as u64)).collect()
 }
 

@@ -2,6 +2,7 @@
 //! faults injected with nftables (random or total UDP loss) and `tc tbf` (a capped uplink),
 //! each participant a `termmeet headless` process inside its own host.
 
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 mod common;
@@ -14,6 +15,32 @@ struct Pair {
     a: End,
     b: End,
     url: String,
+    _slot: Slot,
+}
+
+/// At most two scenarios at once: each runs two encoders and two decoders at 640x480, and a
+/// third would make the machine, not the network, the bottleneck.
+static RUNNING: Mutex<usize> = Mutex::new(0);
+static FREED: Condvar = Condvar::new();
+
+struct Slot;
+
+impl Slot {
+    fn take() -> Slot {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        while *running >= 2 {
+            running = FREED.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        *running += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        FREED.notify_one();
+    }
 }
 
 fn pair(name: &str, default_route: bool) -> Option<Pair> {
@@ -21,6 +48,7 @@ fn pair(name: &str, default_route: bool) -> Option<Pair> {
         eprintln!("skipped: network namespaces need root, ip, nft and tc");
         return None;
     }
+    let slot = Slot::take();
     let mut lab = Lab::new(name);
     let (ha, hb) = (lab.host("a"), lab.host("b"));
     let (a, b) = lab.link(&ha, &hb, "10.77.0");
@@ -29,7 +57,13 @@ fn pair(name: &str, default_route: bool) -> Option<Pair> {
         lab.exec(&hb, &["ip", "route", "add", "default", "via", &a.addr]);
     }
     let url = lab.server(&ha, &a.addr, &[]);
-    Some(Pair { lab, a, b, url })
+    Some(Pair {
+        lab,
+        a,
+        b,
+        url,
+        _slot: slot,
+    })
 }
 
 /// A participant's script: send the test pattern and a tone, see the other, stay `secs`.
@@ -170,4 +204,183 @@ fn five_percent_loss_both_ways() {
 #[test]
 fn twenty_percent_loss_both_ways() {
     lossy_call("loss20", 20, 0.80, 500.0, 25.0);
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// When a step of a report ended, Unix milliseconds; the step is found by its text.
+fn step_end(r: &serde_json::Value, text: &str) -> u64 {
+    let step = r["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["text"].as_str() == Some(text)))
+        .unwrap_or_else(|| panic!("no step {text:?} in {r}"));
+    step["started_ms"].as_u64().unwrap() + step["ms"].as_u64().unwrap()
+}
+
+/// All UDP between the hosts is cut for `cut`, then restored; both sides must see video and
+/// audio again within `heal` of the restore, without anyone rejoining.
+fn outage(name: &str, cut: Duration, heal: Duration) {
+    let Some(mut p) = pair(name, true) else {
+        return;
+    };
+    let script = |me: &str, other: &str, tone: u32| {
+        format!(
+            "join net as {me}\n\
+             video test-pattern\n\
+             audio tone:{tone}\n\
+             expect video from {other} frames 10 within 30s\n\
+             expect audio from {other} within 10s\n\
+             # The cut starts about 4 s after connecting; this wait ends inside it.\n\
+             wait 6s\n\
+             expect video from {other} frames 10 within {}s\n\
+             expect audio from {other} within 20s\n\
+             wait 4s\n\
+             leave\n",
+            cut.as_secs() + 40
+        )
+    };
+    let (ha, hb, url) = (p.a.host.clone(), p.b.host.clone(), p.url.clone());
+    let video_from = |other: &str| {
+        format!(
+            "expect video from {other} frames 10 within {}s",
+            cut.as_secs() + 40
+        )
+    };
+    p.lab
+        .headless(&ha, "alice", &url, &script("alice", "bob", 440), &[]);
+    p.lab
+        .headless(&hb, "bob", &url, &script("bob", "alice", 660), &[]);
+    p.wait_connected();
+    std::thread::sleep(Duration::from_secs(4));
+    for host in [&ha, &hb] {
+        p.lab.drop_udp(host, 100);
+    }
+    std::thread::sleep(cut);
+    for host in [&ha, &hb] {
+        p.lab.filter(host, "");
+    }
+    let restored = now_ms();
+    let (ra, rb) = p.finish(cut + Duration::from_secs(120));
+    for (r, other) in [(&ra, "bob"), (&rb, "alice")] {
+        let video = step_end(r, &video_from(other)).saturating_sub(restored);
+        let audio =
+            step_end(r, &format!("expect audio from {other} within 20s")).saturating_sub(restored);
+        eprintln!(
+            "{name}: media from {other} back {video} ms (video), {audio} ms (audio) after the restore"
+        );
+        assert!(
+            video <= heal.as_millis() as u64 && audio <= heal.as_millis() as u64,
+            "media from {other} came back {video} ms (video) and {audio} ms (audio) after the restore"
+        );
+    }
+    // No rejoin: each saw the other arrive once and never leave.
+    for (r, other) in [(&ra, "bob"), (&rb, "alice")] {
+        assert_eq!(r["peers"].as_object().map(|p| p.len()), Some(1), "{r}");
+        assert!(figure(r, other, "video_frames") > 0.0);
+    }
+}
+
+#[test]
+fn ten_second_cut_heals_without_rejoining() {
+    outage("cut10", Duration::from_secs(10), Duration::from_secs(5));
+}
+
+#[test]
+fn thirty_second_cut_heals_without_rejoining() {
+    outage("cut30", Duration::from_secs(30), Duration::from_secs(10));
+}
+
+/// Alice's uplink capped at `kbit` after the call is up, for `capped`; then, if `lift`, the
+/// cap lifted for `after`. Alice sends `video`. Returns (alice's report, bob's report).
+fn capped_call(
+    name: &str,
+    kbit: u32,
+    video: &str,
+    capped: Duration,
+    after: Option<Duration>,
+) -> Option<(serde_json::Value, serde_json::Value)> {
+    let mut p = pair(name, true)?;
+    let total = capped.as_secs() + after.map_or(0, |a| a.as_secs());
+    let alice = format!(
+        "join net as alice\n\
+         video {video}\n\
+         audio tone:440\n\
+         expect video from bob frames 10 within 30s\n\
+         wait {total}s\n\
+         wait 10s\n\
+         leave\n"
+    );
+    let bob = format!(
+        "join net as bob\n\
+         video test-pattern\n\
+         audio tone:660\n\
+         expect video from alice frames 10 within 30s\n\
+         wait {total}s\n\
+         expect audio from alice tone 440 within 5s\n\
+         leave\n"
+    );
+    let (ha, hb, url) = (p.a.host.clone(), p.b.host.clone(), p.url.clone());
+    p.lab.headless(&ha, "alice", &url, &alice, &[]);
+    p.lab.headless(&hb, "bob", &url, &bob, &[]);
+    p.wait_connected();
+    p.lab.cap(&p.a, Some(kbit));
+    std::thread::sleep(capped);
+    if after.is_some() {
+        p.lab.cap(&p.a, None);
+    }
+    Some(p.finish(Duration::from_secs(total + 90)))
+}
+
+#[test]
+#[ignore = "not met yet: with test-pattern:busy under a 300 kbit/s cap, GCC's loss-based \
+            estimate collapses to about 40 kbit/s (5 fps, p95 about 900 ms); see BENCHMARKS.md"]
+fn uplink_capped_at_300_kbits_follows_the_cap() {
+    let Some((ra, rb)) = capped_call(
+        "cap300",
+        300,
+        "test-pattern:busy",
+        Duration::from_secs(30),
+        None,
+    ) else {
+        return;
+    };
+    let (_, p95, concealed, _, line) = figures(&rb, "alice");
+    let fps = figure(&rb, "alice", "video_fps");
+    let sent = figure(&ra, "bob", "bitrate_out_kbps");
+    let received = figure(&rb, "alice", "bitrate_kbps");
+    eprintln!("cap300: alice sends {sent} kbit/s, bob receives {received} kbit/s at {fps} fps");
+    // The rates are of the last second, long after the first 15 s.
+    assert!(
+        sent <= 300.0 && received <= 300.0,
+        "over the cap: {sent} / {received}"
+    );
+    assert!(fps >= 10.0, "{fps} fps: {line}");
+    assert!(p95 <= 400.0, "too late: {line}");
+    assert!(concealed <= 5.0, "audio suffered: {line}");
+}
+
+#[test]
+fn uplink_capped_at_100_kbits_keeps_audio_and_recovers() {
+    let Some((ra, rb)) = capped_call(
+        "cap100",
+        100,
+        "test-pattern",
+        Duration::from_secs(25),
+        Some(Duration::from_secs(25)),
+    ) else {
+        return;
+    };
+    let (_, _, concealed, _, line) = figures(&rb, "alice");
+    let fps = figure(&rb, "alice", "video_fps");
+    let sent = figure(&ra, "bob", "bitrate_out_kbps");
+    eprintln!("cap100: alice sends {sent} kbit/s at the end, bob saw {fps} fps over the run");
+    assert!(concealed <= 10.0, "audio not continuous: {line}");
+    assert!(fps >= 2.0, "video dead: {line}");
+    // 25 s after the cap lifted, alice sends more than the cap allowed: the estimate climbed
+    // back (the plain pattern needs under 300 kbit/s at full size and rate).
+    assert!(sent > 120.0, "did not climb back: {sent} kbit/s");
 }

@@ -9,7 +9,7 @@ fn clip() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("termmeet-play-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("clip.y4m");
-    let p = TestPattern::new(320, 240, PatternStyle { hue_shift: 3 });
+    let p = TestPattern::new(320, 240, PatternStyle::hue(3));
     let frames: Vec<_> = (0..15).map(|n| p.frame(n, 0)).collect();
     write_y4m(&path, &frames, 30).unwrap();
     path

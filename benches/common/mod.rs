@@ -25,7 +25,7 @@ pub fn four_peers(frames: [u32; 4]) -> MeshState {
         let info = PeerInfo::new(id.clone(), format!("peer{i}"));
         let mut p = PeerState::new_for_tests(info);
         p.latest_video = Some(Arc::new(
-            TestPattern::new(640, 480, PatternStyle { hue_shift: i })
+            TestPattern::new(640, 480, PatternStyle::hue(i))
                 .frame(frame, 0)
                 .to_rgb(),
         ));

@@ -20,8 +20,10 @@ pub const OPUS_PT: PayloadType = 111;
 
 /// Where congestion control starts, bits a second.
 pub const START_BITRATE: u32 = 1_500_000;
-/// The least congestion control may ask for.
-pub const MIN_BITRATE: u32 = 100_000;
+/// The least congestion control may ask for: audio and a trickle of video.
+pub const MIN_BITRATE: u32 = 60_000;
+/// The least a video encoder is set to.
+pub const MIN_VIDEO_BITRATE: u32 = 20_000;
 /// The most congestion control may ask for (camera, screen and audio together).
 pub const MAX_BITRATE: u32 = 6_000_000;
 

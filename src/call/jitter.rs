@@ -58,6 +58,9 @@ struct VideoPacket {
     arrived: Instant,
 }
 
+/// The longest a picture's first packet waits for the rest of it to arrive (a keyframe on a
+/// slow path).
+const MAX_UNIT_TIME: Duration = Duration::from_secs(3);
 /// While waiting for a keyframe, packets are kept this long for its first packet (which may
 /// be on its way again) to turn up.
 const RESYNC_HOLD: Duration = Duration::from_secs(1);
@@ -217,14 +220,28 @@ impl VideoJitter {
                     return Some(unit);
                 }
                 Err(missing) => {
+                    // Nothing after it has come either: it is on its way (a large keyframe
+                    // on a slow path), not lost. Wait, but not for ever.
+                    let overtaken = self.packets.range(missing + 1..).next().is_some();
+                    let stale = self
+                        .packets
+                        .get(&next)
+                        .is_some_and(|p| now.saturating_duration_since(p.arrived) > MAX_UNIT_TIME);
+                    if !overtaken && !stale {
+                        self.gap_since = None;
+                        self.gap_at = None;
+                        return None;
+                    }
                     let since = *self.gap_since.get_or_insert(now);
                     self.gap_at = Some(missing);
                     let overfull = self.packets.len() > MAX_VIDEO_PACKETS;
-                    if now < since + self.wait && !overfull {
+                    if now < since + self.wait && !overfull && !stale {
                         return None;
                     }
-                    // Given up: drop what was before the gap and start again at a keyframe.
+                    // Given up: start again at the next keyframe. The packets stay, in case
+                    // this picture's own start comes round again.
                     self.stats.gaps_lost += 1;
+                    self.packets.remove(&next);
                     self.resync();
                 }
             }

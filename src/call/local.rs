@@ -95,6 +95,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
             let duration = Duration::from_secs_f64(1.0 / fps.max(1.0));
             let keyframe_every = (fps * KEYFRAME_SECONDS).max(1.0) as u64;
             let mut captured = 0u64;
+            let mut encoded_size: Option<(usize, usize)> = None;
             let mut sent_stamps = 0u32;
             while ctl.running.load(Ordering::Relaxed) {
                 let mut frame = match source.next_frame() {
@@ -118,10 +119,29 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                     }
                 }
                 let bitrate = ctl.bitrate.load(Ordering::Relaxed);
-                // Under a low estimate, fewer pictures rather than each one in mush. The
-                // encoder's rate control counts on every captured picture, so its budget per
-                // picture is scaled back up.
-                let stride = frame_stride(bitrate, frame.picture.width, frame.picture.height, fps);
+                // Under a low estimate, fewer pictures rather than each one in mush; lower
+                // still, smaller ones (keyframes a quarter of the size get through a slow
+                // path). The encoder's rate control counts on every captured picture, so its
+                // budget per picture is scaled back up.
+                let (w, h) = (frame.picture.width, frame.picture.height);
+                let half = half_size(bitrate, w, h, fps);
+                let (ew, eh) = if half {
+                    ((w / 2) & !1, (h / 2) & !1)
+                } else {
+                    (w, h)
+                };
+                let stride = frame_stride(bitrate, ew, eh, fps);
+                if encoded_size.is_some_and(|size| size != (ew, eh)) {
+                    // A new size starts a new stream: a fresh encoder begins with a keyframe.
+                    match H264Encoder::new(EncoderSettings {
+                        bitrate_bps: bitrate,
+                        fps: fps as f32,
+                    }) {
+                        Ok(e) => encoder = e,
+                        Err(e) => tracing::warn!("cannot restart the video encoder: {e}"),
+                    }
+                }
+                encoded_size = Some((ew, eh));
                 encoder.set_bitrate(bitrate.saturating_mul(stride as u32));
                 captured += 1;
                 if captured % stride != 0 && !ctl.keyframe.load(Ordering::Relaxed) {
@@ -141,6 +161,9 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                         },
                     );
                     sent_stamps = sent_stamps.wrapping_add(1);
+                }
+                if half {
+                    frame.picture = frame.picture.fit_within(ew, eh);
                 }
                 if ctl.keyframe.swap(false, Ordering::Relaxed)
                     || (encoder.frames > 0 && encoder.frames % keyframe_every == 0)
@@ -172,7 +195,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
 
 /// Every how many captured pictures one is encoded at `bitrate` for a picture this size at
 /// `fps`: all of them while there are about 0.04 bits a pixel (350 kbit/s at 640x480 and 30
-/// fps), every second below that, every third below half of it.
+/// fps), every second below that, every third below half of it, every sixth below a quarter.
 pub fn frame_stride(bitrate: u32, width: usize, height: usize, fps: f64) -> u64 {
     let full = (width * height) as f64 * fps * 0.038;
     let rate = f64::from(bitrate);
@@ -180,9 +203,18 @@ pub fn frame_stride(bitrate: u32, width: usize, height: usize, fps: f64) -> u64 
         1
     } else if rate >= full / 2.0 {
         2
-    } else {
+    } else if rate >= full / 4.0 {
         3
+    } else {
+        6
     }
+}
+
+/// Whether pictures are sent at half their width and height at `bitrate`: below a quarter of
+/// what the full size needs at full rate (see [`frame_stride`]), when the half is still at
+/// least 160 pixels wide.
+pub fn half_size(bitrate: u32, width: usize, height: usize, fps: f64) -> bool {
+    width >= 320 && frame_stride(bitrate, width, height, fps) > 3
 }
 
 /// Flips a picture left to right, as a mirror shows you.
@@ -257,6 +289,15 @@ mod tests {
         assert_eq!(frame_stride(360_000, 640, 480, 30.0), 1);
         assert_eq!(frame_stride(300_000, 640, 480, 30.0), 2);
         assert_eq!(frame_stride(100_000, 640, 480, 30.0), 3);
+        assert_eq!(frame_stride(40_000, 640, 480, 30.0), 6);
+        // Below a quarter of full, the picture halves, which brings the rate back up.
+        assert!(!super::half_size(100_000, 640, 480, 30.0));
+        assert!(super::half_size(80_000, 640, 480, 30.0));
+        assert_eq!(frame_stride(80_000, 320, 240, 30.0), 2);
+        assert!(
+            !super::half_size(10_000, 300, 200, 30.0),
+            "too small to halve"
+        );
         // A smaller picture needs less.
         assert_eq!(frame_stride(100_000, 320, 240, 30.0), 1);
     }

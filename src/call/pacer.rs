@@ -6,7 +6,9 @@
 //! many seconds). This one works as libwebrtc's does:
 //! - audio is never held;
 //! - resent video packets (NACK answers, recognised by a sequence number already sent) go
-//!   before new ones;
+//!   before new ones, and one packet is resent at most once per [`RESEND_GAP`]: a receiver
+//!   asks again on a timer that knows nothing of the queue its packet may be sitting in, and
+//!   answering every ask multiplies the traffic on exactly the path that cannot carry it;
 //! - video is paced at [`PACING_FACTOR`] times the estimate, so a keyframe spreads over a few
 //!   tens of milliseconds instead of leaving in one burst, without the pacer becoming the
 //!   bottleneck;
@@ -20,10 +22,13 @@ use rtc::interceptor::{Attribute, Interceptor, Pacer as Bucket, Packet, StreamIn
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
-/// Video is paced at this multiple of the congestion estimate (libwebrtc's factor).
-pub const PACING_FACTOR: f64 = 2.5;
+/// Video is paced at this multiple of the congestion estimate (libwebrtc uses 2.5; less
+/// keeps a keyframe from overflowing a small bottleneck queue when the estimate is right).
+pub const PACING_FACTOR: f64 = 1.5;
 /// The longest a packet waits in the pacer.
 pub const MAX_QUEUE_TIME: Duration = Duration::from_millis(250);
+/// The least time between two resends of one packet.
+pub const RESEND_GAP: Duration = Duration::from_millis(200);
 /// The estimate assumed before the congestion controller has one, bits a second.
 const INITIAL_RATE: f64 = 1_000_000.0;
 
@@ -36,6 +41,10 @@ pub struct MediaPacer {
     highest: HashMap<u32, u16>,
     resends: VecDeque<(Instant, TaggedPacket)>,
     video: VecDeque<(Instant, TaggedPacket)>,
+    /// When each recently resent packet last went (SSRC, sequence number).
+    resent: HashMap<(u32, u16), Instant>,
+    /// Resends refused as too soon after the last.
+    pub resends_refused: u64,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
@@ -55,6 +64,8 @@ impl MediaPacer {
             highest: HashMap::new(),
             resends: VecDeque::new(),
             video: VecDeque::new(),
+            resent: HashMap::new(),
+            resends_refused: 0,
             read_queue: VecDeque::new(),
             write_queue: VecDeque::new(),
         }
@@ -157,6 +168,19 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for MediaPacer {
         }
         let now = msg.now;
         if self.is_resend(ssrc, seq) {
+            if self
+                .resent
+                .get(&(ssrc, seq))
+                .is_some_and(|&t| now.saturating_duration_since(t) < RESEND_GAP)
+            {
+                self.resends_refused += 1;
+                return Ok(());
+            }
+            if self.resent.len() > 4096 {
+                self.resent
+                    .retain(|_, t| now.saturating_duration_since(*t) < RESEND_GAP);
+            }
+            self.resent.insert((ssrc, seq), now);
             self.resends.push_back((now, msg));
         } else {
             self.video.push_back((now, msg));
@@ -176,9 +200,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for MediaPacer {
 
     fn poll_timeout(&mut self) -> Option<Instant> {
         let (queued, head) = self.resends.front().or_else(|| self.video.front())?;
+        // A byte more than the packet: rounding must not leave the budget a hair short at
+        // the instant given, which would wake the chain again and again for nothing.
         let affordable = self
             .bucket
-            .releasable_at(Self::bits(head))
+            .releasable_at(Self::bits(head) + 8.0)
             .unwrap_or(*queued + MAX_QUEUE_TIME);
         Some(affordable.min(*queued + MAX_QUEUE_TIME))
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
 
-use super::link::MIN_BITRATE;
+use super::codec::MIN_VIDEO_BITRATE;
 
 /// Loss and quality are judged over this much recent time, not since the call began.
 pub const QUALITY_WINDOW: Duration = Duration::from_secs(5);
@@ -231,13 +231,17 @@ pub struct BitrateSplit {
 /// Splits the lowest congestion estimate across the links between the camera and the screen.
 /// One encoder serves every peer, so it sends at the rate the weakest path can take, within
 /// the configured ceiling, leaving room for audio.
+/// Audio goes first: the video encoders share what is left of the estimate after this.
+pub const AUDIO_RESERVE: f64 = 40_000.0;
+
 pub fn split_bitrate(estimate: f64, camera_ceiling: u32, screen: bool) -> BitrateSplit {
+    let video = (estimate - AUDIO_RESERVE).max(0.0);
     let camera_share = if screen { 0.4 } else { 0.9 };
-    let camera =
-        ((estimate * camera_share) as u32).clamp(MIN_BITRATE, camera_ceiling.max(MIN_BITRATE));
+    let camera = ((video * camera_share) as u32)
+        .clamp(MIN_VIDEO_BITRATE, camera_ceiling.max(MIN_VIDEO_BITRATE));
     BitrateSplit {
         camera,
-        screen: screen.then(|| ((estimate * 0.5) as u32).clamp(MIN_BITRATE, SCREEN_BITRATE)),
+        screen: screen.then(|| ((video * 0.5) as u32).clamp(MIN_VIDEO_BITRATE, SCREEN_BITRATE)),
     }
 }
 
@@ -349,9 +353,9 @@ mod tests {
 
     #[test]
     fn the_bitrate_split() {
-        // Alone, the camera takes 90% of the estimate, within its ceiling.
+        // Alone, the camera takes 90% of what audio leaves, within its ceiling.
         assert_eq!(
-            split_bitrate(800_000.0, 1_000_000, false),
+            split_bitrate(840_000.0, 1_000_000, false),
             BitrateSplit {
                 camera: 720_000,
                 screen: None
@@ -363,7 +367,7 @@ mod tests {
         );
         // With a screen: 40% camera, 50% screen (at most the screen's ceiling).
         assert_eq!(
-            split_bitrate(1_000_000.0, 1_000_000, true),
+            split_bitrate(1_040_000.0, 1_000_000, true),
             BitrateSplit {
                 camera: 400_000,
                 screen: Some(500_000)
@@ -377,11 +381,14 @@ mod tests {
         assert_eq!(
             split_bitrate(10_000.0, 1_000_000, true),
             BitrateSplit {
-                camera: MIN_BITRATE,
-                screen: Some(MIN_BITRATE)
+                camera: MIN_VIDEO_BITRATE,
+                screen: Some(MIN_VIDEO_BITRATE)
             }
         );
-        assert_eq!(split_bitrate(10_000.0, 50_000, false).camera, MIN_BITRATE);
+        assert_eq!(
+            split_bitrate(10_000.0, 20_000, false).camera,
+            MIN_VIDEO_BITRATE
+        );
         assert_eq!(lowest_estimate([None, Some(3.0), Some(2.0)]), Some(2.0));
         assert_eq!(lowest_estimate([None, None]), None);
     }

@@ -15,7 +15,6 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::link::{LinkResult, LocalTrack, PeerLink};
 use super::local::{EncodedSample, Pump, PumpControl};
-use super::negotiation::KeyframeGate;
 use super::receive::{AudioReceiver, VideoReceiver};
 use super::state::MeshState;
 use crate::media::frame::now_ms;
@@ -28,6 +27,8 @@ pub const RECENT_AUDIO: usize = 48_000;
 pub const FREEZE: Duration = Duration::from_millis(500);
 /// A receiver asks for a keyframe at most this often.
 pub const PLI_INTERVAL: Duration = Duration::from_millis(500);
+/// Unanswered keyframe requests back off to this.
+pub const MAX_PLI_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Which local source a track carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,7 +199,10 @@ pub async fn receive(peer: String, track: Arc<dyn TrackRemote>, sink: ReceiveSin
     tracing::info!(%peer, ?kind, %stream_id, screen, "remote track");
     let mut video = VideoReceiver::new().ok();
     let mut audio = AudioReceiver::new().ok();
-    let mut pli = KeyframeGate::new(PLI_INTERVAL);
+    // Keyframe requests: at most every PLI_INTERVAL, and while they go unanswered, less and
+    // less often (a keyframe on a slow path takes a while, and asking again restarts it).
+    let mut last_pli: Option<Instant> = None;
+    let mut pli_backoff = PLI_INTERVAL;
     let mut path_checked = Instant::now();
     loop {
         // Wake for a packet, or when a buffer has something due without one (a gap given
@@ -255,8 +259,15 @@ pub async fn receive(peer: String, track: Arc<dyn TrackRemote>, sink: ReceiveSin
             for frame in v.pop(now) {
                 count_video(&sink, &peer, screen, frame);
             }
-            if v.needs_keyframe() && pli.allow(now) {
-                tracing::info!(%peer, stats = ?v.stats(), wait = ?v.wait(), "asking for a keyframe");
+            if !v.needs_keyframe() {
+                pli_backoff = PLI_INTERVAL;
+            }
+            if v.needs_keyframe() && last_pli.is_none_or(|t| now >= t + pli_backoff) {
+                if last_pli.is_some() {
+                    pli_backoff = (pli_backoff * 2).min(MAX_PLI_INTERVAL);
+                }
+                last_pli = Some(now);
+                tracing::debug!(%peer, stats = ?v.stats(), wait = ?v.wait(), "asking for a keyframe");
                 let pli = PictureLossIndication {
                     sender_ssrc: 0,
                     media_ssrc: ssrc,

@@ -60,6 +60,9 @@ pub struct StepReport {
     pub ok: bool,
     /// Milliseconds it took.
     pub ms: u64,
+    /// When it started, milliseconds since the Unix epoch (beyond SCRIPT.md's fields: lets a
+    /// test line steps up with what it did to the network).
+    pub started_ms: u64,
     /// What was seen.
     pub detail: String,
 }
@@ -217,17 +220,20 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
             text: "join".into(),
             ok: false,
             ms: 15_000,
+            started_ms: crate::media::frame::now_ms(),
             detail: format!("not joined: {detail}"),
         });
     } else {
         for l in &body {
             let start = Instant::now();
+            let started_ms = crate::media::frame::now_ms();
             let (ok, detail) = run_step(&mesh, &l.step).await;
             steps.push(StepReport {
                 line: l.line,
                 text: l.text.clone(),
                 ok,
                 ms: start.elapsed().as_millis() as u64,
+                started_ms,
                 detail,
             });
             if l.step == Step::Command(MeshCommand::Leave) {

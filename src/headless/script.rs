@@ -153,7 +153,7 @@ fn on_off(word: Option<&String>, what: &str) -> Result<bool, String> {
 
 fn video_spec(word: Option<&String>) -> Result<VideoSpec, String> {
     let word = word.ok_or(
-        "name a source: test-pattern, file:PATH.y4m, camera[:INDEX], x11[:DISPLAY] or none",
+        "name a source: test-pattern, test-pattern:busy, file:PATH.y4m, camera[:INDEX], x11[:DISPLAY] or none",
     )?;
     let (kind, arg) = match word.split_once(':') {
         Some((k, a)) => (k, Some(a.to_string())),
@@ -161,11 +161,12 @@ fn video_spec(word: Option<&String>) -> Result<VideoSpec, String> {
     };
     Ok(match (kind, arg) {
         ("test-pattern", None) => VideoSpec::TestPattern,
+        ("test-pattern", Some(a)) if a == "busy" => VideoSpec::BusyPattern,
         ("none", None) => VideoSpec::None,
         ("file", Some(p)) if !p.is_empty() => VideoSpec::File(PathBuf::from(p)),
         ("camera", a) => VideoSpec::Camera(a),
         ("x11", a) => VideoSpec::X11(a.map(|d| if d.starts_with(':') { d } else { format!(":{d}") })),
-        _ => return Err(format!("{word:?} is not a video source; use test-pattern, file:PATH.y4m, camera[:INDEX], x11[:DISPLAY] or none")),
+        _ => return Err(format!("{word:?} is not a video source; use test-pattern, test-pattern:busy, file:PATH.y4m, camera[:INDEX], x11[:DISPLAY] or none")),
     })
 }
 
@@ -416,6 +417,10 @@ mod tests {
             },
         );
         check("video test-pattern", Step::Video(VideoSpec::TestPattern));
+        check(
+            "video test-pattern:busy",
+            Step::Video(VideoSpec::BusyPattern),
+        );
         check(
             "video file:clip.y4m",
             Step::Video(VideoSpec::File("clip.y4m".into())),

@@ -66,6 +66,19 @@ fn stamp_bits(stamp: Stamp) -> [bool; STAMP_BITS] {
 pub struct PatternStyle {
     /// Rotates the hues of the bars (0 to 5).
     pub hue_shift: usize,
+    /// Noise over the whole picture, new every frame: a source that needs all the bitrate it
+    /// can get (`test-pattern:busy`), where the plain pattern fits in about 170 kbit/s.
+    pub busy: bool,
+}
+
+impl PatternStyle {
+    /// The plain pattern with its bars' hues rotated by `hue_shift`.
+    pub fn hue(hue_shift: usize) -> PatternStyle {
+        PatternStyle {
+            hue_shift,
+            busy: false,
+        }
+    }
 }
 
 /// The test pattern generator.
@@ -138,6 +151,9 @@ impl TestPattern {
         let bx = bounce(n as usize * 6, span_x) & !1;
         let by = bounce(n as usize * 4, span_y) & !1;
         fill_rect(&mut f, bx, by, side, side, (210, 16, 146));
+        if self.style.busy {
+            add_noise(&mut f, n);
+        }
         if fits_stamp(w, h) {
             draw_stamp(
                 &mut f,
@@ -148,6 +164,21 @@ impl TestPattern {
             );
         }
         f
+    }
+}
+
+/// Adds luma noise of about ±20 levels, different for every frame `n` (xorshift).
+fn add_noise(f: &mut I420Frame, n: u32) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (u64::from(n) << 1 | 1);
+    for chunk in f.y.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        for (i, p) in chunk.iter_mut().enumerate() {
+            let r = ((state >> (i * 8)) & 0xff) as i16;
+            let delta = (r % 41) - 20;
+            *p = (i16::from(*p) + delta).clamp(16, 235) as u8;
+        }
     }
 }
 
@@ -230,7 +261,7 @@ mod tests {
     #[test]
     fn stamp_round_trips_uncompressed() {
         for (w, h) in [(640, 480), (320, 240), (1280, 720), (160, 120)] {
-            let p = TestPattern::new(w, h, PatternStyle { hue_shift: 2 });
+            let p = TestPattern::new(w, h, PatternStyle::hue(2));
             for n in [0u32, 1, 29, 123_456, u32::MAX] {
                 let t = 1_764_000_000_123u64 + n as u64;
                 let f = p.frame(n, t);
@@ -253,13 +284,13 @@ mod tests {
         assert_eq!(read_stamp(&f.y, 640, 640, 480), None);
         assert_eq!(read_stamp(&[0; 10], 4, 4, 4), None);
         // Tiny pictures carry no stamp but are still drawn.
-        let tiny = TestPattern::new(20, 10, PatternStyle { hue_shift: 0 }).frame(3, 0);
+        let tiny = TestPattern::new(20, 10, PatternStyle::hue(0)).frame(3, 0);
         assert_eq!((tiny.width, tiny.height), (20, 10));
     }
 
     #[test]
     fn frames_move() {
-        let p = TestPattern::new(64, 48, PatternStyle { hue_shift: 0 });
+        let p = TestPattern::new(64, 48, PatternStyle::hue(0));
         assert_ne!(p.frame(0, 0).y, p.frame(1, 0).y);
     }
 

@@ -33,6 +33,8 @@ pub type ScreenFactory = Box<dyn Fn() -> Result<Box<dyn VideoSource>, String> + 
 pub enum VideoSpec {
     /// The synthetic test pattern.
     TestPattern,
+    /// The test pattern with noise that needs the bitrate (`test-pattern:busy`).
+    BusyPattern,
     /// A looped Y4M file.
     File(PathBuf),
     /// A camera, by index or name.
@@ -60,6 +62,7 @@ pub enum AudioSpec {
 pub fn style_for(name: &str) -> PatternStyle {
     PatternStyle {
         hue_shift: name.bytes().map(|b| b as usize).sum::<usize>() % 8,
+        busy: false,
     }
 }
 
@@ -92,6 +95,16 @@ pub fn open_video(
     Ok(match spec {
         VideoSpec::None => None,
         VideoSpec::TestPattern => Some(camera_pattern(name, size, fps)),
+        VideoSpec::BusyPattern => Some(Box::new(PatternSource::new(
+            w,
+            h,
+            fps,
+            PatternStyle {
+                busy: true,
+                ..style_for(name)
+            },
+            true,
+        ))),
         VideoSpec::File(p) => Some(Box::new(
             Y4mSource::open(p, true).map_err(|e| e.to_string())?,
         )),

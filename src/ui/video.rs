@@ -74,6 +74,13 @@ fn tile_title(p: &PeerState, hand_pos: Option<usize>) -> Line<'static> {
             Style::default().fg(Color::Yellow),
         ));
     }
+    // Over a frozen picture, say why it is frozen.
+    if reconnecting(p) {
+        spans.push(Span::styled(
+            format!("{RECONNECTING} "),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
     Line::from(spans)
 }
 
@@ -134,13 +141,22 @@ fn draw_camera(
     }
 }
 
+/// What a tile says while the media path to a peer is being restored (ICE restarts).
+pub const RECONNECTING: &str = "reconnecting media…";
+
+/// Whether media from a peer once flowed and the connection is now down or being restarted.
+pub fn reconnecting(p: &PeerState) -> bool {
+    p.first_video.is_some() && p.connection != "connected"
+        || matches!(p.connection.as_str(), "failed" | "disconnected")
+}
+
 /// What is under way with a peer whose video we do not have yet.
 pub fn progress(p: &PeerState) -> Option<String> {
     match p.connection.as_str() {
         "connected" if p.info.cam && p.latest_video.is_none() => Some("waiting for video".into()),
         "connected" => None,
-        "failed" => Some("connection failed: retrying".into()),
-        "disconnected" => Some("connection lost: reconnecting".into()),
+        "failed" | "disconnected" => Some(RECONNECTING.into()),
+        _ if p.first_video.is_some() => Some(RECONNECTING.into()),
         _ => Some(format!(
             "negotiating with {} (ICE {})",
             safe(&p.info.name),
@@ -304,5 +320,32 @@ mod tests {
         assert_eq!(grid_shape(5), (2, 3));
         assert_eq!(grid_shape(6), (2, 3));
         assert_eq!(grid_shape(7), (3, 3));
+    }
+}
+
+#[cfg(test)]
+mod reconnect_tests {
+    use super::*;
+    use termmeet_signaling::protocol::PeerInfo;
+
+    #[test]
+    fn a_tile_says_when_its_media_is_being_restored() {
+        let mut p = PeerState::new_for_tests(PeerInfo::new("b", "bob"));
+        p.connection = "connecting".into();
+        assert!(
+            !reconnecting(&p),
+            "a first connection is not a reconnection"
+        );
+        assert!(progress(&p).is_some_and(|s| s.starts_with("negotiating")));
+        p.connection = "connected".into();
+        p.first_video = Some(std::time::Instant::now());
+        assert!(!reconnecting(&p));
+        for state in ["disconnected", "failed", "connecting"] {
+            p.connection = state.into();
+            assert!(reconnecting(&p), "{state}");
+            assert_eq!(progress(&p).as_deref(), Some(RECONNECTING));
+            let title = tile_title(&p, None).to_string();
+            assert!(title.contains(RECONNECTING), "{title}");
+        }
     }
 }

@@ -117,13 +117,8 @@ pub fn participant(
             secret: None,
         },
         camera: camera.map(|(w, h)| {
-            Box::new(PatternSource::new(
-                w,
-                h,
-                15.0,
-                PatternStyle { hue_shift: 1 },
-                true,
-            )) as Box<dyn VideoSource>
+            Box::new(PatternSource::new(w, h, 15.0, PatternStyle::hue(1), true))
+                as Box<dyn VideoSource>
         }),
         microphone: None,
         screen: None,

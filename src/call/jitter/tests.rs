@@ -323,3 +323,25 @@ fn a_silent_sender_stops_the_clock_instead_of_concealing_forever() {
     j.push(100, opus(9), back);
     assert_eq!(j.deadline(), Some(back + j.target()));
 }
+
+#[test]
+fn a_picture_still_arriving_is_not_a_gap() {
+    let now = t0();
+    let mut j = VideoJitter::new();
+    // The first half of a large keyframe, then nothing for a second: the rest is on its way.
+    for i in 0..5u16 {
+        j.push(i, 0, false, payload(i == 0, i as u8), now);
+    }
+    assert_eq!(j.pop(now + ms(1000)), None);
+    assert_eq!(j.stats.gaps_lost, 0);
+    assert_eq!(j.deadline(), None, "no gap is being timed");
+    for i in 5..10u16 {
+        j.push(i, 0, i == 9, payload(false, i as u8), now + ms(1100));
+    }
+    let unit = j.pop(now + ms(1100)).expect("the whole keyframe");
+    assert_eq!(unit.payloads.len(), 10);
+    // But a picture that never completes is dropped after MAX_UNIT_TIME.
+    j.push(10, 3000, false, payload(false, 0), now + ms(1200));
+    assert_eq!(j.pop(now + ms(1200) + MAX_UNIT_TIME + ms(1)), None);
+    assert_eq!(j.stats.gaps_lost, 1);
+}
