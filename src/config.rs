@@ -31,6 +31,12 @@ pub struct ClientConfig {
     pub max_tty_kbps: Option<u64>,
     /// Log file.
     pub log_file: Option<PathBuf>,
+    /// STUN and TURN servers to use besides the ones the server hands out.
+    pub ice_servers: Option<Vec<String>>,
+    /// User name for those `turn:` servers.
+    pub turn_username: Option<String>,
+    /// Credential for those `turn:` servers.
+    pub turn_credential: Option<String>,
 }
 
 /// The values used when neither the file nor a flag sets one.
@@ -78,6 +84,9 @@ impl ClientConfig {
             tolerance: self.tolerance.or(under.tolerance),
             max_tty_kbps: self.max_tty_kbps.or(under.max_tty_kbps),
             log_file: self.log_file.or(under.log_file),
+            ice_servers: self.ice_servers.or(under.ice_servers),
+            turn_username: self.turn_username.or(under.turn_username),
+            turn_credential: self.turn_credential.or(under.turn_credential),
         }
     }
 

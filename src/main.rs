@@ -61,6 +61,34 @@ struct MeetingArgs {
     /// ~/.local/state/termmeet/termmeet.log). Logs never go to the screen.
     #[arg(long)]
     log_file: Option<PathBuf>,
+    #[command(flatten)]
+    ice: IceArgs,
+}
+
+/// STUN and TURN servers of your own (for `join`, `demo` and `headless`).
+#[derive(clap::Args, Clone, Default)]
+struct IceArgs {
+    /// A STUN or TURN server to use besides the ones the signaling server hands out, like
+    /// turn:relay.example.org:3478. Repeat for more.
+    #[arg(long = "ice-server")]
+    ice_server: Vec<String>,
+    /// User name for the `turn:` servers given with --ice-server.
+    #[arg(long)]
+    turn_username: Option<String>,
+    /// Credential for the `turn:` servers given with --ice-server.
+    #[arg(long)]
+    turn_credential: Option<String>,
+}
+
+impl IceArgs {
+    fn servers(&self) -> anyhow::Result<Vec<termmeet_signaling::protocol::IceServer>> {
+        termmeet::call::link::ice_servers_from(
+            &self.ice_server,
+            self.turn_username.as_deref(),
+            self.turn_credential.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))
+    }
 }
 
 #[derive(Subcommand)]
@@ -166,6 +194,8 @@ enum Command {
         /// Log filter (error, warn, info, debug).
         #[arg(long, default_value = "warn")]
         log: String,
+        #[command(flatten)]
+        ice: IceArgs,
     },
 }
 
@@ -242,6 +272,9 @@ fn flags_of(server: Option<String>, m: &MeetingArgs) -> ClientConfig {
         tolerance: m.tolerance,
         max_tty_kbps: m.max_tty_kbps,
         log_file: m.log_file.clone(),
+        ice_servers: (!m.ice.ice_server.is_empty()).then(|| m.ice.ice_server.clone()),
+        turn_username: m.ice.turn_username.clone(),
+        turn_credential: m.ice.turn_credential.clone(),
     }
 }
 
@@ -256,6 +289,12 @@ fn join_options(
             .parse()
             .map_err(|e: String| anyhow::anyhow!("colors: {e}"))?,
     };
+    let ice_servers = termmeet::call::link::ice_servers_from(
+        c.ice_servers.as_deref().unwrap_or_default(),
+        c.turn_username.as_deref(),
+        c.turn_credential.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let name = c
         .name
         .or_else(|| std::env::var("USER").ok())
@@ -271,6 +310,7 @@ fn join_options(
         mic: c.mic,
         speaker: c.speaker,
         screen: c.screen,
+        ice_servers,
         draw: termmeet::tui::DrawOptions {
             colors,
             tolerance: c.tolerance.unwrap_or(8),
@@ -379,7 +419,15 @@ fn main() -> anyhow::Result<()> {
             fps,
             bitrate_kbps,
             log,
+            ice,
         } => {
+            let ice_servers = match ice.servers() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            };
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_new(&log).unwrap_or_else(|_| "warn".into()),
@@ -402,6 +450,7 @@ fn main() -> anyhow::Result<()> {
                 bitrate: bitrate_kbps * 1000,
                 report,
                 bind: termmeet::call::link::local_bind_addresses(),
+                ice_servers,
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let outcome = runtime.block_on(termmeet::headless::runner::run_script(&text, &options));

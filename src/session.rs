@@ -37,6 +37,8 @@ pub struct JoinOptions {
     /// X display to share.
     pub screen: Option<String>,
     /// Drawing options.
+    /// STUN and TURN servers of our own, used besides the server's.
+    pub ice_servers: Vec<termmeet_signaling::protocol::IceServer>,
     pub draw: DrawOptions,
 }
 
@@ -113,6 +115,7 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
         fps: DEFAULT_FPS,
         bitrate: DEFAULT_BITRATE,
         bind: local_bind_addresses(),
+        ice_servers: options.ice_servers.clone(),
         playback,
     };
     let (mesh, task) = Mesh::start(config);

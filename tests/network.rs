@@ -384,3 +384,180 @@ fn uplink_capped_at_100_kbits_keeps_audio_and_recovers() {
     // back (the plain pattern needs under 300 kbit/s at full size and rate).
     assert!(sent > 120.0, "did not climb back: {sent} kbit/s");
 }
+
+/// Three hosts: alice and bob each linked only to a relay host that does not forward between
+/// its links, with coturn and the signaling server on it. `secret` is what the signaling
+/// server mints credentials with; coturn's is always "north-relay".
+fn relayed_call(
+    name: &str,
+    secret: &str,
+    script: impl Fn(&str, &str, u32) -> String,
+) -> Option<(serde_json::Value, serde_json::Value)> {
+    if !Lab::available() || which("turnserver").is_none() {
+        eprintln!("skipped: needs root, ip, nft, tc and coturn's turnserver");
+        return None;
+    }
+    let _slot = Slot::take();
+    let mut lab = Lab::new(name);
+    let (ha, hb, ht) = (lab.host("a"), lab.host("b"), lab.host("t"));
+    let (ta, a) = lab.link(&ht, &ha, "10.78.1");
+    let (tb, b) = lab.link(&ht, &hb, "10.78.2");
+    // Each reaches the relay host's other address through it; the relay host does not
+    // forward, so alice and bob cannot reach each other.
+    lab.exec(
+        &ha,
+        &["ip", "route", "add", "10.78.2.0/24", "via", &ta.addr],
+    );
+    lab.exec(
+        &hb,
+        &["ip", "route", "add", "10.78.1.0/24", "via", &tb.addr],
+    );
+    lab.exec(&ht, &["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+    let pid = lab.path("turn.pid");
+    let (listen_a, listen_b, relay) = (
+        format!("--listening-ip={}", ta.addr),
+        format!("--listening-ip={}", tb.addr),
+        format!("--relay-ip={}", ta.addr),
+    );
+    let pidfile = format!("--pidfile={}", pid.display());
+    let db = format!("--db={}", lab.path("turndb").display());
+    lab.spawn(
+        &ht,
+        "turn",
+        &[
+            "turnserver",
+            "-n",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            &listen_a,
+            &listen_b,
+            &relay,
+            "--listening-port=3478",
+            "--use-auth-secret",
+            "--static-auth-secret=north-relay",
+            "--realm=termmeet",
+            "--fingerprint",
+            "--allowed-peer-ip=10.78.0.0-10.78.255.255",
+            "--log-file=stdout",
+            "--simple-log",
+            &pidfile,
+            &db,
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !String::from_utf8_lossy(&lab.exec(&ht, &["ss", "-ulnH"]).stdout).contains(":3478") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "coturn did not start: {}",
+            tail(&lab.log("turn"))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let turn_url = format!("turn:{}:3478", ta.addr);
+    let url = lab.server(
+        &ht,
+        &ta.addr,
+        &["--ice-server", &turn_url, "--turn-secret", secret],
+    );
+    let _ = (&a, &b);
+    lab.headless(
+        &ha,
+        "alice",
+        &url,
+        &script("alice", "bob", 440),
+        &[
+            "--video-size",
+            "320x240",
+            "--fps",
+            "15",
+            "--bitrate-kbps",
+            "300",
+        ],
+    );
+    lab.headless(
+        &hb,
+        "bob",
+        &url,
+        &script("bob", "alice", 660),
+        &[
+            "--video-size",
+            "320x240",
+            "--fps",
+            "15",
+            "--bitrate-kbps",
+            "300",
+        ],
+    );
+    let ca = lab.wait("alice", Duration::from_secs(120));
+    let cb = lab.wait("bob", Duration::from_secs(30));
+    let (ra, rb) = (lab.report("alice"), lab.report("bob"));
+    eprintln!("{name}: alice exited {ca:?}, bob {cb:?}");
+    if ca != Some(0) || cb != Some(0) {
+        eprintln!(
+            "alice: {:?}\n{}\nturn:\n{}",
+            failed_steps(&ra),
+            tail(&lab.log("alice")),
+            tail(&lab.log("turn"))
+        );
+    }
+    Some((ra, rb))
+}
+
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.exists())
+    })
+}
+
+#[test]
+fn hosts_that_cannot_reach_each_other_meet_through_a_turn_relay() {
+    let script = |me: &str, other: &str, tone: u32| {
+        format!(
+            "join relay as {me}\n\
+             video test-pattern\n\
+             audio tone:{tone}\n\
+             expect video from {other} frames 20 within 40s\n\
+             expect audio from {other} tone {} within 10s\n\
+             wait 3s\n\
+             leave\n",
+            if tone == 440 { 660 } else { 440 }
+        )
+    };
+    let Some((ra, rb)) = relayed_call("turn", "north-relay", script) else {
+        return;
+    };
+    for r in [&ra, &rb] {
+        assert_eq!(r["ok"], true, "{:?}", failed_steps(r));
+    }
+    // Media flowed between hosts with no route to each other: through the relay. The side
+    // that allocated the relayed pair's relay candidate says so; the other may see that end
+    // as peer-reflexive (webrtc-rs 0.21 has no stats entry for it), so at least one must.
+    let paths = [&ra["peers"]["bob"]["path"], &rb["peers"]["alice"]["path"]];
+    assert!(paths.iter().any(|p| *p == "relay"), "paths {paths:?}");
+}
+
+#[test]
+fn a_wrong_turn_secret_is_a_clear_error() {
+    let script = |me: &str, _other: &str, tone: u32| {
+        format!(
+            "join relay as {me}\n\
+             video test-pattern\n\
+             audio tone:{tone}\n\
+             wait 15s\n\
+             leave\n"
+        )
+    };
+    let Some((ra, rb)) = relayed_call("turnbad", "not-the-relays-secret", script) else {
+        return;
+    };
+    for r in [&ra, &rb] {
+        let errors = r["errors"].to_string();
+        assert!(
+            errors.contains("TURN relay") && errors.contains("gave no relay address"),
+            "{r}"
+        );
+    }
+}

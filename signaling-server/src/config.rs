@@ -36,6 +36,11 @@ pub struct ServerConfig {
     pub outbound_queue: usize,
     /// Relayed messages kept for a dropped participant until it resumes.
     pub resume_queue: usize,
+    /// The secret shared with the TURN relay (coturn's `static-auth-secret`): with it, every
+    /// participant gets its own credentials for the `turn:` servers, valid for `turn_ttl`.
+    pub turn_secret: Option<String>,
+    /// How long minted TURN credentials stay valid.
+    pub turn_ttl: Duration,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +57,8 @@ impl Default for ServerConfig {
             ice_servers: Vec::new(),
             outbound_queue: 512,
             resume_queue: 256,
+            turn_secret: None,
+            turn_ttl: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -120,6 +127,16 @@ pub struct ServeArgs {
     #[arg(long, env = "TERMMEET_TURN_CREDENTIAL")]
     pub turn_credential: Option<String>,
 
+    /// The secret shared with the TURN relay (coturn: --use-auth-secret
+    /// --static-auth-secret=SECRET). Each participant then gets its own credentials for the
+    /// `turn:` URLs, valid for --turn-ttl, fresh at join, on resume and on request.
+    #[arg(long, env = "TERMMEET_TURN_SECRET")]
+    pub turn_secret: Option<String>,
+
+    /// How long minted TURN credentials stay valid.
+    #[arg(long, env = "TERMMEET_TURN_TTL", default_value = "12h", value_parser = parse_duration)]
+    pub turn_ttl: Duration,
+
     /// Log filter (error, warn, info, debug, trace, or a tracing filter like termmeet_signaling=debug).
     #[arg(long, env = "TERMMEET_LOG", default_value = "info")]
     pub log_level: String,
@@ -174,6 +191,7 @@ impl ServeArgs {
                 urls: stun,
                 username: None,
                 credential: None,
+                ttl: None,
             });
         }
         if !turn.is_empty() {
@@ -181,6 +199,7 @@ impl ServeArgs {
                 urls: turn,
                 username: self.turn_username.clone(),
                 credential: self.turn_credential.clone(),
+                ttl: None,
             });
         }
         Ok(ServerConfig {
@@ -193,6 +212,8 @@ impl ServeArgs {
             grace: self.grace,
             room_secrets,
             ice_servers,
+            turn_secret: self.turn_secret.clone(),
+            turn_ttl: self.turn_ttl,
             ..ServerConfig::default()
         })
     }

@@ -396,7 +396,7 @@ impl Hub {
             hands: room.hands.clone(),
             chat_enabled: room.chat_enabled,
             chat_history: room.chat_history.iter().cloned().collect(),
-            ice_servers: self.config.ice_servers.clone(),
+            ice_servers: crate::turn::ice_servers_for(&self.config, &id),
             resume_failed,
         };
         outbox.send(&peers, metrics);
@@ -455,7 +455,7 @@ impl Hub {
                 hands,
                 chat_enabled,
                 chat_history: history,
-                ice_servers: self.config.ice_servers.clone(),
+                ice_servers: crate::turn::ice_servers_for(&self.config, &seat.id),
                 resume_failed: false,
             },
             metrics,

@@ -16,6 +16,7 @@ mod ratelimit;
 pub mod sanitize;
 mod server;
 mod shared;
+pub mod turn;
 
 pub use axum::Router;
 pub use config::{ServeArgs, ServerConfig};

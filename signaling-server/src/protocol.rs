@@ -44,6 +44,9 @@ pub struct IceServer {
     /// TURN credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// Seconds the credential stays valid from when it was handed out (with a TURN secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
 }
 
 /// What the server tells everyone about one participant.
@@ -157,6 +160,8 @@ pub enum ClientMessage {
     Leave {},
     /// Application-level keepalive.
     Ping {},
+    /// Asks for fresh TURN credentials (answered with `ice-servers`).
+    RefreshIce {},
 }
 
 /// Every message the server sends.
@@ -220,6 +225,8 @@ pub enum ServerMessage {
     },
     /// The answer to `ping`.
     Pong {},
+    /// The answer to `refresh-ice`: the ICE servers with fresh credentials.
+    IceServers { ice_servers: Vec<IceServer> },
 }
 
 /// The error codes of `PROTOCOL.md`.
@@ -338,7 +345,7 @@ impl ProtocolError {
 }
 
 /// The `type` values a version-1 client may send.
-pub const CLIENT_TYPES: [&str; 14] = [
+pub const CLIENT_TYPES: [&str; 15] = [
     "join",
     "offer",
     "answer",
@@ -353,6 +360,7 @@ pub const CLIENT_TYPES: [&str; 14] = [
     "chat-disabled",
     "leave",
     "ping",
+    "refresh-ice",
 ];
 
 impl ClientMessage {
@@ -373,6 +381,7 @@ impl ClientMessage {
             ClientMessage::ChatDisabled {} => "chat-disabled",
             ClientMessage::Leave {} => "leave",
             ClientMessage::Ping {} => "ping",
+            ClientMessage::RefreshIce {} => "refresh-ice",
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::statistics::StatsSelector;
 use termmeet_signaling::protocol::{ClientMessage, IceServer, ServerMessage};
+use termmeet_signaling::turn::REFRESH_BEFORE;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use webrtc::peer_connection::RTCPeerConnectionState;
@@ -21,7 +22,7 @@ use super::mesh::{MeshCommand, MeshConfig, MeshError};
 use super::negotiation::{Input, KeyframeGate};
 use super::state::{MeshState, PeerState, Roster};
 use super::stats::{
-    lowest_estimate, split_bitrate, LinkSample, Quality, StatsWindow, SCREEN_BITRATE,
+    lowest_estimate, relay_address, split_bitrate, LinkSample, Quality, StatsWindow, SCREEN_BITRATE,
 };
 use super::tracks::{
     add_source, lock, receive, request_keyframes, AudioTaps, KeyframeTargets, ReceiveSink,
@@ -42,6 +43,8 @@ struct LinkEntry {
     timeout_reported: bool,
 }
 
+/// A TURN relay that gave no relay candidate this long after a link started is reported.
+const RELAY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A link that has not connected this long is reported.
 const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(20);
 /// Keyframe requests from negotiation events (connected, answered) go out at most this often.
@@ -70,8 +73,16 @@ struct MeshTask {
     links: HashMap<String, LinkEntry>,
     /// Where links report their events.
     link_tx: mpsc::UnboundedSender<(String, LinkEvent)>,
-    /// STUN and TURN servers from the server's `peers`.
+    /// STUN and TURN servers: the server's (from `peers` or `ice-servers`), then our own.
     ice_servers: Vec<IceServer>,
+    /// Our own STUN and TURN servers (flags, config file).
+    own_ice_servers: Vec<IceServer>,
+    /// When to ask the server for fresh TURN credentials, if it mints them.
+    ice_refresh_at: Option<Instant>,
+    /// Whether any link gathered a relay candidate (or the missing one was reported).
+    relay_seen: bool,
+    /// The relay candidates each peer announced, `ADDRESS:PORT`.
+    remote_relays: HashMap<String, std::collections::HashSet<String>>,
     camera: Option<Pump>,
     microphone: Option<Pump>,
     screen: Option<Pump>,
@@ -118,7 +129,11 @@ pub(super) async fn run(
         signaling,
         links: HashMap::new(),
         link_tx,
-        ice_servers: Vec::new(),
+        ice_servers: config.ice_servers.clone(),
+        own_ice_servers: config.ice_servers,
+        ice_refresh_at: None,
+        relay_seen: false,
+        remote_relays: HashMap::new(),
         camera,
         microphone,
         screen: None,
@@ -221,13 +236,22 @@ impl MeshTask {
             }
             ServerMessage::Candidate { from, candidate } => {
                 if let Some(c) = candidate {
+                    if let Some(address) = relay_address(&c.candidate) {
+                        let relays = self.remote_relays.entry(from.clone()).or_default();
+                        if relays.len() < 64 {
+                            relays.insert(address);
+                        }
+                    }
                     self.negotiate(&from, Input::RemoteCandidate(c), now).await;
                 }
+            }
+            ServerMessage::IceServers { ice_servers } => {
+                self.set_ice_servers(ice_servers, now);
             }
             ServerMessage::Peers {
                 ref ice_servers, ..
             } => {
-                self.ice_servers = ice_servers.clone();
+                self.set_ice_servers(ice_servers.clone(), now);
                 let roster = self.update(|s| s.apply(message));
                 self.follow_roster(roster, now).await;
             }
@@ -284,6 +308,7 @@ impl MeshTask {
             entry.close().await;
         }
         self.audio_seen.remove(id);
+        self.remote_relays.remove(id);
         lock(&self.taps).remove(id);
     }
 
@@ -398,10 +423,13 @@ impl MeshTask {
 
     async fn on_link(&mut self, peer: String, event: LinkEvent) {
         match event {
-            LinkEvent::Candidate(c) => self.signaling.send(ClientMessage::Candidate {
-                to: peer,
-                candidate: Some(c),
-            }),
+            LinkEvent::Candidate(c) => {
+                self.relay_seen |= c.candidate.contains(" typ relay");
+                self.signaling.send(ClientMessage::Candidate {
+                    to: peer,
+                    candidate: Some(c),
+                })
+            }
             LinkEvent::Ice(state) => self.update(|s| {
                 if let Some(p) = s.peers.get_mut(&peer) {
                     p.ice = state.to_string();
@@ -549,10 +577,55 @@ impl MeshTask {
         }
     }
 
+    /// With a TURN relay configured, a link that gathered for [`RELAY_TIMEOUT`] without a
+    /// relay candidate means the relay refused us or cannot be reached: said once, not left
+    /// to look like a hang.
+    fn check_relay(&mut self, now: Instant) {
+        if self.relay_seen {
+            return;
+        }
+        let turn: Vec<&str> = self
+            .ice_servers
+            .iter()
+            .flat_map(|s| s.urls.iter())
+            .filter(|u| u.starts_with("turn"))
+            .map(String::as_str)
+            .collect();
+        let waited = self
+            .links
+            .values()
+            .any(|l| now.duration_since(l.created) > RELAY_TIMEOUT);
+        if turn.is_empty() || !waited {
+            return;
+        }
+        self.relay_seen = true;
+        let urls = turn.join(", ");
+        self.error(MeshError::NoRelay {
+            urls,
+            secs: RELAY_TIMEOUT.as_secs(),
+        });
+    }
+
+    /// The server's ICE servers with ours after them; fresh credentials are asked for
+    /// `REFRESH_BEFORE` ahead of the earliest expiry. New links and ICE restarts use them.
+    fn set_ice_servers(&mut self, from_server: Vec<IceServer>, now: Instant) {
+        let earliest = from_server.iter().filter_map(|s| s.ttl).min();
+        self.ice_refresh_at =
+            earliest.map(|ttl| now + Duration::from_secs(ttl).saturating_sub(REFRESH_BEFORE));
+        self.ice_servers = from_server;
+        self.ice_servers
+            .extend(self.own_ice_servers.iter().cloned());
+    }
+
     /// Once a second: figures for every link, the encoders' bitrate, ICE restarts that are
     /// due, links that never connected, and who fell silent.
     async fn tick(&mut self) {
         let now = Instant::now();
+        if self.ice_refresh_at.is_some_and(|at| now >= at) {
+            // Asked again in a minute if no answer comes.
+            self.ice_refresh_at = Some(now + Duration::from_secs(60));
+            self.signaling.send(ClientMessage::RefreshIce {});
+        }
         let mut estimates = Vec::new();
         let peers: Vec<String> = self.links.keys().cloned().collect();
         for peer in &peers {
@@ -565,9 +638,16 @@ impl MeshTask {
                 .connection()
                 .get_stats(now, StatsSelector::None)
                 .await;
-            let sample = LinkSample::from_report(&report);
+            let mut sample = LinkSample::from_report(&report);
+            if self
+                .remote_relays
+                .get(peer)
+                .is_some_and(|r| r.contains(&sample.remote_address))
+            {
+                sample.path = "relay".into();
+            }
             let estimate = entry.link.estimate().or(sample.target_bitrate);
-            tracing::debug!(%peer, ?estimate, rtt = sample.rtt_ms, "link sample");
+            tracing::debug!(%peer, ?estimate, rtt = sample.rtt_ms, path = %sample.path, remote = %sample.remote_address, "link sample");
             estimates.push(estimate);
             let figures = entry.stats.push(now, sample, connected);
             let never = !entry.connected_once
@@ -594,6 +674,7 @@ impl MeshTask {
             }
             self.negotiate(peer, Input::Tick, now).await;
         }
+        self.check_relay(now);
         self.quiet_the_silent();
         if let (Some(estimate), Some(camera)) = (lowest_estimate(estimates), &self.camera) {
             let split = split_bitrate(estimate, self.bitrate, self.screen.is_some());

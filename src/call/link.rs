@@ -68,6 +68,48 @@ pub fn local_bind_addresses() -> Vec<String> {
     out
 }
 
+/// ICE servers from the command line or the config file: `stun:`/`turn:` URLs, and one user
+/// name and credential for the `turn:` ones.
+pub fn ice_servers_from(
+    urls: &[String],
+    username: Option<&str>,
+    credential: Option<&str>,
+) -> Result<Vec<IceServer>, String> {
+    let (mut stun, mut turn) = (Vec::new(), Vec::new());
+    for url in urls {
+        if url.starts_with("stun:") || url.starts_with("stuns:") {
+            stun.push(url.clone());
+        } else if url.starts_with("turn:") || url.starts_with("turns:") {
+            turn.push(url.clone());
+        } else {
+            return Err(format!(
+                "--ice-server {url:?} must start with stun: or turn: (like turn:relay.example.org:3478)"
+            ));
+        }
+    }
+    if !turn.is_empty() && (username.is_none() || credential.is_none()) {
+        return Err("a turn: server needs --turn-username and --turn-credential".into());
+    }
+    let mut out = Vec::new();
+    if !stun.is_empty() {
+        out.push(IceServer {
+            urls: stun,
+            username: None,
+            credential: None,
+            ttl: None,
+        });
+    }
+    if !turn.is_empty() {
+        out.push(IceServer {
+            urls: turn,
+            username: username.map(str::to_string),
+            credential: credential.map(str::to_string),
+            ttl: None,
+        });
+    }
+    Ok(out)
+}
+
 /// An IPv6 address a host candidate can use without a scope id.
 fn usable_v6(ip: &std::net::Ipv6Addr) -> bool {
     let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;

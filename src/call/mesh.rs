@@ -38,6 +38,8 @@ pub struct MeshConfig {
     pub bitrate: u32,
     /// UDP addresses for the peer connections (see [`super::link::local_bind_addresses`]).
     pub bind: Vec<String>,
+    /// STUN and TURN servers of our own, used besides the server's.
+    pub ice_servers: Vec<termmeet_signaling::protocol::IceServer>,
     /// Where remote audio is played; `None` plays nothing (headless).
     pub playback: Option<Arc<Playback>>,
 }
@@ -81,6 +83,14 @@ pub enum MeshError {
         name: String,
         /// What went wrong.
         problem: Problem,
+    },
+    /// The TURN relay gave no relay address.
+    #[error("the TURN relay {urls} gave no relay address after {secs}s: its credentials were refused or it cannot be reached (check --turn-secret against the relay's static-auth-secret, or --turn-username/--turn-credential, and that UDP to it is open)")]
+    NoRelay {
+        /// The relay's URLs.
+        urls: String,
+        /// How long we waited.
+        secs: u64,
     },
     /// A participant never connected.
     #[error("no connection with {name} after {secs}s: it never answered, or ICE failed")]

@@ -385,6 +385,7 @@ impl MeshState {
             ServerMessage::Offer { .. }
             | ServerMessage::Answer { .. }
             | ServerMessage::Candidate { .. }
+            | ServerMessage::IceServers { .. }
             | ServerMessage::Pong {} => {}
         }
         Roster::Unchanged

@@ -81,6 +81,8 @@ pub struct LinkSample {
     /// Interarrival jitter of the worst inbound stream, seconds.
     pub jitter_s: f64,
     /// The congestion controller's target for this link, bits a second, when it has one.
+    /// `ADDRESS:PORT` of the selected pair's remote candidate.
+    pub remote_address: String,
     pub target_bitrate: Option<f64>,
     /// The selected pair's local candidate type: host, srflx, prflx, relay.
     pub path: String,
@@ -91,11 +93,13 @@ impl LinkSample {
     pub fn from_report(report: &RTCStatsReport) -> LinkSample {
         let mut s = LinkSample::default();
         let mut local_candidate = String::new();
+        let mut remote_candidate = String::new();
         for e in report.iter() {
             match e {
                 RTCStatsReportEntry::IceCandidatePair(p) if p.nominated => {
                     s.rtt_ms = p.current_round_trip_time * 1000.0;
                     local_candidate = p.local_candidate_id.clone();
+                    remote_candidate = p.remote_candidate_id.clone();
                 }
                 RTCStatsReportEntry::OutboundRtp(o) => {
                     s.bytes_sent += o.sent_rtp_stream_stats.bytes_sent;
@@ -122,29 +126,56 @@ impl LinkSample {
                 _ => {}
             }
         }
-        s.path = local_candidate_type(report, &local_candidate);
+        // A relay at either end makes the path a relayed one. The mesh also checks the remote
+        // address against the relay candidates the peer announced. (0.21 keeps no stats entry
+        // for a remote candidate it learnt as peer-reflexive, so a relay at the far end only
+        // shows when its candidate arrived before its packets.)
+        let (local, _) = candidate_type(report, &local_candidate, true);
+        let (remote, address) = candidate_type(report, &remote_candidate, false);
+        s.path = if remote == "relay" { remote } else { local };
+        s.remote_address = address;
         s
     }
 }
 
-/// The type (host, srflx, prflx, relay) of the local candidate with this id. 0.21 names the
-/// candidate's stats entry `RTCLocalIceCandidate_<id>` while the pair refers to it by `<id>`.
-fn local_candidate_type(report: &RTCStatsReport, id: &str) -> String {
+/// The type (host, srflx, prflx, relay) of the local or remote candidate with this id. 0.21
+/// names a candidate's stats entry `RTCLocalIceCandidate_<id>` (or `RTCRemoteIceCandidate_`)
+/// while the pair refers to it by `<id>`.
+fn candidate_type(report: &RTCStatsReport, id: &str, local: bool) -> (String, String) {
     if id.is_empty() {
-        return String::new();
+        return Default::default();
     }
-    let prefixed = format!("RTCLocalIceCandidate_{id}");
+    let prefixed = if local {
+        format!("RTCLocalIceCandidate_{id}")
+    } else {
+        format!("RTCRemoteIceCandidate_{id}")
+    };
     report
         .iter()
         .find_map(|e| match e {
-            RTCStatsReportEntry::LocalCandidate(c)
-                if c.stats.id == id || c.stats.id == prefixed =>
+            RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c)
+                if matches!(e, RTCStatsReportEntry::LocalCandidate(_)) == local
+                    && (c.stats.id == id || c.stats.id == prefixed) =>
             {
-                Some(c.candidate_type.to_string())
+                let address = c.address.clone().unwrap_or_default();
+                Some((
+                    c.candidate_type.to_string(),
+                    format!("{address}:{}", c.port),
+                ))
             }
             _ => None,
         })
         .unwrap_or_default()
+}
+
+/// The `ADDRESS:PORT` of a relay candidate line (`candidate:F 1 udp P ADDRESS PORT typ relay
+/// …`), or `None` for any other candidate.
+pub fn relay_address(candidate: &str) -> Option<String> {
+    let words: Vec<&str> = candidate.split_whitespace().collect();
+    match words.as_slice() {
+        [_, _, _, _, address, port, "typ", "relay", ..] => Some(format!("{address}:{port}")),
+        _ => None,
+    }
 }
 
 /// Per-peer figures, as the quality panel and the report show them.
@@ -349,6 +380,21 @@ mod tests {
         assert_eq!(f.bitrate_out_kbps, 2_000.0);
         let gone = w.push(t0 + Duration::from_secs(1), s(63_500, 127_000), false);
         assert_eq!(gone.quality, Quality::Disconnected);
+    }
+
+    #[test]
+    fn relay_candidates_are_recognised() {
+        assert_eq!(
+            relay_address(
+                "candidate:1 1 udp 16777215 10.78.1.1 49152 typ relay raddr 10.78.1.2 rport 5000"
+            ),
+            Some("10.78.1.1:49152".into())
+        );
+        assert_eq!(
+            relay_address("candidate:2 1 udp 2130706431 10.78.1.2 5000 typ host"),
+            None
+        );
+        assert_eq!(relay_address("garbage"), None);
     }
 
     #[test]

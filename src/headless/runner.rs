@@ -32,6 +32,8 @@ pub struct HeadlessOptions {
     pub report: Option<PathBuf>,
     /// UDP addresses for peer connections.
     pub bind: Vec<String>,
+    /// STUN and TURN servers of our own, used besides the server's.
+    pub ice_servers: Vec<termmeet_signaling::protocol::IceServer>,
 }
 
 impl Default for HeadlessOptions {
@@ -45,6 +47,7 @@ impl Default for HeadlessOptions {
             bitrate: DEFAULT_BITRATE,
             report: None,
             bind: vec!["127.0.0.1:0".into()],
+            ice_servers: Vec::new(),
         }
     }
 }
@@ -202,6 +205,7 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
         fps: options.fps,
         bitrate: options.bitrate,
         bind: options.bind.clone(),
+        ice_servers: options.ice_servers.clone(),
         playback: None,
     };
     let (mesh, task) = Mesh::start(config);

@@ -125,6 +125,7 @@ pub fn participant(
         fps: 15.0,
         bitrate: 200_000,
         bind: vec!["127.0.0.1:0".into()],
+        ice_servers: Vec::new(),
         playback: None,
     }
 }

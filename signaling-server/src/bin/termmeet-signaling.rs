@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (the default when no subcommand is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Measure a server: open many WebSocket clients in many rooms, send chat and relayed
     /// candidates at a set rate, and report relay latency, throughput and memory.
     Loadgen(LoadgenArgs),
@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
             init_logs("warn");
             runtime.block_on(termmeet_signaling::loadgen::run(args))
         }
-        Some(Command::Serve(serve)) => runtime.block_on(serve_until_signal(serve)),
+        Some(Command::Serve(serve)) => runtime.block_on(serve_until_signal(*serve)),
         None => runtime.block_on(serve_until_signal(cli.serve)),
     }
 }

@@ -75,6 +75,11 @@ impl Hub {
                 ErrorCode::AlreadyJoined,
                 "this connection has already joined a room",
             )),
+            ClientMessage::RefreshIce {} => {
+                let ice_servers = crate::turn::ice_servers_for(&self.config, &me);
+                self.relay(room, &me, ServerMessage::IceServers { ice_servers });
+                Ok(())
+            }
             ClientMessage::Leave {} | ClientMessage::Ping {} => Ok(()),
         }
     }
