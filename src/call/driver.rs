@@ -22,7 +22,8 @@ use super::mesh::{MeshCommand, MeshConfig, MeshError};
 use super::negotiation::{Input, KeyframeGate};
 use super::state::{MeshState, PeerState, Roster};
 use super::stats::{
-    lowest_estimate, relay_address, split_bitrate, LinkSample, Quality, StatsWindow, SCREEN_BITRATE,
+    lowest_estimate, relay_address, split_bitrate, DelayBrake, LinkSample, Quality, StatsWindow,
+    SCREEN_BITRATE,
 };
 use super::tracks::{
     add_source, lock, receive, request_keyframes, AudioTaps, KeyframeTargets, ReceiveSink,
@@ -38,6 +39,8 @@ struct LinkEntry {
     tracks: Vec<SentTrack>,
     receivers: Vec<JoinHandle<()>>,
     stats: StatsWindow,
+    /// The delay-based brake on this link's estimate.
+    brake: DelayBrake,
     created: Instant,
     connected_once: bool,
     timeout_reported: bool,
@@ -415,6 +418,7 @@ impl MeshTask {
             tracks,
             receivers: Vec::new(),
             stats: StatsWindow::default(),
+            brake: DelayBrake::default(),
             created: Instant::now(),
             connected_once: false,
             timeout_reported: false,
@@ -646,10 +650,25 @@ impl MeshTask {
             {
                 sample.path = "relay".into();
             }
-            let estimate = entry.link.estimate().or(sample.target_bitrate);
-            tracing::debug!(%peer, ?estimate, rtt = sample.rtt_ms, path = %sample.path, remote = %sample.remote_address, "link sample");
-            estimates.push(estimate);
+            let gcc = entry.link.estimate().or(sample.target_bitrate);
+            // RTCP's round trip when 0.21 gives one, else the ICE pair's (its STUN checks go
+            // through the same queues, every few seconds).
+            let rtt = if sample.media_rtt_ms > 0.0 {
+                sample.media_rtt_ms
+            } else {
+                sample.rtt_ms
+            };
+            entry.link.set_rtt(rtt);
             let figures = entry.stats.push(now, sample, connected);
+            let brake = entry
+                .brake
+                .push(now, rtt, figures.bitrate_out_kbps * 1000.0);
+            let estimate = match (gcc, brake) {
+                (Some(g), Some(b)) => Some(g.min(b)),
+                (g, _) => g,
+            };
+            tracing::debug!(%peer, ?gcc, ?brake, rtt, path = %figures.path, "link sample");
+            estimates.push(estimate);
             let never = !entry.connected_once
                 && !entry.timeout_reported
                 && now.duration_since(entry.created) > NEGOTIATION_TIMEOUT;

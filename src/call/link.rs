@@ -228,6 +228,8 @@ pub struct Estimate {
     target: Arc<AtomicU64>,
     /// Feedback reports the controller has taken in.
     reports: Arc<AtomicU64>,
+    /// The link's round trip as last measured, milliseconds (for the pacer's resends).
+    rtt: super::pacer::SharedRtt,
 }
 
 impl Estimate {
@@ -400,7 +402,10 @@ impl PeerLink {
         )?;
         // Our pacer in place of webrtc-rs's: audio first, resends next, video paced above the
         // estimate with a bounded wait (see `pacer`).
-        let registry = registry.with(rtc::interceptor::Slot::Pacer, MediaPacer::new());
+        let registry = registry.with(
+            rtc::interceptor::Slot::Pacer,
+            MediaPacer::new(estimate.rtt.clone()),
+        );
         // Application-most, so every other interceptor has seen the RTCP first.
         let registry = registry.with(
             rtc::interceptor::Slot::from(14_000),
@@ -532,6 +537,13 @@ impl PeerLink {
     /// feedback.
     pub fn estimate(&self) -> Option<f64> {
         self.estimate.target()
+    }
+
+    /// Tells the link's pacer the round trip as measured.
+    pub fn set_rtt(&self, rtt_ms: f64) {
+        self.estimate
+            .rtt
+            .store(rtt_ms.clamp(0.0, 10_000.0) as u64, Ordering::Relaxed);
     }
 
     /// The negotiation's state, for tests and progress shown to people.

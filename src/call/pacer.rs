@@ -6,9 +6,10 @@
 //! many seconds). This one works as libwebrtc's does:
 //! - audio is never held;
 //! - resent video packets (NACK answers, recognised by a sequence number already sent) go
-//!   before new ones, and one packet is resent at most once per [`RESEND_GAP`]: a receiver
-//!   asks again on a timer that knows nothing of the queue its packet may be sitting in, and
-//!   answering every ask multiplies the traffic on exactly the path that cannot carry it;
+//!   before new ones, and one packet is resent at most once per round trip (see
+//!   [`resend_gap`]): a receiver asks again on a timer that knows nothing of the queue its
+//!   packet may be sitting in, and answering every ask multiplies the traffic on exactly the
+//!   path that cannot carry it;
 //! - video is paced at [`PACING_FACTOR`] times the estimate, so a keyframe spreads over a few
 //!   tens of milliseconds instead of leaving in one burst, without the pacer becoming the
 //!   bottleneck;
@@ -27,8 +28,17 @@ use rtc::shared::error::Error;
 pub const PACING_FACTOR: f64 = 1.5;
 /// The longest a packet waits in the pacer.
 pub const MAX_QUEUE_TIME: Duration = Duration::from_millis(250);
-/// The least time between two resends of one packet.
-pub const RESEND_GAP: Duration = Duration::from_millis(200);
+/// The least time between two resends of one packet, whatever the round trip.
+pub const MIN_RESEND_GAP: Duration = Duration::from_millis(30);
+
+/// The least time between two resends of one packet over a path with this round trip: a
+/// resend answered sooner would cross the previous one on its way.
+pub fn resend_gap(rtt: Duration) -> Duration {
+    (rtt + rtt / 5 + Duration::from_millis(10)).max(MIN_RESEND_GAP)
+}
+
+/// The round trip of a link as last measured, shared with the pacer (milliseconds).
+pub type SharedRtt = std::sync::Arc<std::sync::atomic::AtomicU64>;
 /// The estimate assumed before the congestion controller has one, bits a second.
 const INITIAL_RATE: f64 = 1_000_000.0;
 
@@ -45,19 +55,15 @@ pub struct MediaPacer {
     resent: HashMap<(u32, u16), Instant>,
     /// Resends refused as too soon after the last.
     pub resends_refused: u64,
+    /// The link's round trip, milliseconds.
+    rtt: SharedRtt,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
 
-impl Default for MediaPacer {
-    fn default() -> Self {
-        MediaPacer::new()
-    }
-}
-
 impl MediaPacer {
-    /// A pacer at the initial rate.
-    pub fn new() -> MediaPacer {
+    /// A pacer at the initial rate, reading the link's round trip from `rtt`.
+    pub fn new(rtt: SharedRtt) -> MediaPacer {
         MediaPacer {
             bucket: Bucket::new(INITIAL_RATE * PACING_FACTOR),
             audio: HashSet::new(),
@@ -66,6 +72,7 @@ impl MediaPacer {
             video: VecDeque::new(),
             resent: HashMap::new(),
             resends_refused: 0,
+            rtt,
             read_queue: VecDeque::new(),
             write_queue: VecDeque::new(),
         }
@@ -168,17 +175,20 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for MediaPacer {
         }
         let now = msg.now;
         if self.is_resend(ssrc, seq) {
+            let gap = resend_gap(Duration::from_millis(
+                self.rtt.load(std::sync::atomic::Ordering::Relaxed),
+            ));
             if self
                 .resent
                 .get(&(ssrc, seq))
-                .is_some_and(|&t| now.saturating_duration_since(t) < RESEND_GAP)
+                .is_some_and(|&t| now.saturating_duration_since(t) < gap)
             {
                 self.resends_refused += 1;
                 return Ok(());
             }
             if self.resent.len() > 4096 {
                 self.resent
-                    .retain(|_, t| now.saturating_duration_since(*t) < RESEND_GAP);
+                    .retain(|_, t| now.saturating_duration_since(*t) < gap);
             }
             self.resent.insert((ssrc, seq), now);
             self.resends.push_back((now, msg));

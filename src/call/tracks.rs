@@ -28,7 +28,7 @@ pub const FREEZE: Duration = Duration::from_millis(500);
 /// A receiver asks for a keyframe at most this often.
 pub const PLI_INTERVAL: Duration = Duration::from_millis(500);
 /// Unanswered keyframe requests back off to this.
-pub const MAX_PLI_INTERVAL: Duration = Duration::from_secs(2);
+pub const MAX_PLI_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Which local source a track carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,7 +26,7 @@ fn rtp(ssrc: u32, seq: u16, bytes: usize, now: Instant) -> TaggedPacket {
 }
 
 fn pacer() -> MediaPacer {
-    let mut p = MediaPacer::new();
+    let mut p = MediaPacer::new(SharedRtt::default());
     p.bind_local_stream(&stream(VIDEO, "video/H264"));
     p.bind_local_stream(&stream(AUDIO, "audio/opus"));
     p
@@ -112,9 +112,21 @@ fn nothing_waits_longer_than_the_queue_limit() {
 }
 
 #[test]
+fn the_resend_gap_follows_the_round_trip() {
+    assert_eq!(resend_gap(Duration::ZERO), MIN_RESEND_GAP);
+    assert_eq!(
+        resend_gap(Duration::from_millis(200)),
+        Duration::from_millis(250)
+    );
+}
+
+#[test]
 fn a_packet_is_resent_at_most_once_per_gap() {
     let t = Instant::now();
     let mut p = pacer();
+    // A path with 170 ms of round trip (a queue on the way): one resend per 214 ms.
+    p.rtt.store(170, std::sync::atomic::Ordering::Relaxed);
+    let gap = resend_gap(Duration::from_millis(170));
     for seq in 0..5 {
         p.handle_write(rtp(VIDEO, seq, 1200, t)).unwrap();
     }
@@ -123,7 +135,7 @@ fn a_packet_is_resent_at_most_once_per_gap() {
         .unwrap();
     p.handle_write(rtp(VIDEO, 2, 1200, t + Duration::from_millis(60)))
         .unwrap();
-    let later = t + Duration::from_millis(60) + RESEND_GAP;
+    let later = t + Duration::from_millis(60) + gap;
     p.handle_write(rtp(VIDEO, 2, 1200, later)).unwrap();
     p.handle_timeout(later).unwrap();
     let resent = drain(&mut p).iter().filter(|s| **s == (VIDEO, 2)).count();
