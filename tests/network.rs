@@ -561,3 +561,39 @@ fn a_wrong_turn_secret_is_a_clear_error() {
         );
     }
 }
+
+#[test]
+fn ipv6_host_candidates_carry_the_call_when_ipv4_udp_is_blocked() {
+    let Some(mut p) = pair("ipv6", true) else {
+        return;
+    };
+    for (end, addr) in [(p.a.clone(), "fd77::1/64"), (p.b.clone(), "fd77::2/64")] {
+        p.lab.exec(
+            &end.host,
+            &["ip", "addr", "add", addr, "dev", &end.dev, "nodad"],
+        );
+    }
+    // Signaling stays on IPv4 (TCP); every IPv4 UDP packet is dropped on arrival.
+    for host in [p.a.host.clone(), p.b.host.clone()] {
+        p.lab.filter(
+            &host,
+            "chain in { type filter hook input priority 0; iif != lo meta nfproto ipv4 meta l4proto udp drop; }",
+        );
+    }
+    p.start(
+        3,
+        &[
+            "--video-size",
+            "320x240",
+            "--fps",
+            "15",
+            "--bitrate-kbps",
+            "300",
+        ],
+    );
+    let (ra, rb) = p.finish(Duration::from_secs(90));
+    for (r, other) in [(&ra, "bob"), (&rb, "alice")] {
+        assert!(figure(r, other, "video_frames") > 10.0, "{r}");
+        assert!(figure(r, other, "audio_ms") > 500.0, "{r}");
+    }
+}

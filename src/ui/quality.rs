@@ -1,5 +1,6 @@
 //! The quality panel: per peer, the quality level in colour, RTT, loss, jitter, bitrate in
-//! and out, frame rate and the path (host, srflx, relay).
+//! and out, frame rate and the path (host, srflx, relay); concealed audio and video freezes
+//! when there were any.
 
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -18,6 +19,20 @@ fn colour(q: Quality) -> Color {
         Quality::Poor => Color::Yellow,
         Quality::Disconnected => Color::Red,
     }
+}
+
+/// What the network cost this peer's media, when it cost anything: the share of their audio
+/// that was concealed, and how many times their video froze.
+pub fn hurt(p: &crate::call::state::PeerState) -> String {
+    let mut out = String::new();
+    if p.concealed_pct >= 0.5 {
+        out.push_str(&format!(" {:.0}% concealed", p.concealed_pct));
+    }
+    if p.freezes > 0 {
+        let s = if p.freezes == 1 { "" } else { "s" };
+        out.push_str(&format!(" {} freeze{s}", p.freezes));
+    }
+    out
 }
 
 /// Draws the quality panel.
@@ -44,6 +59,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
                 },
                 Style::default().fg(Color::DarkGray),
             ),
+            Span::styled(hurt(p), Style::default().fg(Color::Yellow)),
         ]));
         lines.push(Line::styled(
             row(
@@ -67,4 +83,22 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
         Paragraph::new(lines).block(panel_block("quality", focused)),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::state::PeerState;
+    use termmeet_signaling::protocol::PeerInfo;
+
+    #[test]
+    fn concealment_and_freezes_show_only_when_there_were_any() {
+        let mut p = PeerState::new_for_tests(PeerInfo::new("b", "bob"));
+        assert_eq!(hurt(&p), "");
+        p.concealed_pct = 3.4;
+        p.freezes = 1;
+        assert_eq!(hurt(&p), " 3% concealed 1 freeze");
+        p.freezes = 4;
+        assert_eq!(hurt(&p), " 3% concealed 4 freezes");
+    }
 }
