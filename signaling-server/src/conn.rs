@@ -96,6 +96,17 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>) {
         Ending::Close(code, reason) => {
             outbox.push(Outbound::Close(code, reason), metrics);
             let _ = tokio::time::timeout(CLOSE_FLUSH, &mut writer).await;
+            // Read on until the client's own close (or CLOSE_FLUSH): a socket closed with
+            // unread data in it is reset, and a reset can throw away the errors and the close
+            // frame the client has not read yet, so it would never learn why.
+            let _ = tokio::time::timeout(CLOSE_FLUSH, async {
+                while let Some(Ok(frame)) = stream.next().await {
+                    if matches!(frame, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
         }
         Ending::Left | Ending::Dropped(_) | Ending::Kicked => {}
     }
@@ -151,20 +162,15 @@ impl Connection {
     fn on_frame(&mut self, message: Message) -> Option<Ending> {
         let metrics = &self.shared.metrics;
         let text = match message {
-            Message::Text(text) => text,
-            Message::Binary(_) => {
-                metrics.messages_received.fetch_add(1, Ordering::Relaxed);
-                return self.reply_error(ProtocolError::new(
-                    ErrorCode::BadFrame,
-                    "binary frames are not part of the protocol; send JSON text frames",
-                ));
-            }
+            Message::Text(text) => Some(text),
+            Message::Binary(_) => None,
             // Pings are answered by the WebSocket layer; pongs only prove the client is alive,
             // which the read itself already did.
             Message::Ping(_) | Message::Pong(_) => return None,
             Message::Close(_) => return Some(Ending::Dropped("client closed")),
         };
         metrics.messages_received.fetch_add(1, Ordering::Relaxed);
+        // Every frame counts against the rate, binary ones too.
         match self.limiter.check(Instant::now()) {
             Verdict::Allow => {}
             Verdict::Limited => {
@@ -178,6 +184,12 @@ impl Connection {
                 ));
             }
         }
+        let Some(text) = text else {
+            return self.reply_error(ProtocolError::new(
+                ErrorCode::BadFrame,
+                "binary frames are not part of the protocol; send JSON text frames",
+            ));
+        };
         let parsed = match parse_client_message(text.as_str()) {
             Ok(m) => m,
             Err(e) => return self.reply_error(e),

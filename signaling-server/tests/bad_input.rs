@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use termmeet_signaling::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use termmeet_signaling::ServerConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -318,4 +318,46 @@ async fn a_client_that_stops_reading_is_dropped_not_buffered() {
         }
     );
     drop(slow);
+}
+
+/// 400 messages at once: the client reads its `rate-limited` errors and a clean 1008 close,
+/// not a connection reset (the server reads on until the client's close).
+async fn flood_ends_in_a_clean_close(binary: bool) {
+    let server = TestServer::default().await;
+    let mut c = server.client().await;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(c.ws);
+    for _ in 0..400 {
+        let frame = if binary {
+            Message::Binary(vec![0u8; 16].into())
+        } else {
+            Message::Text(r#"{"type":"ping"}"#.into())
+        };
+        if sink.send(frame).await.is_err() {
+            break;
+        }
+    }
+    let mut limited = 0;
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => limited += usize::from(t.contains("rate-limited")),
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| f.code),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => panic!("the connection failed instead of closing: {e}"),
+            Ok(None) => panic!("the connection ended without a close frame"),
+            Err(_) => panic!("no close within 10 s"),
+        }
+    };
+    assert_eq!(close, Some(CloseCode::Policy));
+    assert!(limited >= 3, "{limited} rate-limited errors");
+    c.ws = sink.reunite(stream).unwrap();
+}
+
+#[tokio::test]
+async fn a_flood_of_pings_ends_in_a_clean_1008() {
+    flood_ends_in_a_clean_close(false).await;
+}
+
+#[tokio::test]
+async fn binary_frames_count_against_the_rate() {
+    flood_ends_in_a_clean_close(true).await;
 }
