@@ -41,6 +41,11 @@ pub struct ServerConfig {
     pub turn_secret: Option<String>,
     /// How long minted TURN credentials stay valid.
     pub turn_ttl: Duration,
+    /// Most WebSocket connections open at once from one address.
+    pub max_conns_per_ip: usize,
+    /// Browser origins (like `https://meet.example.org`) allowed to open `/ws` besides the
+    /// server's own.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +64,8 @@ impl Default for ServerConfig {
             resume_queue: 256,
             turn_secret: None,
             turn_ttl: Duration::from_secs(12 * 3600),
+            max_conns_per_ip: 32,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -137,6 +144,26 @@ pub struct ServeArgs {
     #[arg(long, env = "TERMMEET_TURN_TTL", default_value = "12h", value_parser = parse_duration)]
     pub turn_ttl: Duration,
 
+    /// Most WebSocket connections open at once from one address; more are refused with
+    /// `too-many-connections` and closed with 1008.
+    #[arg(long, env = "TERMMEET_MAX_CONNS_PER_IP", default_value_t = 32)]
+    pub max_conns_per_ip: usize,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default; never on the public
+    /// port). Keep ADDR private, like 127.0.0.1:9090.
+    #[arg(long, env = "TERMMEET_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// A browser origin allowed to open /ws besides the server's own (like
+    /// https://meet.example.org). Repeat for more. Clients that send no Origin (not browsers)
+    /// are always accepted.
+    #[arg(
+        long = "allowed-origin",
+        env = "TERMMEET_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
     /// Log filter (error, warn, info, debug, trace, or a tracing filter like termmeet_signaling=debug).
     #[arg(long, env = "TERMMEET_LOG", default_value = "info")]
     pub log_level: String,
@@ -214,6 +241,8 @@ impl ServeArgs {
             ice_servers,
             turn_secret: self.turn_secret.clone(),
             turn_ttl: self.turn_ttl,
+            max_conns_per_ip: self.max_conns_per_ip.max(1),
+            allowed_origins: self.allowed_origins.clone(),
             ..ServerConfig::default()
         })
     }

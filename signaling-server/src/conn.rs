@@ -121,6 +121,36 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     metrics.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Tells a connection over its address's limit why, and closes it with 1008.
+pub async fn refuse_too_many(socket: WebSocket, shared: Arc<Shared>) {
+    let e = ProtocolError::new(
+        ErrorCode::TooManyConnections,
+        format!(
+            "this address already has {} connections open; close some and try again",
+            shared.config.max_conns_per_ip
+        ),
+    );
+    shared.metrics.count_error(e.code);
+    let (mut sink, mut stream) = socket.split();
+    let _ = sink
+        .send(Message::Text(e.to_message().to_json().into()))
+        .await;
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code: close_code::POLICY,
+            reason: "too many connections from this address".into(),
+        })))
+        .await;
+    let _ = tokio::time::timeout(CLOSE_FLUSH, async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Why a connection is ending.
 #[derive(Clone, Copy, Debug)]
 enum Ending {

@@ -21,4 +21,6 @@ pub mod turn;
 pub use axum::Router;
 pub use config::{ServeArgs, ServerConfig};
 pub use hub::RoomSummary;
-pub use server::{build, run, serve, spawn, spawn_loopback, EmbeddedServer, ServerHandle};
+pub use server::{
+    build, origin_allowed, run, serve, spawn, spawn_loopback, EmbeddedServer, ServerHandle,
+};

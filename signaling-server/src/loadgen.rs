@@ -144,6 +144,9 @@ async fn start_child_server() -> anyhow::Result<(String, ChildServer, u32)> {
             &format!("127.0.0.1:{port}"),
             "--max-rooms",
             "100000",
+            // Every simulated client comes from this one address.
+            "--max-conns-per-ip",
+            "1000000",
             "--log-level",
             "warn",
         ])

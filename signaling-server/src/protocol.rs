@@ -257,11 +257,13 @@ pub enum ErrorCode {
     ChatDisabled,
     /// Over the allowed message rate.
     RateLimited,
+    /// This address already holds the allowed number of connections.
+    TooManyConnections,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `PROTOCOL.md`'s table.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -274,6 +276,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::ChatDisabled,
         ErrorCode::RateLimited,
+        ErrorCode::TooManyConnections,
     ];
 
     /// The code as it appears on the wire.
@@ -291,6 +294,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::ChatDisabled => "chat-disabled",
             ErrorCode::RateLimited => "rate-limited",
+            ErrorCode::TooManyConnections => "too-many-connections",
         }
     }
 

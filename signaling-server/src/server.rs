@@ -47,6 +47,13 @@ impl ServerHandle {
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
     }
+
+    /// A router with `/metrics` alone, for the separate metrics address.
+    pub fn metrics_router(&self) -> Router {
+        Router::new()
+            .route("/metrics", get(metrics_page))
+            .with_state(Arc::clone(&self.shared))
+    }
 }
 
 /// Builds the server's state and router; [`run`] serves it.
@@ -59,11 +66,11 @@ pub fn build(config: ServerConfig) -> (Router, ServerHandle) {
         metrics,
         shutdown: std::sync::Mutex::new(CancellationToken::new()),
         tasks: TaskTracker::new(),
+        per_ip: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     let router = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics_page))
         .route("/", get(index_page))
         .route("/app.js", get(app_script))
         .with_state(Arc::clone(&shared));
@@ -139,13 +146,16 @@ pub async fn serve(
     *shared.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
     shared.tasks.reopen();
     let stop = token.clone();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing every connection with 1001");
-            stop.cancel();
-        })
-        .await;
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing every connection with 1001");
+        stop.cancel();
+    })
+    .await;
     // WebSocket tasks outlive hyper's view of the connection: wait for their close frames.
     token.cancel();
     shared.tasks.close();
@@ -153,7 +163,41 @@ pub async fn serve(
     served
 }
 
-async fn ws_upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+/// Whether a browser's `Origin` may open `/ws`: the server's own (same host and port as the
+/// request's `Host`), one of `--allowed-origin`, or none at all (not a browser).
+pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[String]) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    if allowed.iter().any(|a| a.trim_end_matches('/') == origin) {
+        return true;
+    }
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+}
+
+async fn ws_upgrade(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if !origin_allowed(
+        text(header::ORIGIN),
+        text(header::HOST),
+        &shared.config.allowed_origins,
+    ) {
+        tracing::info!(%peer, origin = ?text(header::ORIGIN), "refused a foreign origin");
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "this page's origin may not use this server (see --allowed-origin)",
+        )
+            .into_response();
+    }
+    let slot = shared.take_ip_slot(peer.ip());
     let tracked = shared.tasks.token();
     ws.max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
@@ -164,7 +208,10 @@ async fn ws_upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> 
         .max_write_buffer_size(4 * MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
             let _tracked = tracked;
-            crate::conn::serve(socket, shared).await;
+            match slot {
+                Some(_slot) => crate::conn::serve(socket, shared).await,
+                None => crate::conn::refuse_too_many(socket, shared).await,
+            }
         })
 }
 

@@ -6,6 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use std::future::IntoFuture;
+
 use futures_util::StreamExt;
 use termmeet_signaling::protocol::{ClientMessage, ServerMessage};
 use termmeet_signaling::ServerConfig;
@@ -178,7 +180,13 @@ async fn http_endpoints() {
     let (status, body) = http_get(server.addr, "/healthz").await;
     assert!(status.contains("200"), "{status}");
     assert_eq!(body.trim(), "ok");
-    let (status, body) = http_get(server.addr, "/metrics").await;
+    // Metrics are never on the public port; the operator serves them on a private address.
+    let (status, _) = http_get(server.addr, "/metrics").await;
+    assert!(status.contains("404"), "{status}");
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    tokio::spawn(axum::serve(metrics, server.handle.metrics_router()).into_future());
+    let (status, body) = http_get(metrics_addr, "/metrics").await;
     assert!(status.contains("200"));
     for line in [
         "termmeet_connections 1",

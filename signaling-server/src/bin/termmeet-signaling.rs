@@ -61,7 +61,18 @@ async fn serve_until_signal(args: ServeArgs) -> anyhow::Result<()> {
             args.listen
         )
         })?;
-    termmeet_signaling::run(listener, config, shutdown_signal()).await?;
+    let (router, handle) = termmeet_signaling::build(config);
+    if let Some(addr) = args.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {addr} for metrics: {e}; choose another --metrics-listen"
+            )
+        })?;
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+        let router = handle.metrics_router();
+        tokio::spawn(async move { axum::serve(metrics, router).await });
+    }
+    termmeet_signaling::serve(listener, router, handle, shutdown_signal()).await?;
     Ok(())
 }
 
