@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub turn_ttl: Duration,
     /// Most WebSocket connections open at once from one address.
     pub max_conns_per_ip: usize,
+    /// Most new rooms one address may open in a minute.
+    pub max_new_rooms_per_minute: usize,
     /// Browser origins (like `https://meet.example.org`) allowed to open `/ws` besides the
     /// server's own.
     pub allowed_origins: Vec<String>,
@@ -65,6 +67,7 @@ impl Default for ServerConfig {
             turn_secret: None,
             turn_ttl: Duration::from_secs(12 * 3600),
             max_conns_per_ip: 32,
+            max_new_rooms_per_minute: 20,
             allowed_origins: Vec::new(),
         }
     }
@@ -148,6 +151,11 @@ pub struct ServeArgs {
     /// `too-many-connections` and closed with 1008.
     #[arg(long, env = "TERMMEET_MAX_CONNS_PER_IP", default_value_t = 32)]
     pub max_conns_per_ip: usize,
+
+    /// Most new rooms one address may open in a minute; more are refused with
+    /// `too-many-connections` (joining rooms that are open is not limited).
+    #[arg(long, env = "TERMMEET_MAX_NEW_ROOMS_PER_MINUTE", default_value_t = 20)]
+    pub max_new_rooms_per_minute: usize,
 
     /// Serve Prometheus metrics at http://ADDR/metrics (off by default; never on the public
     /// port). Keep ADDR private, like 127.0.0.1:9090.
@@ -242,6 +250,7 @@ impl ServeArgs {
             turn_secret: self.turn_secret.clone(),
             turn_ttl: self.turn_ttl,
             max_conns_per_ip: self.max_conns_per_ip.max(1),
+            max_new_rooms_per_minute: self.max_new_rooms_per_minute.max(1),
             allowed_origins: self.allowed_origins.clone(),
             ..ServerConfig::default()
         })

@@ -34,7 +34,7 @@ static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 /// Serves one upgraded connection until it closes, is dropped, or the server shuts down.
-pub async fn serve(socket: WebSocket, shared: Arc<Shared>) {
+pub async fn serve(socket: WebSocket, shared: Arc<Shared>, from: std::net::IpAddr) {
     let conn_id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     let metrics = &shared.metrics;
     metrics.connections.fetch_add(1, Ordering::Relaxed);
@@ -54,6 +54,7 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>) {
         shared: Arc::clone(&shared),
         outbox: outbox.clone(),
         seat: None,
+        from,
         limiter: RateLimiter::new(
             shared.config.rate_per_sec,
             shared.config.rate_burst,
@@ -184,6 +185,8 @@ struct Connection {
     outbox: Outbox,
     /// Set once `join` succeeds.
     seat: Option<Seat>,
+    /// The client's address.
+    from: std::net::IpAddr,
     limiter: RateLimiter,
 }
 
@@ -231,17 +234,26 @@ impl Connection {
                 self.outbox.send(&ServerMessage::Pong {}, metrics);
                 Ok(())
             }
-            (None, join @ ClientMessage::Join { .. }) => match self.hub.join(&self.outbox, join) {
-                Ok(seat) => {
-                    self.seat = Some(seat);
-                    Ok(())
+            (None, join @ ClientMessage::Join { .. }) => {
+                match self.hub.join(&self.outbox, join, Some(self.from)) {
+                    Ok(seat) => {
+                        self.seat = Some(seat);
+                        Ok(())
+                    }
+                    Err(e) if e.code == ErrorCode::BadSecret => {
+                        self.reply_error(e.answering(kind));
+                        return Some(Ending::Close(close_code::POLICY, "bad secret"));
+                    }
+                    Err(e) if e.code == ErrorCode::TooManyConnections => {
+                        self.reply_error(e.answering(kind));
+                        return Some(Ending::Close(
+                            close_code::POLICY,
+                            "too many new rooms from this address",
+                        ));
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) if e.code == ErrorCode::BadSecret => {
-                    self.reply_error(e.answering(kind));
-                    return Some(Ending::Close(close_code::POLICY, "bad secret"));
-                }
-                Err(e) => Err(e),
-            },
+            }
             (None, _) => Err(ProtocolError::new(
                 ErrorCode::NotJoined,
                 "join a room first: send {\"type\":\"join\",\"room\":…,\"name\":…}",

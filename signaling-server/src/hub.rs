@@ -123,7 +123,12 @@ struct HubState {
     tokens: HashMap<String, Seat>,
     /// Source of detach epochs, so an old grace timer cannot remove a resumed participant.
     next_epoch: u64,
+    /// When each address opened rooms in the last minute.
+    room_opens: HashMap<std::net::IpAddr, VecDeque<std::time::Instant>>,
 }
+
+/// The window of the per-address limit on new rooms.
+const ROOM_OPEN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What [`Hub::room_summary`] tells of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,7 +273,12 @@ impl Hub {
     }
 
     /// Handles `join` (or a resume) from the connection behind `outbox`.
-    pub fn join(&self, outbox: &Outbox, message: ClientMessage) -> Result<Seat, ProtocolError> {
+    pub fn join(
+        &self,
+        outbox: &Outbox,
+        message: ClientMessage,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Seat, ProtocolError> {
         let ClientMessage::Join {
             room: room_name,
             name,
@@ -288,10 +298,23 @@ impl Hub {
             return Ok(seat);
         }
         self.check_secret(&room_name, secret.as_deref())?;
+        let opens = match from {
+            Some(ip) if !state.rooms.contains_key(&room_name) => {
+                Some(self.check_room_opens(state, ip)?)
+            }
+            _ => None,
+        };
         let room = self.room_to_join(state, &room_name)?;
         let (seat, resume_token) =
             self.seat_member(room, &room_name, name, client, outbox, resume.is_some());
         state.tokens.insert(resume_token, seat.clone());
+        if let Some(ip) = opens {
+            state
+                .room_opens
+                .entry(ip)
+                .or_default()
+                .push_back(std::time::Instant::now());
+        }
         self.metrics.joins_total.fetch_add(1, Ordering::Relaxed);
         Ok(seat)
     }
@@ -326,6 +349,35 @@ impl Hub {
 
     /// The room a newcomer joins: the open one if it has a seat free, or a new one if the
     /// server may open another.
+    /// Whether `ip` may open one more room now (at most `max_new_rooms_per_minute`).
+    fn check_room_opens(
+        &self,
+        state: &mut HubState,
+        ip: std::net::IpAddr,
+    ) -> Result<std::net::IpAddr, ProtocolError> {
+        let now = std::time::Instant::now();
+        let recent = |t: &std::time::Instant| now.saturating_duration_since(*t) < ROOM_OPEN_WINDOW;
+        if state.room_opens.len() > 10_000 {
+            state
+                .room_opens
+                .retain(|_, opens| opens.back().is_some_and(recent));
+        }
+        let opens = state.room_opens.entry(ip).or_default();
+        while opens.front().is_some_and(|t| !recent(t)) {
+            opens.pop_front();
+        }
+        if opens.len() >= self.config.max_new_rooms_per_minute {
+            return Err(err(
+                ErrorCode::TooManyConnections,
+                format!(
+                    "this address opened {} rooms in the last minute; wait a minute or join a room that is open",
+                    opens.len()
+                ),
+            ));
+        }
+        Ok(ip)
+    }
+
     fn room_to_join<'a>(
         &self,
         state: &'a mut HubState,

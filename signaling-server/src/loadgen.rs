@@ -147,6 +147,8 @@ async fn start_child_server() -> anyhow::Result<(String, ChildServer, u32)> {
             // Every simulated client comes from this one address.
             "--max-conns-per-ip",
             "1000000",
+            "--max-new-rooms-per-minute",
+            "1000000",
             "--log-level",
             "warn",
         ])

@@ -209,7 +209,7 @@ async fn ws_upgrade(
         .on_upgrade(move |socket| async move {
             let _tracked = tracked;
             match slot {
-                Some(_slot) => crate::conn::serve(socket, shared).await,
+                Some(_slot) => crate::conn::serve(socket, shared, peer.ip()).await,
                 None => crate::conn::refuse_too_many(socket, shared).await,
             }
         })

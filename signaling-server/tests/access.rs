@@ -100,3 +100,31 @@ fn origin_rules() {
         &allowed
     ));
 }
+
+#[tokio::test]
+async fn one_address_opens_only_so_many_rooms_a_minute() {
+    let server = TestServer::start(ServerConfig {
+        max_new_rooms_per_minute: 3,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for room in ["r1", "r2", "r3"] {
+        held.push(server.joined(room, "opener").await);
+    }
+    let mut fourth = server.client().await;
+    fourth
+        .send(&ClientMessage::Join {
+            room: "r4".into(),
+            name: "opener".into(),
+            secret: None,
+            resume: None,
+            client: None,
+        })
+        .await;
+    let message = fourth.expect_error(ErrorCode::TooManyConnections).await;
+    assert!(message.contains("3 rooms in the last minute"), "{message}");
+    assert_eq!(fourth.expect_close().await, CloseCode::Policy);
+    // Joining a room that is open is not limited.
+    let _guest = server.joined("r1", "guest").await;
+}
