@@ -110,6 +110,14 @@ async fn chromium_and_a_terminal_exchange_media_chat_hands_and_a_screen() {
         Duration::from_secs(90),
     )
     .await;
+    // The short code the page shows for its connection to term (compared with term's below).
+    let page_code = page
+        .wait_for(
+            "the short code",
+            "(window.termmeet.stats().find((p) => p.name === 'term') || {}).sas",
+            Duration::from_secs(20),
+        )
+        .await;
     // Another microphone, chosen from the page's list: the track is swapped on the
     // connection, and the terminal keeps hearing the page (checked after "hello terminal").
     page.wait_for(
@@ -195,6 +203,9 @@ async fn chromium_and_a_terminal_exchange_media_chat_hands_and_a_screen() {
         chrome.video_frames >= 30 && chrome.audio_ms > 500,
         "{chrome:?}"
     );
+    // The page and the terminal show the same short code for their connection.
+    assert!(chrome.sas.is_some(), "{chrome:?}");
+    assert_eq!(page_code.as_str(), chrome.sas.as_deref(), "{chrome:?}");
     assert_eq!(page.errors().await, Vec::<String>::new());
     page.close().await;
 }

@@ -111,6 +111,11 @@ async fn three_participants_see_hear_and_chat() {
         "latency from the test pattern's stamp"
     );
     assert!(from_bob.screen_frames >= 5);
+    // Both ends of a connection show the same short code.
+    let from_alice = &b.peers["alice"];
+    assert!(from_bob.sas.is_some(), "{from_bob:?}");
+    assert_eq!(from_bob.sas, from_alice.sas);
+    assert_eq!(a.peers["carol"].sas, c.peers["alice"].sas);
     // Connection figures: loopback is a host pair, we send to bob, and jitter is sane.
     assert_eq!(from_bob.path, "host", "{from_bob:?}");
     assert!(from_bob.bitrate_out_kbps > 0.0, "{from_bob:?}");

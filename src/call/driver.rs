@@ -22,8 +22,7 @@ use super::mesh::{MeshCommand, MeshConfig, MeshError};
 use super::negotiation::{Input, KeyframeGate};
 use super::state::{MeshState, PeerState, Roster};
 use super::stats::{
-    lowest_estimate, relay_address, split_bitrate, DelayBrake, LinkSample, Quality, StatsWindow,
-    SCREEN_BITRATE,
+    lowest_estimate, relay_address, split_bitrate, LinkSample, Quality, StatsWindow, SCREEN_BITRATE,
 };
 use super::tracks::{
     add_source, lock, receive, request_keyframes, AudioTaps, KeyframeTargets, ReceiveSink,
@@ -39,8 +38,6 @@ struct LinkEntry {
     tracks: Vec<SentTrack>,
     receivers: Vec<JoinHandle<()>>,
     stats: StatsWindow,
-    /// The delay-based brake on this link's estimate.
-    brake: DelayBrake,
     created: Instant,
     connected_once: bool,
     timeout_reported: bool,
@@ -418,7 +415,6 @@ impl MeshTask {
             tracks,
             receivers: Vec::new(),
             stats: StatsWindow::default(),
-            brake: DelayBrake::default(),
             created: Instant::now(),
             connected_once: false,
             timeout_reported: false,
@@ -450,6 +446,9 @@ impl MeshTask {
                 });
                 if let Some(entry) = self.links.get_mut(&peer) {
                     entry.connected_once |= state == RTCPeerConnectionState::Connected;
+                }
+                if state == RTCPeerConnectionState::Connected {
+                    self.note_short_code(&peer).await;
                 }
                 let input = Input::Connection(connection_of(state));
                 self.negotiate(&peer, input, Instant::now()).await;
@@ -581,6 +580,26 @@ impl MeshTask {
         }
     }
 
+    /// The short code of the link to `peer`, from both descriptions' fingerprints.
+    async fn note_short_code(&mut self, peer: &str) {
+        let Some(entry) = self.links.get(peer) else {
+            return;
+        };
+        let pc = entry.link.connection();
+        let (local, remote) = (pc.local_description().await, pc.remote_description().await);
+        let code = match (local, remote) {
+            (Some(l), Some(r)) => super::sas::short_code(&l.sdp, &r.sdp),
+            _ => None,
+        };
+        if code.is_some() {
+            self.update(|s| {
+                if let Some(p) = s.peers.get_mut(peer) {
+                    p.sas = code;
+                }
+            });
+        }
+    }
+
     /// With a TURN relay configured, a link that gathered for [`RELAY_TIMEOUT`] without a
     /// relay candidate means the relay refused us or cannot be reached: said once, not left
     /// to look like a hang.
@@ -660,15 +679,8 @@ impl MeshTask {
             };
             entry.link.set_rtt(rtt);
             let figures = entry.stats.push(now, sample, connected);
-            let brake = entry
-                .brake
-                .push(now, rtt, figures.bitrate_out_kbps * 1000.0);
-            let estimate = match (gcc, brake) {
-                (Some(g), Some(b)) => Some(g.min(b)),
-                (g, _) => g,
-            };
-            tracing::debug!(%peer, ?gcc, ?brake, rtt, path = %figures.path, "link sample");
-            estimates.push(estimate);
+            tracing::debug!(%peer, estimate = ?gcc, rtt, path = %figures.path, "link sample");
+            estimates.push(gcc);
             let never = !entry.connected_once
                 && !entry.timeout_reported
                 && now.duration_since(entry.created) > NEGOTIATION_TIMEOUT;

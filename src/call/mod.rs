@@ -13,6 +13,7 @@ pub mod negotiation;
 pub mod pacer;
 pub mod receive;
 pub mod rtcp;
+pub mod sas;
 pub mod state;
 pub mod stats;
 pub mod tracks;

@@ -104,6 +104,8 @@ pub struct PeerState {
     pub concealed_pct: f64,
     /// Gaps of more than [`super::tracks::FREEZE`] between decoded camera pictures.
     pub freezes: u64,
+    /// The short code from both ends' DTLS fingerprints (see [`super::sas`]), once connected.
+    pub sas: Option<String>,
     /// Glass-to-glass latency of the decoded test-pattern frames.
     pub latency: LatencyHistogram,
     /// Frame numbers of the first and last test-pattern frames decoded: the sender sent
@@ -154,6 +156,7 @@ impl PeerState {
             audio_ms: 0,
             concealed_pct: 0.0,
             freezes: 0,
+            sas: None,
             latency: LatencyHistogram::default(),
             stamp_range: None,
             audio_level: 0.0,

@@ -268,66 +268,6 @@ pub struct BitrateSplit {
 /// Splits the lowest congestion estimate across the links between the camera and the screen.
 /// One encoder serves every peer, so it sends at the rate the weakest path can take, within
 /// the configured ceiling, leaving room for audio.
-/// A queue building on the path: the round trip this far above its floor of the last
-/// [`RTT_FLOOR_WINDOW`] means we send more than the path carries.
-pub const QUEUE_DELAY: Duration = Duration::from_millis(80);
-/// How far back the round trip's floor is taken from.
-pub const RTT_FLOOR_WINDOW: Duration = Duration::from_secs(20);
-
-/// A delay-based brake on top of the congestion controller's estimate. webrtc-rs 0.21's GCC
-/// reacts to loss only (its delay detector did not move on a capped path with a 200 ms
-/// queue), so a full queue shows as a sawtooth between the floor and above the cap. This
-/// watches the round trip from RTCP: when it stands [`QUEUE_DELAY`] above its recent floor,
-/// the target is held at 85% of what we measured leaving, and is let go again 8% a second
-/// once the queue has drained.
-#[derive(Clone, Debug, Default)]
-pub struct DelayBrake {
-    /// Round trips seen (when, ms).
-    rtts: VecDeque<(Instant, f64)>,
-    /// The cap, bits a second, while braking.
-    cap: Option<f64>,
-    /// When the cap was last set or raised.
-    since: Option<Instant>,
-}
-
-impl DelayBrake {
-    /// Takes one second's figures: the media round trip (ms, 0 for none) and what we sent
-    /// (bits a second); returns the cap to apply to the estimate, if any.
-    pub fn push(&mut self, now: Instant, rtt_ms: f64, sent_bps: f64) -> Option<f64> {
-        if rtt_ms > 0.0 {
-            self.rtts.push_back((now, rtt_ms));
-        }
-        while self
-            .rtts
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > RTT_FLOOR_WINDOW)
-        {
-            self.rtts.pop_front();
-        }
-        let floor = self
-            .rtts
-            .iter()
-            .map(|(_, r)| *r)
-            .fold(f64::INFINITY, f64::min);
-        let queued = rtt_ms > 0.0 && rtt_ms - floor > QUEUE_DELAY.as_secs_f64() * 1000.0;
-        if queued && sent_bps > 0.0 {
-            let cap = 0.85 * sent_bps;
-            self.cap = Some(self.cap.map_or(cap, |c| c.min(cap)));
-            self.since = Some(now);
-        } else if let (Some(cap), Some(since)) = (self.cap, self.since) {
-            let secs = now.saturating_duration_since(since).as_secs_f64();
-            let released = cap * 1.08f64.powf(secs);
-            if released > cap * 4.0 {
-                self.cap = None;
-                self.since = None;
-            } else {
-                return Some(released);
-            }
-        }
-        self.cap
-    }
-}
-
 /// Audio goes first: the video encoders share what is left of the estimate after this.
 pub const AUDIO_RESERVE: f64 = 40_000.0;
 
@@ -446,32 +386,6 @@ mod tests {
         assert_eq!(f.bitrate_out_kbps, 2_000.0);
         let gone = w.push(t0 + Duration::from_secs(1), s(63_500, 127_000), false);
         assert_eq!(gone.quality, Quality::Disconnected);
-    }
-
-    #[test]
-    fn the_brake_holds_a_queue_down_and_lets_go_after() {
-        let t0 = Instant::now();
-        let mut b = DelayBrake::default();
-        let s = |n: u64| t0 + Duration::from_secs(n);
-        // A quiet path: no cap.
-        assert_eq!(b.push(s(0), 2.0, 1_000_000.0), None);
-        assert_eq!(b.push(s(1), 3.0, 1_000_000.0), None);
-        assert_eq!(
-            b.push(s(2), 0.0, 1_000_000.0),
-            None,
-            "no measurement, no change"
-        );
-        // A queue of 200 ms builds: held at 85% of what left.
-        assert_eq!(b.push(s(3), 202.0, 400_000.0), Some(340_000.0));
-        assert_eq!(
-            b.push(s(4), 190.0, 380_000.0),
-            Some(323_000.0),
-            "only ever lower"
-        );
-        // Drained: let go 8% a second, then not at all.
-        let released = b.push(s(5), 5.0, 300_000.0).unwrap();
-        assert!((released - 323_000.0 * 1.08).abs() < 1.0, "{released}");
-        assert_eq!(b.push(s(30), 5.0, 300_000.0), None);
     }
 
     #[test]

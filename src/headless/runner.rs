@@ -93,6 +93,7 @@ pub struct PeerReport {
     pub path: String,
     pub concealed_pct: f64,
     pub freezes: u64,
+    pub sas: Option<String>,
 }
 
 /// A chat line in the report.
@@ -288,6 +289,7 @@ fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -
                     path: p.path.clone(),
                     concealed_pct: (p.concealed_pct * 10.0).round() / 10.0,
                     freezes: p.freezes,
+                    sas: p.sas.clone(),
                 },
             )
         })

@@ -56,6 +56,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
         if p.speaking() {
             spans.push(Span::styled(" speaking", Style::default().fg(Color::Green)));
         }
+        // Read out and compared with theirs, it shows nobody sits between the two of you.
+        if let Some(code) = &p.sas {
+            spans.push(Span::styled(
+                format!(" code {code}"),
+                Style::default().fg(Color::DarkGray),
+            ));
+        }
         lines.push(Line::from(spans));
     }
     if m.peers.is_empty() {

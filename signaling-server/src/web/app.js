@@ -131,10 +131,32 @@ function makePeer(info) {
   };
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === "failed" && Date.now() - p.lastFailed > 5000) { p.lastFailed = Date.now(); pc.restartIce(); }
+    if (pc.connectionState === "connected") shortCode(pc).then((code) => { p.sas = code; renderSide(); });
     renderSide();
   };
   makeTile(p);
   return p;
+}
+
+// The short code both ends show: six digits from the two DTLS fingerprints, sorted, so
+// people can read it out and check nobody sits between them (the same as the terminal's
+// call/sas.rs).
+function fingerprintOf(sdp) {
+  const line = (sdp || "").split(/\r?\n/).find((l) => l.startsWith("a=fingerprint:"));
+  if (!line) return null;
+  const [hash, hex] = line.slice("a=fingerprint:".length).trim().split(" ");
+  return hash.toLowerCase() + " " + (hex || "").trim().toUpperCase();
+}
+
+async function shortCode(pc) {
+  const a = fingerprintOf(pc.localDescription && pc.localDescription.sdp);
+  const b = fingerprintOf(pc.remoteDescription && pc.remoteDescription.sdp);
+  if (!a || !b || !crypto.subtle) return null;
+  const [x, y] = a <= b ? [a, b] : [b, a];
+  const digest = new DataView(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(x + "\n" + y)));
+  const n = digest.getUint32(0) % 1000000;
+  const pad = (v) => String(v).padStart(3, "0");
+  return pad(Math.floor(n / 1000)) + " " + pad(n % 1000);
 }
 
 function preferH264(pc) {
@@ -259,6 +281,7 @@ function renderSide() {
     d.textContent = p.info.name + (p.info.id === state.host ? " (host)" : "") + " ";
     const q = document.createElement("span"); q.className = "q-" + (p.quality || "disconnected"); q.textContent = p.quality || p.pc.connectionState;
     d.append(q);
+    if (p.sas) { const c = document.createElement("span"); c.className = "sas"; c.textContent = " code " + p.sas; d.append(c); }
     if (state.me && state.me.id === state.host && state.hands.includes(p.info.id)) {
       const b = document.createElement("button"); b.textContent = "lower hand"; b.className = "lower-hand"; b.dataset.peer = p.info.name; b.onclick = () => send({ type: "lower-hand", peer: p.info.id }); d.append(b);
     }
@@ -310,7 +333,7 @@ window.termmeet = {
   stats: () => [...state.peers.values()].map((p) => ({
     name: p.info.name, id: p.info.id, connection: p.pc.connectionState, signaling: p.pc.signalingState, quality: p.quality || null,
     cameraFrames: p.cameraFrames || 0, screenFrames: p.screenFrames || 0, audioSamples: p.audioSamples || 0,
-    mic: p.info.mic, cam: p.info.cam, screen: !!p.info.screen,
+    mic: p.info.mic, cam: p.info.cam, screen: !!p.info.screen, sas: p.sas || null,
   })),
   me: () => state.me,
   micLabel: () => { const t = state.local && state.local.getAudioTracks()[0]; return t ? t.label : null; },
