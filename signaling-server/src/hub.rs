@@ -127,6 +127,20 @@ struct HubState {
     room_opens: HashMap<std::net::IpAddr, VecDeque<std::time::Instant>>,
 }
 
+/// Whether two secrets are equal, in a time that tells nothing of where they differ or how
+/// long they are: their SHA-1 digests are compared byte by byte without stopping early.
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha1::{Digest, Sha1};
+    let (a, b) = (
+        Sha1::digest(given.as_bytes()),
+        Sha1::digest(expected.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 /// The window of the per-address limit on new rooms.
 const ROOM_OPEN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -339,16 +353,16 @@ impl Hub {
     /// Refuses a room that has a secret when the right one is not given.
     fn check_secret(&self, room_name: &str, secret: Option<&str>) -> Result<(), ProtocolError> {
         match self.config.room_secrets.get(room_name) {
-            Some(expected) if secret != Some(expected.as_str()) => Err(err(
-                ErrorCode::BadSecret,
-                format!("room {room_name:?} needs the right secret; ask its organiser for it"),
-            )),
+            Some(expected) if !secret.is_some_and(|given| same_secret(given, expected)) => {
+                Err(err(
+                    ErrorCode::BadSecret,
+                    format!("room {room_name:?} needs the right secret; ask its organiser for it"),
+                ))
+            }
             _ => Ok(()),
         }
     }
 
-    /// The room a newcomer joins: the open one if it has a seat free, or a new one if the
-    /// server may open another.
     /// Whether `ip` may open one more room now (at most `max_new_rooms_per_minute`).
     fn check_room_opens(
         &self,
@@ -378,6 +392,8 @@ impl Hub {
         Ok(ip)
     }
 
+    /// The room a newcomer joins: the open one if it has a seat free, or a new one if the
+    /// server may open another.
     fn room_to_join<'a>(
         &self,
         state: &'a mut HubState,
@@ -631,5 +647,18 @@ impl Hub {
                 hub.remove(&mut state, &seat, "grace period over");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_by_value_only() {
+        assert!(same_secret("open sesame", "open sesame"));
+        assert!(!same_secret("open sesame", "open sesamE"));
+        assert!(!same_secret("", "open sesame"));
+        assert!(!same_secret("open sesame and more", "open sesame"));
     }
 }
