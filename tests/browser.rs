@@ -236,6 +236,9 @@ async fn two_browsers_and_two_terminals_all_exchange_video() {
             expect video from chrome1 frames 20 within 90s
             expect video from chrome2 frames 20 within 60s
             expect video from term2 frames 20 within 60s
+            # Neither leaves before the other has counted its frames.
+            chat term1 sees everyone
+            expect chat from term2 "term2 sees everyone" within 60s
             expect chat from chrome1 "everyone sees everyone" within 180s
             leave
         "#,
@@ -248,6 +251,9 @@ async fn two_browsers_and_two_terminals_all_exchange_video() {
             expect video from chrome1 frames 20 within 90s
             expect video from chrome2 frames 20 within 60s
             expect video from term1 frames 20 within 60s
+            # Neither leaves before the other has counted its frames.
+            chat term2 sees everyone
+            expect chat from term1 "term1 sees everyone" within 60s
             expect chat from chrome1 "everyone sees everyone" within 180s
             leave
         "#,

@@ -146,11 +146,17 @@ pub fn assert_held(who: &str, r: &Report) {
         .filter(|s| !s.ok)
         .map(|s| format!("line {} `{}`: {}", s.line, s.text, s.detail))
         .collect();
+    let timeline: Vec<String> = r
+        .steps
+        .iter()
+        .map(|s| format!("line {} took {} ms: {}", s.line, s.ms, s.detail))
+        .collect();
     assert!(
         r.ok,
-        "{who}'s script failed:\n{}\nerrors: {:?}\npeers: {:?}",
+        "{who}'s script failed:\n{}\nerrors: {:?}\nsteps:\n{}\npeers: {:?}",
         failed.join("\n"),
         r.errors,
+        timeline.join("\n"),
         r.peers
     );
 }
