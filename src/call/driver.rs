@@ -669,14 +669,10 @@ impl MeshTask {
             {
                 sample.path = "relay".into();
             }
-            let gcc = entry.link.estimate().or(sample.target_bitrate);
-            // RTCP's round trip when 0.21 gives one, else the ICE pair's (its STUN checks go
-            // through the same queues, every few seconds).
-            let rtt = if sample.media_rtt_ms > 0.0 {
-                sample.media_rtt_ms
-            } else {
-                sample.rtt_ms
-            };
+            // The estimate comes from the controller itself: 0.21's stats report leaves
+            // `target_bitrate` at 0 (see `link::Estimate`).
+            let gcc = entry.link.estimate();
+            let rtt = sample.rtt_ms;
             entry.link.set_rtt(rtt);
             let figures = entry.stats.push(now, sample, connected);
             tracing::debug!(%peer, estimate = ?gcc, rtt, path = %figures.path, "link sample");

@@ -150,9 +150,4 @@ impl AudioReceiver {
     pub fn stats(&self) -> AudioJitterStats {
         self.jitter.stats
     }
-
-    /// The depth the buffer aims at now.
-    pub fn target(&self) -> Duration {
-        self.jitter.target()
-    }
 }

@@ -80,13 +80,8 @@ pub struct LinkSample {
     pub bytes_sent: u64,
     /// Interarrival jitter of the worst inbound stream, seconds.
     pub jitter_s: f64,
-    /// The congestion controller's target for this link, bits a second, when it has one.
     /// `ADDRESS:PORT` of the selected pair's remote candidate.
     pub remote_address: String,
-    /// Round trip from RTCP receiver reports about what we send, ms (the highest over our
-    /// streams; 0 when none came yet). Measured every second, with the queues on the way.
-    pub media_rtt_ms: f64,
-    pub target_bitrate: Option<f64>,
     /// The selected pair's local candidate type: host, srflx, prflx, relay.
     pub path: String,
 }
@@ -106,15 +101,6 @@ impl LinkSample {
                 }
                 RTCStatsReportEntry::OutboundRtp(o) => {
                     s.bytes_sent += o.sent_rtp_stream_stats.bytes_sent;
-                    if o.target_bitrate > 0.0 {
-                        let t = s
-                            .target_bitrate
-                            .map_or(o.target_bitrate, |t| t.max(o.target_bitrate));
-                        s.target_bitrate = Some(t);
-                    }
-                }
-                RTCStatsReportEntry::RemoteInboundRtp(r) if r.round_trip_time > 0.0 => {
-                    s.media_rtt_ms = s.media_rtt_ms.max(r.round_trip_time * 1000.0);
                 }
                 RTCStatsReportEntry::InboundRtp(i) => {
                     let r = &i.received_rtp_stream_stats;
