@@ -65,6 +65,10 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>, from: std::net::IpAdd
     let half_queue = shared.config.outbound_queue.div_ceil(2);
     let ending = loop {
         tokio::select! {
+            // Frames first: a client that sends `leave` and closes at once may make our writer
+            // fail before its `leave` is read, and then it would be held for the grace period
+            // as if it had dropped.
+            biased;
             frame = tokio::time::timeout(shared.config.idle_timeout, stream.next()) => {
                 match frame {
                     Err(_) => break Ending::Dropped("idle timeout"),
