@@ -14,5 +14,6 @@ pub mod render;
 pub mod session;
 pub mod signaling;
 pub mod term;
+pub mod tls;
 pub mod tui;
 pub mod ui;

@@ -65,6 +65,32 @@ struct MeetingArgs {
     ice: IceArgs,
 }
 
+/// How to get into a server that is locked (for `join` and `headless`).
+#[derive(clap::Args, Clone, Default)]
+struct AccessArgs {
+    /// A join token from the meeting's organiser (`termmeet-signaling token`), for a server
+    /// that needs one.
+    #[arg(long, env = "TERMMEET_TOKEN")]
+    token: Option<String>,
+    /// Trust the CA certificates (PEM) in this file for a wss:// server, besides the
+    /// system's.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Trust exactly the wss:// server certificate with this SHA-256 fingerprint (what a
+    /// self-signed server prints when it starts).
+    #[arg(long)]
+    server_fingerprint: Option<String>,
+}
+
+impl AccessArgs {
+    fn tls(&self) -> termmeet::tls::TlsOptions {
+        termmeet::tls::TlsOptions {
+            ca_file: self.ca_file.clone(),
+            fingerprint: self.server_fingerprint.clone(),
+        }
+    }
+}
+
 /// STUN and TURN servers of your own (for `join`, `demo` and `headless`).
 #[derive(clap::Args, Clone, Default)]
 struct IceArgs {
@@ -102,9 +128,12 @@ enum Command {
         /// machine's port 8080 is used, or started.
         #[arg(long)]
         server: Option<String>,
-        /// The room's secret, if it has one.
+        /// The room's secret, if it has one. Without --server, the meeting this starts uses
+        /// it instead of a random one.
         #[arg(long)]
         secret: Option<String>,
+        #[command(flatten)]
+        access: AccessArgs,
         #[command(flatten)]
         meeting: MeetingArgs,
     },
@@ -195,6 +224,8 @@ enum Command {
         #[arg(long, default_value = "warn")]
         log: String,
         #[command(flatten)]
+        access: AccessArgs,
+        #[command(flatten)]
         ice: IceArgs,
     },
 }
@@ -281,6 +312,7 @@ fn flags_of(server: Option<String>, m: &MeetingArgs) -> ClientConfig {
 fn join_options(
     room: String,
     secret: Option<String>,
+    access: AccessArgs,
     c: ClientConfig,
 ) -> anyhow::Result<termmeet::session::JoinOptions> {
     let colors = match c.colors.as_deref() {
@@ -306,6 +338,8 @@ fn join_options(
         server: c.server,
         name,
         secret,
+        token: access.token.clone(),
+        tls: access.tls(),
         camera: c.camera,
         mic: c.mic,
         speaker: c.speaker,
@@ -335,6 +369,7 @@ fn main() -> anyhow::Result<()> {
             room,
             server,
             secret,
+            access,
             meeting,
         } => {
             if let Err(e) = termmeet_signaling::protocol::check_room_name(&room) {
@@ -346,7 +381,7 @@ fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             log_to_file(c.log_file.clone())?;
-            let options = join_options(room, secret, c)?;
+            let options = join_options(room, secret, access, c)?;
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(termmeet::session::join(options));
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -355,7 +390,7 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { meeting } => {
             let c = effective_config(cli.config.as_ref(), flags_of(None, &meeting))?;
             log_to_file(c.log_file.clone())?;
-            let options = join_options("demo".into(), None, c)?;
+            let options = join_options("demo".into(), None, AccessArgs::default(), c)?;
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(termmeet::session::demo(options));
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -419,6 +454,7 @@ fn main() -> anyhow::Result<()> {
             fps,
             bitrate_kbps,
             log,
+            access,
             ice,
         } => {
             let ice_servers = match ice.servers() {
@@ -451,6 +487,8 @@ fn main() -> anyhow::Result<()> {
                 report,
                 bind: termmeet::call::link::local_bind_addresses(),
                 ice_servers,
+                token: access.token.clone(),
+                tls: access.tls(),
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let outcome = runtime.block_on(termmeet::headless::runner::run_script(&text, &options));

@@ -2,7 +2,6 @@
 //! (falling back to synthetic sources with a notice when one is missing), starting the mesh
 //! and the terminal UI.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use crate::media::sources::{
     camera_or_pattern, mic_or_silence, screen_factory, VideoSpec, DEFAULT_BITRATE, DEFAULT_FPS,
 };
 use crate::signaling::JoinParams;
+use crate::tls::TlsOptions;
 use crate::tui::{self, DrawOptions};
 
 /// What `join` and `demo` need.
@@ -28,6 +28,10 @@ pub struct JoinOptions {
     pub name: String,
     /// Room secret.
     pub secret: Option<String>,
+    /// Join token, for a server that needs one.
+    pub token: Option<String>,
+    /// How to trust a `wss://` server.
+    pub tls: crate::tls::TlsOptions,
     /// Camera by index or name; `Some("none")` sends no video.
     pub camera: Option<String>,
     /// Microphone by name; `Some("none")` sends no audio.
@@ -42,48 +46,149 @@ pub struct JoinOptions {
     pub draw: DrawOptions,
 }
 
-/// The default local server address.
-pub const LOCAL_SERVER: &str = "127.0.0.1:8080";
+/// The port `termmeet join` serves its own meeting on when it is free.
+pub const LOCAL_PORT: u16 = 8080;
 
-/// Finds the server: the one named, else one on port 8080 here, else an embedded one that
-/// others on the network can use. Returns the URL and a notice for the status bar.
-pub async fn choose_server(server: Option<String>) -> anyhow::Result<(String, Option<String>)> {
+/// Where `join` meets and how it gets in.
+#[derive(Clone, Debug)]
+pub struct Venue {
+    /// The signaling URL.
+    pub url: String,
+    /// The room secret to join with.
+    pub secret: Option<String>,
+    /// How to trust the server.
+    pub tls: TlsOptions,
+    /// What others need to join, when this process serves the meeting.
+    pub invite: Option<Invite>,
+    /// A notice for the status bar.
+    pub notice: Option<String>,
+}
+
+/// What others need to join a meeting this process serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invite {
+    /// The `termmeet join …` command line for other terminals.
+    pub command: String,
+    /// The link for browsers.
+    pub page: String,
+}
+
+/// The server named with `--server`, or a private meeting served by this process: a
+/// self-signed certificate, a room secret (the one given, or a random one), on every address
+/// of this machine at port 8080, or a free port when 8080 is taken.
+pub async fn choose_venue(
+    room: &str,
+    server: Option<&str>,
+    secret: Option<&str>,
+    tls: &TlsOptions,
+) -> anyhow::Result<Venue> {
     if let Some(url) = server {
-        return Ok((url, None));
+        return Ok(Venue {
+            url: url.to_string(),
+            secret: secret.map(str::to_string),
+            tls: tls.clone(),
+            invite: None,
+            notice: None,
+        });
     }
-    let local: SocketAddr = LOCAL_SERVER.parse()?;
-    if tokio::time::timeout(
-        Duration::from_millis(500),
-        tokio::net::TcpStream::connect(local),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok())
-    {
-        return Ok((format!("ws://{LOCAL_SERVER}/ws"), None));
-    }
-    let listener = match tokio::net::TcpListener::bind("0.0.0.0:8080").await {
+    let mut notice = None;
+    let listener = match tokio::net::TcpListener::bind(("0.0.0.0", LOCAL_PORT)).await {
         Ok(l) => l,
-        // Port 8080 is taken by something else: any free port will do for this machine.
-        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        Err(e) => {
+            let who = what_listens_on(LOCAL_PORT).await;
+            tracing::info!("port {LOCAL_PORT} is taken ({e}; {who}); serving on a free port");
+            notice = Some(format!("port {LOCAL_PORT} is {who}; using another port"));
+            tokio::net::TcpListener::bind("0.0.0.0:0").await?
+        }
     };
-    let server = termmeet_signaling::spawn(listener, termmeet_signaling::ServerConfig::default())?;
-    let addr = server.addr;
-    let port = addr.port();
-    let shared = local_bind_addresses()
+    let secret = secret.map_or_else(random_secret, str::to_string);
+    let port = listener.local_addr()?.port();
+    let names = termmeet_signaling::tls::certificate_names(listener.local_addr()?, &[]);
+    let tls = termmeet_signaling::tls::ServerTls::self_signed(&names)?;
+    let fingerprint = tls.fingerprint().to_string();
+    let config = termmeet_signaling::ServerConfig {
+        room_secrets: [(room.to_string(), secret.clone())].into(),
+        // This server is for this one meeting.
+        max_rooms: 1,
+        tls: Some(tls),
+        ..termmeet_signaling::ServerConfig::default()
+    };
+    let server = termmeet_signaling::spawn(listener, config)?;
+    let host = shared_address().unwrap_or_else(|| "127.0.0.1".into());
+    let invite = Invite {
+        command: format!(
+            "termmeet join {room} --server wss://{host}:{port}/ws --secret {secret} --server-fingerprint {fingerprint}"
+        ),
+        page: format!("https://{host}:{port}/?room={room}&secret={secret}"),
+    };
+    Ok(Venue {
+        url: server.url(),
+        secret: Some(secret),
+        tls: TlsOptions {
+            ca_file: None,
+            fingerprint: Some(fingerprint),
+        },
+        invite: Some(invite),
+        notice,
+    })
+}
+
+/// A room secret nobody will guess: 12 characters of an alphabet without look-alikes
+/// (about 60 bits), easy to read out.
+pub fn random_secret() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..12)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// The address of this machine others on the network most likely reach it at: the first
+/// non-loopback IPv4 address.
+fn shared_address() -> Option<String> {
+    local_bind_addresses()
         .into_iter()
         .filter_map(|a| a.strip_suffix(":0").map(str::to_string))
-        .find(|ip| ip != "127.0.0.1" && addr.ip().is_unspecified());
-    let notice = match shared {
-        Some(ip) => format!("started a server; others join with --server ws://{ip}:{port}/ws"),
-        None => format!("started a server on ws://127.0.0.1:{port}/ws"),
+        .find(|ip| !ip.starts_with('[') && ip != "127.0.0.1")
+}
+
+/// What holds a local port, in words: another termmeet server or something else. Asked
+/// once, briefly; a stranger on the port is never retried.
+pub async fn what_listens_on(port: u16) -> &'static str {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .ok()?;
+        let mut answer = vec![0u8; 2048];
+        let n = stream.read(&mut answer).await.ok()?;
+        Some(String::from_utf8_lossy(&answer[..n]).to_ascii_lowercase())
     };
-    Ok((server.url(), Some(notice)))
+    match tokio::time::timeout(Duration::from_secs(1), probe).await {
+        Ok(Some(answer)) if answer.contains(termmeet_signaling::SERVER_HEADER) => {
+            "held by another termmeet server"
+        }
+        Ok(Some(answer)) if answer.is_empty() => "held by a program that does not speak HTTP",
+        Ok(Some(_)) => "held by a program that is not a termmeet server",
+        _ => "taken",
+    }
 }
 
 /// `termmeet join`.
 pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
-    let (url, server_notice) = choose_server(options.server.clone()).await?;
-    let mut notices: Vec<String> = server_notice.into_iter().collect();
+    let venue = choose_venue(
+        &options.room,
+        options.server.as_deref(),
+        options.secret.as_deref(),
+        &options.tls,
+    )
+    .await?;
+    let mut notices: Vec<String> = venue.notice.clone().into_iter().collect();
     let camera = camera_or_pattern(options.camera.as_deref(), &options.name, &mut notices);
     let microphone = mic_or_silence(options.mic.as_deref(), &mut notices);
     let playback = if options.speaker.as_deref() == Some("none") {
@@ -100,10 +205,12 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
     };
     let config = MeshConfig {
         join: JoinParams {
-            url,
+            url: venue.url.clone(),
             room: options.room.clone(),
             name: options.name.clone(),
-            secret: options.secret.clone(),
+            secret: venue.secret.clone(),
+            token: options.token.clone(),
+            tls: venue.tls.clone(),
         },
         camera,
         microphone,
@@ -119,13 +226,9 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
         playback,
     };
     let (mesh, task) = Mesh::start(config);
-    let result = tui::run(
-        App::new(&options.room),
-        mesh.clone(),
-        options.draw.clone(),
-        notices,
-    )
-    .await;
+    let mut app = App::new(&options.room);
+    app.invite = venue.invite.clone();
+    let result = tui::run(app, mesh.clone(), options.draw.clone(), notices).await;
     mesh.command(MeshCommand::Leave);
     let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
     result

@@ -9,6 +9,7 @@
 //! time passed in, so tests drive them without sleeping; [`SignalingClient`] runs them.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -205,7 +206,7 @@ pub enum SignalingEvent {
 }
 
 /// What to join with.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct JoinParams {
     /// `ws://host:port/ws`.
     pub url: String,
@@ -215,6 +216,10 @@ pub struct JoinParams {
     pub name: String,
     /// Room secret.
     pub secret: Option<String>,
+    /// Join token, for a server that needs one.
+    pub token: Option<String>,
+    /// How to trust a `wss://` server.
+    pub tls: crate::tls::TlsOptions,
 }
 
 /// The handle for sending; events arrive on the receiver returned with it.
@@ -257,11 +262,23 @@ async fn drive(
     events: mpsc::UnboundedSender<SignalingEvent>,
 ) {
     let mut carried = Carried::default();
+    let tls = match params.tls.client_config() {
+        Ok(config) => config,
+        Err(reason) => {
+            let _ = events.send(SignalingEvent::Stopped { reason });
+            return;
+        }
+    };
     loop {
         // A server that accepts the connection but never answers must not hang us.
         let connecting = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async(&params.url),
+            tokio_tungstenite::connect_async_tls_with_config(
+                &params.url,
+                None,
+                false,
+                Some(tokio_tungstenite::Connector::Rustls(Arc::clone(&tls))),
+            ),
         );
         let ended = match connecting.await.unwrap_or_else(|_| {
             Err(tokio_tungstenite::tungstenite::Error::Io(
@@ -269,7 +286,15 @@ async fn drive(
             ))
         }) {
             Ok((socket, _)) => session(&params, socket, &mut commands, &events, &mut carried).await,
-            Err(e) => Err(format!("cannot reach {}: {e}", params.url)),
+            Err(e) => {
+                // An untrusted certificate will be untrusted next time too: say why, stop.
+                if let Some(reason) = crate::tls::certificate_problem(&e, &params.url, &params.tls)
+                {
+                    let _ = events.send(SignalingEvent::Stopped { reason });
+                    return;
+                }
+                Err(format!("cannot reach {}: {e}", params.url))
+            }
         };
         let (ended, reason) = match ended {
             Ok(ended) => {
@@ -344,6 +369,7 @@ async fn session(
         room: params.room.clone(),
         name: params.name.clone(),
         secret: params.secret.clone(),
+        token: params.token.clone(),
         resume: resume_token.clone(),
         client: Some(concat!("termmeet/", env!("CARGO_PKG_VERSION")).into()),
     };
@@ -413,7 +439,7 @@ async fn session(
                 }
                 if let ServerMessage::Error { code, message: text, .. } = &message {
                     use termmeet_signaling::protocol::ErrorCode;
-                    if !joined && matches!(code, ErrorCode::BadSecret | ErrorCode::RoomFull | ErrorCode::BadField) {
+                    if !joined && matches!(code, ErrorCode::BadSecret | ErrorCode::RoomFull | ErrorCode::BadField | ErrorCode::BadToken | ErrorCode::TokenExpired | ErrorCode::TooManyConnections) {
                         let _ = events.send(SignalingEvent::Stopped { reason: format!("{code}: {text}") });
                         let _ = socket.close(None).await;
                         return Ok(Ended::Left);

@@ -457,7 +457,10 @@ async fn a_denied_camera_joins_without_video_and_says_so() {
         .open(
             "chrome",
             &server.page("room=denied&name=chrome&autojoin"),
-            PageOptions { deny_camera: true },
+            PageOptions {
+                deny_camera: true,
+                ..PageOptions::default()
+            },
         )
         .await;
     page.wait_for(

@@ -23,6 +23,7 @@ async fn garbage_offers_and_silent_peers_are_reported_and_others_carry_on() {
         room: "r".into(),
         name: name.into(),
         secret: None,
+        token: None,
         resume: None,
         client: None,
     };

@@ -66,6 +66,7 @@ async fn reconnects_resumes_and_delivers_what_was_queued() {
         room: "r".into(),
         name: name.into(),
         secret: None,
+        ..Default::default()
     };
     let (a, mut a_events) = SignalingClient::start(params("alice"));
     let a_id = match next_message(&mut a_events, |m| matches!(m, ServerMessage::Peers { .. })).await

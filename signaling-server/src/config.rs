@@ -48,6 +48,10 @@ pub struct ServerConfig {
     /// Browser origins (like `https://meet.example.org`) allowed to open `/ws` besides the
     /// server's own.
     pub allowed_origins: Vec<String>,
+    /// The certificate to serve HTTP and WebSocket with over TLS (none: plain).
+    pub tls: Option<crate::tls::ServerTls>,
+    /// With it, every join needs a token signed by it.
+    pub token_secret: Option<crate::token::TokenSecret>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +73,8 @@ impl Default for ServerConfig {
             max_conns_per_ip: 32,
             max_new_rooms_per_minute: 20,
             allowed_origins: Vec::new(),
+            tls: None,
+            token_secret: None,
         }
     }
 }
@@ -172,6 +178,43 @@ pub struct ServeArgs {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// Serve over TLS with this certificate chain (PEM); needs --tls-key. Browsers on other
+    /// hosts need TLS for camera and microphone.
+    #[arg(
+        long,
+        env = "TERMMEET_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "TERMMEET_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve over TLS with a certificate made now for the listen address and the
+    /// --tls-name names; its SHA-256 fingerprint is printed for clients to pin
+    /// (`termmeet join --server-fingerprint …`).
+    #[arg(long, env = "TERMMEET_TLS_SELF_SIGNED")]
+    pub tls_self_signed: bool,
+
+    /// A host name (or address) for the --tls-self-signed certificate. Repeat for more.
+    #[arg(long = "tls-name", env = "TERMMEET_TLS_NAMES", value_delimiter = ',')]
+    pub tls_names: Vec<String>,
+
+    /// Require a join token signed with this secret on every join (mint them with
+    /// `termmeet-signaling token`). Prefer --token-secret-file: flags show in `ps`.
+    #[arg(
+        long,
+        env = "TERMMEET_TOKEN_SECRET",
+        conflicts_with = "token_secret_file"
+    )]
+    pub token_secret: Option<String>,
+
+    /// Like --token-secret, read from a file (its first line).
+    #[arg(long, env = "TERMMEET_TOKEN_SECRET_FILE")]
+    pub token_secret_file: Option<PathBuf>,
+
     /// Log filter (error, warn, info, debug, trace, or a tracing filter like termmeet_signaling=debug).
     #[arg(long, env = "TERMMEET_LOG", default_value = "info")]
     pub log_level: String,
@@ -238,6 +281,8 @@ impl ServeArgs {
             });
         }
         Ok(ServerConfig {
+            tls: self.tls()?,
+            token_secret: self.token_secret()?,
             max_room_size: self.max_room_size,
             max_rooms: self.max_rooms,
             rate_per_sec: self.rate,
@@ -254,6 +299,37 @@ impl ServeArgs {
             allowed_origins: self.allowed_origins.clone(),
             ..ServerConfig::default()
         })
+    }
+}
+
+impl ServeArgs {
+    fn tls(&self) -> anyhow::Result<Option<crate::tls::ServerTls>> {
+        use crate::tls::{certificate_names, ServerTls};
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            return ServerTls::from_pem_files(cert, key).map(Some);
+        }
+        if self.tls_self_signed {
+            let names = certificate_names(self.listen, &self.tls_names);
+            return ServerTls::self_signed(&names).map(Some);
+        }
+        Ok(None)
+    }
+
+    fn token_secret(&self) -> anyhow::Result<Option<crate::token::TokenSecret>> {
+        let text = match (&self.token_secret, &self.token_secret_file) {
+            (Some(secret), _) => secret.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token secret file {}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            (None, None) => return Ok(None),
+        };
+        match crate::token::TokenSecret::new(&text) {
+            Some(secret) => Ok(Some(secret)),
+            None => bail!("the token secret is empty"),
+        }
     }
 }
 

@@ -248,6 +248,15 @@ impl Connection {
                         self.reply_error(e.answering(kind));
                         return Some(Ending::Close(close_code::POLICY, "bad secret"));
                     }
+                    Err(e) if matches!(e.code, ErrorCode::BadToken | ErrorCode::TokenExpired) => {
+                        let reason = if e.code == ErrorCode::BadToken {
+                            "bad token"
+                        } else {
+                            "token expired"
+                        };
+                        self.reply_error(e.answering(kind));
+                        return Some(Ending::Close(close_code::POLICY, reason));
+                    }
                     Err(e) if e.code == ErrorCode::TooManyConnections => {
                         self.reply_error(e.answering(kind));
                         return Some(Ending::Close(

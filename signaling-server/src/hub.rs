@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::protocol::{
     ChatMessage, ClientMessage, ErrorCode, PeerId, PeerInfo, ProtocolError, ServerMessage, You,
 };
+use crate::token::{Role, TokenError};
 
 /// One frame for a connection's writer.
 #[derive(Debug)]
@@ -141,6 +142,13 @@ fn same_secret(given: &str, expected: &str) -> bool {
         == 0
 }
 
+/// Who is joining, as the hub will seat them.
+struct Newcomer {
+    name: String,
+    client: Option<String>,
+    may_host: bool,
+}
+
 /// The window of the per-address limit on new rooms.
 const ROOM_OPEN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -168,6 +176,9 @@ struct Room {
 
 struct Member {
     info: PeerInfo,
+    /// Whether this participant may be host (always, unless join tokens are on and its
+    /// token is a guest's).
+    may_host: bool,
     resume_token: String,
     link: Link,
 }
@@ -297,12 +308,19 @@ impl Hub {
             room: room_name,
             name,
             secret,
+            token,
             resume,
             client,
         } = message
         else {
             return Err(err(ErrorCode::BadField, "expected a join message"));
         };
+        // Tokens are checked on every join, a resume too; the token's name is the one used.
+        let admitted = self.check_token(&room_name, token.as_deref())?;
+        let may_host = admitted
+            .as_ref()
+            .is_none_or(|(_, role)| *role == Role::Host);
+        let name = admitted.map_or(name, |(name, _)| name);
         let mut state = self.lock();
         let state = &mut *state;
         if let Some(seat) = resume
@@ -319,8 +337,13 @@ impl Hub {
             _ => None,
         };
         let room = self.room_to_join(state, &room_name)?;
+        let newcomer = Newcomer {
+            name,
+            client,
+            may_host,
+        };
         let (seat, resume_token) =
-            self.seat_member(room, &room_name, name, client, outbox, resume.is_some());
+            self.seat_member(room, &room_name, newcomer, outbox, resume.is_some());
         state.tokens.insert(resume_token, seat.clone());
         if let Some(ip) = opens {
             state
@@ -348,6 +371,45 @@ impl Hub {
         }
         let room = state.rooms.get_mut(&seat.room)?;
         self.resume(room, &seat, outbox)
+    }
+
+    /// With join tokens on, the name and role of a valid token for this room; a missing,
+    /// forged, foreign or expired one is refused. `None` when tokens are off.
+    fn check_token(
+        &self,
+        room_name: &str,
+        token: Option<&str>,
+    ) -> Result<Option<(String, Role)>, ProtocolError> {
+        let Some(key) = &self.config.token_secret else {
+            return Ok(None);
+        };
+        let bad = |why: &str| {
+            err(
+                ErrorCode::BadToken,
+                format!("{why}; ask the organiser for a join link"),
+            )
+        };
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Err(bad("this server needs a join token (`token`)"));
+        };
+        let claims = match crate::token::verify(key, token) {
+            Ok(claims) => claims,
+            Err(TokenError::Expired(at)) => {
+                return Err(err(
+                    ErrorCode::TokenExpired,
+                    format!("the join token expired at {at} (Unix seconds); ask the organiser for a new one"),
+                ))
+            }
+            Err(TokenError::Bad(why)) => return Err(bad(&why)),
+        };
+        if claims.room != room_name {
+            return Err(bad(&format!(
+                "the token is for another room, not {room_name:?}"
+            )));
+        }
+        let name = crate::sanitize::sanitize_name(&claims.name)
+            .ok_or_else(|| bad("the token's name is not a usable display name"))?;
+        Ok(Some((name, claims.role)))
     }
 
     /// Refuses a room that has a secret when the right one is not given.
@@ -435,11 +497,15 @@ impl Hub {
         &self,
         room: &mut Room,
         room_name: &str,
-        name: String,
-        client: Option<String>,
+        newcomer: Newcomer,
         outbox: &Outbox,
         resume_failed: bool,
     ) -> (Seat, String) {
+        let Newcomer {
+            name,
+            client,
+            may_host,
+        } = newcomer;
         let metrics = &self.metrics;
         let mut id = random_hex(8);
         while room.member(&id).is_some() {
@@ -450,7 +516,10 @@ impl Hub {
             client,
             ..PeerInfo::new(id.clone(), name.clone())
         };
-        if room.members.is_empty() {
+        // The first who may be host is host (with tokens, a room can be without one until a
+        // host's token arrives).
+        let takes_host = may_host && room.member(&room.host).is_none();
+        if takes_host {
             room.host = id.clone();
         }
         let peers = ServerMessage::Peers {
@@ -474,8 +543,12 @@ impl Hub {
             None,
             metrics,
         );
+        if takes_host && !room.members.is_empty() {
+            broadcast(room, &ServerMessage::Host { id: id.clone() }, None, metrics);
+        }
         room.members.push(Member {
             info,
+            may_host,
             resume_token: resume_token.clone(),
             link: Link::Live(outbox.clone()),
         });
@@ -598,8 +671,13 @@ impl Hub {
             );
         }
         if room.host == seat.id {
-            // Members are kept in join order, so the first is the earliest joiner left.
-            room.host = room.members[0].info.id.clone();
+            // Members are kept in join order, so the first who may host is the earliest
+            // joiner left; with tokens, there may be none until a host joins.
+            let Some(next) = room.members.iter().find(|m| m.may_host) else {
+                room.host.clear();
+                return;
+            };
+            room.host = next.info.id.clone();
             let host = room.host.clone();
             tracing::info!(room = %seat.room, peer = %host, "new host");
             broadcast(room, &ServerMessage::Host { id: host }, None, metrics);

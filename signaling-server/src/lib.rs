@@ -16,6 +16,8 @@ mod ratelimit;
 pub mod sanitize;
 mod server;
 mod shared;
+pub mod tls;
+pub mod token;
 pub mod turn;
 
 pub use axum::Router;
@@ -23,4 +25,5 @@ pub use config::{ServeArgs, ServerConfig};
 pub use hub::RoomSummary;
 pub use server::{
     build, origin_allowed, run, serve, spawn, spawn_loopback, EmbeddedServer, ServerHandle,
+    SERVER_HEADER,
 };

@@ -386,6 +386,7 @@ impl LoadClient {
             room: self.room.clone(),
             name: self.name.clone(),
             secret: None,
+            token: None,
             resume: None,
             client: Some("termmeet-loadgen".into()),
         };

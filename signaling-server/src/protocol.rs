@@ -123,6 +123,9 @@ pub enum ClientMessage {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
+        /// A join token (see `PROTOCOL.md`, "Access").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -259,11 +262,15 @@ pub enum ErrorCode {
     RateLimited,
     /// This address already holds the allowed number of connections.
     TooManyConnections,
+    /// The server needs a join token and this one is missing, forged or for another room.
+    BadToken,
+    /// The join token's expiry has passed.
+    TokenExpired,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `PROTOCOL.md`'s table.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,
         ErrorCode::UnknownType,
@@ -276,6 +283,8 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::ChatDisabled,
         ErrorCode::RateLimited,
+        ErrorCode::BadToken,
+        ErrorCode::TokenExpired,
         ErrorCode::TooManyConnections,
     ];
 
@@ -295,6 +304,8 @@ impl ErrorCode {
             ErrorCode::ChatDisabled => "chat-disabled",
             ErrorCode::RateLimited => "rate-limited",
             ErrorCode::TooManyConnections => "too-many-connections",
+            ErrorCode::BadToken => "bad-token",
+            ErrorCode::TokenExpired => "token-expired",
         }
     }
 
@@ -555,6 +566,7 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, ProtocolError> {
             room,
             name,
             secret,
+            token,
             resume,
             client,
         } => {
@@ -572,6 +584,7 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, ProtocolError> {
                 room,
                 name,
                 secret,
+                token,
                 resume,
                 client: client.filter(|c| !c.is_empty()),
             }

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,11 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::protocol::MAX_FRAME_BYTES;
 use crate::shared::Shared;
+
+/// The header every `/healthz` answer carries, so a client can tell a termmeet server from
+/// another program on the same port.
+pub const SERVER_HEADER: &str = "x-termmeet";
+const SERVER_ID: &str = concat!("signaling/", env!("CARGO_PKG_VERSION"));
 
 /// A handle on a running server's state, for tests and embedding.
 #[derive(Clone)]
@@ -41,6 +47,11 @@ impl ServerHandle {
     /// Resume tokens the hub holds (one per participant).
     pub fn tokens_held(&self) -> usize {
         self.shared.hub.tokens_held()
+    }
+
+    /// The certificate it serves with, if it serves TLS.
+    pub fn tls(&self) -> Option<&crate::tls::ServerTls> {
+        self.shared.config.tls.as_ref()
     }
 
     /// The counters behind `/metrics`.
@@ -70,7 +81,10 @@ pub fn build(config: ServerConfig) -> (Router, ServerHandle) {
     });
     let router = Router::new()
         .route("/ws", get(ws_upgrade))
-        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            get(|| async { ([(SERVER_HEADER, SERVER_ID)], "ok") }),
+        )
         .route("/", get(index_page))
         .route("/app.js", get(app_script))
         .with_state(Arc::clone(&shared));
@@ -101,11 +115,16 @@ pub struct EmbeddedServer {
 impl EmbeddedServer {
     /// The WebSocket URL clients on this machine join with.
     pub fn url(&self) -> String {
+        let scheme = if self.handle.tls().is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
         let port = self.addr.port();
         if self.addr.ip().is_unspecified() {
-            format!("ws://127.0.0.1:{port}/ws")
+            format!("{scheme}://127.0.0.1:{port}/ws")
         } else {
-            format!("ws://{}/ws", self.addr)
+            format!("{scheme}://{}/ws", self.addr)
         }
     }
 }
@@ -139,23 +158,35 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let shared = handle.shared;
+    let tls = shared.config.tls.clone();
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "termmeet signaling server listening on ws://{addr}/ws");
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        tracing::info!(%addr, "termmeet signaling server listening on {scheme}://{addr}/ws");
     }
     let token = CancellationToken::new();
     *shared.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = token.clone();
     shared.tasks.reopen();
     let stop = token.clone();
-    let served = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let stopped = async move {
         shutdown.await;
         tracing::info!("shutting down: closing every connection with 1001");
         stop.cancel();
-    })
-    .await;
+    };
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = match tls {
+        // `tap_io` gives the TLS listener's connections the peer address `ConnectInfo` needs.
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, &tls)?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }
+    };
     // WebSocket tasks outlive hyper's view of the connection: wait for their close frames.
     token.cancel();
     shared.tasks.close();

@@ -118,6 +118,7 @@ async fn one_address_opens_only_so_many_rooms_a_minute() {
             room: "r4".into(),
             name: "opener".into(),
             secret: None,
+            token: None,
             resume: None,
             client: None,
         })

@@ -115,6 +115,7 @@ async fn each_error_code_of_the_table() {
             room: "perm".into(),
             name: "third".into(),
             secret: None,
+            token: None,
             resume: None,
             client: None,
         })
@@ -129,6 +130,7 @@ async fn each_error_code_of_the_table() {
             room: "locked".into(),
             name: "eve".into(),
             secret: Some("guess".into()),
+            token: None,
             resume: None,
             client: None,
         })

@@ -79,6 +79,9 @@ pub struct App {
     pub input: String,
     /// Notices for the status bar, newest last.
     pub notices: Vec<String>,
+    /// What others need to join, when this process serves the meeting (shown in the status
+    /// bar while nobody else is here, and in `?`).
+    pub invite: Option<crate::session::Invite>,
     /// Bytes a second written to the terminal.
     pub tty_rate: u64,
     /// Terminal size.
@@ -107,6 +110,7 @@ impl App {
             typing: false,
             input: String::new(),
             notices: Vec::new(),
+            invite: None,
             tty_rate: 0,
             size: (80, 24),
             self_view: None,

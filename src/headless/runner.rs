@@ -34,6 +34,10 @@ pub struct HeadlessOptions {
     pub bind: Vec<String>,
     /// STUN and TURN servers of our own, used besides the server's.
     pub ice_servers: Vec<termmeet_signaling::protocol::IceServer>,
+    /// Join token, for a server that needs one.
+    pub token: Option<String>,
+    /// How to trust a `wss://` server.
+    pub tls: crate::tls::TlsOptions,
 }
 
 impl Default for HeadlessOptions {
@@ -48,6 +52,8 @@ impl Default for HeadlessOptions {
             report: None,
             bind: vec!["127.0.0.1:0".into()],
             ice_servers: Vec::new(),
+            token: None,
+            tls: crate::tls::TlsOptions::default(),
         }
     }
 }
@@ -199,6 +205,8 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
             room: room.clone(),
             name: name.clone(),
             secret,
+            token: options.token.clone(),
+            tls: options.tls.clone(),
         },
         camera,
         microphone,

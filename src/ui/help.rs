@@ -3,10 +3,11 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::panel_block;
+use super::{panel_block, safe};
+use crate::session::Invite;
 
 /// Every key, as the help overlay lists them.
 pub const KEYS: [(&str, &str); 14] = [
@@ -37,16 +38,36 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-/// Draws the help overlay.
-pub fn draw(frame: &mut Frame<'_>, area: Rect) {
-    let lines: Vec<Line> = KEYS
+/// Draws the help overlay, with the invitation when this process serves the meeting.
+pub fn draw(frame: &mut Frame<'_>, area: Rect, invite: Option<&Invite>) {
+    let mut lines: Vec<Line> = KEYS
         .iter()
         .map(|(k, what)| Line::from(format!(" {k:<7} {what}")))
         .collect();
-    let box_area = centered(area, 44, KEYS.len() as u16 + 2);
+    let mut width = 44u16;
+    let mut height = KEYS.len() as u16 + 2;
+    if let Some(invite) = invite {
+        width = area.width.clamp(44, 110);
+        let inner = usize::from(width.saturating_sub(2)).max(1);
+        let wrapped = |text: &str| -> u16 {
+            u16::try_from(text.chars().count().div_ceil(inner)).unwrap_or(u16::MAX)
+        };
+        lines.push(Line::from(""));
+        lines.push(Line::from(" Others join this meeting with:"));
+        lines.push(Line::from(safe(&invite.command)).style(Style::default().fg(Color::Cyan)));
+        lines.push(Line::from(" or in a browser:"));
+        lines.push(Line::from(safe(&invite.page)).style(Style::default().fg(Color::Cyan)));
+        height = height
+            .saturating_add(3)
+            .saturating_add(wrapped(&invite.command))
+            .saturating_add(wrapped(&invite.page));
+    }
+    let box_area = centered(area, width, height);
     frame.render_widget(Clear, box_area);
     frame.render_widget(
-        Paragraph::new(lines).block(panel_block("keys", true)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(panel_block("keys", true)),
         box_area,
     );
 }

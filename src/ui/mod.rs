@@ -86,7 +86,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, videos: &mut VideoCache) {
         draw_panels(frame, side, app);
     }
     if app.help {
-        help::draw(frame, area);
+        help::draw(frame, area, app.invite.as_ref());
     }
     if app.confirm_quit {
         help::confirm_quit(frame, area);

@@ -73,6 +73,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Style::default().fg(Color::Yellow),
         ));
     }
+    if let Some(invite) = &app.invite {
+        // Alone, the one thing to do is to ask others in; after that `?` keeps it.
+        let text = if m.peers.is_empty() {
+            format!(" others join with: {} ", safe(&invite.command))
+        } else {
+            " ? invite ".to_string()
+        };
+        spans.push(Span::styled(text, Style::default().fg(Color::Cyan)));
+    }
     if !app.notices.is_empty() {
         let text = safe(&app.notices.join(" · "));
         spans.push(Span::styled(

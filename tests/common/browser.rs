@@ -100,6 +100,7 @@ impl Driver {
         } else {
             args.push("--use-fake-ui-for-media-stream".into());
         }
+        args.extend(options.extra_args.iter().cloned());
         let mut prefs = serde_json::Map::new();
         if options.deny_camera {
             prefs.insert(
@@ -150,10 +151,12 @@ impl Drop for Driver {
     }
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 pub struct PageOptions {
     /// The camera is blocked for the page (the microphone stays allowed).
     pub deny_camera: bool,
+    /// More Chromium flags.
+    pub extra_args: Vec<String>,
 }
 
 /// One browser participant.

@@ -57,12 +57,22 @@ impl TestServer {
 
     /// The WebSocket URL clients join with.
     pub fn url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        let scheme = if self.handle.tls().is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}/ws", self.addr)
     }
 
     /// The page a browser opens.
     pub fn page(&self, query: &str) -> String {
-        format!("http://{}/?{query}", self.addr)
+        let scheme = if self.handle.tls().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/?{query}", self.addr)
     }
 
     /// Stops serving: every client gets a close frame with 1001. Rooms stay, as in a server
@@ -115,6 +125,7 @@ pub fn participant(
             room: room.into(),
             name: name.into(),
             secret: None,
+            ..Default::default()
         },
         camera: camera.map(|(w, h)| {
             Box::new(PatternSource::new(w, h, 15.0, PatternStyle::hue(1), true))

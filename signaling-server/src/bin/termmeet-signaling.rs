@@ -26,6 +26,34 @@ enum Command {
     /// Measure a server: open many WebSocket clients in many rooms, send chat and relayed
     /// candidates at a set rate, and report relay latency, throughput and memory.
     Loadgen(LoadgenArgs),
+    /// Print a join token for a server started with --token-secret (and, with --url, a link
+    /// to the browser page that joins with it).
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// The server's token secret.
+    #[arg(long, env = "TERMMEET_TOKEN_SECRET", conflicts_with = "secret_file")]
+    secret: Option<String>,
+    /// The server's token secret, from a file (its first line).
+    #[arg(long, env = "TERMMEET_TOKEN_SECRET_FILE")]
+    secret_file: Option<std::path::PathBuf>,
+    /// The room the token admits to.
+    #[arg(long)]
+    room: String,
+    /// The display name the holder will have.
+    #[arg(long)]
+    name: String,
+    /// Give host powers (lower others' hands, turn chat on and off).
+    #[arg(long)]
+    host: bool,
+    /// How long the token is valid (like 2h, 30m, 7d).
+    #[arg(long, default_value = "2h", value_parser = termmeet_signaling::duration::parse_duration)]
+    ttl: std::time::Duration,
+    /// The server's page, like https://meet.example.org: also print a join link.
+    #[arg(long)]
+    url: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,8 +65,38 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(termmeet_signaling::loadgen::run(args))
         }
         Some(Command::Serve(serve)) => runtime.block_on(serve_until_signal(*serve)),
+        Some(Command::Token(args)) => print_token(args),
         None => runtime.block_on(serve_until_signal(cli.serve)),
     }
+}
+
+fn print_token(args: TokenArgs) -> anyhow::Result<()> {
+    use termmeet_signaling::token::{self, Role, TokenSecret};
+    let text = match (&args.secret, &args.secret_file) {
+        (Some(s), _) => s.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        (None, None) => {
+            anyhow::bail!("give the server's token secret with --secret or --secret-file")
+        }
+    };
+    let secret = TokenSecret::new(&text).ok_or_else(|| anyhow::anyhow!("the secret is empty"))?;
+    termmeet_signaling::protocol::check_room_name(&args.room)
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let name = termmeet_signaling::sanitize::sanitize_name(&args.name).ok_or_else(|| {
+        anyhow::anyhow!("--name must be 1 to 32 characters, without control characters")
+    })?;
+    let role = if args.host { Role::Host } else { Role::Guest };
+    let minted = token::mint(&secret, &args.room, &name, role, args.ttl)?;
+    println!("{minted}");
+    if let Some(base) = &args.url {
+        println!("{}", token::join_link(base, &args.room, &minted));
+    }
+    Ok(())
 }
 
 fn init_logs(filter: &str) {
@@ -61,7 +119,11 @@ async fn serve_until_signal(args: ServeArgs) -> anyhow::Result<()> {
             args.listen
         )
         })?;
+    let tls = config.tls.clone();
     let (router, handle) = termmeet_signaling::build(config);
+    if let Ok(addr) = listener.local_addr() {
+        print_addresses(addr, tls.as_ref());
+    }
     if let Some(addr) = args.metrics_listen {
         let metrics = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             anyhow::anyhow!(
@@ -74,6 +136,41 @@ async fn serve_until_signal(args: ServeArgs) -> anyhow::Result<()> {
     }
     termmeet_signaling::serve(listener, router, handle, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Prints the URLs others use to reach this server (every address of this machine when it
+/// listens on all of them) and, with TLS, the certificate's fingerprint.
+fn print_addresses(addr: std::net::SocketAddr, tls: Option<&termmeet_signaling::tls::ServerTls>) {
+    let (ws, http) = if tls.is_some() {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
+    let hosts: Vec<String> = if addr.ip().is_unspecified() {
+        termmeet_signaling::tls::certificate_names(addr, &[])
+            .into_iter()
+            .filter(|n| n != "localhost")
+            .collect()
+    } else {
+        vec![addr.ip().to_string()]
+    };
+    println!("termmeet signaling server on port {}", addr.port());
+    for host in hosts {
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        let port = addr.port();
+        println!("  terminals: termmeet join ROOM --server {ws}://{host}:{port}/ws");
+        println!("  browsers:  {http}://{host}:{port}/");
+    }
+    if let Some(tls) = tls {
+        println!("  certificate SHA-256: {}", tls.fingerprint());
+        if let Some(spki) = tls.spki_sha256() {
+            println!("  (self-signed: terminals add --server-fingerprint {}; browsers must accept it, or start Chromium with --ignore-certificate-errors-spki-list={spki})", tls.fingerprint());
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -50,7 +50,7 @@ function connect(room, name, secret) {
   const ws = new WebSocket(url);
   state.ws = ws;
   ws.onopen = () => {
-    send({ type: "join", room, name, secret: secret || undefined, resume: state.token || undefined, client: "termmeet-web/0.1" });
+    send({ type: "join", room, name, secret: secret || undefined, token: joinToken || undefined, resume: state.token || undefined, client: "termmeet-web/0.1" });
   };
   ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch { return; } onMessage(m); };
   ws.onclose = (ev) => {
@@ -407,4 +407,14 @@ $("share").onclick = async () => {
 };
 if (params.get("room")) $("room").value = params.get("room");
 if (params.get("name")) $("name").value = params.get("name");
+if (params.get("secret")) $("secret").value = params.get("secret");
+// A join link carries a token: the server uses the name it binds, so show that one.
+const joinToken = params.get("token");
+if (joinToken) {
+  try {
+    const body = JSON.parse(atob(joinToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    if (body.name) { $("name").value = body.name; $("name").readOnly = true; }
+    if (body.room) $("room").value = body.room;
+  } catch { addNote("the link's token cannot be read; the server will say why"); }
+}
 if (params.has("autojoin")) $("join").requestSubmit();

@@ -218,6 +218,7 @@ impl TestClient {
             room: room.into(),
             name: name.into(),
             secret: secret.map(Into::into),
+            token: None,
             resume: resume.map(Into::into),
             client: Some("termmeet-tests".into()),
         })
