@@ -501,3 +501,92 @@ async fn a_denied_camera_joins_without_video_and_says_so() {
     assert_eq!(page.errors().await, Vec::<String>::new());
     page.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_over_https_on_another_host_gets_camera_and_microphone() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let tls = termmeet_signaling::tls::ServerTls::self_signed(&["meet.test".into()]).unwrap();
+    // Chromium trusts this one certificate by its key's hash, not every certificate.
+    let spki = tls.spki_sha256().unwrap().to_string();
+    let fingerprint = tls.fingerprint().to_string();
+    let server = TestServer::with_config(termmeet_signaling::ServerConfig {
+        tls: Some(tls),
+        ..termmeet_signaling::ServerConfig::default()
+    })
+    .await;
+    let plain = TestServer::start().await;
+    let driver = Driver::start("browser-https").await;
+    // `meet.test` is another host to Chromium (only localhost is trusted without TLS); it
+    // resolves to this machine.
+    let browser = PageOptions {
+        extra_args: vec![
+            "--host-resolver-rules=MAP meet.test 127.0.0.1".into(),
+            format!("--ignore-certificate-errors-spki-list={spki}"),
+        ],
+        ..PageOptions::default()
+    };
+    let http = driver
+        .open(
+            "plain",
+            &format!("http://meet.test:{}/", plain.addr.port()),
+            browser.clone(),
+        )
+        .await;
+    assert_eq!(
+        http.js("return [window.isSecureContext, !!navigator.mediaDevices]")
+            .await,
+        serde_json::json!([false, false]),
+        "over plain HTTP another host gets no camera: the reason TLS is needed"
+    );
+    http.close().await;
+    let page = driver
+        .open(
+            "chrome",
+            &format!(
+                "https://meet.test:{}/?room=tls&name=chrome&autojoin",
+                server.addr.port()
+            ),
+            browser,
+        )
+        .await;
+    assert_eq!(
+        page.js("return window.isSecureContext").await,
+        serde_json::json!(true)
+    );
+    let term = headless(
+        r#"
+        join tls as term
+        audio tone:440
+        expect peers 1 within 60s
+        expect video from chrome frames 20 within 60s
+        expect audio from chrome within 30s
+        expect chat from chrome "seen you" within 120s
+        leave
+    "#,
+        &Arc::new(HeadlessOptions {
+            tls: termmeet::tls::TlsOptions {
+                fingerprint: Some(fingerprint),
+                ..Default::default()
+            },
+            ..(*options(&server)).clone()
+        }),
+    );
+    // The page sends its camera and microphone to the terminal, over a meeting set up through
+    // wss://, and receives the terminal's.
+    page.wait_for(
+        "video and audio from term",
+        "window.termmeet.stats().some((p) => p.name === 'term' && p.cameraFrames >= 20 && p.audioSamples > 48000)",
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(
+        page.js("return [window.termmeet.sending('video').length, window.termmeet.sending('audio').length]")
+            .await,
+        serde_json::json!([1, 1])
+    );
+    page.chat("seen you").await;
+    let report = term.await.unwrap();
+    assert_held("term", &report);
+    assert!(page.errors().await.is_empty(), "{:?}", page.errors().await);
+    page.close().await;
+}

@@ -258,9 +258,13 @@ async fn the_meeting_join_serves_is_private_and_says_how_to_join_it() {
         First::Stopped(why) => assert!(why.contains("bad-secret"), "{why}"),
         other => panic!("{other:?}"),
     }
-    match first_outcome(join(Some(secret.clone()))).await {
-        First::Joined(_) => {}
-        other => panic!("the invitation's secret did not get in: {other:?}"),
+    let (inside, mut events) = SignalingClient::start(join(Some(secret.clone())));
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
+            Ok(Some(SignalingEvent::Message(ServerMessage::Peers { .. }))) => break,
+            Ok(Some(SignalingEvent::Message(_) | SignalingEvent::Connected { .. })) => continue,
+            other => panic!("the invitation's secret did not get in: {other:?}"),
+        }
     }
     // The room chosen is the one meeting this server holds: another is refused.
     let mut elsewhere = join(Some(secret));
@@ -269,6 +273,7 @@ async fn the_meeting_join_serves_is_private_and_says_how_to_join_it() {
         First::Stopped(why) => assert!(why.contains("room-full"), "{why}"),
         other => panic!("{other:?}"),
     }
+    inside.leave();
     // `--secret` is honoured.
     let chosen = termmeet::session::choose_venue(
         "retro",
@@ -309,4 +314,62 @@ async fn a_stranger_on_the_port_is_told_apart_from_a_termmeet_server() {
         termmeet::session::what_listens_on(ours.addr.port()).await,
         "held by another termmeet server"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_binary_serves_tls_and_prints_what_clients_need() {
+    use tokio::io::AsyncBufReadExt;
+    let bin =
+        std::path::Path::new(env!("CARGO_BIN_EXE_termmeet")).with_file_name("termmeet-signaling");
+    let mut child = tokio::process::Command::new(&bin)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-self-signed",
+            "--tls-name",
+            "meet.test",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut page, mut fingerprint) = (None, None, None);
+    let mut seen = Vec::new();
+    while fingerprint.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the server prints its addresses")
+            .unwrap()
+            .unwrap_or_else(|| panic!("the server ended; it printed {seen:?}"));
+        if let Some(rest) = line.split("--server ").nth(1) {
+            url = Some(rest.trim().to_string());
+        }
+        if let Some(rest) = line.trim().strip_prefix("browsers:") {
+            page = Some(rest.trim().to_string());
+        }
+        if let Some(rest) = line.split("certificate SHA-256: ").nth(1) {
+            fingerprint = Some(rest.trim().to_string());
+        }
+        seen.push(line);
+    }
+    let url = url.unwrap_or_else(|| panic!("no wss:// URL in {seen:?}"));
+    assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+    assert!(
+        page.is_some_and(|p| p.starts_with("https://127.0.0.1:")),
+        "{seen:?}"
+    );
+    let params = JoinParams {
+        url,
+        room: "r".into(),
+        name: "ada".into(),
+        tls: pinned(&fingerprint.unwrap()),
+        ..JoinParams::default()
+    };
+    match first_outcome(params).await {
+        First::Joined(_) => {}
+        other => panic!("the printed URL and fingerprint did not get in: {other:?}"),
+    }
+    let _ = child.kill().await;
 }
