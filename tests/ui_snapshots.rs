@@ -236,3 +236,20 @@ fn too_small() {
     terminal.draw(|f| ui::draw(f, &app, &mut videos)).unwrap();
     insta::assert_snapshot!("too_small_30x10", terminal.backend());
 }
+
+/// The meeting `termmeet join` serves itself: alone, the status bar shows the command
+/// others join with; `?` shows it and the page link whatever the company.
+#[test]
+fn the_invitation_in_the_status_bar_and_help() {
+    let invite = termmeet::session::Invite {
+        command: "termmeet join standup --server wss://192.0.2.7:8080/ws --secret k7m2q9x4w8ab --server-fingerprint 0E:BB:4B:9D:33:56:63:32:BA:B6:ED:CD:CF:A9:3F:B4:68:72:D3:A2:EE:14:44:AD:35:26:9D:69:AC:00:3E:BF".into(),
+        page: "https://192.0.2.7:8080/?room=standup&secret=k7m2q9x4w8ab".into(),
+    };
+    let mut app = App::new("standup");
+    app.invite = Some(invite);
+    app.update(Action::Meeting(Box::new(meeting(&[]))));
+    check("invite_alone", &app);
+    app.update(Action::Meeting(Box::new(meeting(&[("a1", "alice")]))));
+    app.update(key('?'));
+    check("invite_help", &app);
+}

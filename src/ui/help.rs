@@ -3,7 +3,7 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::{panel_block, safe};
@@ -47,29 +47,33 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, invite: Option<&Invite>) {
     let mut width = 44u16;
     let mut height = KEYS.len() as u16 + 2;
     if let Some(invite) = invite {
+        // Cut at the box's width rather than at words, so the lines are as short as they
+        // can be and the whole command stays on screen.
         width = area.width.clamp(44, 110);
         let inner = usize::from(width.saturating_sub(2)).max(1);
-        let wrapped = |text: &str| -> u16 {
-            u16::try_from(text.chars().count().div_ceil(inner)).unwrap_or(u16::MAX)
-        };
-        lines.push(Line::from(""));
+        let cyan = Style::default().fg(Color::Cyan);
         lines.push(Line::from(" Others join this meeting with:"));
-        lines.push(Line::from(safe(&invite.command)).style(Style::default().fg(Color::Cyan)));
+        lines.extend(chunks(&safe(&invite.command), inner).map(|l| Line::from(l).style(cyan)));
         lines.push(Line::from(" or in a browser:"));
-        lines.push(Line::from(safe(&invite.page)).style(Style::default().fg(Color::Cyan)));
-        height = height
-            .saturating_add(3)
-            .saturating_add(wrapped(&invite.command))
-            .saturating_add(wrapped(&invite.page));
+        lines.extend(chunks(&safe(&invite.page), inner).map(|l| Line::from(l).style(cyan)));
+        height = lines.len() as u16 + 2;
     }
     let box_area = centered(area, width, height);
     frame.render_widget(Clear, box_area);
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(panel_block("keys", true)),
+        Paragraph::new(lines).block(panel_block("keys", true)),
         box_area,
     );
+}
+
+/// `text` in pieces of at most `width` characters.
+fn chunks(text: &str, width: usize) -> impl Iterator<Item = String> + '_ {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len().div_ceil(width)).map(move |i| {
+        chars[i * width..((i + 1) * width).min(chars.len())]
+            .iter()
+            .collect()
+    })
 }
 
 /// Draws the leave confirmation.
