@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use termmeet::config::ClientConfig;
+use termmeet::media::sources::parse_picture_size;
 use termmeet::play::{parse_size, PlayOptions};
 use termmeet::render::ColorMode;
 
@@ -179,9 +180,9 @@ enum Command {
         /// Participants in the room.
         #[arg(long, default_value_t = 2)]
         participants: usize,
-        /// Test-pattern size WxH.
-        #[arg(long, default_value = "640x480", value_parser = parse_size)]
-        size: (u16, u16),
+        /// Test-pattern size WxH (up to 1920x1080).
+        #[arg(long, default_value = "640x480", value_parser = parse_picture_size)]
+        size: (usize, usize),
         /// Frames a second.
         #[arg(long, default_value_t = 30.0)]
         fps: f64,
@@ -211,9 +212,9 @@ enum Command {
         /// Name to join as when the script has no `join` line.
         #[arg(long)]
         name: Option<String>,
-        /// Picture size of synthetic and camera video, WxH.
-        #[arg(long, default_value = "640x480", value_parser = parse_size)]
-        video_size: (u16, u16),
+        /// Picture size of synthetic and camera video, WxH (up to 1920x1080).
+        #[arg(long, default_value = "640x480", value_parser = parse_picture_size)]
+        video_size: (usize, usize),
         /// Camera frames a second.
         #[arg(long, default_value_t = 30.0)]
         fps: f64,
@@ -433,7 +434,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let options = termmeet::headless::bench::BenchOptions {
                 participants,
-                size: (size.0 as usize, size.1 as usize),
+                size,
                 fps,
                 bitrate: bitrate_kbps * 1000,
                 seconds,
@@ -481,7 +482,7 @@ fn main() -> anyhow::Result<()> {
                 server,
                 room,
                 name,
-                video_size: (video_size.0 as usize, video_size.1 as usize),
+                video_size,
                 fps,
                 bitrate: bitrate_kbps * 1000,
                 report,

@@ -25,6 +25,34 @@ pub const SCREEN_FPS: f64 = 10.0;
 /// The size of the test pattern shared in place of a screen that cannot be captured.
 pub const SCREEN_PATTERN_SIZE: (usize, usize) = (1280, 720);
 
+/// Largest camera or test-pattern picture: 1920x1080 (either way round).
+pub const MAX_PICTURE: (usize, usize) = (1920, 1080);
+
+/// A picture size `WxH` for cameras, test patterns and `bench-call`: even sides (H.264's
+/// 4:2:0 halves them), at least 16 pixels, at most 1920x1080 or 1080x1920.
+pub fn parse_picture_size(text: &str) -> Result<(usize, usize), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{text:?} is not a picture size; write it like 1280x720"))?;
+    let side = |s: &str, what: &str| -> Result<usize, String> {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{text:?}: the {what} is not a number"))
+    };
+    let (w, h) = (side(w, "width")?, side(h, "height")?);
+    let (long, short) = (w.max(h), w.min(h));
+    if short < 16 || long > MAX_PICTURE.0 || short > MAX_PICTURE.1 {
+        return Err(format!(
+            "{text:?} is out of range: from 16x16 to {}x{} (or {}x{})",
+            MAX_PICTURE.0, MAX_PICTURE.1, MAX_PICTURE.1, MAX_PICTURE.0
+        ));
+    }
+    if w % 2 == 1 || h % 2 == 1 {
+        return Err(format!("{text:?}: width and height must be even"));
+    }
+    Ok((w, h))
+}
+
 /// Makes a screen source when sharing starts.
 pub type ScreenFactory = Box<dyn Fn() -> Result<Box<dyn VideoSource>, String> + Send + Sync>;
 
@@ -188,4 +216,21 @@ pub fn screen_factory(spec: VideoSpec, name: String, pattern_fallback: bool) -> 
             _ => Ok(screen_pattern(&name, (640, 360))),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_picture_size;
+
+    #[test]
+    fn picture_sizes_go_up_to_full_hd() {
+        assert_eq!(parse_picture_size("1280x720"), Ok((1280, 720)));
+        assert_eq!(parse_picture_size("1920x1080"), Ok((1920, 1080)));
+        assert_eq!(parse_picture_size("1080X1920"), Ok((1080, 1920)));
+        assert_eq!(parse_picture_size(" 320 x 240 "), Ok((320, 240)));
+        for bad in ["3840x2160", "1920x1200", "8x8", "641x480", "640", "ax480", "640x"] {
+            let e = parse_picture_size(bad).unwrap_err();
+            assert!(e.contains(bad.trim()), "{bad}: {e}");
+        }
+    }
 }
