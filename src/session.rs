@@ -12,6 +12,7 @@ use crate::headless::runner::{run_script, HeadlessOptions};
 use crate::media::playback::Playback;
 use crate::media::sources::{
     camera_or_pattern, mic_or_silence, screen_factory, VideoSpec, DEFAULT_BITRATE, DEFAULT_FPS,
+    DEFAULT_VIDEO_SIZE,
 };
 use crate::signaling::JoinParams;
 use crate::tls::TlsOptions;
@@ -219,6 +220,7 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
             options.name.clone(),
             true,
         )),
+        video_size: DEFAULT_VIDEO_SIZE,
         fps: DEFAULT_FPS,
         bitrate: DEFAULT_BITRATE,
         bind: local_bind_addresses(),

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::link::{connection_of, LinkError, LinkEvent, LinkOutput, PeerLink};
-use super::local::{start_audio, start_video, Pump};
+use super::local::{start_audio, start_video, Pump, PumpControl};
 use super::mesh::{MeshCommand, MeshConfig, MeshError};
 use super::negotiation::{Input, KeyframeGate};
 use super::state::{MeshState, PeerState, Roster};
@@ -29,7 +29,9 @@ use super::tracks::{
     SentTrack, Source,
 };
 use crate::media::playback::Playback;
-use crate::media::sources::{ScreenFactory, SCREEN_FPS};
+use crate::media::sources::{
+    open_audio, open_video, screen_factory, AudioSpec, ScreenFactory, VideoSpec, SCREEN_FPS,
+};
 use crate::signaling::{SignalingClient, SignalingEvent};
 
 /// A link and the tasks that carry its media.
@@ -100,12 +102,21 @@ struct MeshTask {
     keyframe_gate: KeyframeGate,
     /// Audio received per peer at the last stats tick, to see who fell silent.
     audio_seen: HashMap<String, u64>,
+    /// How sources opened mid-meeting are made: our name, camera size and frame rate.
+    name: String,
+    video_size: (usize, usize),
+    fps: f64,
+    /// The camera's controls as the handle sees them (its self view).
+    camera_view: Arc<Mutex<Option<Arc<PumpControl>>>>,
+    /// Sources seen failing at the last tick (camera, microphone).
+    failing: (bool, bool),
 }
 
 /// Runs the mesh until we leave.
 pub(super) async fn run(
     config: MeshConfig,
     camera: Option<Pump>,
+    camera_view: Arc<Mutex<Option<Arc<PumpControl>>>>,
     state: Arc<Mutex<MeshState>>,
     taps: AudioTaps,
     mut commands: mpsc::UnboundedReceiver<MeshCommand>,
@@ -145,6 +156,11 @@ pub(super) async fn run(
         keyframe_targets,
         keyframe_gate: KeyframeGate::new(KEYFRAME_DEBOUNCE),
         audio_seen: HashMap::new(),
+        name: config.join.name.clone(),
+        video_size: config.video_size,
+        fps: config.fps,
+        camera_view,
+        failing: (false, false),
     };
     let mut stats = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -229,6 +245,7 @@ impl MeshTask {
                 if !self.links.contains_key(&from) && !self.open_link(&from).await {
                     return;
                 }
+                self.count_offer(&from);
                 self.negotiate(&from, Input::RemoteOffer(sdp), now).await;
             }
             ServerMessage::Answer { from, sdp } => {
@@ -329,10 +346,13 @@ impl MeshTask {
         let outputs = entry.link.handle(input, now).await;
         for output in outputs {
             match output {
-                LinkOutput::Offer(sdp) => self.signaling.send(ClientMessage::Offer {
-                    to: peer.to_string(),
-                    sdp,
-                }),
+                LinkOutput::Offer(sdp) => {
+                    self.count_offer(peer);
+                    self.signaling.send(ClientMessage::Offer {
+                        to: peer.to_string(),
+                        sdp,
+                    })
+                }
                 LinkOutput::Answer(sdp) => self.send_answer(peer, sdp, now).await,
                 LinkOutput::Keyframe => {
                     if self.keyframe_gate.allow(now) {
@@ -482,6 +502,10 @@ impl MeshTask {
             MeshCommand::Chat(text) => self.signaling.send(ClientMessage::Chat { text }),
             MeshCommand::ChatEnabled(true) => self.signaling.send(ClientMessage::ChatEnabled {}),
             MeshCommand::ChatEnabled(false) => self.signaling.send(ClientMessage::ChatDisabled {}),
+            MeshCommand::UseCamera(spec) => self.use_camera(spec).await,
+            MeshCommand::UseMicrophone(spec) => self.use_microphone(spec).await,
+            MeshCommand::UseScreen(spec) => self.use_screen(spec).await,
+            MeshCommand::UseSpeaker(name) => self.use_speaker(name).await,
             MeshCommand::Leave => {}
         }
     }
@@ -511,6 +535,158 @@ impl MeshTask {
         self.signaling.send(ClientMessage::MediaState { mic, cam });
     }
 
+    /// Feeds the camera track from `spec`: the same track, so no renegotiation, unless we
+    /// had no camera at all (then a track is added).
+    async fn use_camera(&mut self, spec: VideoSpec) {
+        if spec == VideoSpec::None {
+            return self.set_source(Source::Camera, false);
+        }
+        let (size, fps, name, what) = (self.video_size, self.fps, self.name.clone(), spec.clone());
+        let opened = tokio::task::spawn_blocking(move || open_video(&what, size, fps, &name)).await;
+        let source = match opened {
+            Ok(Ok(Some(source))) => source,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => return self.error(MeshError::Device(format!("cannot use {spec}: {e}"))),
+            Err(e) => return self.error(MeshError::Device(format!("cannot use {spec}: {e}"))),
+        };
+        tracing::info!("camera: now {}", source.describe());
+        match &self.camera {
+            Some(pump) => pump.control.switch_video(source),
+            None => {
+                let pump = start_video(source, fps, self.bitrate);
+                let stream = format!("cam-{}", self.my_id());
+                self.attach(Source::Camera, &stream, &pump).await;
+                lock(&self.keyframe_targets).push(Arc::clone(&pump.control));
+                *lock(&self.camera_view) = Some(Arc::clone(&pump.control));
+                self.camera = Some(pump);
+                self.renegotiate_all().await;
+            }
+        }
+        self.failing.0 = false;
+        self.set_source(Source::Camera, true);
+    }
+
+    /// Feeds the microphone track from `spec` (a track is added only if we had none).
+    async fn use_microphone(&mut self, spec: AudioSpec) {
+        let what = spec.clone();
+        let source = match tokio::task::spawn_blocking(move || open_audio(&what)).await {
+            Ok(Ok(source)) => source,
+            Ok(Err(e)) => return self.error(MeshError::Device(format!("cannot use {spec}: {e}"))),
+            Err(e) => return self.error(MeshError::Device(format!("cannot use {spec}: {e}"))),
+        };
+        tracing::info!("microphone: now {}", source.describe());
+        match &self.microphone {
+            Some(pump) => pump.control.switch_audio(source),
+            None => {
+                let pump = start_audio(source);
+                let stream = format!("cam-{}", self.my_id());
+                self.attach(Source::Microphone, &stream, &pump).await;
+                self.microphone = Some(pump);
+                self.renegotiate_all().await;
+            }
+        }
+        self.failing.1 = false;
+        self.set_source(Source::Microphone, true);
+    }
+
+    /// Shares `spec` from now on; while sharing, the screen track switches to it at once.
+    async fn use_screen(&mut self, spec: VideoSpec) {
+        let factory = screen_factory(spec.clone(), self.name.clone(), false);
+        if let Some(pump) = &self.screen {
+            match factory() {
+                Ok(source) => pump.control.switch_video(source),
+                Err(e) => {
+                    return self.error(MeshError::Screen(format!("cannot share {spec}: {e}")))
+                }
+            }
+        }
+        self.screen_factory = Some(factory);
+    }
+
+    /// Moves remote audio to another speaker.
+    async fn use_speaker(&mut self, name: Option<String>) {
+        let result = match &self.playback {
+            Some(playback) => {
+                let playback = Arc::clone(playback);
+                tokio::task::spawn_blocking(move || playback.switch(name.as_deref()))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+            }
+            None => Err("this meeting plays no audio (started without a speaker)".into()),
+        };
+        match result {
+            Ok(speaker) => {
+                tracing::info!("speaker: now {speaker}");
+                self.update(|s| s.push_error(format!("playing on {speaker}")));
+            }
+            Err(e) => self.error(MeshError::Device(format!("cannot change the speaker: {e}"))),
+        }
+    }
+
+    /// Adds a track fed by `pump` to every link.
+    async fn attach(&mut self, source: Source, stream: &str, pump: &Pump) {
+        let peers: Vec<String> = self.links.keys().cloned().collect();
+        for peer in &peers {
+            let Some(entry) = self.links.get_mut(peer) else {
+                continue;
+            };
+            match add_source(&entry.link, source, stream, pump).await {
+                Ok(t) => entry.tracks.push(t),
+                Err(source) => {
+                    let name = self.name_of(peer);
+                    self.error(MeshError::Link { name, source });
+                }
+            }
+        }
+    }
+
+    async fn renegotiate_all(&mut self) {
+        let peers: Vec<String> = self.links.keys().cloned().collect();
+        for peer in peers {
+            self.negotiate(&peer, Input::Negotiate, Instant::now())
+                .await;
+        }
+    }
+
+    /// A camera or microphone that stopped turns off for everyone, with a notice; one that
+    /// works again is offered back.
+    fn watch_sources(&mut self) {
+        let failure = |pump: &Option<Pump>| pump.as_ref().and_then(|p| p.control.failure());
+        for (source, what, key) in [
+            (Source::Camera, "camera", 'v'),
+            (Source::Microphone, "microphone", 'm'),
+        ] {
+            let (pump, was) = if source == Source::Camera {
+                (&self.camera, self.failing.0)
+            } else {
+                (&self.microphone, self.failing.1)
+            };
+            let now = failure(pump);
+            let described = pump
+                .as_ref()
+                .map(|p| p.control.describe())
+                .unwrap_or_default();
+            match (&now, was) {
+                (Some(why), false) => {
+                    self.error(MeshError::Device(format!(
+                        "the {what} stopped ({described}: {why}); it is off for everyone; press d to choose another"
+                    )));
+                    self.set_source(source, false);
+                }
+                (None, true) => self.update(|s| {
+                    s.push_error(format!("the {what} works again: press {key} to turn it on"))
+                }),
+                _ => {}
+            }
+            if source == Source::Camera {
+                self.failing.0 = now.is_some();
+            } else {
+                self.failing.1 = now.is_some();
+            }
+        }
+    }
+
     async fn start_screen(&mut self) {
         if self.screen.is_some() {
             return;
@@ -523,6 +699,12 @@ impl MeshTask {
             Ok(s) => s,
             Err(e) => return self.error(MeshError::Screen(e)),
         };
+        if source.describe().starts_with("test pattern") {
+            // No display to capture (over SSH, say): people must know what they share.
+            self.update(|s| {
+                s.push_error("no screen to capture here: sharing a test pattern instead".into())
+            });
+        }
         let pump = start_video(source, SCREEN_FPS, SCREEN_BITRATE);
         // Announce the stream first, so receivers can tell the screen track when it lands.
         self.signaling.send(ClientMessage::ScreenShareStarted {
@@ -703,6 +885,7 @@ impl MeshTask {
         }
         self.check_relay(now);
         self.quiet_the_silent();
+        self.watch_sources();
         if let (Some(estimate), Some(camera)) = (lowest_estimate(estimates), &self.camera) {
             let split = split_bitrate(estimate, self.bitrate, self.screen.is_some());
             tracing::debug!(estimate, camera = split.camera, "congestion estimate");
@@ -714,6 +897,14 @@ impl MeshTask {
                 screen.control.bitrate.store(rate, Ordering::Relaxed);
             }
         }
+    }
+
+    fn count_offer(&self, peer: &str) {
+        self.update(|s| {
+            if let Some(p) = s.peers.get_mut(peer) {
+                p.offers += 1;
+            }
+        });
     }
 
     fn read_peer<T: Default>(&self, peer: &str, f: impl FnOnce(&PeerState) -> T) -> T {

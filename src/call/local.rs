@@ -3,7 +3,7 @@
 //! subscribes. A lagging subscriber skips ahead (latest wins) instead of queueing.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -27,7 +27,6 @@ pub struct EncodedSample {
 }
 
 /// Controls shared between a pump thread and the mesh.
-#[derive(Debug)]
 pub struct PumpControl {
     /// Whether samples are sent (mic or camera on).
     pub enabled: AtomicBool,
@@ -38,20 +37,90 @@ pub struct PumpControl {
     /// Cleared to stop the thread.
     pub running: AtomicBool,
     /// The newest local picture, mirrored, for the self view (video only).
-    pub preview: std::sync::Mutex<Option<Arc<crate::media::RgbFrame>>>,
+    pub preview: Mutex<Option<Arc<crate::media::RgbFrame>>>,
+    /// The level of the newest 20 ms sent, 0 to 1 (audio only; 0 while muted).
+    level: AtomicU32,
+    /// A source to switch to, taken by the thread before its next picture or 20 ms: the
+    /// track and every peer connection stay as they are.
+    next_video: Mutex<Option<Box<dyn VideoSource>>>,
+    next_audio: Mutex<Option<Box<dyn AudioSource>>>,
+    /// Why the source stopped, while the thread waits for it to come back or for another.
+    failed: Mutex<Option<String>>,
+    /// What the source is now.
+    describe: Mutex<String>,
+}
+
+impl std::fmt::Debug for PumpControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PumpControl")
+            .field("source", &self.describe())
+            .field("enabled", &self.enabled)
+            .field("failed", &self.failure())
+            .finish_non_exhaustive()
+    }
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl PumpControl {
-    fn new(bitrate: u32) -> Arc<PumpControl> {
+    fn new(bitrate: u32, describe: String) -> Arc<PumpControl> {
         Arc::new(PumpControl {
             enabled: AtomicBool::new(true),
             keyframe: AtomicBool::new(false),
             bitrate: AtomicU32::new(bitrate),
             running: AtomicBool::new(true),
-            preview: std::sync::Mutex::new(None),
+            preview: Mutex::new(None),
+            level: AtomicU32::new(0),
+            next_video: Mutex::new(None),
+            next_audio: Mutex::new(None),
+            failed: Mutex::new(None),
+            describe: Mutex::new(describe),
         })
     }
+
+    /// Feeds the track from `source` from its next picture on (a video pump).
+    pub fn switch_video(&self, source: Box<dyn VideoSource>) {
+        *locked(&self.describe) = source.describe();
+        *locked(&self.next_video) = Some(source);
+    }
+
+    /// Feeds the track from `source` from its next 20 ms on (an audio pump).
+    pub fn switch_audio(&self, source: Box<dyn AudioSource>) {
+        *locked(&self.describe) = source.describe();
+        *locked(&self.next_audio) = Some(source);
+    }
+
+    /// Why the source stopped, if it has.
+    pub fn failure(&self) -> Option<String> {
+        locked(&self.failed).clone()
+    }
+
+    /// What the source is.
+    pub fn describe(&self) -> String {
+        locked(&self.describe).clone()
+    }
+
+    /// The level of what is sent now, 0 to 1 (audio).
+    pub fn level(&self) -> f32 {
+        f32::from_bits(self.level.load(Ordering::Relaxed))
+    }
+
+    /// Notes that the source failed (`Some`) or works again (`None`); logs the change.
+    fn set_failed(&self, why: Option<String>) {
+        let mut failed = locked(&self.failed);
+        match (&*failed, &why) {
+            (None, Some(e)) => tracing::warn!("{} stopped: {e}", self.describe()),
+            (Some(_), None) => tracing::info!("{} works again", self.describe()),
+            _ => {}
+        }
+        *failed = why;
+    }
 }
+
+/// How long a pump waits before asking a failed source again.
+const RETRY_FAILED: Duration = Duration::from_millis(200);
 
 /// A running source: its samples and its controls. Dropping it stops the thread.
 pub struct Pump {
@@ -76,8 +145,8 @@ const KEYFRAME_SECONDS: f64 = 3.0;
 /// Starts a video source with an H.264 encoder.
 pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> Pump {
     let (tx, _) = broadcast::channel(8);
-    let control = PumpControl::new(bitrate);
     let describe = source.describe();
+    let control = PumpControl::new(bitrate, describe.clone());
     let (out, ctl) = (tx.clone(), Arc::clone(&control));
     let spawned = thread::Builder::new()
         .name("video-pump".into())
@@ -98,11 +167,25 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
             let mut encoded_size: Option<(usize, usize)> = None;
             let mut sent_stamps = 0u32;
             while ctl.running.load(Ordering::Relaxed) {
+                if let Some(next) = locked(&ctl.next_video).take() {
+                    // Another source from here on; a new size restarts the encoder below.
+                    source = next;
+                    ctl.set_failed(None);
+                    ctl.keyframe.store(true, Ordering::Relaxed);
+                }
                 let mut frame = match source.next_frame() {
-                    Ok(f) => f,
+                    Ok(f) => {
+                        if locked(&ctl.failed).is_some() {
+                            ctl.set_failed(None);
+                            ctl.keyframe.store(true, Ordering::Relaxed);
+                        }
+                        f
+                    }
                     Err(e) => {
-                        tracing::error!("video source stopped: {e}");
-                        return;
+                        // Wait for it to come back, or for another source.
+                        ctl.set_failed(Some(e.to_string()));
+                        thread::sleep(RETRY_FAILED);
+                        continue;
                     }
                 };
                 if !ctl.enabled.load(Ordering::Relaxed) {
@@ -233,8 +316,8 @@ pub fn mirror(mut frame: crate::media::RgbFrame) -> crate::media::RgbFrame {
 /// Starts an audio source with an Opus encoder.
 pub fn start_audio(mut source: Box<dyn AudioSource>) -> Pump {
     let (tx, _) = broadcast::channel(50);
-    let control = PumpControl::new(32_000);
     let describe = source.describe();
+    let control = PumpControl::new(32_000, describe.clone());
     let (out, ctl) = (tx.clone(), Arc::clone(&control));
     let spawned = thread::Builder::new()
         .name("audio-pump".into())
@@ -247,16 +330,32 @@ pub fn start_audio(mut source: Box<dyn AudioSource>) -> Pump {
                 }
             };
             while ctl.running.load(Ordering::Relaxed) {
+                if let Some(next) = locked(&ctl.next_audio).take() {
+                    source = next;
+                    ctl.set_failed(None);
+                }
                 let frame = match source.next_frame() {
-                    Ok(f) => f,
+                    Ok(f) => {
+                        if locked(&ctl.failed).is_some() {
+                            ctl.set_failed(None);
+                        }
+                        f
+                    }
                     Err(e) => {
-                        tracing::error!("audio source stopped: {e}");
-                        return;
+                        ctl.set_failed(Some(e.to_string()));
+                        ctl.level.store(0, Ordering::Relaxed);
+                        thread::sleep(RETRY_FAILED);
+                        continue;
                     }
                 };
                 if !ctl.enabled.load(Ordering::Relaxed) {
+                    ctl.level.store(0, Ordering::Relaxed);
                     continue;
                 }
+                ctl.level.store(
+                    super::tracks::audio_level(&frame.samples).to_bits(),
+                    Ordering::Relaxed,
+                );
                 match encoder.encode(&frame) {
                     Ok(packet) => {
                         let _ = out.send(EncodedSample {

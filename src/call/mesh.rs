@@ -16,7 +16,7 @@ use super::negotiation::Problem;
 use super::tracks::{lock, AudioTaps};
 use crate::media::frame::RgbFrame;
 use crate::media::playback::Playback;
-use crate::media::sources::ScreenFactory;
+use crate::media::sources::{AudioSpec, ScreenFactory, VideoSpec};
 use crate::media::{AudioSource, VideoSource};
 use crate::signaling::JoinParams;
 
@@ -32,6 +32,8 @@ pub struct MeshConfig {
     pub microphone: Option<Box<dyn AudioSource>>,
     /// How to make the screen source when sharing starts.
     pub screen: Option<ScreenFactory>,
+    /// Camera picture size, for sources opened mid-meeting.
+    pub video_size: (usize, usize),
     /// Camera frame rate.
     pub fps: f64,
     /// Camera bitrate, bits a second.
@@ -61,6 +63,15 @@ pub enum MeshCommand {
     Chat(String),
     /// Host: chat on or off.
     ChatEnabled(bool),
+    /// Feed the camera track from another source (no renegotiation); `None` turns the
+    /// camera off.
+    UseCamera(VideoSpec),
+    /// Feed the microphone track from another source (no renegotiation).
+    UseMicrophone(AudioSpec),
+    /// Share this screen source from now on (live when sharing).
+    UseScreen(VideoSpec),
+    /// Play remote audio on this speaker (`None`: the default; `Some("none")`: nothing).
+    UseSpeaker(Option<String>),
     /// Leave the meeting.
     Leave,
 }
@@ -111,6 +122,9 @@ pub enum MeshError {
     /// Sharing the screen failed.
     #[error("cannot share the screen: {0}")]
     Screen(String),
+    /// A device could not be opened, or stopped.
+    #[error("{0}")]
+    Device(String),
     /// The signaling connection gave up.
     #[error("signaling stopped: {0}")]
     SignalingStopped(String),
@@ -122,8 +136,9 @@ pub struct Mesh {
     /// The shared state.
     pub state: Arc<Mutex<MeshState>>,
     commands: mpsc::UnboundedSender<MeshCommand>,
-    /// The camera's controls (its self-view picture), when there is a camera.
-    camera: Option<Arc<PumpControl>>,
+    /// The camera's controls (its self-view picture), when there is a camera; the driver
+    /// sets it when a camera is chosen mid-meeting.
+    camera: Arc<Mutex<Option<Arc<PumpControl>>>>,
     /// The last second of audio from each peer.
     taps: AudioTaps,
 }
@@ -141,7 +156,9 @@ impl Mesh {
         let camera_pump = config
             .camera
             .map(|s| start_video(s, config.fps, config.bitrate));
-        let camera = camera_pump.as_ref().map(|p| Arc::clone(&p.control));
+        let camera = Arc::new(Mutex::new(
+            camera_pump.as_ref().map(|p| Arc::clone(&p.control)),
+        ));
         let taps = AudioTaps::default();
         let config = MeshConfig {
             camera: None,
@@ -150,6 +167,7 @@ impl Mesh {
         let task = tokio::spawn(run(
             config,
             camera_pump,
+            Arc::clone(&camera),
             Arc::clone(&state),
             Arc::clone(&taps),
             rx,
@@ -170,9 +188,8 @@ impl Mesh {
 
     /// Our own newest picture, mirrored, while the camera is on.
     pub fn self_view(&self) -> Option<Arc<RgbFrame>> {
-        self.camera
-            .as_ref()
-            .and_then(|c| c.preview.lock().ok().and_then(|p| p.clone()))
+        let camera = lock(&self.camera).clone();
+        camera.and_then(|c| c.preview.lock().ok().and_then(|p| p.clone()))
     }
 
     /// Reads the state.

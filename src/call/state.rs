@@ -106,6 +106,8 @@ pub struct PeerState {
     pub freezes: u64,
     /// The short code from both ends' DTLS fingerprints (see [`super::sas`]), once connected.
     pub sas: Option<String>,
+    /// Offers exchanged with this peer, both ways: a source switch must not add any.
+    pub offers: u64,
     /// Glass-to-glass latency of the decoded test-pattern frames.
     pub latency: LatencyHistogram,
     /// Frame numbers of the first and last test-pattern frames decoded: the sender sent
@@ -157,6 +159,7 @@ impl PeerState {
             concealed_pct: 0.0,
             freezes: 0,
             sas: None,
+            offers: 0,
             latency: LatencyHistogram::default(),
             stamp_range: None,
             audio_level: 0.0,

@@ -100,6 +100,11 @@ pub struct PeerReport {
     pub concealed_pct: f64,
     pub freezes: u64,
     pub sas: Option<String>,
+    /// Offers exchanged with this peer, both ways (beyond SCRIPT.md's fields: a source
+    /// switch adds none).
+    pub offers: u64,
+    /// Width and height of the last camera picture decoded (beyond SCRIPT.md's fields).
+    pub video_size: Option<[usize; 2]>,
 }
 
 /// A chat line in the report.
@@ -168,12 +173,7 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
             Step::Video(v) if before_join => video = v.clone(),
             Step::Audio(a) if before_join => audio = a.clone(),
             Step::ScreenSource(s) if before_join => screen = s.clone(),
-            Step::Video(_) | Step::Audio(_) | Step::ScreenSource(_) => {
-                return Outcome::Unusable(format!(
-                    "line {}: sources are chosen before the first command after join",
-                    l.line
-                ))
-            }
+            // Later, a source line switches the live source.
             Step::Join { room, name, secret } if before_join => {
                 join = Some((room.clone(), name.clone(), secret.clone()))
             }
@@ -211,6 +211,7 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
         camera,
         microphone,
         screen: Some(screen_factory(screen, name.clone(), false)),
+        video_size: options.video_size,
         fps: options.fps,
         bitrate: options.bitrate,
         bind: options.bind.clone(),
@@ -298,6 +299,8 @@ fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -
                     concealed_pct: (p.concealed_pct * 10.0).round() / 10.0,
                     freezes: p.freezes,
                     sas: p.sas.clone(),
+                    offers: p.offers,
+                    video_size: p.latest_video.as_ref().map(|f| [f.width, f.height]),
                 },
             )
         })
@@ -353,6 +356,9 @@ async fn run_step(mesh: &Mesh, step: &Step) -> (bool, String) {
     };
     let outcome = match step {
         Step::Command(c) => return command(c.clone()),
+        Step::Video(spec) => return command(MeshCommand::UseCamera(spec.clone())),
+        Step::Audio(spec) => return command(MeshCommand::UseMicrophone(spec.clone())),
+        Step::ScreenSource(spec) => return command(MeshCommand::UseScreen(spec.clone())),
         Step::HandLowerFor(name) => match mesh.read(|s| s.id_of(name)) {
             Some(id) => return command(MeshCommand::HandLower(Some(id))),
             None => Err(format!("{name} is not in the room")),
@@ -495,9 +501,7 @@ async fn run_step(mesh: &Mesh, step: &Step) -> (bool, String) {
             })
             .await
         }
-        Step::Join { .. } | Step::Video(_) | Step::Audio(_) | Step::ScreenSource(_) => {
-            Ok(String::new())
-        }
+        Step::Join { .. } => Ok(String::new()),
     };
     match outcome {
         Ok(d) => (true, d),

@@ -186,17 +186,16 @@ impl rodio::Source for MixerInput {
     }
 }
 
-/// The speaker: a rodio output on its own thread, mixing every remote stream.
-pub struct Playback {
+/// One open speaker: a rodio output on its own thread.
+struct Output {
     mixer: rodio::mixer::Mixer,
     name: String,
     /// Dropped to close the output.
     _stop: mpsc::Sender<()>,
 }
 
-impl Playback {
-    /// Opens the speaker `name` (or the default).
-    pub fn open(name: Option<&str>) -> Result<Playback, MediaError> {
+impl Output {
+    fn open(name: Option<&str>) -> Result<Output, MediaError> {
         let wanted = name.map(str::to_string);
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -230,7 +229,7 @@ impl Playback {
             })
             .map_err(|e| MediaError::Device(format!("cannot start the playback thread: {e}")))?;
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok((mixer, name))) => Ok(Playback {
+            Ok(Ok((mixer, name))) => Ok(Output {
                 mixer,
                 name,
                 _stop: stop_tx,
@@ -242,20 +241,65 @@ impl Playback {
         }
     }
 
+    fn play(&self, shared: &Arc<StreamShared>) {
+        self.mixer.add(MixerInput {
+            shared: Arc::clone(shared),
+            chunk: vec![0.0; 480],
+            pos: 480,
+        });
+    }
+}
+
+/// The speaker, mixing every remote stream; it can move to another speaker mid-meeting.
+pub struct Playback {
+    output: Mutex<Output>,
+    /// The streams playing, so a new speaker takes them all.
+    streams: Mutex<Vec<std::sync::Weak<StreamShared>>>,
+}
+
+impl Playback {
+    /// Opens the speaker `name` (or the default).
+    pub fn open(name: Option<&str>) -> Result<Playback, MediaError> {
+        Ok(Playback {
+            output: Mutex::new(Output::open(name)?),
+            streams: Mutex::new(Vec::new()),
+        })
+    }
+
     /// The speaker's name.
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> String {
+        self.output
+            .lock()
+            .map(|o| o.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Moves every stream to the speaker `name` (or the default). On failure the current
+    /// speaker keeps playing.
+    pub fn switch(&self, name: Option<&str>) -> Result<String, MediaError> {
+        let next = Output::open(name)?;
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams.retain(|s| s.strong_count() > 0);
+        for shared in streams.iter().filter_map(std::sync::Weak::upgrade) {
+            next.play(&shared);
+        }
+        let opened = next.name.clone();
+        // The old output closes when it is dropped here, and its inputs with it.
+        *self.output.lock().unwrap_or_else(|p| p.into_inner()) = next;
+        Ok(opened)
     }
 
     /// Adds a stream to the mix; it plays until the handle is dropped.
     pub fn add_stream(&self) -> RemoteAudio {
         let shared = Arc::new(StreamShared::default());
         shared.volume.store(1.0f32.to_bits(), Ordering::Relaxed);
-        self.mixer.add(MixerInput {
-            shared: Arc::clone(&shared),
-            chunk: vec![0.0; 480],
-            pos: 480,
-        });
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .play(&shared);
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams.retain(|s| s.strong_count() > 0);
+        streams.push(Arc::downgrade(&shared));
         RemoteAudio { shared }
     }
 }

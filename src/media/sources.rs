@@ -73,6 +73,35 @@ pub enum VideoSpec {
     None,
 }
 
+impl std::fmt::Display for VideoSpec {
+    /// As scripts and the device picker write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VideoSpec::TestPattern => f.write_str("test-pattern"),
+            VideoSpec::BusyPattern => f.write_str("test-pattern:busy"),
+            VideoSpec::File(p) => write!(f, "file:{}", p.display()),
+            VideoSpec::Camera(None) => f.write_str("camera"),
+            VideoSpec::Camera(Some(c)) => write!(f, "camera:{c}"),
+            VideoSpec::X11(None) => f.write_str("x11"),
+            VideoSpec::X11(Some(d)) => write!(f, "x11:{d}"),
+            VideoSpec::None => f.write_str("none"),
+        }
+    }
+}
+
+impl std::fmt::Display for AudioSpec {
+    /// As scripts and the device picker write it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AudioSpec::Tone(hz) => write!(f, "tone:{hz}"),
+            AudioSpec::File(p) => write!(f, "file:{}", p.display()),
+            AudioSpec::Mic(None) => f.write_str("mic"),
+            AudioSpec::Mic(Some(m)) => write!(f, "mic:{m}"),
+            AudioSpec::Silence => f.write_str("silence"),
+        }
+    }
+}
+
 /// A microphone source.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AudioSpec {
@@ -228,7 +257,15 @@ mod tests {
         assert_eq!(parse_picture_size("1920x1080"), Ok((1920, 1080)));
         assert_eq!(parse_picture_size("1080X1920"), Ok((1080, 1920)));
         assert_eq!(parse_picture_size(" 320 x 240 "), Ok((320, 240)));
-        for bad in ["3840x2160", "1920x1200", "8x8", "641x480", "640", "ax480", "640x"] {
+        for bad in [
+            "3840x2160",
+            "1920x1200",
+            "8x8",
+            "641x480",
+            "640",
+            "ax480",
+            "640x",
+        ] {
             let e = parse_picture_size(bad).unwrap_err();
             assert!(e.contains(bad.trim()), "{bad}: {e}");
         }

@@ -133,6 +133,7 @@ pub fn participant(
         }),
         microphone: None,
         screen: None,
+        video_size: camera.unwrap_or((320, 240)),
         fps: 15.0,
         bitrate: 200_000,
         bind: vec!["127.0.0.1:0".into()],
