@@ -103,6 +103,7 @@ async fn drive(
     let mut terminal = Terminal::new(LeanBackend::new(writer))?;
     terminal.clear()?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
+    let devices_tx = tx.clone();
     // Keys come from a blocking reader thread; it ends when the channel closes.
     std::thread::Builder::new()
         .name("keys".into())
@@ -145,6 +146,12 @@ async fn drive(
                 for effect in app.update(action) {
                     match effect {
                         Effect::Mesh(c) => mesh.command(c),
+                        Effect::FindDevices => {
+                            let tx = devices_tx.clone();
+                            tokio::task::spawn_blocking(move || {
+                                let _ = tx.send(Action::Devices(crate::app::devices::FoundDevices::find()));
+                            });
+                        }
                         Effect::Quit => quit = true,
                     }
                 }

@@ -253,3 +253,79 @@ fn the_invitation_in_the_status_bar_and_help() {
     app.update(key('?'));
     check("invite_help", &app);
 }
+
+#[test]
+fn device_picker() {
+    use termmeet::app::devices::FoundDevices;
+    let mut app = App::new("standup");
+    app.update(Action::Meeting(Box::new(meeting(&[("a1", "alice")]))));
+    app.update(key('d'));
+    check("device_picker_looking", &app);
+    app.update(Action::Devices(FoundDevices {
+        cameras: vec![
+            (0, "Integrated Camera".into()),
+            (1, "USB Webcam C920".into()),
+        ],
+        microphones: vec!["pulse: PulseAudio Sound Server".into()],
+        speakers: vec!["pulse: PulseAudio Sound Server".into()],
+        screens: vec![":0.0 (1920x1080)".into()],
+    }));
+    app.update(Action::Key(KeyEvent::from(KeyCode::Down)));
+    check("device_picker", &app);
+    // Enter switches to the highlighted camera and closes the picker.
+    let effects = app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
+    assert_eq!(
+        effects,
+        vec![termmeet::app::Effect::Mesh(
+            termmeet::call::mesh::MeshCommand::UseCamera(
+                termmeet::media::sources::VideoSpec::Camera(Some("1".into()))
+            )
+        )]
+    );
+    assert!(app.picker.is_none());
+}
+
+#[test]
+fn host_keys_in_the_peers_panel_and_help() {
+    use termmeet::app::Effect;
+    use termmeet::call::mesh::MeshCommand;
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a1", "alice"), ("b2", "bob")]);
+    m.hands = vec!["b2".into(), "me".into()];
+    m.peers.get_mut("b2").unwrap().info.hand = true;
+    app.update(Action::Meeting(Box::new(m.clone())));
+    // Tab focuses the peers panel; ↓ twice highlights bob.
+    app.update(Action::Key(KeyEvent::from(KeyCode::Tab)));
+    app.update(Action::Key(KeyEvent::from(KeyCode::Down)));
+    app.update(Action::Key(KeyEvent::from(KeyCode::Down)));
+    check("host_peers", &app);
+    assert_eq!(
+        app.update(key('l')),
+        vec![Effect::Mesh(MeshCommand::HandLower(Some("b2".into())))]
+    );
+    assert_eq!(
+        app.update(key('L')),
+        vec![
+            Effect::Mesh(MeshCommand::HandLower(Some("b2".into()))),
+            Effect::Mesh(MeshCommand::HandLower(None)),
+        ]
+    );
+    assert_eq!(
+        app.update(key('C')),
+        vec![Effect::Mesh(MeshCommand::ChatEnabled(false))]
+    );
+    // Alice becomes host: a notice says so, the keys do nothing but say why, and help no
+    // longer lists them.
+    m.host = "a1".into();
+    app.update(Action::Meeting(Box::new(m)));
+    assert!(
+        app.notices.iter().any(|n| n == "alice is now the host"),
+        "{:?}",
+        app.notices
+    );
+    assert!(app.update(key('L')).is_empty());
+    assert!(app.notices.iter().any(|n| n.contains("only the host")));
+    app.update(Action::Key(KeyEvent::from(KeyCode::Esc)));
+    app.update(key('?'));
+    check("guest_help", &app);
+}

@@ -8,6 +8,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::call::mesh::{MeshCommand, MeshState};
 
+pub mod devices;
+
+use devices::{DevicePicker, FoundDevices};
+
 /// Side panels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Panel {
@@ -45,6 +49,8 @@ pub enum Action {
     Resize(u16, u16),
     /// Our own newest camera picture (mirrored), or none while the camera is off.
     SelfView(Option<std::sync::Arc<crate::media::RgbFrame>>),
+    /// The devices found for the picker.
+    Devices(FoundDevices),
 }
 
 /// What the drivers must do after an update.
@@ -52,6 +58,9 @@ pub enum Action {
 pub enum Effect {
     /// Send this to the mesh.
     Mesh(MeshCommand),
+    /// Find the devices for the picker (blocking: off the UI thread), then send
+    /// [`Action::Devices`].
+    FindDevices,
     /// Leave and exit.
     Quit,
 }
@@ -91,6 +100,10 @@ pub struct App {
     /// Local time's offset from UTC in seconds, for chat times (the terminal driver sets it;
     /// 0 shows UTC).
     pub utc_offset_secs: i64,
+    /// The device picker, while open (empty while the devices are being found).
+    pub picker: Option<DevicePicker>,
+    /// The peer highlighted in the peers panel (by id), for the host's `l`.
+    pub selected_peer: Option<String>,
 }
 
 /// The longest chat message the input takes (the server's limit).
@@ -115,6 +128,8 @@ impl App {
             size: (80, 24),
             self_view: None,
             utc_offset_secs: 0,
+            picker: None,
+            selected_peer: None,
         }
     }
 
@@ -133,7 +148,21 @@ impl App {
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         match action {
             Action::Meeting(m) => {
+                self.note_host_change(&m);
                 self.meeting = *m;
+                if self
+                    .selected_peer
+                    .as_ref()
+                    .is_some_and(|id| !self.meeting.peers.contains_key(id))
+                {
+                    self.selected_peer = None;
+                }
+                Vec::new()
+            }
+            Action::Devices(found) => {
+                if self.picker.is_some() {
+                    self.picker = Some(DevicePicker::new(&found));
+                }
                 Vec::new()
             }
             Action::TerminalRate(r) => {
@@ -176,6 +205,9 @@ impl App {
         }
         if self.typing {
             return self.on_typing_key(key);
+        }
+        if self.picker.is_some() {
+            return self.on_picker_key(key);
         }
         if self.help && key.code != KeyCode::Char('q') {
             // Any key closes help.
@@ -244,6 +276,51 @@ impl App {
                 self.help = !self.help;
                 Vec::new()
             }
+            KeyCode::Char('d') => {
+                self.picker = Some(DevicePicker {
+                    choices: Vec::new(),
+                    selected: 0,
+                });
+                vec![Effect::FindDevices]
+            }
+            KeyCode::Up | KeyCode::Char('k') if self.focus == Some(Panel::Peers) => {
+                self.move_selection(-1);
+                Vec::new()
+            }
+            KeyCode::Down | KeyCode::Char('j') if self.focus == Some(Panel::Peers) => {
+                self.move_selection(1);
+                Vec::new()
+            }
+            KeyCode::Char('l') => {
+                self.host_only("lower a hand", |app| match app.selected_peer.clone() {
+                    Some(id) if app.meeting.hands.contains(&id) => {
+                        vec![Effect::Mesh(MeshCommand::HandLower(Some(id)))]
+                    }
+                    Some(_) => {
+                        app.notice("their hand is not raised".into());
+                        Vec::new()
+                    }
+                    None => {
+                        app.notice(
+                            "choose someone in the peers panel first (Tab, then ↑ ↓)".into(),
+                        );
+                        Vec::new()
+                    }
+                })
+            }
+            KeyCode::Char('L') => self.host_only("lower every hand", |app| {
+                let me = app.my_id().unwrap_or_default().to_string();
+                app.meeting
+                    .hands
+                    .iter()
+                    .map(|id| Effect::Mesh(MeshCommand::HandLower((*id != me).then(|| id.clone()))))
+                    .collect()
+            }),
+            KeyCode::Char('C') => self.host_only("turn chat off or on", |app| {
+                vec![Effect::Mesh(MeshCommand::ChatEnabled(
+                    !app.meeting.chat_enabled,
+                ))]
+            }),
             KeyCode::Char('q') => {
                 self.help = false;
                 self.confirm_quit = true;
@@ -291,6 +368,92 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    fn notice(&mut self, text: String) {
+        self.notices.push(text);
+        if self.notices.len() > 5 {
+            self.notices.remove(0);
+        }
+    }
+
+    /// Whether we are the room's host.
+    pub fn is_host(&self) -> bool {
+        self.my_id()
+            .is_some_and(|me| !me.is_empty() && self.meeting.host == me)
+    }
+
+    /// Runs a host's key, or says why it does nothing.
+    fn host_only(&mut self, what: &str, act: impl FnOnce(&mut App) -> Vec<Effect>) -> Vec<Effect> {
+        if self.is_host() {
+            act(self)
+        } else {
+            self.notice(format!("only the host can {what}"));
+            Vec::new()
+        }
+    }
+
+    /// A notice when the host changes hands.
+    fn note_host_change(&mut self, next: &MeshState) {
+        let before = &self.meeting.host;
+        if next.host == *before || before.is_empty() || next.host.is_empty() {
+            return;
+        }
+        let text = if next.me.as_ref().is_some_and(|me| me.id == next.host) {
+            "you are now the host: l, L and C are yours (see ?)".to_string()
+        } else {
+            format!(
+                "{} is now the host",
+                crate::ui::safe(&next.name_of(&next.host))
+            )
+        };
+        self.notice(text);
+    }
+
+    /// Moves the peers panel's highlight.
+    fn move_selection(&mut self, by: isize) {
+        let ids: Vec<&String> = self.meeting.peers.keys().collect();
+        if ids.is_empty() {
+            self.selected_peer = None;
+            return;
+        }
+        let at = self
+            .selected_peer
+            .as_ref()
+            .and_then(|s| ids.iter().position(|id| *id == s));
+        let next = match at {
+            Some(i) => i.saturating_add_signed(by).min(ids.len() - 1),
+            None if by < 0 => ids.len() - 1,
+            None => 0,
+        };
+        self.selected_peer = Some(ids[next].clone());
+    }
+
+    fn on_picker_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(picker) = self.picker.as_mut() else {
+            return Vec::new();
+        };
+        match key.code {
+            KeyCode::Up | KeyCode::Char('k') => picker.step(-1),
+            KeyCode::Down | KeyCode::Char('j') => picker.step(1),
+            KeyCode::Right | KeyCode::Tab | KeyCode::PageDown => picker.jump(true),
+            KeyCode::Left | KeyCode::BackTab | KeyCode::PageUp => picker.jump(false),
+            KeyCode::Enter => {
+                let chosen = picker.current().cloned();
+                self.picker = None;
+                if let Some(choice) = chosen {
+                    self.notice(format!(
+                        "{}: {}",
+                        choice.kind.title().to_lowercase(),
+                        choice.label
+                    ));
+                    return vec![Effect::Mesh(choice.command)];
+                }
+            }
+            KeyCode::Esc | KeyCode::Char('d' | 'q') => self.picker = None,
+            _ => {}
+        }
+        Vec::new()
     }
 
     /// Our own id.

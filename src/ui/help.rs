@@ -7,15 +7,16 @@ use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::{panel_block, safe};
-use crate::session::Invite;
+use crate::app::App;
 
 /// Every key, as the help overlay lists them.
-pub const KEYS: [(&str, &str); 14] = [
+pub const KEYS: [(&str, &str); 15] = [
     ("m", "microphone on/off"),
     ("v", "camera on/off"),
     ("s", "share your screen on/off"),
     ("h", "raise or lower your hand"),
     ("c", "chat: type, Enter sends"),
+    ("d", "devices: cam, mic, speaker"),
     ("Esc", "leave the chat input"),
     ("w", "grid or speaker layout"),
     ("t", "quality panel"),
@@ -25,6 +26,13 @@ pub const KEYS: [(&str, &str); 14] = [
     ("?", "this help"),
     ("q", "leave (asks first)"),
     ("Ctrl-C", "leave at once"),
+];
+
+/// The host's keys, listed only while you are host.
+pub const HOST_KEYS: [(&str, &str); 3] = [
+    ("l", "lower chosen hand (Tab, ↑↓)"),
+    ("L", "lower every hand"),
+    ("C", "chat off/on for all"),
 ];
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -38,26 +46,48 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-/// Draws the help overlay, with the invitation when this process serves the meeting.
-pub fn draw(frame: &mut Frame<'_>, area: Rect, invite: Option<&Invite>) {
-    let mut lines: Vec<Line> = KEYS
+/// Draws the help overlay: the keys, the host's while you are host, and the invitation when
+/// this process serves the meeting (then the keys go two to a line, to leave it room).
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let mut keys: Vec<String> = KEYS
         .iter()
-        .map(|(k, what)| Line::from(format!(" {k:<7} {what}")))
+        .map(|(k, what)| format!(" {k:<7} {what}"))
         .collect();
-    let mut width = 44u16;
-    let mut height = KEYS.len() as u16 + 2;
+    if app.is_host() {
+        keys.extend(
+            HOST_KEYS
+                .iter()
+                .map(|(k, what)| format!(" {k:<7} {what} (host)")),
+        );
+    }
+    let invite = app.invite.as_ref();
+    let mut width = 52u16;
+    let mut lines: Vec<Line> = Vec::new();
     if let Some(invite) = invite {
         // Cut at the box's width rather than at words, so the lines are as short as they
         // can be and the whole command stays on screen.
-        width = area.width.clamp(44, 110);
+        width = area.width.clamp(52, 110);
         let inner = usize::from(width.saturating_sub(2)).max(1);
         let cyan = Style::default().fg(Color::Cyan);
         lines.push(Line::from(" Others join this meeting with:"));
         lines.extend(chunks(&safe(&invite.command), inner).map(|l| Line::from(l).style(cyan)));
         lines.push(Line::from(" or in a browser:"));
         lines.extend(chunks(&safe(&invite.page), inner).map(|l| Line::from(l).style(cyan)));
-        height = lines.len() as u16 + 2;
+        lines.push(Line::from(""));
+        let column = inner / 2;
+        if column >= 38 {
+            for pair in keys.chunks(2) {
+                let left: String = pair[0].chars().take(column).collect();
+                let right = pair.get(1).map(String::as_str).unwrap_or("");
+                lines.push(Line::from(format!("{left:<column$}{right}")));
+            }
+        } else {
+            lines.extend(keys.into_iter().map(Line::from));
+        }
+    } else {
+        lines.extend(keys.into_iter().map(Line::from));
     }
+    let height = lines.len() as u16 + 2;
     let box_area = centered(area, width, height);
     frame.render_widget(Clear, box_area);
     frame.render_widget(

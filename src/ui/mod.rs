@@ -6,6 +6,7 @@ pub mod chat;
 pub mod hands;
 pub mod help;
 pub mod peers;
+pub mod picker;
 pub mod quality;
 pub mod status;
 pub mod video;
@@ -85,8 +86,11 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, videos: &mut VideoCache) {
     if let Some(side) = side {
         draw_panels(frame, side, app);
     }
+    if let Some(picker) = &app.picker {
+        picker::draw(frame, main, picker);
+    }
     if app.help {
-        help::draw(frame, area, app.invite.as_ref());
+        help::draw(frame, area, app);
     }
     if app.confirm_quit {
         help::confirm_quit(frame, area);

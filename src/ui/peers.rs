@@ -37,7 +37,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
         lines.push(Line::from(spans));
     }
     for (id, p) in &m.peers {
-        let mut spans = vec![Span::raw(safe(&p.info.name))];
+        // The highlight (↑ ↓ while the panel has focus) is whom the host's `l` applies to.
+        let chosen = focused && app.selected_peer.as_deref() == Some(id.as_str());
+        let mut spans = vec![if chosen {
+            Span::styled(
+                format!("▶{}", safe(&p.info.name)),
+                Style::default().fg(Color::Black).bg(Color::Yellow),
+            )
+        } else {
+            Span::raw(safe(&p.info.name))
+        }];
         if m.host == *id {
             spans.push(Span::styled(" host", Style::default().fg(Color::Cyan)));
         }
