@@ -171,6 +171,12 @@ async fn drive(
                     app.update(Action::Meeting(Box::new(mesh.read(MeshState::clone))));
                     dirty = true;
                 }
+                let level = mesh.mic_level();
+                if (level - app.mic_level).abs() > 0.002 {
+                    app.update(Action::MicLevel(level));
+                    dirty = true;
+                }
+                dirty |= app.follow_speaker(Instant::now());
                 let view = mesh.self_view();
                 if !same_picture(&view, &app.self_view) {
                     app.update(Action::SelfView(view));

@@ -329,3 +329,37 @@ fn host_keys_in_the_peers_panel_and_help() {
     app.update(key('?'));
     check("guest_help", &app);
 }
+
+#[test]
+fn the_speaker_layout_follows_whoever_talks_with_a_hold() {
+    let t0 = std::time::Instant::now();
+    let s = std::time::Duration::from_secs;
+    let mut app = App::new("standup");
+    app.update(key('w'));
+    let mut m = meeting(&[("a1", "alice"), ("b2", "bob"), ("c3", "carol")]);
+    m.peers.get_mut("b2").unwrap().audio_level = 0.2;
+    app.update(Action::Meeting(Box::new(m.clone())));
+    app.update(Action::MicLevel(0.05));
+    assert!(app.follow_speaker(t0));
+    assert_eq!(app.main_speaker(), Some("b2"));
+    check("speaker_bob", &app);
+    // Carol starts as bob stops: bob keeps the large tile for the hold, then carol has it.
+    m.peers.get_mut("b2").unwrap().audio_level = 0.0;
+    m.peers.get_mut("c3").unwrap().audio_level = 0.3;
+    app.update(Action::Meeting(Box::new(m.clone())));
+    assert!(!app.follow_speaker(t0 + s(1)));
+    assert_eq!(app.main_speaker(), Some("b2"));
+    assert!(app.follow_speaker(t0 + s(3)));
+    assert_eq!(app.main_speaker(), Some("c3"));
+    check("speaker_carol", &app);
+    // Two talking at once: the one on screen stays while they talk.
+    m.peers.get_mut("a1").unwrap().audio_level = 0.5;
+    app.update(Action::Meeting(Box::new(m.clone())));
+    assert!(!app.follow_speaker(t0 + s(10)));
+    assert_eq!(app.main_speaker(), Some("c3"));
+    // Carol leaves: the loudest left takes over at once.
+    m.peers.remove("c3");
+    app.update(Action::Meeting(Box::new(m)));
+    assert!(app.follow_speaker(t0 + s(10)));
+    assert_eq!(app.main_speaker(), Some("a1"));
+}

@@ -51,6 +51,8 @@ pub enum Action {
     SelfView(Option<std::sync::Arc<crate::media::RgbFrame>>),
     /// The devices found for the picker.
     Devices(FoundDevices),
+    /// The level of what our microphone sends now, 0 to 1.
+    MicLevel(f32),
 }
 
 /// What the drivers must do after an update.
@@ -104,7 +106,14 @@ pub struct App {
     pub picker: Option<DevicePicker>,
     /// The peer highlighted in the peers panel (by id), for the host's `l`.
     pub selected_peer: Option<String>,
+    /// The level of what our microphone sends, 0 to 1.
+    pub mic_level: f32,
+    /// Whom the speaker layout shows large, and when they were last heard.
+    pub speaker: Option<(String, std::time::Instant)>,
 }
+
+/// How long the speaker layout stays on someone who fell silent before it follows another.
+pub const SPEAKER_HOLD: Duration = Duration::from_secs(2);
 
 /// The longest chat message the input takes (the server's limit).
 pub const MAX_INPUT: usize = 2000;
@@ -130,6 +139,8 @@ impl App {
             utc_offset_secs: 0,
             picker: None,
             selected_peer: None,
+            mic_level: 0.0,
+            speaker: None,
         }
     }
 
@@ -157,6 +168,10 @@ impl App {
                 {
                     self.selected_peer = None;
                 }
+                Vec::new()
+            }
+            Action::MicLevel(level) => {
+                self.mic_level = level;
                 Vec::new()
             }
             Action::Devices(found) => {
@@ -368,6 +383,44 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Follows whoever is talking for the speaker layout: the loudest peer who speaks takes
+    /// the large tile once the one there has been silent for [`SPEAKER_HOLD`], so two
+    /// people talking over each other do not make it flicker. Returns whether it changed.
+    pub fn follow_speaker(&mut self, now: std::time::Instant) -> bool {
+        let peers = &self.meeting.peers;
+        let loudest = peers
+            .iter()
+            .filter(|(_, p)| p.speaking())
+            .max_by(|a, b| a.1.audio_level.total_cmp(&b.1.audio_level))
+            .map(|(id, _)| id.clone());
+        let before = self.speaker.as_ref().map(|(id, _)| id.clone());
+        match (&mut self.speaker, loudest) {
+            (Some((id, heard)), _) if peers.get(id.as_str()).is_some_and(|p| p.speaking()) => {
+                *heard = now;
+            }
+            (Some((id, heard)), Some(next))
+                if !peers.contains_key(id.as_str())
+                    || now.saturating_duration_since(*heard) >= SPEAKER_HOLD =>
+            {
+                *id = next;
+                *heard = now;
+            }
+            (Some((id, _)), None) if !peers.contains_key(id.as_str()) => self.speaker = None,
+            (None, Some(next)) => self.speaker = Some((next, now)),
+            _ => {}
+        }
+        before != self.speaker.as_ref().map(|(id, _)| id.clone())
+    }
+
+    /// The peer the speaker layout shows large: the one followed, else the first.
+    pub fn main_speaker(&self) -> Option<&str> {
+        self.speaker
+            .as_ref()
+            .map(|(id, _)| id.as_str())
+            .filter(|id| self.meeting.peers.contains_key(*id))
+            .or_else(|| self.meeting.peers.keys().next().map(String::as_str))
     }
 
     fn notice(&mut self, text: String) {

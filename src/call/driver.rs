@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::link::{connection_of, LinkError, LinkEvent, LinkOutput, PeerLink};
-use super::local::{start_audio, start_video, Pump, PumpControl};
-use super::mesh::{MeshCommand, MeshConfig, MeshError};
+use super::local::{start_audio, start_video, Pump};
+use super::mesh::{MeshCommand, MeshConfig, MeshError, SourceViews};
 use super::negotiation::{Input, KeyframeGate};
 use super::state::{MeshState, PeerState, Roster};
 use super::stats::{
@@ -106,8 +106,8 @@ struct MeshTask {
     name: String,
     video_size: (usize, usize),
     fps: f64,
-    /// The camera's controls as the handle sees them (its self view).
-    camera_view: Arc<Mutex<Option<Arc<PumpControl>>>>,
+    /// Our sources' controls as the handle sees them (self view, level).
+    views: SourceViews,
     /// Sources seen failing at the last tick (camera, microphone).
     failing: (bool, bool),
 }
@@ -116,7 +116,7 @@ struct MeshTask {
 pub(super) async fn run(
     config: MeshConfig,
     camera: Option<Pump>,
-    camera_view: Arc<Mutex<Option<Arc<PumpControl>>>>,
+    views: SourceViews,
     state: Arc<Mutex<MeshState>>,
     taps: AudioTaps,
     mut commands: mpsc::UnboundedReceiver<MeshCommand>,
@@ -124,6 +124,7 @@ pub(super) async fn run(
     let (signaling, mut events) = SignalingClient::start(config.join.clone());
     let (link_tx, mut link_rx) = mpsc::unbounded_channel();
     let microphone = config.microphone.map(start_audio);
+    *lock(&views.microphone) = microphone.as_ref().map(|p| Arc::clone(&p.control));
     {
         let mut s = lock(&state);
         s.cam = camera.is_some();
@@ -159,7 +160,7 @@ pub(super) async fn run(
         name: config.join.name.clone(),
         video_size: config.video_size,
         fps: config.fps,
-        camera_view,
+        views,
         failing: (false, false),
     };
     let mut stats = tokio::time::interval(Duration::from_secs(1));
@@ -557,7 +558,7 @@ impl MeshTask {
                 let stream = format!("cam-{}", self.my_id());
                 self.attach(Source::Camera, &stream, &pump).await;
                 lock(&self.keyframe_targets).push(Arc::clone(&pump.control));
-                *lock(&self.camera_view) = Some(Arc::clone(&pump.control));
+                *lock(&self.views.camera) = Some(Arc::clone(&pump.control));
                 self.camera = Some(pump);
                 self.renegotiate_all().await;
             }
@@ -579,6 +580,7 @@ impl MeshTask {
             Some(pump) => pump.control.switch_audio(source),
             None => {
                 let pump = start_audio(source);
+                *lock(&self.views.microphone) = Some(Arc::clone(&pump.control));
                 let stream = format!("cam-{}", self.my_id());
                 self.attach(Source::Microphone, &stream, &pump).await;
                 self.microphone = Some(pump);

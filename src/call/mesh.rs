@@ -130,6 +130,14 @@ pub enum MeshError {
     SignalingStopped(String),
 }
 
+/// The controls of our camera and microphone as the handle reads them (self view, level);
+/// the driver fills them in, also when a source is chosen mid-meeting.
+#[derive(Clone, Default)]
+pub(super) struct SourceViews {
+    pub(super) camera: Arc<Mutex<Option<Arc<PumpControl>>>>,
+    pub(super) microphone: Arc<Mutex<Option<Arc<PumpControl>>>>,
+}
+
 /// The handle: state to read, commands to send.
 #[derive(Clone)]
 pub struct Mesh {
@@ -138,7 +146,7 @@ pub struct Mesh {
     commands: mpsc::UnboundedSender<MeshCommand>,
     /// The camera's controls (its self-view picture), when there is a camera; the driver
     /// sets it when a camera is chosen mid-meeting.
-    camera: Arc<Mutex<Option<Arc<PumpControl>>>>,
+    views: SourceViews,
     /// The last second of audio from each peer.
     taps: AudioTaps,
 }
@@ -156,9 +164,8 @@ impl Mesh {
         let camera_pump = config
             .camera
             .map(|s| start_video(s, config.fps, config.bitrate));
-        let camera = Arc::new(Mutex::new(
-            camera_pump.as_ref().map(|p| Arc::clone(&p.control)),
-        ));
+        let views = SourceViews::default();
+        *lock(&views.camera) = camera_pump.as_ref().map(|p| Arc::clone(&p.control));
         let taps = AudioTaps::default();
         let config = MeshConfig {
             camera: None,
@@ -167,7 +174,7 @@ impl Mesh {
         let task = tokio::spawn(run(
             config,
             camera_pump,
-            Arc::clone(&camera),
+            views.clone(),
             Arc::clone(&state),
             Arc::clone(&taps),
             rx,
@@ -175,7 +182,7 @@ impl Mesh {
         let mesh = Mesh {
             state,
             commands,
-            camera,
+            views,
             taps,
         };
         (mesh, task)
@@ -188,8 +195,15 @@ impl Mesh {
 
     /// Our own newest picture, mirrored, while the camera is on.
     pub fn self_view(&self) -> Option<Arc<RgbFrame>> {
-        let camera = lock(&self.camera).clone();
+        let camera = lock(&self.views.camera).clone();
         camera.and_then(|c| c.preview.lock().ok().and_then(|p| p.clone()))
+    }
+
+    /// The level of what our microphone sends now, 0 to 1 (0 while it is off).
+    pub fn mic_level(&self) -> f32 {
+        lock(&self.views.microphone)
+            .as_ref()
+            .map_or(0.0, |c| c.level())
     }
 
     /// Reads the state.

@@ -39,6 +39,14 @@ pub fn safe(text: &str) -> String {
         .collect()
 }
 
+/// A four-step level meter for a sound level (RMS of full scale, 0 to 1), on a decibel
+/// scale from -50 dBFS (nothing lit) to -10 dBFS (all lit).
+pub fn level_meter(level: f32) -> String {
+    let db = 20.0 * level.max(1e-6).log10();
+    let lit = (((db + 50.0) / 10.0).floor().clamp(0.0, 4.0)) as usize;
+    format!("{}{}", "▮".repeat(lit), "▯".repeat(4 - lit))
+}
+
 /// A bordered block, highlighted when focused.
 pub fn panel_block(title: &str, focused: bool) -> Block<'static> {
     let style = if focused {

@@ -19,7 +19,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
         if m.host == me.id {
             spans.push(Span::styled(" host", Style::default().fg(Color::Cyan)));
         }
-        if !m.mic {
+        if m.mic {
+            // What we send, so we can see that we are heard.
+            spans.push(Span::styled(
+                format!(" {}", super::level_meter(app.mic_level)),
+                Style::default().fg(Color::Green),
+            ));
+        } else {
             spans.push(Span::styled(" mic off", Style::default().fg(Color::Red)));
         }
         if !m.cam {
@@ -62,8 +68,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
         if p.info.hand {
             spans.push(Span::styled(" hand", Style::default().fg(Color::Yellow)));
         }
-        if p.speaking() {
-            spans.push(Span::styled(" speaking", Style::default().fg(Color::Green)));
+        if p.info.mic {
+            let colour = if p.speaking() {
+                Color::Green
+            } else {
+                Color::DarkGray
+            };
+            spans.push(Span::styled(
+                format!(" {}", super::level_meter(p.audio_level)),
+                Style::default().fg(colour),
+            ));
         }
         // Read out and compared with theirs, it shows nobody sits between the two of you.
         if let Some(code) = &p.sas {

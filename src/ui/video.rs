@@ -247,10 +247,18 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, cache: &mut VideoCache) {
             }
         }
         (None, Some(strip)) => {
-            // Speaker layout: the first peer large, the rest in the strip.
-            let (id, p) = peers[0];
+            // Speaker layout: whoever is talking large (see `App::follow_speaker`), the
+            // rest in the strip.
+            let large = app.main_speaker().unwrap_or_default();
+            let at = peers.iter().position(|(id, _)| *id == large).unwrap_or(0);
+            let (id, p) = peers[at];
             draw_camera(f, main, id, p, hand_of(id), cache, &mut keys);
-            let rest = &peers[1..];
+            let rest: Vec<_> = peers
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != at)
+                .map(|(_, peer)| *peer)
+                .collect();
             for ((id, p), r) in rest
                 .iter()
                 .zip(split_even(strip, rest.len(), Direction::Vertical))
@@ -299,7 +307,13 @@ fn draw_self_view(
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(Color::DarkGray))
-        .title(Line::from(" you "));
+        .title(Line::from(vec![
+            Span::raw(" you "),
+            Span::styled(
+                format!("{} ", super::level_meter(app.mic_level)),
+                Style::default().fg(Color::Green),
+            ),
+        ]));
     let inner = block.inner(tile);
     f.render_widget(ratatui::widgets::Clear, tile);
     f.render_widget(block, tile);
