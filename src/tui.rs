@@ -45,7 +45,13 @@ pub fn local_utc_offset() -> i64 {
 }
 
 /// Puts the terminal back as it was.
+/// Whether we asked the terminal for key-release events (and must ask it to stop).
+static KEYBOARD_ENHANCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 pub fn restore_terminal() {
+    if KEYBOARD_ENHANCED.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        let _ = execute!(std::io::stdout(), event::PopKeyboardEnhancementFlags);
+    }
     let _ = terminal::disable_raw_mode();
     let _ = execute!(
         std::io::stdout(),
@@ -83,6 +89,20 @@ pub async fn run(
         terminal::EnterAlternateScreen,
         cursor::Hide
     )?;
+    // Key-release events where the terminal has them (kitty's keyboard protocol), for
+    // push-to-talk; elsewhere space's key repeats stand in.
+    if terminal::supports_keyboard_enhancement().unwrap_or(false) {
+        let flags = event::KeyboardEnhancementFlags::REPORT_EVENT_TYPES;
+        if execute!(
+            std::io::stdout(),
+            event::PushKeyboardEnhancementFlags(flags)
+        )
+        .is_ok()
+        {
+            app.ptt = crate::app::PushToTalk::Release;
+            KEYBOARD_ENHANCED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
@@ -111,6 +131,14 @@ async fn drive(
             match event::poll(Duration::from_millis(200)) {
                 Ok(true) => {
                     let action = match event::read() {
+                        Ok(Event::Key(k))
+                            if k.code == event::KeyCode::Char(' ') && k.modifiers.is_empty() =>
+                        {
+                            Action::Space {
+                                down: k.kind != event::KeyEventKind::Release,
+                                at: Instant::now(),
+                            }
+                        }
                         Ok(Event::Key(k)) => Action::Key(k),
                         Ok(Event::Resize(w, h)) => Action::Resize(w, h),
                         Ok(_) => continue,
@@ -177,6 +205,12 @@ async fn drive(
                     dirty = true;
                 }
                 dirty |= app.follow_speaker(Instant::now());
+                for effect in app.update(Action::Tick(Instant::now())) {
+                    if let Effect::Mesh(c) = effect {
+                        mesh.command(c);
+                        dirty = true;
+                    }
+                }
                 let view = mesh.self_view();
                 if !same_picture(&view, &app.self_view) {
                     app.update(Action::SelfView(view));

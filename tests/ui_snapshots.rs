@@ -363,3 +363,53 @@ fn the_speaker_layout_follows_whoever_talks_with_a_hold() {
     assert!(app.follow_speaker(t0 + s(10)));
     assert_eq!(app.main_speaker(), Some("a1"));
 }
+
+#[test]
+fn push_to_talk_status_and_timing() {
+    use termmeet::app::{Effect, PushToTalk, PTT_REPEAT_TIMEOUT};
+    use termmeet::call::mesh::MeshCommand;
+    let t0 = std::time::Instant::now();
+    let ms = std::time::Duration::from_millis;
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a1", "alice")]);
+    m.mic = false;
+    app.update(Action::Meeting(Box::new(m.clone())));
+    check("ptt_repeat_idle", &app);
+    // Without release events: space's repeats keep the microphone on; it goes off a short
+    // while after the last one.
+    let down = |at| Action::Space { down: true, at };
+    assert_eq!(
+        app.update(down(t0)),
+        vec![Effect::Mesh(MeshCommand::Mic(true))]
+    );
+    m.mic = true;
+    app.update(Action::Meeting(Box::new(m.clone())));
+    check("ptt_talking", &app);
+    assert!(app.update(down(t0 + ms(500))).is_empty());
+    assert!(
+        app.update(Action::Tick(t0 + ms(900))).is_empty(),
+        "still held"
+    );
+    assert_eq!(
+        app.update(Action::Tick(t0 + ms(500) + PTT_REPEAT_TIMEOUT)),
+        vec![Effect::Mesh(MeshCommand::Mic(false))]
+    );
+    // With release events, the release ends it, however long it was held.
+    m.mic = false;
+    app.update(Action::Meeting(Box::new(m.clone())));
+    app.ptt = PushToTalk::Release;
+    check("ptt_release_idle", &app);
+    app.update(down(t0));
+    assert!(app.update(Action::Tick(t0 + ms(5000))).is_empty());
+    assert_eq!(
+        app.update(Action::Space {
+            down: false,
+            at: t0 + ms(5000)
+        }),
+        vec![Effect::Mesh(MeshCommand::Mic(false))]
+    );
+    // Space while typing a chat message is a space.
+    app.update(key('c'));
+    app.update(down(t0));
+    assert_eq!(app.input, " ");
+}

@@ -53,7 +53,29 @@ pub enum Action {
     Devices(FoundDevices),
     /// The level of what our microphone sends now, 0 to 1.
     MicLevel(f32),
+    /// The space bar, for push-to-talk: down (also each key repeat) or up, at this time.
+    Space {
+        /// Down (true) or released (false).
+        down: bool,
+        /// When.
+        at: std::time::Instant,
+    },
+    /// Time passes (push-to-talk ends without release events).
+    Tick(std::time::Instant),
 }
+
+/// How the terminal tells us that space was released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushToTalk {
+    /// Key-release events (the kitty keyboard protocol).
+    Release,
+    /// Key repeats: talking ends [`PTT_REPEAT_TIMEOUT`] after the last one.
+    Repeat,
+}
+
+/// Without release events, talking ends this long after the last key repeat (longer than
+/// a terminal's usual delay before repeats start).
+pub const PTT_REPEAT_TIMEOUT: Duration = Duration::from_millis(700);
 
 /// What the drivers must do after an update.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,6 +132,10 @@ pub struct App {
     pub mic_level: f32,
     /// Whom the speaker layout shows large, and when they were last heard.
     pub speaker: Option<(String, std::time::Instant)>,
+    /// How push-to-talk learns of space's release.
+    pub ptt: PushToTalk,
+    /// While talking with space held: when space was last seen down.
+    pub talking: Option<std::time::Instant>,
 }
 
 /// How long the speaker layout stays on someone who fell silent before it follows another.
@@ -141,6 +167,8 @@ impl App {
             selected_peer: None,
             mic_level: 0.0,
             speaker: None,
+            ptt: PushToTalk::Repeat,
+            talking: None,
         }
     }
 
@@ -170,6 +198,30 @@ impl App {
                 }
                 Vec::new()
             }
+            Action::Space { down: true, at } => {
+                if self.typing || self.picker.is_some() || self.confirm_quit {
+                    return self.on_key(KeyEvent::from(KeyCode::Char(' ')));
+                }
+                if self.talking.is_some() {
+                    self.talking = Some(at);
+                    Vec::new()
+                } else if !self.meeting.mic {
+                    // Hold space to talk while the microphone is off.
+                    self.talking = Some(at);
+                    vec![Effect::Mesh(MeshCommand::Mic(true))]
+                } else {
+                    Vec::new()
+                }
+            }
+            Action::Space { down: false, .. } => self.stop_talking(),
+            Action::Tick(now) => match (self.ptt, self.talking) {
+                (PushToTalk::Repeat, Some(last))
+                    if now.saturating_duration_since(last) >= PTT_REPEAT_TIMEOUT =>
+                {
+                    self.stop_talking()
+                }
+                _ => Vec::new(),
+            },
             Action::MicLevel(level) => {
                 self.mic_level = level;
                 Vec::new()
@@ -421,6 +473,14 @@ impl App {
             .map(|(id, _)| id.as_str())
             .filter(|id| self.meeting.peers.contains_key(*id))
             .or_else(|| self.meeting.peers.keys().next().map(String::as_str))
+    }
+
+    fn stop_talking(&mut self) -> Vec<Effect> {
+        if self.talking.take().is_some() {
+            vec![Effect::Mesh(MeshCommand::Mic(false))]
+        } else {
+            Vec::new()
+        }
     }
 
     fn notice(&mut self, text: String) {

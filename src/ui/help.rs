@@ -10,8 +10,9 @@ use super::{panel_block, safe};
 use crate::app::App;
 
 /// Every key, as the help overlay lists them.
-pub const KEYS: [(&str, &str); 15] = [
+pub const KEYS: [(&str, &str); 16] = [
     ("m", "microphone on/off"),
+    ("space", "hold to talk while muted"),
     ("v", "camera on/off"),
     ("s", "share your screen on/off"),
     ("h", "raise or lower your hand"),
@@ -30,7 +31,7 @@ pub const KEYS: [(&str, &str); 15] = [
 
 /// The host's keys, listed only while you are host.
 pub const HOST_KEYS: [(&str, &str); 3] = [
-    ("l", "lower chosen hand (Tab, ↑↓)"),
+    ("l", "lower chosen hand"),
     ("L", "lower every hand"),
     ("C", "chat off/on for all"),
 ];

@@ -89,6 +89,22 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Style::default().fg(Color::Yellow),
         ));
     }
+    // Push-to-talk: while talking, and how release is known (the status line says which).
+    if app.talking.is_some() {
+        spans.push(Span::styled(
+            " talking (space) ",
+            Style::default().fg(Color::Black).bg(Color::Green),
+        ));
+    } else if !m.mic {
+        let how = match app.ptt {
+            crate::app::PushToTalk::Release => "hold space to talk",
+            crate::app::PushToTalk::Repeat => "hold space to talk (key repeat)",
+        };
+        spans.push(Span::styled(
+            format!(" {how} "),
+            Style::default().fg(Color::DarkGray),
+        ));
+    }
     let hints = if app.typing {
         " Enter send · Esc done "
     } else {
