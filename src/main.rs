@@ -307,6 +307,7 @@ fn flags_of(server: Option<String>, m: &MeetingArgs) -> ClientConfig {
         ice_servers: (!m.ice.ice_server.is_empty()).then(|| m.ice.ice_server.clone()),
         turn_username: m.ice.turn_username.clone(),
         turn_credential: m.ice.turn_credential.clone(),
+        notify: None,
     }
 }
 
@@ -350,6 +351,7 @@ fn join_options(
             colors,
             tolerance: c.tolerance.unwrap_or(8),
             max_tty_kbps: c.max_tty_kbps,
+            notify: c.notify.unwrap_or(false),
         },
     })
 }

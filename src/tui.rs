@@ -29,6 +29,8 @@ pub struct DrawOptions {
     pub tolerance: u8,
     /// Terminal byte budget, kbit/s.
     pub max_tty_kbps: Option<u64>,
+    /// Desktop notifications besides the bell (`notify = true` in the config).
+    pub notify: bool,
 }
 
 /// The local time zone's offset from UTC now, in seconds (0 when it cannot be found).
@@ -45,6 +47,35 @@ pub fn local_utc_offset() -> i64 {
 }
 
 /// Puts the terminal back as it was.
+/// Rings the terminal bell and, with `desktop`, asks the terminal for a desktop notification:
+/// OSC 777 where the terminal is known to take it (VTE, foot, rxvt), OSC 9 elsewhere.
+/// `title` and `body` come from other people: only printable text reaches the terminal.
+fn ring(title: &str, body: &str, desktop: bool) {
+    use std::io::Write;
+    let clean = |t: &str| -> String {
+        crate::ui::safe(t)
+            .chars()
+            .filter(|c| *c != ';' && !c.is_control())
+            .take(200)
+            .collect()
+    };
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x07");
+    if desktop {
+        let term = std::env::var("TERM").unwrap_or_default();
+        let osc777 = std::env::var_os("VTE_VERSION").is_some()
+            || term.contains("foot")
+            || term.contains("rxvt");
+        let sequence = if osc777 {
+            format!("\x1b]777;notify;{};{}\x1b\\", clean(title), clean(body))
+        } else {
+            format!("\x1b]9;{}: {}\x1b\\", clean(title), clean(body))
+        };
+        let _ = out.write_all(sequence.as_bytes());
+    }
+    let _ = out.flush();
+}
+
 /// Whether we asked the terminal for key-release events (and must ask it to stop).
 static KEYBOARD_ENHANCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -52,6 +83,7 @@ pub fn restore_terminal() {
     if KEYBOARD_ENHANCED.swap(false, std::sync::atomic::Ordering::Relaxed) {
         let _ = execute!(std::io::stdout(), event::PopKeyboardEnhancementFlags);
     }
+    let _ = execute!(std::io::stdout(), event::DisableFocusChange);
     let _ = terminal::disable_raw_mode();
     let _ = execute!(
         std::io::stdout(),
@@ -89,6 +121,8 @@ pub async fn run(
         terminal::EnterAlternateScreen,
         cursor::Hide
     )?;
+    // Focus events, so the bell rings only when the person is elsewhere.
+    let _ = execute!(std::io::stdout(), event::EnableFocusChange);
     // Key-release events where the terminal has them (kitty's keyboard protocol), for
     // push-to-talk; elsewhere space's key repeats stand in.
     if terminal::supports_keyboard_enhancement().unwrap_or(false) {
@@ -140,6 +174,8 @@ async fn drive(
                             }
                         }
                         Ok(Event::Key(k)) => Action::Key(k),
+                        Ok(Event::FocusGained) => Action::Focus(true),
+                        Ok(Event::FocusLost) => Action::Focus(false),
                         Ok(Event::Resize(w, h)) => Action::Resize(w, h),
                         Ok(_) => continue,
                         Err(_) => return,
@@ -180,6 +216,7 @@ async fn drive(
                                 let _ = tx.send(Action::Devices(crate::app::devices::FoundDevices::find()));
                             });
                         }
+                        Effect::Notify { title, body } => ring(&title, &body, draw.notify),
                         Effect::Quit => quit = true,
                     }
                 }

@@ -413,3 +413,41 @@ fn push_to_talk_status_and_timing() {
     app.update(down(t0));
     assert_eq!(app.input, " ");
 }
+
+#[test]
+fn a_hand_or_a_mention_rings_only_when_the_terminal_is_elsewhere() {
+    use termmeet::app::Effect;
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a1", "alice"), ("b2", "bob")]);
+    app.update(Action::Meeting(Box::new(m.clone())));
+    let rings = |effects: Vec<Effect>| -> Vec<String> {
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Notify { body, .. } => Some(body),
+                _ => None,
+            })
+            .collect()
+    };
+    // Focused: nothing rings.
+    m.hands = vec!["a1".into()];
+    assert!(rings(app.update(Action::Meeting(Box::new(m.clone())))).is_empty());
+    // Elsewhere: bob's hand rings, our own does not; a chat line naming us rings, one that
+    // only contains our name inside a word does not.
+    app.update(Action::Focus(false));
+    m.hands = vec!["a1".into(), "me".into(), "b2".into()];
+    m.chat = Arc::new(vec![
+        chat("a1", "alice", "what do YOU think, you?", 1),
+        chat("b2", "bob", "younger folks", 2),
+        chat("me", "you", "talking to myself, you", 3),
+    ]);
+    assert_eq!(
+        rings(app.update(Action::Meeting(Box::new(m.clone())))),
+        ["bob raised a hand", "alice: what do YOU think, you?"]
+    );
+    // Nothing twice, and nothing while typing.
+    assert!(rings(app.update(Action::Meeting(Box::new(m.clone())))).is_empty());
+    app.update(key('c'));
+    m.hands.push("c3".into());
+    assert!(rings(app.update(Action::Meeting(Box::new(m)))).is_empty());
+}

@@ -62,6 +62,8 @@ pub enum Action {
     },
     /// Time passes (push-to-talk ends without release events).
     Tick(std::time::Instant),
+    /// The terminal gained (true) or lost focus.
+    Focus(bool),
 }
 
 /// How the terminal tells us that space was released.
@@ -82,6 +84,14 @@ pub const PTT_REPEAT_TIMEOUT: Duration = Duration::from_millis(700);
 pub enum Effect {
     /// Send this to the mesh.
     Mesh(MeshCommand),
+    /// Ring the bell (and notify the desktop, where enabled): something needs the person
+    /// while the terminal is not focused.
+    Notify {
+        /// Short: who or what.
+        title: String,
+        /// What happened.
+        body: String,
+    },
     /// Find the devices for the picker (blocking: off the UI thread), then send
     /// [`Action::Devices`].
     FindDevices,
@@ -136,6 +146,8 @@ pub struct App {
     pub ptt: PushToTalk,
     /// While talking with space held: when space was last seen down.
     pub talking: Option<std::time::Instant>,
+    /// Whether the terminal has focus (as its focus events say; assumed until told).
+    pub focused: bool,
 }
 
 /// How long the speaker layout stays on someone who fell silent before it follows another.
@@ -169,6 +181,7 @@ impl App {
             speaker: None,
             ptt: PushToTalk::Repeat,
             talking: None,
+            focused: true,
         }
     }
 
@@ -188,6 +201,7 @@ impl App {
         match action {
             Action::Meeting(m) => {
                 self.note_host_change(&m);
+                let calls = self.calls_for_attention(&m);
                 self.meeting = *m;
                 if self
                     .selected_peer
@@ -196,6 +210,10 @@ impl App {
                 {
                     self.selected_peer = None;
                 }
+                calls
+            }
+            Action::Focus(focused) => {
+                self.focused = focused;
                 Vec::new()
             }
             Action::Space { down: true, at } => {
@@ -475,6 +493,42 @@ impl App {
             .or_else(|| self.meeting.peers.keys().next().map(String::as_str))
     }
 
+    /// What in the meeting's next state needs the person while they look elsewhere: a hand
+    /// raised by someone else, a chat line from someone else that names them. Nothing while
+    /// the terminal has focus or they are typing.
+    fn calls_for_attention(&self, next: &MeshState) -> Vec<Effect> {
+        if self.focused || self.typing {
+            return Vec::new();
+        }
+        let me = next.me.as_ref();
+        let mut calls = Vec::new();
+        for id in next
+            .hands
+            .iter()
+            .filter(|h| !self.meeting.hands.contains(h))
+        {
+            if me.is_some_and(|m| m.id == *id) {
+                continue;
+            }
+            calls.push(Effect::Notify {
+                title: format!("termmeet {}", self.room),
+                body: format!("{} raised a hand", next.name_of(id)),
+            });
+        }
+        let last_seen = self.meeting.chat.last().map_or(0, |c| c.seq);
+        let my_name = me.map(|m| m.name.to_lowercase()).unwrap_or_default();
+        for c in next.chat.iter().filter(|c| c.seq > last_seen) {
+            let mine = me.is_some_and(|m| m.id == c.from);
+            if !mine && !my_name.is_empty() && names(&c.text, &my_name) {
+                calls.push(Effect::Notify {
+                    title: format!("termmeet {}", self.room),
+                    body: format!("{}: {}", c.name, c.text),
+                });
+            }
+        }
+        calls
+    }
+
     fn stop_talking(&mut self) -> Vec<Effect> {
         if self.talking.take().is_some() {
             vec![Effect::Mesh(MeshCommand::Mic(false))]
@@ -729,4 +783,15 @@ mod tests {
         assert!(frame_interval(50_000, Some(100)) > Duration::from_secs(1) / 30);
         assert_eq!(frame_interval(50_000, None), Duration::from_secs(1) / 30);
     }
+}
+
+/// Whether `text` names `name` (lower case) as a word of its own: "ada," and "@ada" do,
+/// "adamant" does not.
+fn names(text: &str, name: &str) -> bool {
+    let text = text.to_lowercase();
+    text.match_indices(name).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
 }
