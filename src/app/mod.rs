@@ -654,6 +654,17 @@ pub fn frame_interval(tty_rate: u64, max_kbps: Option<u64>) -> Duration {
     }
 }
 
+/// Whether `text` names `name` (lower case) as a word of its own: "ada," and "@ada" do,
+/// "adamant" does not.
+fn names(text: &str, name: &str) -> bool {
+    let text = text.to_lowercase();
+    text.match_indices(name).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -783,15 +794,4 @@ mod tests {
         assert!(frame_interval(50_000, Some(100)) > Duration::from_secs(1) / 30);
         assert_eq!(frame_interval(50_000, None), Duration::from_secs(1) / 30);
     }
-}
-
-/// Whether `text` names `name` (lower case) as a word of its own: "ada," and "@ada" do,
-/// "adamant" does not.
-fn names(text: &str, name: &str) -> bool {
-    let text = text.to_lowercase();
-    text.match_indices(name).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + name.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
 }
