@@ -15,5 +15,6 @@ pub mod session;
 pub mod signaling;
 pub mod term;
 pub mod tls;
+pub mod ttylink;
 pub mod tui;
 pub mod ui;

@@ -17,7 +17,8 @@ use crate::app::{frame_interval, Action, App, Effect};
 use crate::call::mesh::{Mesh, MeshState};
 use crate::media::RgbFrame;
 use crate::render::ColorMode;
-use crate::term::{CountingWriter, LeanBackend};
+use crate::term::LeanBackend;
+use crate::ttylink::{Pacing, TtyLink};
 use crate::ui::{self, VideoCache};
 
 /// How the screen is drawn.
@@ -50,8 +51,7 @@ pub fn local_utc_offset() -> i64 {
 /// Rings the terminal bell and, with `desktop`, asks the terminal for a desktop notification:
 /// OSC 777 where the terminal is known to take it (VTE, foot, rxvt), OSC 9 elsewhere.
 /// `title` and `body` come from other people: only printable text reaches the terminal.
-fn ring(title: &str, body: &str, desktop: bool) {
-    use std::io::Write;
+fn ring(title: &str, body: &str, desktop: bool) -> Vec<u8> {
     let clean = |t: &str| -> String {
         crate::ui::safe(t)
             .chars()
@@ -59,8 +59,7 @@ fn ring(title: &str, body: &str, desktop: bool) {
             .take(200)
             .collect()
     };
-    let mut out = std::io::stdout();
-    let _ = out.write_all(b"\x07");
+    let mut out = b"\x07".to_vec();
     if desktop {
         let term = std::env::var("TERM").unwrap_or_default();
         let osc777 = std::env::var_os("VTE_VERSION").is_some()
@@ -71,9 +70,50 @@ fn ring(title: &str, body: &str, desktop: bool) {
         } else {
             format!("\x1b]9;{}: {}\x1b\\", clean(title), clean(body))
         };
-        let _ = out.write_all(sequence.as_bytes());
+        out.extend_from_slice(sequence.as_bytes());
     }
-    let _ = out.flush();
+    out
+}
+
+/// The last second of drawing: bytes written and video frames drawn, logged and shown.
+struct Window {
+    start: Instant,
+    written: u64,
+    frames: u32,
+}
+
+impl Window {
+    fn new(link: &TtyLink) -> Window {
+        Window {
+            start: Instant::now(),
+            written: link.written.load(Ordering::Relaxed),
+            frames: 0,
+        }
+    }
+
+    /// Once a second: (bytes a second written, video frames a second drawn).
+    fn roll(&mut self, link: &TtyLink, pacing: &Pacing, mode: ColorMode) -> Option<(u64, f64)> {
+        let secs = self.start.elapsed().as_secs_f64();
+        if secs < 1.0 {
+            return None;
+        }
+        let written = link.written.load(Ordering::Relaxed);
+        let rate = ((written - self.written) as f64 / secs) as u64;
+        let fps = f64::from(self.frames) / secs;
+        tracing::info!(
+            target: "termmeet::tty",
+            "terminal: wrote {} bytes in {secs:.2}s; drains ~{:.0} B/s; frame budget {:?} B; {fps:.1} fps; {mode:?}",
+            written - self.written,
+            pacing.rate.unwrap_or(0.0),
+            pacing.budget()
+        );
+        *self = Window {
+            start: Instant::now(),
+            written,
+            frames: 0,
+        };
+        Some((rate, fps))
+    }
 }
 
 /// Whether we asked the terminal for key-release events (and must ask it to stop).
@@ -153,8 +193,9 @@ async fn drive(
     draw: &DrawOptions,
     notices: Vec<String>,
 ) -> anyhow::Result<()> {
-    let (writer, count) = CountingWriter::new(std::io::stdout());
-    let mut terminal = Terminal::new(LeanBackend::new(writer))?;
+    // Frames go out through a writer thread that times each one (see `ttylink`).
+    let link = TtyLink::start()?;
+    let mut terminal = Terminal::new(LeanBackend::new(link.writer()))?;
     terminal.clear()?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
     let devices_tx = tx.clone();
@@ -162,7 +203,9 @@ async fn drive(
     std::thread::Builder::new()
         .name("keys".into())
         .spawn(move || loop {
-            match event::poll(Duration::from_millis(200)) {
+            // Short polls: the writer thread's position requests (see `ttylink`) share
+            // crossterm's reader with us and wait for it between our polls.
+            match event::poll(Duration::from_millis(10)) {
                 Ok(true) => {
                     let action = match event::read() {
                         Ok(Event::Key(k))
@@ -196,44 +239,56 @@ async fn drive(
         app.update(Action::Notice(n));
     }
     let mut videos = VideoCache::new(draw.colors, draw.tolerance);
-    let (mut window_start, mut window_bytes) = (Instant::now(), 0u64);
+    let mut pacing = Pacing::new(std::env::var_os("SSH_CONNECTION").is_some());
+    let mut window = Window::new(&link);
     let mut next_draw = Instant::now();
-    // The meeting's version last handed to the app, and whether the screen is out of date.
-    let (mut seen, mut dirty) = (None::<u64>, true);
+    // The meeting's version last handed to the app; whether the screen is out of date, and
+    // whether a key is waiting to be seen (drawn before anything else, video held back).
+    let (mut seen, mut dirty, mut urgent) = (None::<u64>, true, false);
     let mut last_draw = Instant::now();
-    loop {
-        let wait = next_draw.saturating_duration_since(Instant::now());
+    let carry = |effects: Vec<Effect>, quit: &mut bool| {
+        for effect in effects {
+            match effect {
+                Effect::Mesh(c) => mesh.command(c),
+                Effect::FindDevices => {
+                    let tx = devices_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.send(Action::Devices(crate::app::devices::FoundDevices::find()));
+                    });
+                }
+                Effect::Notify { title, body } => link.send_raw(ring(&title, &body, draw.notify)),
+                Effect::Quit => *quit = true,
+            }
+        }
+    };
+    let mut quit = false;
+    while !quit {
+        // While a frame is on its way, look again soon: the next one goes when it is through.
+        let wait = if dirty && link.busy() {
+            Duration::from_millis(4)
+        } else if urgent {
+            Duration::ZERO
+        } else {
+            next_draw.saturating_duration_since(Instant::now())
+        };
         tokio::select! {
             action = rx.recv() => {
                 let Some(action) = action else { break };
-                let mut quit = false;
-                for effect in app.update(action) {
-                    match effect {
-                        Effect::Mesh(c) => mesh.command(c),
-                        Effect::FindDevices => {
-                            let tx = devices_tx.clone();
-                            tokio::task::spawn_blocking(move || {
-                                let _ = tx.send(Action::Devices(crate::app::devices::FoundDevices::find()));
-                            });
-                        }
-                        Effect::Notify { title, body } => ring(&title, &body, draw.notify),
-                        Effect::Quit => quit = true,
-                    }
-                }
-                if quit {
-                    break;
-                }
+                let key = matches!(action, Action::Key(_) | Action::Space { .. });
+                carry(app.update(action), &mut quit);
                 dirty = true;
-                // Draw soon after a key, so typing feels immediate.
-                next_draw = next_draw.min(Instant::now() + Duration::from_millis(10));
+                urgent |= key;
             }
             _ = tokio::time::sleep(wait) => {
+                for drained in link.drained() {
+                    pacing.on_drained(drained);
+                }
                 // A copy of the meeting only when it changed: with nobody talking or moving,
                 // a tick costs a lock and a comparison.
                 let version = mesh.version();
                 if seen != Some(version) {
                     seen = Some(version);
-                    app.update(Action::Meeting(Box::new(mesh.read(MeshState::clone))));
+                    carry(app.update(Action::Meeting(Box::new(mesh.read(MeshState::clone)))), &mut quit);
                     dirty = true;
                 }
                 let level = mesh.mic_level();
@@ -242,40 +297,54 @@ async fn drive(
                     dirty = true;
                 }
                 dirty |= app.follow_speaker(Instant::now());
-                for effect in app.update(Action::Tick(Instant::now())) {
-                    if let Effect::Mesh(c) = effect {
-                        mesh.command(c);
-                        dirty = true;
-                    }
-                }
+                let ticked = app.update(Action::Tick(Instant::now()));
+                dirty |= !ticked.is_empty();
+                carry(ticked, &mut quit);
                 let view = mesh.self_view();
                 if !same_picture(&view, &app.self_view) {
                     app.update(Action::SelfView(view));
                     dirty = true;
                 }
+                let due = urgent || Instant::now() >= next_draw;
                 // Clocks and rates on screen move once a second even in a still meeting.
-                if dirty || last_draw.elapsed() >= Duration::from_secs(1) {
-                    let before = count.load(Ordering::Relaxed);
+                let stale = last_draw.elapsed() >= Duration::from_secs(1);
+                if (dirty || stale) && due && !link.busy() {
+                    // A key's answer goes out alone: video waits for the next frame.
+                    let tiles = app.meeting.peers.len() + usize::from(app.self_view.is_some());
+                    videos.cells_per_tile = if urgent {
+                        Some(0)
+                    } else {
+                        pacing.cells_per_tile(videos.mode, tiles)
+                    };
+                    videos.wanted = 0;
+                    videos.changed = 0;
                     terminal.draw(|f| ui::draw(f, app, &mut videos))?;
-                    window_bytes += count.load(Ordering::Relaxed) - before;
+                    if !urgent {
+                        window.frames += 1;
+                        if pacing.lower_colours(videos.wanted, videos.changed, videos.mode) {
+                            videos.mode = videos.mode.lower();
+                            tracing::info!("terminal too slow for the picture: colours down to {:?}", videos.mode);
+                        }
+                        next_draw = Instant::now() + frame_interval(app.tty_rate, draw.max_tty_kbps);
+                    }
                     last_draw = Instant::now();
                     dirty = false;
+                    urgent = false;
                 }
-                if window_start.elapsed() >= Duration::from_secs(1) {
-                    let rate = (window_bytes as f64 / window_start.elapsed().as_secs_f64()) as u64;
+                if let Some((rate, fps)) = window.roll(&link, &pacing, videos.mode) {
                     app.update(Action::TerminalRate(rate));
-                    // Over budget with frame rate already low: drop colour depth.
+                    app.draw_fps = fps;
+                    // Over the user's own budget with frame rate already low: fewer colours.
                     if let Some(limit) = draw.max_tty_kbps {
                         if rate * 8 / 1000 > limit * 2 {
                             videos.mode = videos.mode.lower();
                         }
                     }
-                    window_start = Instant::now();
-                    window_bytes = 0;
                 }
-                next_draw = Instant::now() + frame_interval(app.tty_rate, draw.max_tty_kbps);
             }
         }
     }
+    drop(terminal);
+    link.close();
     Ok(())
 }

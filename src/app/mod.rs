@@ -148,6 +148,8 @@ pub struct App {
     pub talking: Option<std::time::Instant>,
     /// Whether the terminal has focus (as its focus events say; assumed until told).
     pub focused: bool,
+    /// Video frames a second actually drawn (the terminal driver measures it).
+    pub draw_fps: f64,
 }
 
 /// How long the speaker layout stays on someone who fell silent before it follows another.
@@ -182,6 +184,7 @@ impl App {
             ptt: PushToTalk::Repeat,
             talking: None,
             focused: true,
+            draw_fps: 0.0,
         }
     }
 

@@ -151,6 +151,40 @@ pub fn hold_close_cells(next: &mut CellGrid, previous: &CellGrid, tolerance: u8)
     }
 }
 
+/// Lets at most `max` cells of `next` differ from `previous`: past that, cells keep what was
+/// drawn, rows taken in turn from `phase` on (so over successive frames every row gets its
+/// turn). Returns how many cells wanted to change. Pure.
+pub fn limit_changes(next: &mut CellGrid, previous: &CellGrid, max: usize, phase: usize) -> usize {
+    if next.cols != previous.cols || next.rows != previous.rows || next.rows == 0 {
+        return next.cells.len();
+    }
+    let cols = next.cols;
+    let wanted = next
+        .cells
+        .iter()
+        .zip(&previous.cells)
+        .filter(|(n, p)| n != p)
+        .count();
+    if wanted <= max {
+        return wanted;
+    }
+    let mut allowed = max;
+    for r in 0..next.rows {
+        let row = (phase + r) % next.rows;
+        for col in 0..cols {
+            let i = row * cols + col;
+            if next.cells[i] != previous.cells[i] {
+                if allowed > 0 {
+                    allowed -= 1;
+                } else {
+                    next.cells[i] = previous.cells[i];
+                }
+            }
+        }
+    }
+    wanted
+}
+
 /// Shade characters for mono mode, darkest first.
 const SHADES: [&str; 5] = [" ", "░", "▒", "▓", "█"];
 
@@ -211,12 +245,32 @@ impl HalfBlockRenderer {
 
     /// Draws `frame` into `area` of `buf`.
     pub fn render(&mut self, frame: &RgbFrame, area: Rect, buf: &mut Buffer) {
+        self.render_limited(frame, area, buf, usize::MAX, 0);
+    }
+
+    /// Draws `frame` changing at most `max_changes` cells from what was drawn (see
+    /// [`limit_changes`]); the rest follow in later frames. Returns (cells that wanted to
+    /// change, cells changed).
+    pub fn render_limited(
+        &mut self,
+        frame: &RgbFrame,
+        area: Rect,
+        buf: &mut Buffer,
+        max_changes: usize,
+        phase: usize,
+    ) -> (usize, usize) {
         let mut grid = to_cells(frame, area.width as usize, area.height as usize);
-        if let Some(last) = &self.last {
-            hold_close_cells(&mut grid, last, self.tolerance);
-        }
+        let (wanted, changed) = match &self.last {
+            Some(last) => {
+                hold_close_cells(&mut grid, last, self.tolerance);
+                let wanted = limit_changes(&mut grid, last, max_changes, phase);
+                (wanted, wanted.min(max_changes))
+            }
+            None => (grid.cells.len(), grid.cells.len()),
+        };
         write_cells(&grid, self.mode, area, buf);
         self.last = Some(grid);
+        (wanted, changed)
     }
 
     /// The cells drawn last.
@@ -233,6 +287,38 @@ impl HalfBlockRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limited_changes_take_rows_in_turn() {
+        let cell = |v: u8| {
+            Some(CellColors {
+                top: [v, v, v],
+                bottom: [v, v, v],
+            })
+        };
+        let grid = |v: u8| CellGrid {
+            cols: 4,
+            rows: 3,
+            cells: vec![cell(v); 12],
+        };
+        let old = grid(0);
+        let mut next = grid(200);
+        assert_eq!(limit_changes(&mut next, &old, 5, 1), 12);
+        // Row 1 in full, then one cell of row 2; row 0 waits.
+        let changed: Vec<bool> = next
+            .cells
+            .iter()
+            .zip(&old.cells)
+            .map(|(n, o)| n != o)
+            .collect();
+        assert_eq!(changed.iter().filter(|c| **c).count(), 5);
+        assert!(changed[4..8].iter().all(|c| *c));
+        assert!(changed[8] && !changed[9]);
+        assert!(changed[0..4].iter().all(|c| !*c));
+        let mut again = grid(200);
+        assert_eq!(limit_changes(&mut again, &old, 100, 0), 12);
+        assert_eq!(again.cells, grid(200).cells);
+    }
     use ratatui::style::Style;
 
     fn frame(w: usize, h: usize, pixels: &[[u8; 3]]) -> RgbFrame {

@@ -51,7 +51,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         },
         Span::styled(format!(" {} ", safe(&m.signaling)), signaling_style),
         Span::styled(
-            format!(" {:.1} kB/s ", app.tty_rate as f64 / 1000.0),
+            format!(
+                " {:.1} kB/s {:.0} fps ",
+                app.tty_rate as f64 / 1000.0,
+                app.draw_fps
+            ),
             Style::default().fg(Color::DarkGray),
         ),
     ];

@@ -24,6 +24,15 @@ pub struct VideoCache {
     /// Colour tolerance.
     pub tolerance: u8,
     renderers: HashMap<String, (Rect, HalfBlockRenderer)>,
+    /// Most cells one tile may change in one draw (none: no limit), so a frame fits what
+    /// the terminal's link drains in a frame time.
+    pub cells_per_tile: Option<usize>,
+    /// Which row a limited tile starts with; moves every draw.
+    phase: usize,
+    /// Cells that wanted to change, and that changed, since last asked.
+    pub wanted: usize,
+    /// See `wanted`.
+    pub changed: usize,
 }
 
 impl VideoCache {
@@ -33,6 +42,10 @@ impl VideoCache {
             mode,
             tolerance,
             renderers: HashMap::new(),
+            cells_per_tile: None,
+            phase: 0,
+            wanted: 0,
+            changed: 0,
         }
     }
 
@@ -48,7 +61,12 @@ impl VideoCache {
             renderer.mode = mode;
             renderer.reset();
         }
-        renderer.render(frame, area, f.buffer_mut());
+        let max = self.cells_per_tile.unwrap_or(usize::MAX);
+        self.phase = self.phase.wrapping_add(7);
+        let (wanted, changed) =
+            renderer.render_limited(frame, area, f.buffer_mut(), max, self.phase);
+        self.wanted += wanted;
+        self.changed += changed;
     }
 
     /// Forgets tiles that are gone.

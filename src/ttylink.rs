@@ -1,0 +1,325 @@
+//! The terminal as a link with a speed. Over SSH the bytes we write can queue for seconds in
+//! channels we cannot see, and video falls ever further behind, keys with it. So frames go
+//! out through [`TtyLink`], a writer thread that follows each frame with a cursor-position
+//! request (`ESC[6n`): the terminal answers only once it has taken in everything before it,
+//! so the answer's delay is how long the frame took to get through, whatever lies between.
+//! The UI draws the next frame only when the last one has been answered (at most one frame
+//! in flight), and [`Pacing`] sizes frames from the measured speed: a byte budget per frame,
+//! then fewer colours when even that budget keeps the picture from keeping up.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::render::ColorMode;
+
+/// What went out and how long the terminal took to take it in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Drained {
+    /// Bytes in the frame.
+    pub bytes: usize,
+    /// From the start of the write to the terminal's answer (or the end of the write when
+    /// the terminal does not answer).
+    pub took: Duration,
+    /// Whether the terminal answered the position request.
+    pub answered: bool,
+}
+
+struct Job {
+    bytes: Vec<u8>,
+    probe: bool,
+}
+
+/// The writer thread and its signals.
+pub struct TtyLink {
+    jobs: Option<SyncSender<Job>>,
+    busy: Arc<AtomicBool>,
+    drained: Receiver<Drained>,
+    thread: Option<JoinHandle<()>>,
+    /// Bytes written to the terminal so far.
+    pub written: Arc<AtomicU64>,
+}
+
+/// A terminal that leaves this many position requests unanswered in a row is taken not to
+/// answer them; frames are then timed by their writes alone.
+const UNANSWERED_LIMIT: u32 = 2;
+
+impl TtyLink {
+    /// Starts the writer thread on stdout.
+    pub fn start() -> std::io::Result<TtyLink> {
+        let (jobs, incoming) = mpsc::sync_channel::<Job>(4);
+        let (done, drained) = mpsc::channel();
+        let busy = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let (b, w) = (Arc::clone(&busy), Arc::clone(&written));
+        let thread = std::thread::Builder::new()
+            .name("tty-writer".into())
+            .spawn(move || {
+                let mut out = std::io::stdout();
+                let mut unanswered = 0u32;
+                for job in incoming {
+                    let start = Instant::now();
+                    if out.write_all(&job.bytes).and_then(|_| out.flush()).is_err() {
+                        b.store(false, Ordering::Release);
+                        return;
+                    }
+                    w.fetch_add(job.bytes.len() as u64, Ordering::Relaxed);
+                    let mut answered = false;
+                    if job.probe && unanswered < UNANSWERED_LIMIT {
+                        // Writes ESC[6n and waits (up to 2 s) for the answer.
+                        answered = crossterm::cursor::position().is_ok();
+                        unanswered = if answered { 0 } else { unanswered + 1 };
+                        if unanswered == UNANSWERED_LIMIT {
+                            tracing::info!("the terminal does not answer position requests; timing frames by their writes");
+                        }
+                    }
+                    if job.probe {
+                        let _ = done.send(Drained {
+                            bytes: job.bytes.len(),
+                            took: start.elapsed(),
+                            answered,
+                        });
+                    }
+                    b.store(false, Ordering::Release);
+                }
+            })?;
+        Ok(TtyLink {
+            jobs: Some(jobs),
+            busy,
+            drained,
+            thread: Some(thread),
+            written,
+        })
+    }
+
+    /// A writer for ratatui: what it writes goes out, timed, at each flush.
+    pub fn writer(&self) -> LinkWriter {
+        LinkWriter {
+            jobs: self.jobs.clone(),
+            busy: Arc::clone(&self.busy),
+            pending: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    /// Bytes to write in turn with the frames, untimed (a bell).
+    pub fn send_raw(&self, bytes: Vec<u8>) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Job {
+                bytes,
+                probe: false,
+            });
+        }
+    }
+
+    /// Whether a frame is still on its way.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// The frames that got through since last asked.
+    pub fn drained(&self) -> Vec<Drained> {
+        self.drained.try_iter().collect()
+    }
+
+    /// Lets what was sent go out, then stops the thread.
+    pub fn close(mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// ratatui's writer: collects a frame and hands it to the writer thread at flush.
+pub struct LinkWriter {
+    jobs: Option<SyncSender<Job>>,
+    busy: Arc<AtomicBool>,
+    pending: Vec<u8>,
+}
+
+impl Write for LinkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut self.pending);
+        self.busy.store(true, Ordering::Release);
+        match &self.jobs {
+            Some(jobs) => jobs.send(Job { bytes, probe: true }).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "the terminal writer stopped",
+                )
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Bytes a changed video cell costs, roughly, in each colour mode (the cursor move, the
+/// colours that changed, the half block).
+pub fn bytes_per_cell(mode: ColorMode) -> usize {
+    match mode {
+        ColorMode::TrueColor => 36,
+        ColorMode::Ansi256 => 20,
+        ColorMode::Ansi16 => 10,
+        ColorMode::Mono => 4,
+    }
+}
+
+/// What share of a second one frame may take to get through: a key waits at most this
+/// long behind the frame in flight.
+pub const FRAME_SHARE: f64 = 0.05;
+/// The smallest frame budget, bytes.
+pub const MIN_BUDGET: usize = 1000;
+/// Over SSH, the budget before anything is measured.
+pub const SSH_START_BUDGET: usize = 4000;
+/// Frames in a row that wanted more than twice their budget before colours drop.
+const STARVED_FRAMES: u32 = 10;
+
+/// Frame sizes from the terminal's measured speed. Pure: frames' timings go in, budgets
+/// come out.
+#[derive(Clone, Debug, Default)]
+pub struct Pacing {
+    /// Bytes a second the terminal takes in, once measured: the bytes of the last frames
+    /// over the time they took, round trips included, so a slow link is never overrated
+    /// (a long round trip only makes frames smaller than they could be).
+    pub rate: Option<f64>,
+    /// The last frames answered: (bytes, time to the answer).
+    recent: std::collections::VecDeque<(usize, Duration)>,
+    /// Whether to be careful before the first measurements (over SSH).
+    careful: bool,
+    starved: u32,
+}
+
+/// Frames the speed is measured over.
+const RECENT_FRAMES: usize = 20;
+
+impl Pacing {
+    /// `ssh`: the terminal is at the far end of an SSH connection (`SSH_CONNECTION` set).
+    pub fn new(ssh: bool) -> Pacing {
+        Pacing {
+            careful: ssh,
+            ..Pacing::default()
+        }
+    }
+
+    /// A frame got through.
+    pub fn on_drained(&mut self, d: Drained) {
+        if !d.answered || d.bytes == 0 {
+            return;
+        }
+        if self.recent.len() == RECENT_FRAMES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((d.bytes, d.took));
+        let bytes: usize = self.recent.iter().map(|(b, _)| b).sum();
+        let took: Duration = self.recent.iter().map(|(_, t)| *t).sum();
+        self.rate = Some(bytes as f64 / took.max(Duration::from_micros(100)).as_secs_f64());
+    }
+
+    /// Most bytes a frame should have, if any limit applies.
+    pub fn budget(&self) -> Option<usize> {
+        match self.rate {
+            Some(rate) => Some(((rate * FRAME_SHARE) as usize).max(MIN_BUDGET)),
+            None if self.careful => Some(SSH_START_BUDGET),
+            None => None,
+        }
+    }
+
+    /// Most cells each of `tiles` video tiles may change in one frame in `mode`.
+    pub fn cells_per_tile(&self, mode: ColorMode, tiles: usize) -> Option<usize> {
+        let budget = self.budget()?;
+        // Room for the panels and the status bar, which change too.
+        let for_video = budget.saturating_sub(MIN_BUDGET / 2);
+        Some(for_video / bytes_per_cell(mode) / tiles.max(1))
+    }
+
+    /// A video frame was drawn wanting `wanted` cell changes and making `changed`: whether
+    /// to drop a colour level (the picture keeps falling behind at this depth).
+    pub fn lower_colours(&mut self, wanted: usize, changed: usize, mode: ColorMode) -> bool {
+        if wanted > 2 * changed.max(1) {
+            self.starved += 1;
+        } else {
+            self.starved = 0;
+        }
+        if self.starved >= STARVED_FRAMES
+            && matches!(mode, ColorMode::TrueColor | ColorMode::Ansi256)
+        {
+            self.starved = 0;
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drained(bytes: usize, ms: u64) -> Drained {
+        Drained {
+            bytes,
+            took: Duration::from_millis(ms),
+            answered: true,
+        }
+    }
+
+    #[test]
+    fn the_budget_follows_the_measured_speed() {
+        let mut p = Pacing::new(false);
+        assert_eq!(p.budget(), None, "a local terminal starts unlimited");
+        assert_eq!(Pacing::new(true).budget(), Some(SSH_START_BUDGET));
+        // A 20 kB/s link with a 5 ms round trip.
+        p.on_drained(drained(100, 10));
+        for _ in 0..20 {
+            p.on_drained(drained(4000, 205));
+        }
+        let rate = p.rate.unwrap();
+        assert!((19_000.0..20_000.0).contains(&rate), "{rate}");
+        // Tiny frames on a long round trip underrate the link, never overrate it.
+        let mut q = Pacing::new(false);
+        for _ in 0..20 {
+            q.on_drained(drained(100, 50));
+        }
+        assert_eq!(q.budget(), Some(MIN_BUDGET));
+        let budget = p.budget().unwrap();
+        assert!(
+            (950..1000).contains(&budget) || budget == MIN_BUDGET,
+            "{budget}"
+        );
+        let cells = p.cells_per_tile(ColorMode::Ansi256, 2).unwrap();
+        assert_eq!(cells, (budget - MIN_BUDGET / 2) / 20 / 2);
+        // Unanswered requests teach nothing.
+        p.on_drained(Drained {
+            bytes: 4000,
+            took: Duration::from_secs(2),
+            answered: false,
+        });
+        assert_eq!(p.budget(), Some(budget));
+    }
+
+    #[test]
+    fn colours_drop_only_when_the_picture_keeps_falling_behind() {
+        let mut p = Pacing::new(true);
+        for _ in 0..9 {
+            assert!(!p.lower_colours(1000, 100, ColorMode::Ansi256));
+        }
+        assert!(p.lower_colours(1000, 100, ColorMode::Ansi256));
+        assert!(!p.lower_colours(1000, 900, ColorMode::Ansi256));
+        for _ in 0..20 {
+            assert!(
+                !p.lower_colours(1000, 100, ColorMode::Ansi16),
+                "16 colours is the floor"
+            );
+        }
+    }
+}
