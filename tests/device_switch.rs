@@ -50,7 +50,7 @@ async fn microphone_and_camera_switch_live_without_renegotiation() {
         "no test sound server: run the tests with `make test` (scripts/services.sh starts PulseAudio)"
     );
     let _low = Module::load(&["module-sine-source", "source_name=sine440", "frequency=440"]);
-    let _high = Module::load(&["module-sine-source", "source_name=sine880", "frequency=880"]);
+    let high = Module::load(&["module-sine-source", "source_name=sine880", "frequency=880"]);
     let dir = std::env::temp_dir().join(format!("termmeet-switch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (first, second) = (dir.join("first.y4m"), dir.join("second.y4m"));
@@ -89,8 +89,10 @@ async fn microphone_and_camera_switch_live_without_renegotiation() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     std::env::set_var("PULSE_SOURCE", "sine880");
-    let bob = ran(run_script(
-        "join switch as bob\n\
+    let ob = options.clone();
+    let bob = tokio::spawn(async move {
+        run_script(
+            "join switch as bob\n\
          audio silence\n\
          video none\n\
          expect peers 1 within 60s\n\
@@ -100,11 +102,43 @@ async fn microphone_and_camera_switch_live_without_renegotiation() {
          wait 2s\n\
          expect audio from alice tone 880 within 30s\n\
          expect video from alice frames 40 within 30s\n\
+         chat unplug\n\
+         wait 10s\n\
          chat done\n\
          leave\n",
-        &options,
-    )
-    .await);
+            &ob,
+        )
+        .await
+    });
+    // When bob has heard the second microphone, it is unplugged.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while server
+        .handle
+        .room("switch")
+        .is_none_or(|r| r.chat_messages < 2)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bob never asked to unplug"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Suspended, the source delivers nothing, as a microphone pulled out does.
+    let status = Command::new("pactl")
+        .args(["suspend-source", "sine880", "1"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Plugged back in a few seconds later: offered back.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let status = Command::new("pactl")
+        .args(["suspend-source", "sine880", "0"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bob = bob.await;
+    drop(high);
+    let bob = ran(bob.unwrap());
     let alice = alice.await.unwrap();
     assert_held("bob", &bob);
     assert_held("alice", &alice);
@@ -114,5 +148,24 @@ async fn microphone_and_camera_switch_live_without_renegotiation() {
     // One offer set the call up; the switches added none.
     assert_eq!(heard.offers, 1, "bob saw offers: {heard:?}");
     assert_eq!(alice.peers["bob"].offers, 1);
+    // The unplugged microphone: alice is told, and offered it back when it returns.
+    assert!(
+        alice
+            .errors
+            .iter()
+            .any(|e| e.contains("microphone stopped")),
+        "{:?}",
+        alice.errors
+    );
+    assert!(
+        alice
+            .errors
+            .iter()
+            .any(|e| e.contains("microphone works again")),
+        "{:?}",
+        alice.errors
+    );
+    // Back, it waits to be turned on: nobody is heard without knowing it.
+    assert!(!heard.mic, "bob sees alice's microphone on");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -105,6 +105,9 @@ pub struct PeerReport {
     pub offers: u64,
     /// Width and height of the last camera picture decoded (beyond SCRIPT.md's fields).
     pub video_size: Option<[usize; 2]>,
+    /// Their microphone and camera as they last announced them (beyond SCRIPT.md's fields).
+    pub mic: bool,
+    pub cam: bool,
 }
 
 /// A chat line in the report.
@@ -301,6 +304,8 @@ fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -
                     sas: p.sas.clone(),
                     offers: p.offers,
                     video_size: p.latest_video.as_ref().map(|f| [f.width, f.height]),
+                    mic: p.info.mic,
+                    cam: p.info.cam,
                 },
             )
         })
