@@ -37,6 +37,9 @@ pub struct ClientConfig {
     pub turn_username: Option<String>,
     /// Credential for those `turn:` servers.
     pub turn_credential: Option<String>,
+    /// Media files the device picker (`d`) offers: `.y4m` clips as cameras, `.wav` as
+    /// microphones.
+    pub clips: Option<Vec<PathBuf>>,
     /// Besides the bell, a desktop notification (OSC 9 / OSC 777) when a hand goes up or a
     /// chat line names you while the terminal is not focused.
     pub notify: Option<bool>,
@@ -87,6 +90,7 @@ impl ClientConfig {
             tolerance: self.tolerance.or(under.tolerance),
             max_tty_kbps: self.max_tty_kbps.or(under.max_tty_kbps),
             notify: self.notify.or(under.notify),
+            clips: self.clips.or(under.clips),
             log_file: self.log_file.or(under.log_file),
             ice_servers: self.ice_servers.or(under.ice_servers),
             turn_username: self.turn_username.or(under.turn_username),

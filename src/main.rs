@@ -308,6 +308,7 @@ fn flags_of(server: Option<String>, m: &MeetingArgs) -> ClientConfig {
         turn_username: m.ice.turn_username.clone(),
         turn_credential: m.ice.turn_credential.clone(),
         notify: None,
+        clips: None,
     }
 }
 
@@ -342,6 +343,7 @@ fn join_options(
         secret,
         token: access.token.clone(),
         tls: access.tls(),
+        clips: c.clips.clone().unwrap_or_default(),
         camera: c.camera,
         mic: c.mic,
         speaker: c.speaker,

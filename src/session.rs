@@ -33,6 +33,8 @@ pub struct JoinOptions {
     pub token: Option<String>,
     /// How to trust a `wss://` server.
     pub tls: crate::tls::TlsOptions,
+    /// Media files the device picker offers.
+    pub clips: Vec<std::path::PathBuf>,
     /// Camera by index or name; `Some("none")` sends no video.
     pub camera: Option<String>,
     /// Microphone by name; `Some("none")` sends no audio.
@@ -230,6 +232,7 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
     let (mesh, task) = Mesh::start(config);
     let mut app = App::new(&options.room);
     app.invite = venue.invite.clone();
+    app.clips = options.clips.clone();
     let result = tui::run(app, mesh.clone(), options.draw.clone(), notices).await;
     mesh.command(MeshCommand::Leave);
     let _ = tokio::time::timeout(Duration::from_secs(3), task).await;

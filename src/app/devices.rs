@@ -3,6 +3,8 @@
 //! Building the list is pure; the terminal driver finds the devices (which may block) and
 //! hands them in.
 
+use std::path::PathBuf;
+
 use crate::call::mesh::MeshCommand;
 use crate::media::sources::{AudioSpec, VideoSpec};
 
@@ -76,8 +78,14 @@ fn short_name(line: &str) -> &str {
     line.split_once(": ").map_or(line, |(name, _)| name)
 }
 
-/// Every choice, grouped by kind: the devices found, then the stand-ins.
-pub fn device_choices(found: &FoundDevices) -> Vec<DeviceChoice> {
+/// Every choice, grouped by kind: the devices found, the clips from the config (`.y4m` as
+/// cameras, `.wav` as microphones), then the stand-ins.
+pub fn device_choices(found: &FoundDevices, clips: &[PathBuf]) -> Vec<DeviceChoice> {
+    let of_kind = |ext: &'static str| {
+        clips
+            .iter()
+            .filter(move |p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext)))
+    };
     let mut out = Vec::new();
     let mut add = |kind, label: String, command| {
         out.push(DeviceChoice {
@@ -91,6 +99,13 @@ pub fn device_choices(found: &FoundDevices) -> Vec<DeviceChoice> {
             DeviceKind::Camera,
             format!("{index}: {name}"),
             MeshCommand::UseCamera(VideoSpec::Camera(Some(index.to_string()))),
+        );
+    }
+    for clip in of_kind("y4m") {
+        add(
+            DeviceKind::Camera,
+            format!("file {}", clip.display()),
+            MeshCommand::UseCamera(VideoSpec::File(clip.clone())),
         );
     }
     add(
@@ -108,6 +123,13 @@ pub fn device_choices(found: &FoundDevices) -> Vec<DeviceChoice> {
             DeviceKind::Microphone,
             line.clone(),
             MeshCommand::UseMicrophone(AudioSpec::Mic(Some(short_name(line).to_string()))),
+        );
+    }
+    for clip in of_kind("wav") {
+        add(
+            DeviceKind::Microphone,
+            format!("file {}", clip.display()),
+            MeshCommand::UseMicrophone(AudioSpec::File(clip.clone())),
         );
     }
     add(
@@ -158,10 +180,10 @@ pub struct DevicePicker {
 }
 
 impl DevicePicker {
-    /// A picker over `found`, on the first choice.
-    pub fn new(found: &FoundDevices) -> DevicePicker {
+    /// A picker over `found` and `clips`, on the first choice.
+    pub fn new(found: &FoundDevices, clips: &[PathBuf]) -> DevicePicker {
         DevicePicker {
-            choices: device_choices(found),
+            choices: device_choices(found, clips),
             selected: 0,
         }
     }
@@ -219,7 +241,17 @@ mod tests {
 
     #[test]
     fn choices_carry_the_command_that_switches() {
-        let choices = device_choices(&found());
+        let clips = [
+            PathBuf::from("/clips/talk.y4m"),
+            PathBuf::from("/clips/voice.WAV"),
+        ];
+        let choices = device_choices(&found(), &clips);
+        assert!(choices
+            .iter()
+            .any(|c| c.command == MeshCommand::UseCamera(VideoSpec::File(clips[0].clone()))));
+        assert!(choices
+            .iter()
+            .any(|c| c.command == MeshCommand::UseMicrophone(AudioSpec::File(clips[1].clone()))));
         assert_eq!(
             choices[0].command,
             MeshCommand::UseCamera(VideoSpec::Camera(Some("0".into())))
@@ -236,7 +268,7 @@ mod tests {
             .iter()
             .any(|c| c.command == MeshCommand::UseScreen(VideoSpec::X11(Some(":0.0".into())))));
         // With nothing found, the stand-ins are still there.
-        let bare = device_choices(&FoundDevices::default());
+        let bare = device_choices(&FoundDevices::default(), &[]);
         assert!(bare.iter().any(|c| c.label == "test pattern"));
         assert!(bare
             .iter()
@@ -245,7 +277,7 @@ mod tests {
 
     #[test]
     fn the_highlight_moves_within_bounds_and_by_kind() {
-        let mut p = DevicePicker::new(&found());
+        let mut p = DevicePicker::new(&found(), &[]);
         p.step(-3);
         assert_eq!(p.selected, 0);
         p.jump(true);

@@ -150,6 +150,8 @@ pub struct App {
     pub focused: bool,
     /// Video frames a second actually drawn (the terminal driver measures it).
     pub draw_fps: f64,
+    /// Media files from the config that the device picker offers.
+    pub clips: Vec<std::path::PathBuf>,
 }
 
 /// How long the speaker layout stays on someone who fell silent before it follows another.
@@ -185,6 +187,7 @@ impl App {
             talking: None,
             focused: true,
             draw_fps: 0.0,
+            clips: Vec::new(),
         }
     }
 
@@ -249,7 +252,7 @@ impl App {
             }
             Action::Devices(found) => {
                 if self.picker.is_some() {
-                    self.picker = Some(DevicePicker::new(&found));
+                    self.picker = Some(DevicePicker::new(&found, &self.clips));
                 }
                 Vec::new()
             }
