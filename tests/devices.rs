@@ -221,3 +221,36 @@ fn microphone_delivers_what_the_sound_server_hears() {
         .to_string()
         .contains("no-such-microphone"));
 }
+
+#[test]
+fn playback_moves_to_another_speaker_without_losing_its_streams() {
+    require_pulse();
+    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    pactl(&["set-default-sink", "vsink"]);
+    // Opened on a speaker that is not the null sink we record, then moved to it.
+    let playback = Playback::open(Some("no-such-speaker")).err();
+    assert!(playback.is_some_and(|e| e.to_string().contains("no-such-speaker")));
+    let playback = Playback::open(None).unwrap();
+    let stream = playback.add_stream();
+    let mut tone = ToneSource::new(550.0, true);
+    for _ in 0..25 {
+        stream.push(&tone.next_frame().unwrap().samples);
+    }
+    let moved = playback.switch(None).unwrap();
+    assert!(!moved.is_empty());
+    assert!(
+        playback.switch(Some("no-such-speaker")).is_err(),
+        "a bad name keeps the old speaker"
+    );
+    let recorder = std::thread::spawn(|| record_sink(2.0));
+    for _ in 0..125 {
+        stream.push(&tone.next_frame().unwrap().samples);
+    }
+    let recorded = recorder.join().unwrap();
+    let heard: Vec<i16> = recorded.iter().copied().skip(9600).collect();
+    assert!(
+        tone_is_dominant(&heard, 550.0),
+        "the stream did not follow the speaker: {:?}",
+        dominant_frequency(&heard)
+    );
+}
