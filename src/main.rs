@@ -263,6 +263,49 @@ fn log_to_file(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// While it lives, what libraries write to standard error (libasound's complaints on a host
+/// with no sound card, say) goes to `path` instead of over the meeting; dropped, standard
+/// error is as it was, so the errors we print at the end reach the person.
+struct QuietStderr {
+    saved: Option<std::os::fd::OwnedFd>,
+}
+
+impl QuietStderr {
+    fn to(path: &std::path::Path) -> QuietStderr {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        else {
+            return QuietStderr { saved: None };
+        };
+        // SAFETY: dup and dup2 on descriptors we hold; the copy of the old stderr is owned
+        // by the guard and put back when it drops.
+        unsafe {
+            let saved = libc::dup(2);
+            if saved < 0 || libc::dup2(file.as_raw_fd(), 2) < 0 {
+                return QuietStderr { saved: None };
+            }
+            QuietStderr {
+                saved: Some(std::os::fd::OwnedFd::from_raw_fd(saved)),
+            }
+        }
+    }
+}
+
+impl Drop for QuietStderr {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        if let Some(saved) = &self.saved {
+            // SAFETY: puts the descriptor saved in `to` back as stderr.
+            unsafe {
+                libc::dup2(saved.as_raw_fd(), 2);
+            }
+        }
+    }
+}
+
 /// The login name of the user running us, from the password database.
 fn login_name() -> Option<String> {
     // SAFETY: getpwuid returns a pointer into static storage or null; we copy the name out
@@ -354,6 +397,8 @@ fn join_options(
             tolerance: c.tolerance.unwrap_or(8),
             max_tty_kbps: c.max_tty_kbps,
             notify: c.notify.unwrap_or(false),
+            // SSH does not pass COLORTERM: ask the terminal itself.
+            ask_colors: c.colors.is_none() && std::env::var_os("COLORTERM").is_none(),
         },
     })
 }
@@ -385,8 +430,9 @@ fn main() -> anyhow::Result<()> {
                 print!("{}", c.to_toml());
                 return Ok(());
             }
-            log_to_file(c.log_file.clone())?;
+            let log = log_to_file(c.log_file.clone())?;
             let options = join_options(room, secret, access, c)?;
+            let _quiet = QuietStderr::to(&log);
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(termmeet::session::join(options));
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -394,8 +440,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Demo { meeting } => {
             let c = effective_config(cli.config.as_ref(), flags_of(None, &meeting))?;
-            log_to_file(c.log_file.clone())?;
+            let log = log_to_file(c.log_file.clone())?;
             let options = join_options("demo".into(), None, AccessArgs::default(), c)?;
+            let _quiet = QuietStderr::to(&log);
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(termmeet::session::demo(options));
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -426,7 +473,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Devices => {
-            print!("{}", termmeet::media::devices_report());
+            // The sound library's complaints about cards that are not there say nothing the
+            // report does not.
+            let report = {
+                let _quiet = QuietStderr::to(std::path::Path::new("/dev/null"));
+                termmeet::media::devices_report()
+            };
+            print!("{report}");
             Ok(())
         }
         Command::BenchCall {

@@ -32,6 +32,9 @@ pub struct DrawOptions {
     pub max_tty_kbps: Option<u64>,
     /// Desktop notifications besides the bell (`notify = true` in the config).
     pub notify: bool,
+    /// Ask the terminal whether it takes 24-bit colour (nothing in the environment said, and
+    /// `--colors` was not given): SSH does not pass `COLORTERM`.
+    pub ask_colors: bool,
 }
 
 /// The local time zone's offset from UTC now, in seconds (0 when it cannot be found).
@@ -48,6 +51,68 @@ pub fn local_utc_offset() -> i64 {
 }
 
 /// Puts the terminal back as it was.
+/// How long the terminal may take to answer the colour query before 256 colours stand.
+const COLOR_QUERY_WAIT: Duration = Duration::from_millis(500);
+
+/// Asks the terminal (XTGETTCAP) whether it knows the `RGB` or `Tc` capability, with a
+/// device-attributes request behind it, which every terminal answers, to know when to stop
+/// listening. No answer within `wait` is a no. Run before the key reader starts: it reads
+/// standard input itself.
+fn ask_truecolor(wait: Duration) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    if out
+        .write_all(b"\x1bP+q524742;5463\x1b\\\x1b[c")
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        return false;
+    }
+    let deadline = Instant::now() + wait;
+    let mut got = Vec::new();
+    while !answered_attributes(&got) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut poll = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll and read on standard input with buffers we own.
+        let ready = unsafe { libc::poll(&mut poll, 1, left.as_millis().max(1) as i32) };
+        if ready <= 0 {
+            break;
+        }
+        let mut buf = [0u8; 256];
+        // SAFETY: as above.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n as usize]);
+    }
+    says_truecolor(&got)
+}
+
+/// Whether the terminal's answers hold a device-attributes reply (`ESC [ ? … c`).
+fn answered_attributes(bytes: &[u8]) -> bool {
+    bytes.windows(3).enumerate().any(|(i, w)| {
+        w == b"\x1b[?"
+            && bytes[i + 3..]
+                .iter()
+                .find(|b| !(b.is_ascii_digit() || **b == b';'))
+                == Some(&b'c')
+    })
+}
+
+/// Whether the answers hold a successful XTGETTCAP reply (`ESC P 1 + r`): the terminal knows
+/// `RGB` or `Tc`, that is, 24-bit colour.
+pub fn says_truecolor(bytes: &[u8]) -> bool {
+    bytes.windows(5).any(|w| w == b"\x1bP1+r")
+}
+
 /// Rings the terminal bell and, with `desktop`, asks the terminal for a desktop notification:
 /// OSC 777 where the terminal is known to take it (VTE, foot, rxvt), OSC 9 elsewhere.
 /// `title` and `body` come from other people: only printable text reaches the terminal.
@@ -148,7 +213,7 @@ fn same_picture(
 pub async fn run(
     mut app: App,
     mesh: Mesh,
-    draw: DrawOptions,
+    mut draw: DrawOptions,
     notices: Vec<String>,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
@@ -161,6 +226,10 @@ pub async fn run(
         terminal::EnterAlternateScreen,
         cursor::Hide
     )?;
+    if draw.ask_colors && draw.colors == ColorMode::Ansi256 && ask_truecolor(COLOR_QUERY_WAIT) {
+        tracing::info!("the terminal says it takes 24-bit colour");
+        draw.colors = ColorMode::TrueColor;
+    }
     // Focus events, so the bell rings only when the person is elsewhere.
     let _ = execute!(std::io::stdout(), event::EnableFocusChange);
     // Key-release events where the terminal has them (kitty's keyboard protocol), for
@@ -347,4 +416,24 @@ async fn drive(
     drop(terminal);
     link.close();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_answers_are_read_for_colour() {
+        let yes = b"\x1bP1+r524742=382F382F38\x1b\\\x1b[?62;22c";
+        assert!(says_truecolor(yes));
+        assert!(answered_attributes(yes));
+        let no = b"\x1bP0+r\x1b\\\x1b[?62;22c";
+        assert!(!says_truecolor(no));
+        assert!(answered_attributes(no));
+        assert!(!answered_attributes(b"\x1b[?62;2"), "not yet complete");
+        assert!(
+            !answered_attributes(b"\x1b[12;4R"),
+            "a cursor position is not it"
+        );
+    }
 }
