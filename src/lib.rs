@@ -10,6 +10,7 @@ pub mod config;
 pub mod headless;
 pub mod media;
 pub mod play;
+pub mod remote;
 pub mod render;
 pub mod session;
 pub mod signaling;

@@ -193,6 +193,20 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         seconds: u64,
     },
+    /// Run termmeet on another machine over SSH with this machine's sound: `termmeet ssh
+    /// [SSH ARGS...] HOST -- join ROOM [ARGS]`. This machine's PulseAudio (or PipeWire-Pulse)
+    /// socket is forwarded to the other machine for that termmeet's microphone and speaker.
+    Ssh {
+        /// ssh's own arguments, HOST among them (like `-p 2222 me@box`), then `--`, then the
+        /// termmeet command to run there (`join ROOM [ARGS]`).
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "SSH ARGS... HOST -- join ROOM [ARGS]"
+        )]
+        args: Vec<String>,
+    },
     /// Join a meeting with no UI and follow a script (see SCRIPT.md): for tests, bots and
     /// load. Exits 0 when every `expect` held, 1 when one failed, 2 when the script or the
     /// command line could not be used.
@@ -471,6 +485,12 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("{measured}");
             }
             Ok(())
+        }
+        Command::Ssh { args } => {
+            let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+            let remote = args.get(split + 1..).unwrap_or_default();
+            let code = termmeet::remote::run(&args[..split], remote)?;
+            std::process::exit(code);
         }
         Command::Devices => {
             // The sound library's complaints about cards that are not there say nothing the

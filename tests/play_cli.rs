@@ -89,6 +89,14 @@ fn bad_arguments_say_what_is_wrong() {
     assert!(e.contains("80by24"), "{e}");
     let e = run(&["play", "x.y4m", "--colors", "lots"]);
     assert!(e.contains("truecolor, 256, 16 or mono"), "{e}");
+    // `termmeet ssh` needs the command for the other side after `--`.
+    let e = run(&["ssh", "me@box"]);
+    assert!(
+        e.contains("termmeet ssh [SSH ARGS...] HOST -- join ROOM"),
+        "{e}"
+    );
+    let e = run(&["headless", "--script", "x", "--video-size", "3840x2160"]);
+    assert!(e.contains("1920x1080"), "{e}");
 }
 
 #[test]
