@@ -316,20 +316,10 @@ impl ServeArgs {
     }
 
     fn token_secret(&self) -> anyhow::Result<Option<crate::token::TokenSecret>> {
-        let text = match (&self.token_secret, &self.token_secret_file) {
-            (Some(secret), _) => secret.clone(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the token secret file {}", path.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-            (None, None) => return Ok(None),
-        };
-        match crate::token::TokenSecret::new(&text) {
-            Some(secret) => Ok(Some(secret)),
-            None => bail!("the token secret is empty"),
-        }
+        crate::token::TokenSecret::from_flags(
+            self.token_secret.as_deref(),
+            self.token_secret_file.as_deref(),
+        )
     }
 }
 

@@ -69,6 +69,31 @@ impl std::fmt::Debug for TokenSecret {
     }
 }
 
+impl TokenSecret {
+    /// The secret given as text, or else read from the first line of `file`; `None` when
+    /// neither is given. An empty secret is an error.
+    pub fn from_flags(
+        text: Option<&str>,
+        file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Option<TokenSecret>> {
+        use anyhow::Context;
+        let text = match (text, file) {
+            (Some(text), _) => text.to_string(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token secret file {}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            (None, None) => return Ok(None),
+        };
+        match TokenSecret::new(&text) {
+            Some(secret) => Ok(Some(secret)),
+            None => anyhow::bail!("the token secret is empty"),
+        }
+    }
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

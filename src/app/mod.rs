@@ -261,10 +261,7 @@ impl App {
                 Vec::new()
             }
             Action::Notice(n) => {
-                self.notices.push(n);
-                if self.notices.len() > 5 {
-                    self.notices.remove(0);
-                }
+                self.notice(n);
                 Vec::new()
             }
             Action::Resize(w, h) => {

@@ -112,6 +112,15 @@ struct MeshTask {
     failing: (bool, bool),
 }
 
+/// Runs `open` (which may block: devices) on a blocking thread; its error as text.
+async fn off_runtime<T: Send + 'static>(
+    open: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(open)
+        .await
+        .unwrap_or_else(|e| Err(format!("the device thread failed: {e}")))
+}
+
 /// Runs the mesh until we leave.
 pub(super) async fn run(
     config: MeshConfig,
@@ -570,9 +579,8 @@ impl MeshTask {
     /// Feeds the microphone track from `spec` (a track is added only if we had none).
     async fn use_microphone(&mut self, spec: AudioSpec) {
         let what = spec.clone();
-        let source = match tokio::task::spawn_blocking(move || open_audio(&what)).await {
-            Ok(Ok(source)) => source,
-            Ok(Err(e)) => return self.error(MeshError::Device(format!("cannot use {spec}: {e}"))),
+        let source = match off_runtime(move || open_audio(&what)).await {
+            Ok(source) => source,
             Err(e) => return self.error(MeshError::Device(format!("cannot use {spec}: {e}"))),
         };
         tracing::info!("microphone: now {}", source.describe());
@@ -596,7 +604,12 @@ impl MeshTask {
         let factory = screen_factory(spec.clone(), self.name.clone(), false);
         if let Some(pump) = &self.screen {
             match factory() {
-                Ok(source) => pump.control.switch_video(source),
+                Ok(opened) => {
+                    if let Some(why) = opened.fallback {
+                        self.update(|s| s.push_error(why));
+                    }
+                    pump.control.switch_video(opened.source)
+                }
                 Err(e) => {
                     return self.error(MeshError::Screen(format!("cannot share {spec}: {e}")))
                 }
@@ -610,10 +623,8 @@ impl MeshTask {
         let result = match &self.playback {
             Some(playback) => {
                 let playback = Arc::clone(playback);
-                tokio::task::spawn_blocking(move || playback.switch(name.as_deref()))
+                off_runtime(move || playback.switch(name.as_deref()).map_err(|e| e.to_string()))
                     .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()))
             }
             None => Err("this meeting plays no audio (started without a speaker)".into()),
         };
@@ -698,15 +709,15 @@ impl MeshTask {
             None => Err("no screen source to share".into()),
         };
         let source = match source {
-            Ok(s) => s,
+            Ok(opened) => {
+                // No display to capture (over SSH, say): people must know what they share.
+                if let Some(why) = opened.fallback {
+                    self.update(|s| s.push_error(why));
+                }
+                opened.source
+            }
             Err(e) => return self.error(MeshError::Screen(e)),
         };
-        if source.describe().starts_with("test pattern") {
-            // No display to capture (over SSH, say): people must know what they share.
-            self.update(|s| {
-                s.push_error("no screen to capture here: sharing a test pattern instead".into())
-            });
-        }
         let pump = start_video(source, SCREEN_FPS, SCREEN_BITRATE);
         // Announce the stream first, so receivers can tell the screen track when it lands.
         self.signaling.send(ClientMessage::ScreenShareStarted {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
+use super::tracks::lock;
 use crate::media::h264::{EncoderSettings, H264Encoder};
 use crate::media::opus_codec::OpusEncoder;
 use crate::media::pattern::{draw_stamp, read_stamp, Stamp};
@@ -40,6 +41,8 @@ pub struct PumpControl {
     pub preview: Mutex<Option<Arc<crate::media::RgbFrame>>>,
     /// The level of the newest 20 ms sent, 0 to 1 (audio only; 0 while muted).
     level: AtomicU32,
+    /// Set when a source to switch to waits below, so the thread looks (and locks) only then.
+    switch_waiting: AtomicBool,
     /// A source to switch to, taken by the thread before its next picture or 20 ms: the
     /// track and every peer connection stay as they are.
     next_video: Mutex<Option<Box<dyn VideoSource>>>,
@@ -60,10 +63,6 @@ impl std::fmt::Debug for PumpControl {
     }
 }
 
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl PumpControl {
     fn new(bitrate: u32, describe: String) -> Arc<PumpControl> {
         Arc::new(PumpControl {
@@ -73,6 +72,7 @@ impl PumpControl {
             running: AtomicBool::new(true),
             preview: Mutex::new(None),
             level: AtomicU32::new(0),
+            switch_waiting: AtomicBool::new(false),
             next_video: Mutex::new(None),
             next_audio: Mutex::new(None),
             failed: Mutex::new(None),
@@ -82,24 +82,26 @@ impl PumpControl {
 
     /// Feeds the track from `source` from its next picture on (a video pump).
     pub fn switch_video(&self, source: Box<dyn VideoSource>) {
-        *locked(&self.describe) = source.describe();
-        *locked(&self.next_video) = Some(source);
+        *lock(&self.describe) = source.describe();
+        *lock(&self.next_video) = Some(source);
+        self.switch_waiting.store(true, Ordering::Release);
     }
 
     /// Feeds the track from `source` from its next 20 ms on (an audio pump).
     pub fn switch_audio(&self, source: Box<dyn AudioSource>) {
-        *locked(&self.describe) = source.describe();
-        *locked(&self.next_audio) = Some(source);
+        *lock(&self.describe) = source.describe();
+        *lock(&self.next_audio) = Some(source);
+        self.switch_waiting.store(true, Ordering::Release);
     }
 
     /// Why the source stopped, if it has.
     pub fn failure(&self) -> Option<String> {
-        locked(&self.failed).clone()
+        lock(&self.failed).clone()
     }
 
     /// What the source is.
     pub fn describe(&self) -> String {
-        locked(&self.describe).clone()
+        lock(&self.describe).clone()
     }
 
     /// The level of what is sent now, 0 to 1 (audio).
@@ -107,9 +109,25 @@ impl PumpControl {
         f32::from_bits(self.level.load(Ordering::Relaxed))
     }
 
+    /// A source waiting to take over, if any (checked without a lock most of the time).
+    fn take_video(&self) -> Option<Box<dyn VideoSource>> {
+        self.switch_waiting
+            .swap(false, Ordering::AcqRel)
+            .then(|| lock(&self.next_video).take())
+            .flatten()
+    }
+
+    /// Like [`PumpControl::take_video`], for audio.
+    fn take_audio(&self) -> Option<Box<dyn AudioSource>> {
+        self.switch_waiting
+            .swap(false, Ordering::AcqRel)
+            .then(|| lock(&self.next_audio).take())
+            .flatten()
+    }
+
     /// Notes that the source failed (`Some`) or works again (`None`); logs the change.
     fn set_failed(&self, why: Option<String>) {
-        let mut failed = locked(&self.failed);
+        let mut failed = lock(&self.failed);
         match (&*failed, &why) {
             (None, Some(e)) => tracing::warn!("{} stopped: {e}", self.describe()),
             (Some(_), None) => tracing::info!("{} works again", self.describe()),
@@ -166,16 +184,18 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
             let mut captured = 0u64;
             let mut encoded_size: Option<(usize, usize)> = None;
             let mut sent_stamps = 0u32;
+            let mut failing = false;
             while ctl.running.load(Ordering::Relaxed) {
-                if let Some(next) = locked(&ctl.next_video).take() {
+                if let Some(next) = ctl.take_video() {
                     // Another source from here on; a new size restarts the encoder below.
                     source = next;
+                    failing = false;
                     ctl.set_failed(None);
                     ctl.keyframe.store(true, Ordering::Relaxed);
                 }
                 let mut frame = match source.next_frame() {
                     Ok(f) => {
-                        if locked(&ctl.failed).is_some() {
+                        if std::mem::take(&mut failing) {
                             ctl.set_failed(None);
                             ctl.keyframe.store(true, Ordering::Relaxed);
                         }
@@ -183,6 +203,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                     }
                     Err(e) => {
                         // Wait for it to come back, or for another source.
+                        failing = true;
                         ctl.set_failed(Some(e.to_string()));
                         thread::sleep(RETRY_FAILED);
                         continue;
@@ -329,19 +350,22 @@ pub fn start_audio(mut source: Box<dyn AudioSource>) -> Pump {
                     return;
                 }
             };
+            let mut failing = false;
             while ctl.running.load(Ordering::Relaxed) {
-                if let Some(next) = locked(&ctl.next_audio).take() {
+                if let Some(next) = ctl.take_audio() {
                     source = next;
+                    failing = false;
                     ctl.set_failed(None);
                 }
                 let frame = match source.next_frame() {
                     Ok(f) => {
-                        if locked(&ctl.failed).is_some() {
+                        if std::mem::take(&mut failing) {
                             ctl.set_failed(None);
                         }
                         f
                     }
                     Err(e) => {
+                        failing = true;
                         ctl.set_failed(Some(e.to_string()));
                         ctl.level.store(0, Ordering::Relaxed);
                         thread::sleep(RETRY_FAILED);

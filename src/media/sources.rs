@@ -53,8 +53,26 @@ pub fn parse_picture_size(text: &str) -> Result<(usize, usize), String> {
     Ok((w, h))
 }
 
+/// A screen source as opened, and, when it stands in for a display that could not be
+/// captured, what people should be told.
+pub struct OpenedScreen {
+    /// What is shared.
+    pub source: Box<dyn VideoSource>,
+    /// Why a test pattern is shared instead of the screen asked for.
+    pub fallback: Option<String>,
+}
+
+impl OpenedScreen {
+    fn shared(source: Box<dyn VideoSource>) -> Result<OpenedScreen, String> {
+        Ok(OpenedScreen {
+            source,
+            fallback: None,
+        })
+    }
+}
+
 /// Makes a screen source when sharing starts.
-pub type ScreenFactory = Box<dyn Fn() -> Result<Box<dyn VideoSource>, String> + Send + Sync>;
+pub type ScreenFactory = Box<dyn Fn() -> Result<OpenedScreen, String> + Send + Sync>;
 
 /// A camera or screen source.
 #[derive(Clone, Debug, PartialEq)]
@@ -227,22 +245,27 @@ pub fn mic_or_silence(
 /// Makes the screen source when sharing starts. An X display that cannot be captured (over
 /// SSH, say) shares a test pattern when `pattern_fallback`, rather than nothing.
 pub fn screen_factory(spec: VideoSpec, name: String, pattern_fallback: bool) -> ScreenFactory {
-    Box::new(move || -> Result<Box<dyn VideoSource>, String> {
+    Box::new(move || -> Result<OpenedScreen, String> {
         match &spec {
             VideoSpec::X11(display) => {
                 match ScreenSource::open(display.as_deref(), SCREEN_FPS, DEFAULT_MAX_SIZE, true) {
-                    Ok(s) => Ok(Box::new(s)),
+                    Ok(s) => OpenedScreen::shared(Box::new(s)),
                     Err(e) if pattern_fallback => {
                         tracing::warn!("screen: {e}; sharing a test pattern");
-                        Ok(screen_pattern(&name, SCREEN_PATTERN_SIZE))
+                        Ok(OpenedScreen {
+                            source: screen_pattern(&name, SCREEN_PATTERN_SIZE),
+                            fallback: Some(format!(
+                                "no screen to capture here ({e}): sharing a test pattern instead"
+                            )),
+                        })
                     }
                     Err(e) => Err(e.to_string()),
                 }
             }
-            VideoSpec::File(p) => Ok(Box::new(
+            VideoSpec::File(p) => OpenedScreen::shared(Box::new(
                 Y4mSource::open(p, true).map_err(|e| e.to_string())?,
             )),
-            _ => Ok(screen_pattern(&name, (640, 360))),
+            _ => OpenedScreen::shared(screen_pattern(&name, (640, 360))),
         }
     })
 }

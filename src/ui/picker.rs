@@ -42,14 +42,14 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, picker: &DevicePicker) {
         " ↑↓ choose · ←→ next kind · Enter use · Esc close",
         Style::default().fg(Color::DarkGray),
     ));
-    let width = area.width.clamp(20, 60);
+    let width = area.width.min(60);
     let height = (lines.len() as u16 + 2).min(area.height);
     let inner = height.saturating_sub(2) as usize;
     // Keep the highlighted line in view on a short terminal.
     let scroll = selected_line.saturating_sub(inner.saturating_sub(2)) as u16;
     let box_area = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height - height) / 2,
+        area.x + area.width.saturating_sub(width) / 2,
+        area.y + area.height.saturating_sub(height) / 2,
         width,
         height,
     );

@@ -72,19 +72,10 @@ fn main() -> anyhow::Result<()> {
 
 fn print_token(args: TokenArgs) -> anyhow::Result<()> {
     use termmeet_signaling::token::{self, Role, TokenSecret};
-    let text = match (&args.secret, &args.secret_file) {
-        (Some(s), _) => s.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        (None, None) => {
-            anyhow::bail!("give the server's token secret with --secret or --secret-file")
-        }
-    };
-    let secret = TokenSecret::new(&text).ok_or_else(|| anyhow::anyhow!("the secret is empty"))?;
+    let secret = TokenSecret::from_flags(args.secret.as_deref(), args.secret_file.as_deref())?
+        .ok_or_else(|| {
+            anyhow::anyhow!("give the server's token secret with --secret or --secret-file")
+        })?;
     termmeet_signaling::protocol::check_room_name(&args.room)
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let name = termmeet_signaling::sanitize::sanitize_name(&args.name).ok_or_else(|| {
