@@ -118,11 +118,15 @@ pub async fn choose_venue(
     };
     let server = termmeet_signaling::spawn(listener, config)?;
     let host = shared_address().unwrap_or_else(|| "127.0.0.1".into());
+    // A secret of the person's own may hold anything: quoted for the shell, encoded for
+    // the link.
+    let quoted = crate::remote::shell_quote(&secret);
+    let encoded = percent_encode(&secret);
     let invite = Invite {
         command: format!(
-            "termmeet join {room} --server wss://{host}:{port}/ws --secret {secret} --server-fingerprint {fingerprint}"
+            "termmeet join {room} --server wss://{host}:{port}/ws --secret {quoted} --server-fingerprint {fingerprint}"
         ),
-        page: format!("https://{host}:{port}/?room={room}&secret={secret}"),
+        page: format!("https://{host}:{port}/?room={room}&secret={encoded}"),
     };
     Ok(Venue {
         url: server.url(),
@@ -134,6 +138,18 @@ pub async fn choose_venue(
         invite: Some(invite),
         notice,
     })
+}
+
+/// `text` for a URL's query: unreserved characters as they are, every other byte as `%XX`.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A room secret nobody will guess: 12 characters of an alphabet without look-alikes

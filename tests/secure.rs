@@ -278,17 +278,24 @@ async fn the_meeting_join_serves_is_private_and_says_how_to_join_it() {
     let chosen = termmeet::session::choose_venue(
         "retro",
         None,
-        Some("our-own-secret"),
+        Some("our own & secret"),
         &TlsOptions::default(),
     )
     .await
     .unwrap();
-    assert_eq!(chosen.secret.as_deref(), Some("our-own-secret"));
-    assert!(chosen
-        .invite
-        .unwrap()
-        .command
-        .contains("--secret our-own-secret"));
+    assert_eq!(chosen.secret.as_deref(), Some("our own & secret"));
+    let invite = chosen.invite.unwrap();
+    // Quoted for the shell and encoded for the link, so what others copy works.
+    assert!(
+        invite.command.contains("--secret 'our own & secret'"),
+        "{}",
+        invite.command
+    );
+    assert!(
+        invite.page.ends_with("secret=our%20own%20%26%20secret"),
+        "{}",
+        invite.page
+    );
 }
 
 #[tokio::test]

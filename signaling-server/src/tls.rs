@@ -40,15 +40,16 @@ impl ServerTls {
     /// Reads a certificate chain and its private key from PEM files (`--tls-cert`,
     /// `--tls-key`).
     pub fn from_pem_files(cert: &Path, key: &Path) -> anyhow::Result<ServerTls> {
-        let chain = CertificateDer::pem_file_iter(cert)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        let pem = std::fs::read_to_string(cert)
+            .with_context(|| format!("cannot read {}", cert.display()))?;
+        let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("cannot read certificates from {}", cert.display()))?;
         if chain.is_empty() {
             anyhow::bail!("{} holds no PEM certificate", cert.display());
         }
         let key = PrivateKeyDer::from_pem_file(key)
             .with_context(|| format!("cannot read a PEM private key from {}", key.display()))?;
-        let pem = std::fs::read_to_string(cert).unwrap_or_default();
         ServerTls::new(chain, key, None, pem)
     }
 
