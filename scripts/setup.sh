@@ -10,7 +10,7 @@ want=${1:-build}
 # libasound2-plugins: ALSA's PulseAudio plugin, through which a client run over SSH reaches
 # the laptop's sound (PULSE_SERVER; see the README's "Over SSH").
 build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 libpulse-dev libasound2-plugins)
-test_pkgs=(xvfb x11-xserver-utils pulseaudio pulseaudio-utils chromium chromium-driver tmux ffmpeg iproute2 nftables coturn)
+test_pkgs=(xvfb x11-xserver-utils pulseaudio pulseaudio-utils chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want" = test ] || [ "$want" = demo ]; then

@@ -197,6 +197,10 @@ enum Command {
     /// [SSH ARGS...] HOST -- join ROOM [ARGS]`. This machine's PulseAudio (or PipeWire-Pulse)
     /// socket is forwarded to the other machine for that termmeet's microphone and speaker.
     Ssh {
+        /// The termmeet program on HOST, when it is not on the PATH there (like
+        /// `~/.cargo/bin/termmeet`).
+        #[arg(long, value_name = "PATH", default_value = "termmeet")]
+        remote_termmeet: String,
         /// ssh's own arguments, HOST among them (like `-p 2222 me@box`), then `--`, then the
         /// termmeet command to run there (`join ROOM [ARGS]`).
         #[arg(
@@ -417,7 +421,30 @@ fn join_options(
     })
 }
 
+/// Over SSH with the laptop's sound (`PULSE_SERVER` in an SSH session), PulseAudio's client
+/// library must not offer shared memory, which cannot cross the forward. Set here, before
+/// any thread starts, for the ALSA plugin that loads the library later.
+fn prepare_remote_sound() {
+    use termmeet::media::soundlink;
+    if soundlink::this_sound_link() != soundlink::SoundLink::Thin
+        || std::env::var_os("PULSE_CLIENTCONFIG").is_some()
+    {
+        return;
+    }
+    let dir = directories::ProjectDirs::from("", "", "termmeet")
+        .map(|d| d.state_dir().unwrap_or(d.cache_dir()).to_path_buf())
+        .unwrap_or_else(std::env::temp_dir);
+    match soundlink::write_remote_client_conf(&dir) {
+        Ok(path) => std::env::set_var("PULSE_CLIENTCONFIG", path),
+        Err(e) => eprintln!(
+            "termmeet: cannot write PulseAudio's client settings in {} ({e}); the laptop's sound may refuse this client",
+            dir.display()
+        ),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    prepare_remote_sound();
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         if cli.print_config {
@@ -486,10 +513,13 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Ssh { args } => {
+        Command::Ssh {
+            remote_termmeet,
+            args,
+        } => {
             let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
             let remote = args.get(split + 1..).unwrap_or_default();
-            let code = termmeet::remote::run(&args[..split], remote)?;
+            let code = termmeet::remote::run(&remote_termmeet, &args[..split], remote)?;
             std::process::exit(code);
         }
         Command::Devices => {

@@ -34,9 +34,19 @@ pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// `path` as one word for the remote shell, with a leading `~/` meaning the home there.
+pub fn remote_program(path: &str) -> String {
+    match path.strip_prefix("~/") {
+        Some(rest) => format!("\"$HOME\"/{}", shell_quote(rest)),
+        None => shell_quote(path),
+    }
+}
+
 /// The `ssh` command line: `-t` for the terminal, the socket forward when there is a local
-/// socket, the person's own ssh arguments (HOST among them), then the remote command.
+/// socket, the person's own ssh arguments (HOST among them), then the remote command, which
+/// runs `program` (see [`remote_program`]).
 pub fn ssh_command(
+    program: &str,
     ssh_args: &[String],
     termmeet_args: &[String],
     local_socket: Option<&Path>,
@@ -53,7 +63,7 @@ pub fn ssh_command(
     if let Some(colorterm) = colorterm {
         remote += &format!("COLORTERM={} ", shell_quote(colorterm));
     }
-    remote += "termmeet";
+    remote += &remote_program(program);
     for arg in termmeet_args {
         remote.push(' ');
         remote += &shell_quote(arg);
@@ -70,7 +80,7 @@ pub fn ssh_command(
 }
 
 /// Runs `ssh` as [`ssh_command`] says; returns its exit code.
-pub fn run(ssh_args: &[String], termmeet_args: &[String]) -> anyhow::Result<i32> {
+pub fn run(program: &str, ssh_args: &[String], termmeet_args: &[String]) -> anyhow::Result<i32> {
     if ssh_args.is_empty() || termmeet_args.is_empty() {
         anyhow::bail!(
             "write it as: termmeet ssh [SSH ARGS...] HOST -- join ROOM [ARGS] (the part after -- is run on HOST)"
@@ -85,6 +95,7 @@ pub fn run(ssh_args: &[String], termmeet_args: &[String]) -> anyhow::Result<i32>
     let remote_socket = format!("/tmp/termmeet-pulse-{:016x}", rand::random::<u64>());
     let colorterm = std::env::var("COLORTERM").ok();
     let args = ssh_command(
+        program,
         ssh_args,
         termmeet_args,
         local.as_deref(),
@@ -109,6 +120,7 @@ mod tests {
     #[test]
     fn the_command_forwards_the_sound_and_quotes_the_remote_words() {
         let args = ssh_command(
+            "termmeet",
             &strings(&["-p", "2222", "me@box"]),
             &strings(&["join", "stand up", "--name", "O'Brien"]),
             Some(Path::new("/run/user/1000/pulse/native")),
@@ -129,6 +141,7 @@ mod tests {
         );
         // No sound here: no forward, and nothing to remove.
         let bare = ssh_command(
+            "termmeet",
             &strings(&["box"]),
             &strings(&["join", "r"]),
             None,
@@ -136,6 +149,16 @@ mod tests {
             None,
         );
         assert_eq!(bare, strings(&["-t", "box", "termmeet join r"]));
+        // A program that is not on the remote PATH, under the remote home.
+        let home = ssh_command(
+            "~/my bin/termmeet",
+            &strings(&["box"]),
+            &strings(&["join", "r"]),
+            None,
+            "/tmp/x",
+            None,
+        );
+        assert_eq!(home[2], "\"$HOME\"/'my bin/termmeet' join r");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::call::link::local_bind_addresses;
 use crate::call::mesh::{Mesh, MeshCommand, MeshConfig};
 use crate::headless::runner::{run_script, HeadlessOptions};
 use crate::media::playback::Playback;
+use crate::media::soundlink;
 use crate::media::sources::{
     camera_or_pattern, mic_or_silence, screen_factory, VideoSpec, DEFAULT_BITRATE, DEFAULT_FPS,
     DEFAULT_VIDEO_SIZE,
@@ -222,6 +223,11 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
             }
         }
     };
+    // Neither device can work without the sound server: one line says why.
+    if let Some(notice) = soundlink::sound_notice(|k| std::env::var(k).ok()) {
+        notices.retain(|n| !n.starts_with("no microphone") && !n.starts_with("no speaker"));
+        notices.push(notice);
+    }
     let config = MeshConfig {
         join: JoinParams {
             url: venue.url.clone(),

@@ -196,6 +196,10 @@ pub struct Pacing {
     recent: std::collections::VecDeque<(usize, Duration)>,
     /// Whether to be careful before the first measurements (over SSH).
     careful: bool,
+    /// Whether the link also carries live sound (the laptop's, forwarded over the same SSH
+    /// connection): then a frame is sized by the whole time its answer took, round trip
+    /// included, so no frame holds the sound back long enough to empty the speaker's buffer.
+    sound_on_link: bool,
     starved: u32,
 }
 
@@ -211,6 +215,12 @@ impl Pacing {
         }
     }
 
+    /// The link also carries live sound (see `sound_on_link`).
+    pub fn with_sound_on_link(mut self, yes: bool) -> Pacing {
+        self.sound_on_link = yes;
+        self
+    }
+
     /// A frame got through.
     pub fn on_drained(&mut self, d: Drained) {
         if !d.answered || d.bytes == 0 {
@@ -222,6 +232,10 @@ impl Pacing {
         self.recent.push_back((d.bytes, d.took));
         let bytes: usize = self.recent.iter().map(|(b, _)| b).sum();
         let took: Duration = self.recent.iter().map(|(_, t)| *t).sum();
+        if self.sound_on_link {
+            self.rate = Some(bytes as f64 / took.max(Duration::from_micros(100)).as_secs_f64());
+            return;
+        }
         // Most of the quickest answer's time is the round trip every frame pays whatever
         // its size: take it out, but never more than three quarters of the time, so a
         // measurement that happened to be quick cannot inflate the speed much.
@@ -314,6 +328,26 @@ mod tests {
             answered: false,
         });
         assert_eq!(p.budget(), Some(budget));
+    }
+
+    #[test]
+    fn sound_on_the_link_counts_the_whole_answer_time() {
+        // Frames of any size answered after about the same time: a fixed delay on the way
+        // hides the speed. Alone on the link the delay is taken out (bounded to four times
+        // the plain figure); with sound on it, the plain figure is kept.
+        let (mut alone, mut shared) = (
+            Pacing::new(true),
+            Pacing::new(true).with_sound_on_link(true),
+        );
+        for n in 0..20 {
+            let d = drained(4000, 50 + n % 3);
+            alone.on_drained(d);
+            shared.on_drained(d);
+        }
+        let (fast, plain) = (alone.rate.unwrap(), shared.rate.unwrap());
+        assert!((78_000.0..80_000.0).contains(&plain), "{plain}");
+        assert!(fast > 3.5 * plain, "{fast} {plain}");
+        assert!(shared.budget().unwrap() < 6_500);
     }
 
     #[test]

@@ -308,7 +308,9 @@ async fn drive(
         app.update(Action::Notice(n));
     }
     let mut videos = VideoCache::new(draw.colors, draw.tolerance);
-    let mut pacing = Pacing::new(std::env::var_os("SSH_CONNECTION").is_some());
+    let mut pacing = Pacing::new(std::env::var_os("SSH_CONNECTION").is_some()).with_sound_on_link(
+        crate::media::soundlink::this_sound_link() == crate::media::soundlink::SoundLink::Thin,
+    );
     let mut window = Window::new(&link);
     let mut next_draw = Instant::now();
     // The meeting's version last handed to the app; whether the screen is out of date, and

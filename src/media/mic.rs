@@ -8,7 +8,9 @@ use std::time::Duration;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 use super::frame::{AudioFrame, SAMPLES_PER_FRAME, SAMPLE_RATE};
+use super::playback::StreamErrors;
 use super::resample::{downmix, to_i16, Resampler};
+use super::soundlink::{self, SoundLink, THIN_RATE};
 use super::{AudioSource, MediaError};
 
 /// A device's short name (the one `--mic` and `--speaker` take, like `pulse` or `hw:0,0`)
@@ -55,6 +57,19 @@ pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, Medi
     let kind = if input { "microphone" } else { "speaker" };
     match name {
         None => {
+            let env = |k: &str| std::env::var(k).ok();
+            if let Some(problem) = soundlink::unreachable_sound_server(env) {
+                return Err(MediaError::Device(format!(
+                    "no {kind}: {problem}; going on without it"
+                )));
+            }
+            // A sound server named in PULSE_SERVER is reached through ALSA's PulseAudio
+            // plugin, whether or not ALSA's default device leads there.
+            if soundlink::pulse_server_socket(env).is_some() {
+                if let Some(pulse) = named_device(&host, "pulse", input) {
+                    return Ok(pulse);
+                }
+            }
             let device = if input {
                 host.default_input_device()
             } else {
@@ -102,6 +117,46 @@ pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, Medi
     }
 }
 
+/// The input (or output) device whose short name is exactly `id`, if there is one.
+fn named_device(host: &cpal::Host, id: &str, input: bool) -> Option<cpal::Device> {
+    let mut devices = if input {
+        host.input_devices().ok()?
+    } else {
+        host.output_devices().ok()?
+    };
+    devices.find(|d| device_names(d).0 == id)
+}
+
+/// Starts capturing from `device` in `config` with samples of type `T`, handing 48 kHz mono
+/// chunks to `tx`.
+fn capture<T>(
+    device: &cpal::Device,
+    config: cpal::StreamConfig,
+    tx: mpsc::SyncSender<Vec<i16>>,
+    on_error: impl FnMut(cpal::Error) + Send + 'static,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: cpal::SizedSample,
+    f32: cpal::FromSample<T>,
+{
+    let channels = config.channels as usize;
+    let mut resampler = Resampler::new(config.sample_rate, SAMPLE_RATE);
+    let (mut floats, mut out) = (Vec::new(), Vec::new());
+    device.build_input_stream(
+        config,
+        move |data: &[T], _: &cpal::InputCallbackInfo| {
+            floats.clear();
+            floats.extend(data.iter().map(|&s| cpal::Sample::to_sample::<f32>(s)));
+            out.clear();
+            resampler.process(&downmix(&floats, channels), &mut out);
+            // A full channel means nobody reads: drop rather than block audio.
+            let _ = tx.try_send(out.iter().map(|&s| to_i16(s)).collect());
+        },
+        on_error,
+        None,
+    )
+}
+
 /// A microphone as an audio source.
 pub struct MicSource {
     name: String,
@@ -127,32 +182,37 @@ impl MicSource {
                         .description()
                         .map(|n| n.name().to_string())
                         .unwrap_or_else(|_| "microphone".into());
-                    let config = device.default_input_config().map_err(|e| {
-                        MediaError::Device(format!(
-                            "microphone {dname:?} has no usable format: {e}"
-                        ))
-                    })?;
-                    let channels = config.channels() as usize;
-                    let rate = config.sample_rate();
-                    let mut resampler = Resampler::new(rate, SAMPLE_RATE);
-                    let mut out = Vec::new();
-                    let stream_config: cpal::StreamConfig = config.config();
-                    let err_name = dname.clone();
-                    let stream = device
-                        .build_input_stream(
-                            stream_config,
-                            move |data: &[f32], _: &cpal::InputCallbackInfo| {
-                                out.clear();
-                                resampler.process(&downmix(data, channels), &mut out);
-                                // A full channel means nobody reads: drop rather than block audio.
-                                let _ = tx.try_send(out.iter().map(|&s| to_i16(s)).collect());
-                            },
-                            move |e| tracing::warn!("microphone {err_name:?} error: {e}"),
-                            None,
-                        )
-                        .map_err(|e| {
-                            MediaError::Device(format!("cannot open microphone {dname:?}: {e}"))
+                    let stream = if soundlink::this_sound_link() == SoundLink::Thin {
+                        // 16 kHz mono 16-bit: what the link can carry.
+                        let config = cpal::StreamConfig {
+                            channels: 1,
+                            sample_rate: THIN_RATE,
+                            buffer_size: cpal::BufferSize::Default,
+                        };
+                        let stream = soundlink::open_with_retries("microphone", || {
+                            let mut errors = StreamErrors::new("microphone");
+                            capture::<i16>(&device, config, tx.clone(), move |e| {
+                                errors.note(&e)
+                            })
+                        });
+                        if stream.is_ok() {
+                            tracing::info!(
+                                "microphone {dname:?} over a thin sound link: {THIN_RATE} Hz mono 16-bit"
+                            );
+                        }
+                        stream
+                    } else {
+                        let config = device.default_input_config().map_err(|e| {
+                            MediaError::Device(format!(
+                                "microphone {dname:?} has no usable format: {e}"
+                            ))
                         })?;
+                        let mut errors = StreamErrors::new("microphone");
+                        capture::<f32>(&device, config.config(), tx, move |e| errors.note(&e))
+                    }
+                    .map_err(|e| {
+                        MediaError::Device(format!("cannot open microphone {dname:?}: {e}"))
+                    })?;
                     stream.play().map_err(|e| {
                         MediaError::Device(format!("cannot start microphone {dname:?}: {e}"))
                     })?;

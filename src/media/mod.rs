@@ -15,6 +15,7 @@ pub mod pattern;
 pub mod playback;
 pub mod resample;
 pub mod screen;
+pub mod soundlink;
 pub mod sources;
 pub mod tone;
 pub mod wav;

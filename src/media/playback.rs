@@ -15,6 +15,7 @@ use cpal::traits::DeviceTrait;
 
 use super::frame::SAMPLE_RATE;
 use super::mic::find_device;
+use super::soundlink::{self, SoundLink, THIN_RATE};
 use super::MediaError;
 
 /// Samples in 60 ms at 48 kHz: the buffer starts playing at this fill.
@@ -186,6 +187,69 @@ impl rodio::Source for MixerInput {
     }
 }
 
+/// The speaker's stream errors, for the log: the first of a run, then a count at most once a
+/// second. A sound server that is recovering from an underrun over a slow link can fail
+/// every call for a moment, hundreds of times a second.
+pub struct StreamErrors {
+    what: &'static str,
+    since: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl StreamErrors {
+    /// Errors of the stream `what` ("speaker", "microphone").
+    pub fn new(what: &'static str) -> StreamErrors {
+        StreamErrors {
+            what,
+            since: None,
+            unlogged: 0,
+        }
+    }
+
+    /// One more error; logs what is due.
+    pub fn note(&mut self, error: &dyn std::fmt::Display) {
+        let now = std::time::Instant::now();
+        match self.since {
+            Some(at) if now.duration_since(at) < Duration::from_secs(1) => self.unlogged += 1,
+            _ => {
+                if let (Some(at), true) = (self.since, self.unlogged > 0) {
+                    tracing::warn!(
+                        "{}: {} more stream errors in the {:.1} s after that one",
+                        self.what,
+                        self.unlogged,
+                        now.duration_since(at).as_secs_f64()
+                    );
+                }
+                tracing::warn!("{} stream error: {error}", self.what);
+                self.since = Some(now);
+                self.unlogged = 0;
+            }
+        }
+    }
+}
+
+/// Frames a period of the thin format holds: 200 ms, two to the buffer. Through ALSA's
+/// PulseAudio plugin over a 1 Mbit/s link shared with the screen, shorter buffers ran dry
+/// again and again (100 ms periods: an underrun every two seconds; 150 ms: every 20 s; 200 ms:
+/// none in 45 s). The price is latency at the laptop's speaker.
+const THIN_PERIOD: u32 = THIN_RATE / 5;
+
+/// The speaker opened 16 kHz mono 16-bit, for a thin sound link.
+fn thin_output(device: cpal::Device) -> Result<rodio::MixerDeviceSink, rodio::DeviceSinkError> {
+    let (channels, rate) = (
+        NonZero::<u16>::MIN,
+        NonZero::new(THIN_RATE).unwrap_or(NonZero::<u32>::MIN),
+    );
+    let mut errors = StreamErrors::new("speaker");
+    rodio::DeviceSinkBuilder::from_device(device)?
+        .with_channels(channels)
+        .with_sample_rate(rate)
+        .with_sample_format(cpal::SampleFormat::I16)
+        .with_buffer_size(cpal::BufferSize::Fixed(THIN_PERIOD))
+        .with_error_callback(move |e| errors.note(&e))
+        .open_stream()
+}
+
 /// One open speaker: a rodio output on its own thread.
 struct Output {
     mixer: rodio::mixer::Mixer,
@@ -208,11 +272,26 @@ impl Output {
                         .description()
                         .map(|n| n.name().to_string())
                         .unwrap_or_else(|_| "speaker".into());
-                    let mut sink = rodio::DeviceSinkBuilder::from_device(device)
-                        .and_then(|b| b.open_stream())
-                        .map_err(|e| {
-                            MediaError::Device(format!("cannot open speaker {dname:?}: {e}"))
-                        })?;
+                    // Over a thin sound link, 16 kHz mono 16-bit (the mixer converts).
+                    let opened = if soundlink::this_sound_link() == SoundLink::Thin {
+                        let sink = soundlink::open_with_retries("speaker", || {
+                            thin_output(device.clone())
+                        });
+                        if sink.is_ok() {
+                            tracing::info!(
+                                "speaker {dname:?} over a thin sound link: {THIN_RATE} Hz mono 16-bit"
+                            );
+                        }
+                        sink
+                    } else {
+                        rodio::DeviceSinkBuilder::from_device(device).and_then(|b| {
+                            let mut errors = StreamErrors::new("speaker");
+                            b.with_error_callback(move |e| errors.note(&e)).open_stream()
+                        })
+                    };
+                    let mut sink = opened.map_err(|e| {
+                        MediaError::Device(format!("cannot open speaker {dname:?}: {e}"))
+                    })?;
                     sink.log_on_drop(false);
                     Ok((sink, dname))
                 })();

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod netlab;
+pub mod sshlab;
 
 use std::net::SocketAddr;
 
