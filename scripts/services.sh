@@ -22,6 +22,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# The tests are on this machine even when it was reached over SSH: a client that sees
+# SSH_CONNECTION paces its screen for a remote terminal and, with PULSE_SERVER set, opens
+# sound as if it came over the network. Tests that run "over SSH" say so themselves.
+unset SSH_CONNECTION SSH_CLIENT SSH_TTY
+
 # PulseAudio, as root or not, in a private runtime directory.
 if command -v pulseaudio >/dev/null 2>&1; then
   export XDG_RUNTIME_DIR="$state/runtime"
