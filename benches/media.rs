@@ -78,5 +78,28 @@ fn opus(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, h264, render, opus);
+/// One second of microphone audio resampled to 48 kHz, in the 10 ms chunks a device hands
+/// over: the CPU a second of sound costs.
+fn resample(c: &mut Criterion) {
+    for from in [44_100u32, 16_000] {
+        let second: Vec<f32> = (0..from)
+            .map(|i| {
+                (f64::from(i) * 5_000.0 * std::f64::consts::TAU / f64::from(from)).sin() as f32
+            })
+            .collect();
+        let mut r = termmeet::media::resample::Resampler::new(from, 48_000);
+        let mut out = Vec::with_capacity(50_000);
+        c.bench_function(&format!("resample 1 s from {from} Hz to 48 kHz"), |b| {
+            b.iter(|| {
+                out.clear();
+                for chunk in second.chunks(from as usize / 100) {
+                    r.process(chunk, &mut out);
+                }
+                out.len()
+            })
+        });
+    }
+}
+
+criterion_group!(benches, h264, render, opus, resample);
 criterion_main!(benches);

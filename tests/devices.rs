@@ -222,6 +222,78 @@ fn microphone_delivers_what_the_sound_server_hears() {
         .contains("no-such-microphone"));
 }
 
+/// A microphone running at `rate` with a `hz` tone on it (a PulseAudio sine source): what
+/// the microphone path delivers at 48 kHz, its strongest spurious component in dB below the
+/// tone, and the rate the device was opened at.
+fn spurious_through_the_microphone(rate: u32, hz: u32) -> (f64, u32) {
+    let name = format!("sine{hz}at{rate}");
+    let out = Command::new("pactl")
+        .args([
+            "load-module",
+            "module-sine-source",
+            &format!("source_name={name}"),
+            &format!("rate={rate}"),
+            &format!("frequency={hz}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let module = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    pactl(&["set-default-source", &name]);
+    // A source just loaded can be slow to start: a microphone that stops delivering in
+    // the first second is opened again (twice at most).
+    let mut attempts = 0;
+    let (mic, samples) = loop {
+        attempts += 1;
+        let mut mic = MicSource::open(None).unwrap();
+        let mut samples = Vec::new();
+        let mut failed = None;
+        for n in 0..100 {
+            match mic.next_frame() {
+                // Half a second for the source, the stream and the filter to settle.
+                Ok(frame) if n >= 25 => {
+                    samples.extend(frame.samples.iter().map(|&s| f32::from(s) / 32768.0))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failed = Some(format!("frame {n}: {e}"));
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => break (mic, samples),
+            Some(e) if attempts < 3 => {
+                eprintln!("{hz} Hz at {rate} Hz: {e}; opening the microphone again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Some(e) => panic!("{hz} Hz at {rate} Hz: {e}"),
+        }
+    };
+    let device_rate = mic.device_rate();
+    drop(mic);
+    pactl(&["set-default-source", "vsrc"]);
+    pactl(&["unload-module", &module]);
+    (
+        termmeet::media::tone::spurious_db(&samples, 48_000, f64::from(hz)),
+        device_rate,
+    )
+}
+
+#[test]
+fn a_microphone_at_another_rate_is_resampled_cleanly() {
+    require_pulse();
+    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    for (rate, hz) in [(44_100, 5_000), (44_100, 10_000), (16_000, 5_000)] {
+        let (db, device_rate) = spurious_through_the_microphone(rate, hz);
+        eprintln!("{hz} Hz at {rate} Hz (device opened at {device_rate} Hz): spurious {db:.1} dB");
+        assert!(
+            db <= -80.0,
+            "{hz} Hz at {rate} Hz (device opened at {device_rate} Hz): spurious at {db:.1} dB"
+        );
+    }
+}
+
 #[test]
 fn playback_moves_to_another_speaker_without_losing_its_streams() {
     require_pulse();

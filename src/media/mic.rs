@@ -127,6 +127,29 @@ fn named_device(host: &cpal::Host, id: &str, input: bool) -> Option<cpal::Device
     devices.find(|d| device_names(d).0 == id)
 }
 
+/// The rate of the PulseAudio source ALSA's `pulse` device captures from (`PULSE_SOURCE`,
+/// else the server's default), when a PulseAudio server answers within a second. Asked over
+/// PulseAudio's own protocol, which ALSA's plugin does not pass on.
+fn pulse_source_rate() -> Option<u32> {
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("pulse-query".into())
+        .spawn(move || {
+            let rate = (|| {
+                let client = pulseaudio::Client::from_env(c"termmeet").ok()?;
+                let name = std::env::var("PULSE_SOURCE")
+                    .ok()
+                    .and_then(|n| std::ffi::CString::new(n).ok())
+                    .unwrap_or_else(|| pulseaudio::protocol::DEFAULT_SOURCE.to_owned());
+                let info = futures::executor::block_on(client.source_info_by_name(name)).ok()?;
+                Some(info.sample_spec.sample_rate)
+            })();
+            let _ = tx.send(rate);
+        })
+        .ok()?;
+    rx.recv_timeout(Duration::from_secs(1)).ok().flatten()
+}
+
 /// Starts capturing from `device` in `config` with samples of type `T`, handing 48 kHz mono
 /// chunks to `tx`.
 fn capture<T>(
@@ -160,6 +183,8 @@ where
 /// A microphone as an audio source.
 pub struct MicSource {
     name: String,
+    /// The rate the device captures at (resampled to 48 kHz here).
+    rate: u32,
     samples: mpsc::Receiver<Vec<i16>>,
     pending: Vec<i16>,
     /// Dropped to stop the capture thread.
@@ -167,12 +192,17 @@ pub struct MicSource {
 }
 
 impl MicSource {
+    /// The rate the device captures at; anything but 48 kHz is resampled here.
+    pub fn device_rate(&self) -> u32 {
+        self.rate
+    }
+
     /// Opens the microphone `name` (or the default).
     pub fn open(name: Option<&str>) -> Result<MicSource, MediaError> {
         let wanted = name.map(str::to_string);
         let (tx, rx) = mpsc::sync_channel::<Vec<i16>>(64);
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<String, MediaError>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(String, u32), MediaError>>();
         thread::Builder::new()
             .name("microphone".into())
             .spawn(move || {
@@ -182,6 +212,7 @@ impl MicSource {
                         .description()
                         .map(|n| n.name().to_string())
                         .unwrap_or_else(|_| "microphone".into());
+                    let mut rate = THIN_RATE;
                     let stream = if soundlink::this_sound_link() == SoundLink::Thin {
                         // 16 kHz mono 16-bit: what the link can carry.
                         let config = cpal::StreamConfig {
@@ -207,8 +238,21 @@ impl MicSource {
                                 "microphone {dname:?} has no usable format: {e}"
                             ))
                         })?;
+                        // Through PulseAudio, capture at the source's own rate: resampled
+                        // here (well), not by the sound server (to -77 dB at 44.1 kHz).
+                        let mut config = config.config();
+                        if matches!(device_names(&device).0.as_str(), "pulse" | "default") {
+                            if let Some(source_rate) = pulse_source_rate() {
+                                config.sample_rate = source_rate;
+                            }
+                        }
+                        rate = config.sample_rate;
+                        tracing::info!(
+                            "microphone {dname:?}: {rate} Hz, {} channels",
+                            config.channels
+                        );
                         let mut errors = StreamErrors::new("microphone");
-                        capture::<f32>(&device, config.config(), tx, move |e| errors.note(&e))
+                        capture::<f32>(&device, config, tx, move |e| errors.note(&e))
                     }
                     .map_err(|e| {
                         MediaError::Device(format!("cannot open microphone {dname:?}: {e}"))
@@ -216,11 +260,11 @@ impl MicSource {
                     stream.play().map_err(|e| {
                         MediaError::Device(format!("cannot start microphone {dname:?}: {e}"))
                     })?;
-                    Ok((stream, dname))
+                    Ok((stream, dname, rate))
                 })();
                 match started {
-                    Ok((stream, dname)) => {
-                        let _ = ready_tx.send(Ok(dname));
+                    Ok((stream, dname, rate)) => {
+                        let _ = ready_tx.send(Ok((dname, rate)));
                         // Keep the stream alive until the source is dropped.
                         let _ = stop_rx.recv();
                         drop(stream);
@@ -232,8 +276,9 @@ impl MicSource {
             })
             .map_err(|e| MediaError::Device(format!("cannot start the microphone thread: {e}")))?;
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(name)) => Ok(MicSource {
+            Ok(Ok((name, rate))) => Ok(MicSource {
                 name,
+                rate,
                 samples: rx,
                 pending: Vec::new(),
                 _stop: stop_tx,

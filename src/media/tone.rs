@@ -97,9 +97,73 @@ pub fn tone_is_dominant(samples: &[i16], hz: f64) -> bool {
     target > 10.0 * strongest_other
 }
 
+/// How far below a tone at `hz` its strongest spurious component lies, in dB (negative):
+/// the largest spectral peak away from the tone (and from DC) over the tone's own, through a
+/// 4-term Blackman-Harris window (sidelobes at -92 dB) and an FFT of up to 32768 samples.
+/// Broadband noise spreads over thousands of bins and barely counts; images and aliases,
+/// which are tones, do.
+pub fn spurious_db(samples: &[f32], rate: u32, hz: f64) -> f64 {
+    let n = samples.len().min(32_768);
+    if n < 64 {
+        return 0.0;
+    }
+    let n = 1usize << (usize::BITS - 1 - n.leading_zeros());
+    let window = |i: usize| {
+        let x = TAU * i as f64 / (n - 1) as f64;
+        0.35875 - 0.48829 * x.cos() + 0.14128 * (2.0 * x).cos() - 0.01168 * (3.0 * x).cos()
+    };
+    let mut spectrum: Vec<rustfft::num_complex::Complex<f64>> = samples[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| rustfft::num_complex::Complex::new(f64::from(s) * window(i), 0.0))
+        .collect();
+    rustfft::FftPlanner::new()
+        .plan_fft_forward(n)
+        .process(&mut spectrum);
+    let power: Vec<f64> = spectrum[..n / 2].iter().map(|c| c.norm_sqr()).collect();
+    let tone_bin = (hz * n as f64 / rate as f64).round() as usize;
+    // The window's main lobe is four bins each side; leave a little more.
+    let near = |k: usize| k.abs_diff(tone_bin) <= 6 || k <= 6;
+    let tone = power
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| k.abs_diff(tone_bin) <= 6)
+        .map(|(_, p)| *p)
+        .fold(0.0, f64::max);
+    let spur = power
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| !near(*k))
+        .map(|(_, p)| *p)
+        .fold(0.0, f64::max);
+    if tone <= 0.0 {
+        return 0.0;
+    }
+    10.0 * (spur.max(1e-30) / tone).log10()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spurious_tone_is_measured_below_the_tone() {
+        let rate = 48_000.0;
+        let signal: Vec<f32> = (0..48_000)
+            .map(|i| {
+                let t = i as f64 / rate;
+                (0.5 * (TAU * 5_000.0 * t).sin() + 0.005 * (TAU * 7_000.0 * t).sin()) as f32
+            })
+            .collect();
+        let db = spurious_db(&signal, 48_000, 5_000.0);
+        assert!((-41.0..-39.0).contains(&db), "{db}");
+        let clean: Vec<f32> = signal
+            .iter()
+            .enumerate()
+            .map(|(i, _)| (0.5 * (TAU * 5_000.0 * i as f64 / rate).sin()) as f32)
+            .collect();
+        assert!(spurious_db(&clean, 48_000, 5_000.0) < -90.0);
+    }
 
     fn seconds_of(mut t: ToneSource, frames: usize) -> Vec<i16> {
         (0..frames).flat_map(|_| t.generate().samples).collect()

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::frame::{AudioFrame, SAMPLES_PER_FRAME, SAMPLE_RATE};
-use super::resample::{downmix, to_i16, Resampler};
+use super::resample::{downmix, resample_all, to_i16};
 use super::{AudioSource, MediaError, Pacer};
 
 /// A WAV file loaded into memory as 48 kHz mono.
@@ -67,9 +67,7 @@ pub fn load_wav(path: &Path) -> Result<Vec<i16>, MediaError> {
         tracing::warn!(path = %path.display(), "WAV file is cut short; using the {} samples read", floats.len());
     }
     let mono = downmix(&floats, spec.channels as usize);
-    let mut out =
-        Vec::with_capacity(mono.len() * SAMPLE_RATE as usize / spec.sample_rate as usize + 1);
-    Resampler::new(spec.sample_rate, SAMPLE_RATE).process(&mono, &mut out);
+    let out = resample_all(&mono, spec.sample_rate, SAMPLE_RATE);
     if out.is_empty() {
         return Err(bad(path, "the file holds no audio"));
     }
