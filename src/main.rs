@@ -326,18 +326,7 @@ impl Drop for QuietStderr {
 
 /// The login name of the user running us, from the password database.
 fn login_name() -> Option<String> {
-    // SAFETY: getpwuid returns a pointer into static storage or null; we copy the name out
-    // at once and keep nothing.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if pw.is_null() || (*pw).pw_name.is_null() {
-            return None;
-        }
-        std::ffi::CStr::from_ptr((*pw).pw_name)
-            .to_str()
-            .ok()
-            .map(str::to_string)
-    }
+    whoami::fallible::username().ok().filter(|n| !n.is_empty())
 }
 
 /// The settings: flags over the config file over the shipped defaults.

@@ -37,17 +37,14 @@ pub struct DrawOptions {
     pub ask_colors: bool,
 }
 
-/// The local time zone's offset from UTC now, in seconds (0 when it cannot be found).
+/// The local time zone's offset from UTC now, in seconds (0, UTC, when the system's time
+/// zone cannot be read).
 pub fn local_utc_offset() -> i64 {
-    // SAFETY: time(NULL) only returns the clock; localtime_r writes into the tm we own.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
-            return 0;
-        }
-        tm.tm_gmtoff
-    }
+    i64::from(
+        jiff::tz::TimeZone::system()
+            .to_offset(jiff::Timestamp::now())
+            .seconds(),
+    )
 }
 
 /// Puts the terminal back as it was.

@@ -1,31 +1,37 @@
-//! Durations as people write them in flags and scripts: `500ms`, `2s`, `1m`, `1h`.
+//! Durations as people write them in flags and scripts: `500ms`, `2s`, `1m`, `1h30m`
+//! (`humantime`), plus what scripts have always taken: a bare number of seconds and a
+//! decimal with one unit (`1.5s`).
 
 use std::time::Duration;
 
-/// Parses `500ms`, `2s`, `1.5s`, `1m` or `1h`. A bare number is seconds.
+/// Parses `500ms`, `2s`, `1m`, `1h30m` or `1.5s`. A bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (t, 1.0)
+    let out_of_range =
+        || format!("{text:?} is out of range; durations are 0 or more, like 500ms, 2s or 1m");
+    let checked = |d: Duration| {
+        if d.as_secs_f64() > 1e9 {
+            Err(out_of_range())
+        } else {
+            Ok(d)
+        }
     };
+    if let Ok(d) = humantime::parse_duration(t) {
+        return checked(d);
+    }
+    // What humantime leaves out: a bare number, or a decimal with one unit.
+    let (number, scale) = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]
+        .iter()
+        .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n, *scale)))
+        .unwrap_or((t, 1.0));
     let value: f64 = number
         .trim()
         .parse()
         .map_err(|_| format!("{text:?} is not a duration; write it like 500ms, 2s or 1m"))?;
     if !value.is_finite() || value < 0.0 || value * scale > 1e9 {
-        return Err(format!(
-            "{text:?} is out of range; durations are 0 or more, like 500ms, 2s or 1m"
-        ));
+        return Err(out_of_range());
     }
-    Ok(Duration::from_secs_f64(value * scale))
+    checked(Duration::from_secs_f64(value * scale))
 }
 
 #[cfg(test)]
@@ -41,6 +47,8 @@ mod tests {
             ("1m", 60_000),
             ("3", 3000),
             ("0s", 0),
+            ("1h30m", 5_400_000),
+            ("2min", 120_000),
         ];
         for (text, ms) in cases {
             assert_eq!(
