@@ -2,12 +2,13 @@
 #   make demo    a meeting on this machine: embedded server, two synthetic participants and you
 #   make test    formatting, lints and every test, with PulseAudio and Xvfb started for them
 #   make bench   the benchmarks behind BENCHMARKS.md
+#   make man     man pages of both programs into target/man
 # Each target first installs the system packages it needs (Debian: apt-get) when missing.
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test bench setup-build setup-test fmt lint server
+.PHONY: demo test bench setup-build setup-test fmt lint server man
 
 setup-build:
 	@scripts/setup.sh build
@@ -37,3 +38,8 @@ bench: setup-test
 	./target/release/termmeet bench-call --participants 4 --size 320x240 --fps 15 --bitrate-kbps 300 --seconds 15
 	scripts/services.sh $(CARGO) bench --workspace
 	@echo "terminal bytes a second of the demo: run 'termmeet demo' at 160x48 and read the status bar"
+
+man: setup-build
+	$(CARGO) build --release --workspace --bins
+	./target/release/termmeet man target/man
+	./target/release/termmeet-signaling man target/man

@@ -174,6 +174,17 @@ enum Command {
     /// List cameras, microphones, speakers and screens, with the names that --camera, --mic,
     /// --speaker and --screen take.
     Devices,
+    /// Print the shell completion script (bash, zsh, fish, elvish or powershell), e.g.
+    /// `termmeet completions bash > ~/.local/share/bash-completion/completions/termmeet`.
+    Completions {
+        /// The shell.
+        shell: termmeet_signaling::docs::Shell,
+    },
+    /// Write the man pages (termmeet.1 and one per subcommand, like termmeet-join.1) into DIR.
+    Man {
+        /// Where to write them.
+        dir: PathBuf,
+    },
     /// Measure a meeting on this machine: headless participants on loopback, reporting per
     /// receiver the frames received against sent, frame rate and glass-to-glass latency.
     BenchCall {
@@ -510,6 +521,18 @@ fn main() -> anyhow::Result<()> {
             let remote = args.get(split + 1..).unwrap_or_default();
             let code = termmeet::remote::run(&remote_termmeet, &args[..split], remote)?;
             std::process::exit(code);
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            termmeet_signaling::docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir } => {
+            use clap::CommandFactory;
+            for page in termmeet_signaling::docs::man_pages(Cli::command(), &dir)? {
+                println!("{}", page.display());
+            }
+            Ok(())
         }
         Command::Devices => {
             // The sound library's complaints about cards that are not there say nothing the

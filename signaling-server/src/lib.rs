@@ -6,6 +6,7 @@
 
 pub mod config;
 mod conn;
+pub mod docs;
 pub mod duration;
 mod hub;
 pub mod limits;

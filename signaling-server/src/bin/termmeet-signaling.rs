@@ -29,6 +29,16 @@ enum Command {
     /// Print a join token for a server started with --token-secret (and, with --url, a link
     /// to the browser page that joins with it).
     Token(TokenArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish or powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (termmeet-signaling.1 and one per subcommand) into DIR.
+    Man {
+        /// Where to write them.
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -58,6 +68,21 @@ struct TokenArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            termmeet_signaling::docs::completions(Cli::command(), *shell, &mut std::io::stdout());
+            return Ok(());
+        }
+        Some(Command::Man { dir }) => {
+            use clap::CommandFactory;
+            for page in termmeet_signaling::docs::man_pages(Cli::command(), dir)? {
+                println!("{}", page.display());
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Some(Command::Loadgen(args)) => {
@@ -66,6 +91,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::Serve(serve)) => runtime.block_on(serve_until_signal(*serve)),
         Some(Command::Token(args)) => print_token(args),
+        Some(Command::Completions { .. } | Command::Man { .. }) => Ok(()),
         None => runtime.block_on(serve_until_signal(cli.serve)),
     }
 }
