@@ -2,10 +2,11 @@
 //! PulseAudio null devices. `scripts/services.sh` (run by `make test`) starts both and sets
 //! TERMMEET_TEST_DISPLAY and TERMMEET_TEST_PULSE.
 
-use std::io::Read;
+mod common;
+
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use termmeet::media::mic::MicSource;
 use termmeet::media::playback::Playback;
@@ -87,35 +88,7 @@ fn a_missing_display_is_a_clear_error() {
 
 /// Records `seconds` of the null sink's monitor with parec.
 fn record_sink(seconds: f64) -> Vec<i16> {
-    let mut child = Command::new("parec")
-        .args([
-            "--device=vsink.monitor",
-            "--raw",
-            "--format=s16le",
-            "--rate=48000",
-            "--channels=1",
-            "--latency-msec=20",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("parec (pulseaudio-utils) is installed by scripts/setup.sh");
-    let mut out = child.stdout.take().unwrap();
-    let want = (48_000.0 * seconds) as usize * 2;
-    let mut bytes = vec![0u8; want];
-    let mut got = 0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while got < want && Instant::now() < deadline {
-        match out.read(&mut bytes[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    bytes[..got]
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
+    common::netlab::parec(Command::new("parec"), "vsink.monitor", seconds)
 }
 
 fn pactl(args: &[&str]) {

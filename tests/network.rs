@@ -7,17 +7,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::netlab::{failed_steps, figure, tail, End, Lab};
-
-/// Flags for the scenarios that only need media to flow, not the default 640x480 at 30 fps.
-const SMALL_VIDEO: &[&str] = &[
-    "--video-size",
-    "320x240",
-    "--fps",
-    "15",
-    "--bitrate-kbps",
-    "300",
-];
+use common::netlab::{failed_steps, figure, tail, End, Lab, SMALL_VIDEO};
 
 /// Two hosts joined by one link, the signaling server on the first.
 struct Pair {

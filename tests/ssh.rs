@@ -15,7 +15,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::netlab::{failed_steps, tail};
+use common::netlab::{failed_steps, tail, SMALL_VIDEO};
 use common::sshlab::{Pane, SshLab};
 use termmeet::media::tone::{dominant_frequency, tone_is_dominant};
 
@@ -28,6 +28,16 @@ fn context(lab: &SshLab, pane: &Pane, remote_log: &str) -> String {
         tail(&lab.lab.log("sshd")),
         tail(&lab.lab.log("desk"))
     )
+}
+
+/// The person joins from the laptop's tmux (100x30) as `laptop`, the remote log in `log`.
+fn join(lab: &mut SshLab, log: &str) -> Pane {
+    let command = format!(
+        "join over-ssh --server {} --name laptop --camera none --log-file {}",
+        lab.url,
+        lab.path(log).display()
+    );
+    lab.session(100, 30, "truecolor", &command)
 }
 
 #[test]
@@ -49,27 +59,11 @@ fn a_meeting_over_ssh_has_the_laptops_sound_and_a_quick_screen() {
          expect peers 1 within 120s\n\
          expect peers 0 within 240s\n\
          leave\n",
-        &[
-            "--video-size",
-            "320x240",
-            "--fps",
-            "15",
-            "--bitrate-kbps",
-            "300",
-        ],
+        SMALL_VIDEO,
     );
 
     // The person, in tmux on the laptop.
-    let log = lab.path("remote-termmeet.log");
-    let pane = lab.session(
-        100,
-        30,
-        "truecolor",
-        &format!(
-            "join over-ssh --server {url} --name laptop --camera none --log-file {}",
-            log.display()
-        ),
-    );
+    let pane = join(&mut lab, "remote-termmeet.log");
     let shown = pane.until(Duration::from_secs(120), |text| {
         text.contains("desk") && Pane::shows_video(text)
     });
@@ -153,15 +147,7 @@ fn a_meeting_over_ssh_has_the_laptops_sound_and_a_quick_screen() {
     let keys = lab.path("authorized_keys");
     let key = std::fs::read_to_string(&keys).unwrap();
     std::fs::write(&keys, format!("no-port-forwarding {key}")).unwrap();
-    let pane = lab.session(
-        100,
-        30,
-        "truecolor",
-        &format!(
-            "join over-ssh --server {url} --name laptop --camera none --log-file {}",
-            lab.path("refused-termmeet.log").display()
-        ),
-    );
+    let pane = join(&mut lab, "refused-termmeet.log");
     let said = pane.until(Duration::from_secs(120), |text| {
         text.contains("desk") && Pane::shows_video(text) && text.contains("no sound")
     });

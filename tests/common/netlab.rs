@@ -5,6 +5,7 @@
 //! and deletes its namespaces (which takes their links with them), also when a test fails.
 //! Needs root (CI runs as root); `Lab::available` says whether this machine can.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -367,3 +368,49 @@ pub fn failed_steps(report: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Records `seconds` of the PulseAudio source `device` (a sink's monitor, say) as 48 kHz mono
+/// 16-bit with `parec`, run as `command` says (the program, and where: a namespace, a
+/// `PULSE_SERVER`). At most 30 s are waited for.
+pub fn parec(mut command: Command, device: &str, seconds: f64) -> Vec<i16> {
+    let mut child = command
+        .args([
+            &format!("--device={device}"),
+            "--raw",
+            "--format=s16le",
+            "--rate=48000",
+            "--channels=1",
+            "--latency-msec=20",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("parec (pulseaudio-utils) is installed by scripts/setup.sh");
+    let mut out = child.stdout.take().expect("parec's output");
+    let want = (48_000.0 * seconds) as usize * 2;
+    let mut bytes = vec![0u8; want];
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got < want && Instant::now() < deadline {
+        match out.read(&mut bytes[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    bytes[..got]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// Flags for headless participants that only need media to flow, not the default 640x480
+/// at 30 fps.
+pub const SMALL_VIDEO: &[&str] = &[
+    "--video-size",
+    "320x240",
+    "--fps",
+    "15",
+    "--bitrate-kbps",
+    "300",
+];

@@ -9,7 +9,6 @@
 //! Dropping it kills tmux, sshd and PulseAudio, deletes the namespaces, and removes any sound
 //! socket a failed run left in `/tmp`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -230,37 +229,11 @@ impl SshLab {
 
     /// Records `seconds` of the laptop speaker's monitor (48 kHz mono).
     pub fn record_speaker(&self, seconds: f64) -> Vec<i16> {
-        let mut child = Command::new("ip")
+        let mut parec = Command::new("ip");
+        parec
             .args(["netns", "exec", &self.laptop, "parec"])
-            .args([
-                "--device=speaker.monitor",
-                "--raw",
-                "--format=s16le",
-                "--rate=48000",
-                "--channels=1",
-                "--latency-msec=20",
-            ])
-            .env("PULSE_SERVER", &self.pulse)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("parec (pulseaudio-utils) is installed by scripts/setup.sh");
-        let mut out = child.stdout.take().expect("parec's output");
-        let want = (48_000.0 * seconds) as usize * 2;
-        let mut bytes = vec![0u8; want];
-        let mut got = 0;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while got < want && Instant::now() < deadline {
-            match out.read(&mut bytes[got..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        bytes[..got]
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-            .collect()
+            .env("PULSE_SERVER", &self.pulse);
+        super::netlab::parec(parec, "speaker.monitor", seconds)
     }
 
     /// Bytes the server has sent over the link to the laptop so far.
