@@ -3,12 +3,13 @@
 #   make test    formatting, lints and every test, with PulseAudio and Xvfb started for them
 #   make bench   the benchmarks behind BENCHMARKS.md
 #   make man     man pages of both programs into target/man
+#   make deb     Debian packages of both programs into target/debian (cargo-deb)
 # Each target first installs the system packages it needs (Debian: apt-get) when missing.
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test bench setup-build setup-test fmt lint server man
+.PHONY: demo test bench setup-build setup-test fmt lint server man deb deb-check
 
 setup-build:
 	@scripts/setup.sh build
@@ -30,6 +31,7 @@ lint:
 
 test: setup-test fmt lint
 	scripts/services.sh scripts/run-tests.sh
+	scripts/deb-check.sh
 
 bench: setup-test
 	$(CARGO) build --release --workspace --bins
@@ -43,3 +45,10 @@ man: setup-build
 	$(CARGO) build --release --workspace --bins
 	./target/release/termmeet man target/man
 	./target/release/termmeet-signaling man target/man
+
+deb: setup-build
+	scripts/deb.sh
+
+# The packages from the programs the tests built: install, run, remove (root; part of test).
+deb-check: setup-build
+	scripts/deb-check.sh

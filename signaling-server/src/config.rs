@@ -82,6 +82,11 @@ impl Default for ServerConfig {
 /// Flags of `termmeet-signaling` (and `termmeet-signaling serve`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
+    /// A TOML file whose keys are these flags' long names (`listen = "0.0.0.0:8080"`,
+    /// `max_room_size = 8`); flags and environment variables win over it.
+    #[arg(long, env = "TERMMEET_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Address and port to listen on. Browsers and terminal clients connect to ws://ADDR/ws.
     #[arg(long, env = "TERMMEET_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

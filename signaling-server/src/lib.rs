@@ -5,6 +5,7 @@
 //! the `termmeet-signaling` binary only parses flags and calls it.
 
 pub mod config;
+pub mod config_file;
 mod conn;
 pub mod docs;
 pub mod duration;

@@ -2,6 +2,7 @@
 //! Everything but flag parsing lives in the library.
 
 use clap::{Parser, Subcommand};
+use termmeet_signaling::config_file;
 use termmeet_signaling::loadgen::LoadgenArgs;
 use termmeet_signaling::ServeArgs;
 
@@ -67,6 +68,24 @@ struct TokenArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The config file fills the variables the flags read, before the flags are read.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(path) = config_file::config_path(&args, |k| std::env::var(k).ok()) {
+        use clap::CommandFactory;
+        match config_file::config_env(&Cli::command(), &path) {
+            Ok(pairs) => {
+                for (variable, value) in pairs {
+                    if std::env::var_os(&variable).is_none() {
+                        std::env::set_var(variable, value);
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("termmeet-signaling: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Completions { shell }) => {
