@@ -268,6 +268,53 @@ fn a_microphone_at_another_rate_is_resampled_cleanly() {
 }
 
 #[test]
+fn playback_to_a_speaker_at_another_rate_is_resampled_cleanly() {
+    require_pulse();
+    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    let out = Command::new("pactl")
+        .args([
+            "load-module",
+            "module-null-sink",
+            "sink_name=sink44",
+            "rate=44100",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let module = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    pactl(&["set-default-sink", "sink44"]);
+    let playback = Playback::open(None).unwrap();
+    let rate = playback.rate();
+    let stream = playback.add_stream();
+    // 3 s of a 5 kHz tone in real time, while 2 s of the sink are recorded after 0.5 s.
+    let recorder = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(500));
+        common::netlab::parec_at(Command::new("parec"), "sink44.monitor", 44_100, 2.0)
+    });
+    let mut tone = ToneSource::new(5_000.0, true);
+    for _ in 0..150 {
+        stream.push(&tone.next_frame().unwrap().samples);
+    }
+    let recorded = recorder.join().unwrap();
+    drop(stream);
+    drop(playback);
+    pactl(&["set-default-sink", "vsink"]);
+    pactl(&["unload-module", &module]);
+    let samples: Vec<f32> = recorded.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    let near = termmeet::media::tone::spurious_db(&samples, 44_100, 5_000.0);
+    let db = termmeet::media::tone::spurious_db_beyond(&samples, 44_100, 5_000.0, 500.0);
+    eprintln!("5 kHz to a 44.1 kHz speaker (opened at {rate} Hz): spurious {db:.1} dB beyond 500 Hz of the tone, {near:.1} dB anywhere");
+    assert_eq!(
+        rate, 44_100,
+        "the speaker was not opened at the sink's own rate"
+    );
+    assert!(
+        db <= -80.0,
+        "5 kHz to a 44.1 kHz speaker: spurious at {db:.1} dB"
+    );
+}
+
+#[test]
 fn playback_moves_to_another_speaker_without_losing_its_streams() {
     require_pulse();
     let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());

@@ -15,7 +15,7 @@ use super::{AudioSource, MediaError};
 
 /// A device's short name (the one `--mic` and `--speaker` take, like `pulse` or `hw:0,0`)
 /// and its description.
-fn device_names(d: &cpal::Device) -> (String, String) {
+pub(crate) fn device_names(d: &cpal::Device) -> (String, String) {
     let id = d.id().map(|i| i.id().to_string()).unwrap_or_default();
     let description = d
         .description()
@@ -128,21 +128,36 @@ fn named_device(host: &cpal::Host, id: &str, input: bool) -> Option<cpal::Device
 }
 
 /// The rate of the PulseAudio source ALSA's `pulse` device captures from (`PULSE_SOURCE`,
-/// else the server's default), when a PulseAudio server answers within a second. Asked over
-/// PulseAudio's own protocol, which ALSA's plugin does not pass on.
-fn pulse_source_rate() -> Option<u32> {
+/// else the server's default), or with `source` false of the sink it plays to
+/// (`PULSE_SINK`, else the default), when a PulseAudio server answers within a second.
+/// Asked over PulseAudio's own protocol, which ALSA's plugin does not pass on.
+pub(crate) fn pulse_rate(source: bool) -> Option<u32> {
     let (tx, rx) = mpsc::channel();
     thread::Builder::new()
         .name("pulse-query".into())
         .spawn(move || {
             let rate = (|| {
+                use pulseaudio::protocol::{DEFAULT_SINK, DEFAULT_SOURCE};
                 let client = pulseaudio::Client::from_env(c"termmeet").ok()?;
-                let name = std::env::var("PULSE_SOURCE")
+                let (variable, default) = if source {
+                    ("PULSE_SOURCE", DEFAULT_SOURCE)
+                } else {
+                    ("PULSE_SINK", DEFAULT_SINK)
+                };
+                let name = std::env::var(variable)
                     .ok()
                     .and_then(|n| std::ffi::CString::new(n).ok())
-                    .unwrap_or_else(|| pulseaudio::protocol::DEFAULT_SOURCE.to_owned());
-                let info = futures::executor::block_on(client.source_info_by_name(name)).ok()?;
-                Some(info.sample_spec.sample_rate)
+                    .unwrap_or_else(|| default.to_owned());
+                let spec = if source {
+                    futures::executor::block_on(client.source_info_by_name(name))
+                        .ok()?
+                        .sample_spec
+                } else {
+                    futures::executor::block_on(client.sink_info_by_name(name))
+                        .ok()?
+                        .sample_spec
+                };
+                Some(spec.sample_rate)
             })();
             let _ = tx.send(rate);
         })
@@ -242,7 +257,7 @@ impl MicSource {
                         // here (well), not by the sound server (to -77 dB at 44.1 kHz).
                         let mut config = config.config();
                         if matches!(device_names(&device).0.as_str(), "pulse" | "default") {
-                            if let Some(source_rate) = pulse_source_rate() {
+                            if let Some(source_rate) = pulse_rate(true) {
                                 config.sample_rate = source_rate;
                             }
                         }

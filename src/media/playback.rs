@@ -14,7 +14,8 @@ use std::time::Duration;
 use cpal::traits::DeviceTrait;
 
 use super::frame::SAMPLE_RATE;
-use super::mic::find_device;
+use super::mic::{device_names, find_device, pulse_rate};
+use super::resample::Resampler;
 use super::soundlink::{self, SoundLink, THIN_RATE};
 use super::MediaError;
 
@@ -135,33 +136,70 @@ impl Drop for RemoteAudio {
     }
 }
 
-/// One stream as a rodio source: pulls from the jitter buffer in 10 ms chunks.
+/// One stream as a rodio source: pulls from the jitter buffer in 10 ms chunks, resampled
+/// here (rubato) to the speaker's rate when that is not 48 kHz, so rodio's own converter,
+/// a linear interpolation, has nothing to do.
 struct MixerInput {
     shared: Arc<StreamShared>,
+    /// 10 ms at 48 kHz, as pulled.
+    pulled: Vec<f32>,
+    /// What goes out, at `rate`.
     chunk: Vec<f32>,
     pos: usize,
+    rate: u32,
+    resampler: Option<Resampler>,
+}
+
+impl MixerInput {
+    fn new(shared: Arc<StreamShared>, rate: u32) -> MixerInput {
+        let resampler = (rate != SAMPLE_RATE).then(|| Resampler::new(SAMPLE_RATE, rate));
+        MixerInput {
+            shared,
+            pulled: vec![0.0; 480],
+            chunk: Vec::with_capacity(480),
+            pos: 0,
+            rate,
+            resampler,
+        }
+    }
+
+    /// The next 10 ms from the jitter buffer, at the stream's volume; its level noted.
+    fn pull(&mut self) {
+        if let Ok(mut b) = self.shared.buffer.lock() {
+            b.pull(&mut self.pulled);
+        }
+        let volume = f32::from_bits(self.shared.volume.load(Ordering::Relaxed));
+        let mut energy = 0.0f32;
+        for s in self.pulled.iter_mut() {
+            *s *= volume;
+            energy += *s * *s;
+        }
+        let rms = (energy / self.pulled.len() as f32).sqrt();
+        self.shared.level.store(rms.to_bits(), Ordering::Relaxed);
+    }
 }
 
 impl Iterator for MixerInput {
     type Item = f32;
 
     fn next(&mut self) -> Option<f32> {
-        if self.pos == self.chunk.len() {
+        // A resampler may hold back its first chunk: a few pulls at most.
+        let mut tries = 0;
+        while self.pos == self.chunk.len() {
             if self.shared.closed.load(Ordering::Relaxed) {
                 return None;
             }
-            if let Ok(mut b) = self.shared.buffer.lock() {
-                b.pull(&mut self.chunk);
+            self.pull();
+            self.chunk.clear();
+            match self.resampler.as_mut() {
+                Some(r) => r.process(&self.pulled, &mut self.chunk),
+                None => self.chunk.extend_from_slice(&self.pulled),
             }
-            let volume = f32::from_bits(self.shared.volume.load(Ordering::Relaxed));
-            let mut energy = 0.0f32;
-            for s in self.chunk.iter_mut() {
-                *s *= volume;
-                energy += *s * *s;
-            }
-            let rms = (energy / self.chunk.len() as f32).sqrt();
-            self.shared.level.store(rms.to_bits(), Ordering::Relaxed);
             self.pos = 0;
+            tries += 1;
+            if self.chunk.is_empty() && tries >= 4 {
+                self.chunk.push(0.0);
+            }
         }
         let s = self.chunk[self.pos];
         self.pos += 1;
@@ -179,7 +217,7 @@ impl rodio::Source for MixerInput {
     }
 
     fn sample_rate(&self) -> rodio::SampleRate {
-        NonZero::new(SAMPLE_RATE).unwrap_or(NonZero::<u32>::MIN)
+        NonZero::new(self.rate).unwrap_or(NonZero::<u32>::MIN)
     }
 
     fn total_duration(&self) -> Option<Duration> {
@@ -254,6 +292,8 @@ fn thin_output(device: cpal::Device) -> Result<rodio::MixerDeviceSink, rodio::De
 struct Output {
     mixer: rodio::mixer::Mixer,
     name: String,
+    /// The speaker's sample rate, which the streams are resampled to.
+    rate: u32,
     /// Dropped to close the output.
     _stop: mpsc::Sender<()>,
 }
@@ -284,8 +324,18 @@ impl Output {
                         }
                         sink
                     } else {
+                        // Through PulseAudio, at the sink's own rate: resampled here (well),
+                        // not by the sound server.
+                        let native = matches!(device_names(&device).0.as_str(), "pulse" | "default")
+                            .then(|| pulse_rate(false))
+                            .flatten()
+                            .and_then(NonZero::new);
                         rodio::DeviceSinkBuilder::from_device(device).and_then(|b| {
                             let mut errors = StreamErrors::new("speaker");
+                            let b = match native {
+                                Some(rate) => b.with_sample_rate(rate),
+                                None => b,
+                            };
                             b.with_error_callback(move |e| errors.note(&e)).open_stream()
                         })
                     };
@@ -297,7 +347,9 @@ impl Output {
                 })();
                 match opened {
                     Ok((sink, dname)) => {
-                        let _ = ready_tx.send(Ok((sink.mixer().clone(), dname)));
+                        let rate = sink.config().sample_rate().get();
+                        tracing::info!("speaker {dname:?}: {rate} Hz");
+                        let _ = ready_tx.send(Ok((sink.mixer().clone(), dname, rate)));
                         let _ = stop_rx.recv();
                         drop(sink);
                     }
@@ -308,9 +360,10 @@ impl Output {
             })
             .map_err(|e| MediaError::Device(format!("cannot start the playback thread: {e}")))?;
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok((mixer, name))) => Ok(Output {
+            Ok(Ok((mixer, name, rate))) => Ok(Output {
                 mixer,
                 name,
+                rate,
                 _stop: stop_tx,
             }),
             Ok(Err(e)) => Err(e),
@@ -321,11 +374,8 @@ impl Output {
     }
 
     fn play(&self, shared: &Arc<StreamShared>) {
-        self.mixer.add(MixerInput {
-            shared: Arc::clone(shared),
-            chunk: vec![0.0; 480],
-            pos: 480,
-        });
+        self.mixer
+            .add(MixerInput::new(Arc::clone(shared), self.rate));
     }
 }
 
@@ -343,6 +393,11 @@ impl Playback {
             output: Mutex::new(Output::open(name)?),
             streams: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The speaker's sample rate (the streams are resampled to it).
+    pub fn rate(&self) -> u32 {
+        self.output.lock().map(|o| o.rate).unwrap_or(SAMPLE_RATE)
     }
 
     /// The speaker's name.

@@ -103,6 +103,13 @@ pub fn tone_is_dominant(samples: &[i16], hz: f64) -> bool {
 /// Broadband noise spreads over thousands of bins and barely counts; images and aliases,
 /// which are tones, do.
 pub fn spurious_db(samples: &[f32], rate: u32, hz: f64) -> f64 {
+    spurious_db_beyond(samples, rate, hz, 0.0)
+}
+
+/// [`spurious_db`] counting only components more than `guard_hz` from the tone: where a
+/// resampler's images and aliases fall, leaving out the sidebands that a stream's own
+/// timing (a jitter buffer catching up) puts close to it.
+pub fn spurious_db_beyond(samples: &[f32], rate: u32, hz: f64, guard_hz: f64) -> f64 {
     let n = samples.len().min(32_768);
     if n < 64 {
         return 0.0;
@@ -123,7 +130,8 @@ pub fn spurious_db(samples: &[f32], rate: u32, hz: f64) -> f64 {
     let power: Vec<f64> = spectrum[..n / 2].iter().map(|c| c.norm_sqr()).collect();
     let tone_bin = (hz * n as f64 / rate as f64).round() as usize;
     // The window's main lobe is four bins each side; leave a little more.
-    let near = |k: usize| k.abs_diff(tone_bin) <= 6 || k <= 6;
+    let guard = ((guard_hz * n as f64 / rate as f64).round() as usize).max(6);
+    let near = |k: usize| k.abs_diff(tone_bin) <= guard || k <= 6;
     let tone = power
         .iter()
         .enumerate()

@@ -372,13 +372,18 @@ pub fn failed_steps(report: &Value) -> Vec<String> {
 /// Records `seconds` of the PulseAudio source `device` (a sink's monitor, say) as 48 kHz mono
 /// 16-bit with `parec`, run as `command` says (the program, and where: a namespace, a
 /// `PULSE_SERVER`). At most 30 s are waited for.
-pub fn parec(mut command: Command, device: &str, seconds: f64) -> Vec<i16> {
+pub fn parec(command: Command, device: &str, seconds: f64) -> Vec<i16> {
+    parec_at(command, device, 48_000, seconds)
+}
+
+/// [`parec`] at `rate` Hz.
+pub fn parec_at(mut command: Command, device: &str, rate: u32, seconds: f64) -> Vec<i16> {
     let mut child = command
         .args([
             &format!("--device={device}"),
             "--raw",
             "--format=s16le",
-            "--rate=48000",
+            &format!("--rate={rate}"),
             "--channels=1",
             "--latency-msec=20",
         ])
@@ -386,7 +391,7 @@ pub fn parec(mut command: Command, device: &str, seconds: f64) -> Vec<i16> {
         .spawn()
         .expect("parec (pulseaudio-utils) is installed by scripts/setup.sh");
     let mut out = child.stdout.take().expect("parec's output");
-    let want = (48_000.0 * seconds) as usize * 2;
+    let want = (f64::from(rate) * seconds) as usize * 2;
     let mut bytes = vec![0u8; want];
     let mut got = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
