@@ -19,3 +19,17 @@ pub mod tls;
 pub mod ttylink;
 pub mod tui;
 pub mod ui;
+
+/// An environment made of `pairs`, for tests of code that reads the environment through a
+/// lookup function.
+#[cfg(test)]
+pub(crate) fn test_env<'a, S: AsRef<str>>(
+    pairs: &'a [(&'a str, S)],
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |k| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.as_ref().to_string())
+    }
+}

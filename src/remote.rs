@@ -112,6 +112,7 @@ pub fn run(program: &str, ssh_args: &[String], termmeet_args: &[String]) -> anyh
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_env as env;
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -163,14 +164,6 @@ mod tests {
 
     #[test]
     fn the_local_socket_is_found_as_pulseaudio_finds_it() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
         assert_eq!(
             local_pulse_socket(env(&[("PULSE_SERVER", "unix:/s/native")]), 7),
             Some(PathBuf::from("/s/native"))
@@ -184,7 +177,7 @@ mod tests {
             Some(PathBuf::from("/run/user/9/pulse/native"))
         );
         assert_eq!(
-            local_pulse_socket(env(&[]), 7),
+            local_pulse_socket(env::<&str>(&[]), 7),
             Some(PathBuf::from("/run/user/7/pulse/native"))
         );
     }

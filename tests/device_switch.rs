@@ -7,33 +7,10 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{assert_held, ran, TestServer};
+use common::{assert_held, ran, PulseModule, TestServer};
 use termmeet::headless::runner::{run_script, HeadlessOptions};
 use termmeet::media::pattern::{PatternStyle, TestPattern};
 use termmeet::media::y4m::write_y4m;
-
-/// A PulseAudio module loaded for the test, unloaded when dropped (also on failure).
-struct Module(String);
-
-impl Module {
-    fn load(args: &[&str]) -> Module {
-        let out = Command::new("pactl")
-            .arg("load-module")
-            .args(args)
-            .output()
-            .expect("pactl (pulseaudio-utils) is installed by scripts/setup.sh");
-        assert!(out.status.success(), "pactl load-module {args:?}: {out:?}");
-        Module(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-}
-
-impl Drop for Module {
-    fn drop(&mut self) {
-        let _ = Command::new("pactl")
-            .args(["unload-module", &self.0])
-            .status();
-    }
-}
 
 fn clip(path: &std::path::Path, width: usize, height: usize, hue: usize) {
     let pattern = TestPattern::new(width, height, PatternStyle::hue(hue));
@@ -49,8 +26,8 @@ async fn microphone_and_camera_switch_live_without_renegotiation() {
         std::env::var("TERMMEET_TEST_PULSE").is_ok(),
         "no test sound server: run the tests with `make test` (scripts/services.sh starts PulseAudio)"
     );
-    let _low = Module::load(&["module-sine-source", "source_name=sine440", "frequency=440"]);
-    let high = Module::load(&["module-sine-source", "source_name=sine880", "frequency=880"]);
+    let _low = PulseModule::load(&["module-sine-source", "source_name=sine440", "frequency=440"]);
+    let high = PulseModule::load(&["module-sine-source", "source_name=sine880", "frequency=880"]);
     let dir = std::env::temp_dir().join(format!("termmeet-switch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (first, second) = (dir.join("first.y4m"), dir.join("second.y4m"));

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::PulseModule;
+
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -200,18 +202,12 @@ fn microphone_delivers_what_the_sound_server_hears() {
 /// tone, and the rate the device was opened at.
 fn spurious_through_the_microphone(rate: u32, hz: u32) -> (f64, u32) {
     let name = format!("sine{hz}at{rate}");
-    let out = Command::new("pactl")
-        .args([
-            "load-module",
-            "module-sine-source",
-            &format!("source_name={name}"),
-            &format!("rate={rate}"),
-            &format!("frequency={hz}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let module = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let _source = PulseModule::load(&[
+        "module-sine-source",
+        &format!("source_name={name}"),
+        &format!("rate={rate}"),
+        &format!("frequency={hz}"),
+    ]);
     pactl(&["set-default-source", &name]);
     // A source just loaded can be slow to start: a microphone that stops delivering in
     // the first second is opened again (twice at most).
@@ -246,7 +242,6 @@ fn spurious_through_the_microphone(rate: u32, hz: u32) -> (f64, u32) {
     let device_rate = mic.device_rate();
     drop(mic);
     pactl(&["set-default-source", "vsrc"]);
-    pactl(&["unload-module", &module]);
     (
         termmeet::media::tone::spurious_db(&samples, 48_000, f64::from(hz)),
         device_rate,
@@ -271,17 +266,7 @@ fn a_microphone_at_another_rate_is_resampled_cleanly() {
 fn playback_to_a_speaker_at_another_rate_is_resampled_cleanly() {
     require_pulse();
     let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
-    let out = Command::new("pactl")
-        .args([
-            "load-module",
-            "module-null-sink",
-            "sink_name=sink44",
-            "rate=44100",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let module = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let _sink = PulseModule::load(&["module-null-sink", "sink_name=sink44", "rate=44100"]);
     pactl(&["set-default-sink", "sink44"]);
     let playback = Playback::open(None).unwrap();
     let rate = playback.rate();
@@ -299,7 +284,6 @@ fn playback_to_a_speaker_at_another_rate_is_resampled_cleanly() {
     drop(stream);
     drop(playback);
     pactl(&["set-default-sink", "vsink"]);
-    pactl(&["unload-module", &module]);
     let samples: Vec<f32> = recorded.iter().map(|&s| f32::from(s) / 32768.0).collect();
     let near = termmeet::media::tone::spurious_db(&samples, 44_100, 5_000.0);
     let db = termmeet::media::tone::spurious_db_beyond(&samples, 44_100, 5_000.0, 500.0);

@@ -145,8 +145,8 @@ fn a_meeting_over_ssh_has_the_laptops_sound_and_a_quick_screen() {
     // sshd refuses the forward (the key may not forward): the meeting goes on without sound,
     // and says why once.
     let keys = lab.path("authorized_keys");
-    let key = std::fs::read_to_string(&keys).unwrap();
-    std::fs::write(&keys, format!("no-port-forwarding {key}")).unwrap();
+    let key = std::fs::read_to_string(&keys).expect("the authorized key");
+    std::fs::write(&keys, format!("no-port-forwarding {key}")).expect("the key without forwarding");
     let pane = join(&mut lab, "refused-termmeet.log");
     let said = pane.until(Duration::from_secs(120), |text| {
         text.contains("desk") && Pane::shows_video(text) && text.contains("no sound")
@@ -156,7 +156,8 @@ fn a_meeting_over_ssh_has_the_laptops_sound_and_a_quick_screen() {
         "no video, or no word of the missing sound: {}",
         context(&lab, &pane, "refused-termmeet.log")
     );
-    let remote_log = std::fs::read_to_string(lab.path("refused-termmeet.log")).unwrap();
+    let remote_log =
+        std::fs::read_to_string(lab.path("refused-termmeet.log")).expect("the remote client's log");
     assert!(
         remote_log.contains("the SSH forward of the laptop's sound is missing or was refused"),
         "the log does not say why: {}",

@@ -15,7 +15,7 @@ use super::{AudioSource, MediaError};
 
 /// A device's short name (the one `--mic` and `--speaker` take, like `pulse` or `hw:0,0`)
 /// and its description.
-pub(crate) fn device_names(d: &cpal::Device) -> (String, String) {
+fn device_names(d: &cpal::Device) -> (String, String) {
     let id = d.id().map(|i| i.id().to_string()).unwrap_or_default();
     let description = d
         .description()
@@ -127,11 +127,15 @@ fn named_device(host: &cpal::Host, id: &str, input: bool) -> Option<cpal::Device
     devices.find(|d| device_names(d).0 == id)
 }
 
-/// The rate of the PulseAudio source ALSA's `pulse` device captures from (`PULSE_SOURCE`,
-/// else the server's default), or with `source` false of the sink it plays to
-/// (`PULSE_SINK`, else the default), when a PulseAudio server answers within a second.
-/// Asked over PulseAudio's own protocol, which ALSA's plugin does not pass on.
-pub(crate) fn pulse_rate(source: bool) -> Option<u32> {
+/// When `device` is ALSA's PulseAudio device (`pulse`, or `default` leading there), the
+/// rate of the PulseAudio source it captures from (`PULSE_SOURCE`, else the server's
+/// default), or with `source` false of the sink it plays to (`PULSE_SINK`, else the
+/// default), if the server answers within a second. Asked over PulseAudio's own protocol,
+/// which ALSA's plugin does not pass on.
+pub(crate) fn pulse_native_rate(device: &cpal::Device, source: bool) -> Option<u32> {
+    if !matches!(device_names(device).0.as_str(), "pulse" | "default") {
+        return None;
+    }
     let (tx, rx) = mpsc::channel();
     thread::Builder::new()
         .name("pulse-query".into())
@@ -256,10 +260,8 @@ impl MicSource {
                         // Through PulseAudio, capture at the source's own rate: resampled
                         // here (well), not by the sound server (to -77 dB at 44.1 kHz).
                         let mut config = config.config();
-                        if matches!(device_names(&device).0.as_str(), "pulse" | "default") {
-                            if let Some(source_rate) = pulse_rate(true) {
-                                config.sample_rate = source_rate;
-                            }
+                        if let Some(source_rate) = pulse_native_rate(&device, true) {
+                            config.sample_rate = source_rate;
                         }
                         rate = config.sample_rate;
                         tracing::info!(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use cpal::traits::DeviceTrait;
 
 use super::frame::SAMPLE_RATE;
-use super::mic::{device_names, find_device, pulse_rate};
+use super::mic::{find_device, pulse_native_rate};
 use super::resample::Resampler;
 use super::soundlink::{self, SoundLink, THIN_RATE};
 use super::MediaError;
@@ -272,18 +272,25 @@ impl StreamErrors {
 /// none in 45 s). The price is latency at the laptop's speaker.
 const THIN_PERIOD: u32 = THIN_RATE / 5;
 
-/// The speaker opened 16 kHz mono 16-bit, for a thin sound link.
-fn thin_output(device: cpal::Device) -> Result<rodio::MixerDeviceSink, rodio::DeviceSinkError> {
-    let (channels, rate) = (
-        NonZero::<u16>::MIN,
-        NonZero::new(THIN_RATE).unwrap_or(NonZero::<u32>::MIN),
-    );
+/// The speaker as a rodio sink. Over a thin sound link 16 kHz mono 16-bit with 200 ms
+/// periods; otherwise, through PulseAudio, at the sink's own rate (the streams are resampled
+/// here, well, not by the sound server), else in the device's default format.
+fn open_sink(
+    device: &cpal::Device,
+    thin: bool,
+) -> Result<rodio::MixerDeviceSink, rodio::DeviceSinkError> {
+    let mut builder = rodio::DeviceSinkBuilder::from_device(device.clone())?;
+    if thin {
+        builder = builder
+            .with_channels(NonZero::<u16>::MIN)
+            .with_sample_rate(NonZero::new(THIN_RATE).unwrap_or(NonZero::<u32>::MIN))
+            .with_sample_format(cpal::SampleFormat::I16)
+            .with_buffer_size(cpal::BufferSize::Fixed(THIN_PERIOD));
+    } else if let Some(rate) = pulse_native_rate(device, false).and_then(NonZero::new) {
+        builder = builder.with_sample_rate(rate);
+    }
     let mut errors = StreamErrors::new("speaker");
-    rodio::DeviceSinkBuilder::from_device(device)?
-        .with_channels(channels)
-        .with_sample_rate(rate)
-        .with_sample_format(cpal::SampleFormat::I16)
-        .with_buffer_size(cpal::BufferSize::Fixed(THIN_PERIOD))
+    builder
         .with_error_callback(move |e| errors.note(&e))
         .open_stream()
 }
@@ -312,32 +319,10 @@ impl Output {
                         .description()
                         .map(|n| n.name().to_string())
                         .unwrap_or_else(|_| "speaker".into());
-                    // Over a thin sound link, 16 kHz mono 16-bit (the mixer converts).
                     let opened = if soundlink::this_sound_link() == SoundLink::Thin {
-                        let sink = soundlink::open_with_retries("speaker", || {
-                            thin_output(device.clone())
-                        });
-                        if sink.is_ok() {
-                            tracing::info!(
-                                "speaker {dname:?} over a thin sound link: {THIN_RATE} Hz mono 16-bit"
-                            );
-                        }
-                        sink
+                        soundlink::open_with_retries("speaker", || open_sink(&device, true))
                     } else {
-                        // Through PulseAudio, at the sink's own rate: resampled here (well),
-                        // not by the sound server.
-                        let native = matches!(device_names(&device).0.as_str(), "pulse" | "default")
-                            .then(|| pulse_rate(false))
-                            .flatten()
-                            .and_then(NonZero::new);
-                        rodio::DeviceSinkBuilder::from_device(device).and_then(|b| {
-                            let mut errors = StreamErrors::new("speaker");
-                            let b = match native {
-                                Some(rate) => b.with_sample_rate(rate),
-                                None => b,
-                            };
-                            b.with_error_callback(move |e| errors.note(&e)).open_stream()
-                        })
+                        open_sink(&device, false)
                     };
                     let mut sink = opened.map_err(|e| {
                         MediaError::Device(format!("cannot open speaker {dname:?}: {e}"))
@@ -347,8 +332,13 @@ impl Output {
                 })();
                 match opened {
                     Ok((sink, dname)) => {
-                        let rate = sink.config().sample_rate().get();
-                        tracing::info!("speaker {dname:?}: {rate} Hz");
+                        let config = sink.config();
+                        let rate = config.sample_rate().get();
+                        tracing::info!(
+                            "speaker {dname:?}: {rate} Hz, {} channels, {:?}",
+                            config.channel_count(),
+                            config.sample_format()
+                        );
                         let _ = ready_tx.send(Ok((sink.mixer().clone(), dname, rate)));
                         let _ = stop_rx.recv();
                         drop(sink);

@@ -132,9 +132,7 @@ pub fn write_remote_client_conf(dir: &std::path::Path) -> std::io::Result<PathBu
 mod tests {
     use super::*;
 
-    fn env<'a>(pairs: &'a [(&'static str, String)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
-    }
+    use crate::test_env as env;
 
     #[test]
     fn thin_only_in_an_ssh_session_with_a_named_sound_server() {

@@ -177,17 +177,10 @@ pub fn nearest_16(rgb: [u8; 3]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_env as env;
 
     #[test]
     fn detection() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
         assert_eq!(
             ColorMode::detect(env(&[("COLORTERM", "truecolor")])),
             ColorMode::TrueColor
@@ -204,7 +197,7 @@ mod tests {
             ColorMode::detect(env(&[("TERM", "screen")])),
             ColorMode::Ansi16
         );
-        assert_eq!(ColorMode::detect(env(&[])), ColorMode::Ansi16);
+        assert_eq!(ColorMode::detect(env::<&str>(&[])), ColorMode::Ansi16);
         assert_eq!(
             ColorMode::detect(env(&[("NO_COLOR", "1"), ("COLORTERM", "truecolor")])),
             ColorMode::Mono

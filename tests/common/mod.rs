@@ -173,3 +173,28 @@ pub fn assert_held(who: &str, r: &Report) {
         r.peers
     );
 }
+
+/// A PulseAudio module loaded for a test (in the sound server `PULSE_SERVER` names),
+/// unloaded when dropped, also on failure.
+pub struct PulseModule(String);
+
+impl PulseModule {
+    /// `pactl load-module ARGS...`.
+    pub fn load(args: &[&str]) -> PulseModule {
+        let out = std::process::Command::new("pactl")
+            .arg("load-module")
+            .args(args)
+            .output()
+            .expect("pactl (pulseaudio-utils) is installed by scripts/setup.sh");
+        assert!(out.status.success(), "pactl load-module {args:?}: {out:?}");
+        PulseModule(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for PulseModule {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pactl")
+            .args(["unload-module", &self.0])
+            .status();
+    }
+}

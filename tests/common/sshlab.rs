@@ -75,7 +75,7 @@ impl SshLab {
 
         // The laptop's sound: its own PulseAudio, a 523 Hz microphone and a silent speaker.
         let runtime = dir.join("laptop-runtime");
-        std::fs::create_dir_all(runtime.join("home")).unwrap();
+        std::fs::create_dir_all(runtime.join("home")).expect("the laptop's runtime directory");
         let pulse = format!("unix:{}/pulse/native", runtime.display());
         write(
             &dir.join("laptop-pulse.sh"),
@@ -105,7 +105,8 @@ impl SshLab {
             "-f",
             &host_key,
         ]);
-        std::fs::copy(format!("{key}.pub"), dir.join("authorized_keys")).unwrap();
+        std::fs::copy(format!("{key}.pub"), dir.join("authorized_keys"))
+            .expect("the authorized key");
         write(
             &dir.join("sshd_config"),
             &format!(
@@ -126,7 +127,7 @@ impl SshLab {
             ),
         );
         // sshd's privilege-separation directory, which its service would make.
-        std::fs::create_dir_all("/run/sshd").unwrap();
+        std::fs::create_dir_all("/run/sshd").expect("sshd's privilege-separation directory");
         lab.spawn(
             &server,
             "sshd",
