@@ -13,6 +13,7 @@ pub mod play;
 pub mod remote;
 pub mod render;
 pub mod session;
+pub mod share;
 pub mod signaling;
 pub mod term;
 pub mod tls;

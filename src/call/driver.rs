@@ -24,6 +24,7 @@ use super::state::{MeshState, PeerState, Roster};
 use super::stats::{
     lowest_estimate, relay_address, split_bitrate, LinkSample, Quality, StatsWindow, SCREEN_BITRATE,
 };
+use super::termshare::{TermShare, POLL as TERM_POLL};
 use super::tracks::{
     add_source, lock, receive, request_keyframes, AudioTaps, KeyframeTargets, ReceiveSink,
     SentTrack, Source,
@@ -110,6 +111,8 @@ struct MeshTask {
     views: SourceViews,
     /// Sources seen failing at the last tick (camera, microphone).
     failing: (bool, bool),
+    /// Our shared terminal and every link's `term` channel.
+    term: TermShare,
 }
 
 /// Runs `open` (which may block: devices) on a blocking thread; its error as text.
@@ -171,8 +174,11 @@ pub(super) async fn run(
         fps: config.fps,
         views,
         failing: (false, false),
+        term: TermShare::default(),
     };
     let mut stats = tokio::time::interval(Duration::from_secs(1));
+    let mut term_poll = tokio::time::interval(TERM_POLL);
+    term_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -183,12 +189,14 @@ pub(super) async fn run(
             Some((peer, event)) = link_rx.recv() => task.on_link(peer, event).await,
             command = commands.recv() => match command {
                 Some(MeshCommand::Leave) | None => {
+                    task.term.stop(&task.state).await;
                     task.signaling.leave();
                     break;
                 }
                 Some(c) => task.on_command(c).await,
             },
             _ = stats.tick() => task.tick().await,
+            _ = term_poll.tick() => task.term.tick(Instant::now(), &task.state).await,
         }
     }
     for (_, entry) in task.links.drain() {
@@ -334,6 +342,7 @@ impl MeshTask {
         if let Some(entry) = self.links.remove(id) {
             entry.close().await;
         }
+        self.term.remove_link(id, &self.state);
         self.audio_seen.remove(id);
         self.remote_relays.remove(id);
         lock(&self.taps).remove(id);
@@ -401,6 +410,7 @@ impl MeshTask {
     async fn open_link(&mut self, peer: &str) -> bool {
         match self.new_link(peer).await {
             Ok(entry) => {
+                self.term.add_link(peer, entry.link.term_channel());
                 self.links.insert(peer.to_string(), entry);
                 true
             }
@@ -498,6 +508,7 @@ impl MeshTask {
             // Offers are made explicitly when tracks change; the first offer comes from
             // whoever received `peers`.
             LinkEvent::NegotiationNeeded => {}
+            LinkEvent::Term(event) => self.term.on_event(&peer, event, &self.state),
         }
     }
 
@@ -516,6 +527,23 @@ impl MeshTask {
             MeshCommand::UseMicrophone(spec) => self.use_microphone(spec).await,
             MeshCommand::UseScreen(spec) => self.use_screen(spec).await,
             MeshCommand::UseSpeaker(name) => self.use_speaker(name).await,
+            MeshCommand::ShareTerminal(Some(spec)) => {
+                if let Err(e) = self.term.start(&spec, &self.state) {
+                    self.update(|s| s.push_error(format!("cannot share a terminal: {e}")));
+                }
+            }
+            MeshCommand::ShareTerminal(None) => self.term.stop(&self.state).await,
+            MeshCommand::TerminalKeys { to: None, bytes } => self.term.type_local(&bytes),
+            MeshCommand::TerminalKeys {
+                to: Some(peer),
+                bytes,
+            } => self.term.type_remote(&peer, &bytes, &self.state).await,
+            MeshCommand::TerminalControl(peer) => self.term.grant(peer, &self.state),
+            MeshCommand::TerminalResize(cols, rows) => {
+                if let Err(e) = self.term.resize(cols, rows, &self.state) {
+                    self.update(|s| s.push_error(e));
+                }
+            }
             MeshCommand::Leave => {}
         }
     }

@@ -25,6 +25,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::PayloadType;
 use termmeet_signaling::protocol::{IceCandidate, IceServer};
 use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -146,7 +147,26 @@ pub enum LinkEvent {
     Track(Arc<dyn TrackRemote>),
     /// Renegotiation is needed (a track was added or removed).
     NegotiationNeeded,
+    /// The `term` data channel opened, carried a message, or closed.
+    Term(TermEvent),
 }
+
+/// What happened on a link's `term` data channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TermEvent {
+    /// It opened: screens can be sent.
+    Open,
+    /// A message arrived.
+    Message(Vec<u8>),
+    /// It closed.
+    Closed,
+}
+
+/// The `term` channel's label.
+pub const TERM_LABEL: &str = "term";
+/// The `term` channel's SCTP stream: negotiated out of band (both ends create it with this
+/// id before their first offer), so it exists whoever offers first and needs no DCEP.
+pub const TERM_STREAM: u16 = 0;
 
 /// Forwards webrtc-rs callbacks into a channel.
 struct Forwarder {
@@ -218,6 +238,10 @@ pub struct PeerLink {
     negotiation: Negotiation,
     /// The congestion controller's estimate for this link, as it publishes it.
     estimate: Estimate,
+    /// The `term` data channel (shared terminals, and keys for them).
+    term: Arc<dyn DataChannel>,
+    /// Forwards the channel's events.
+    term_events: tokio::task::JoinHandle<()>,
 }
 
 /// A congestion estimate shared between the controller (inside the interceptor chain) and the
@@ -427,6 +451,7 @@ impl PeerLink {
             "runtime",
             webrtc::runtime::default_runtime().ok_or("no async runtime"),
         )?;
+        let events_for_term = events.clone();
         let handler = Arc::new(Forwarder {
             peer: remote.to_string(),
             events,
@@ -453,8 +478,26 @@ impl PeerLink {
             .build()
             .await;
         let pc = setup("peer connection", pc)?;
+        let term = setup(
+            "terminal channel",
+            pc.create_data_channel(
+                TERM_LABEL,
+                Some(RTCDataChannelInit {
+                    negotiated: Some(TERM_STREAM),
+                    ..Default::default()
+                }),
+            )
+            .await,
+        )?;
+        let term_events = tokio::spawn(forward_term(
+            Arc::clone(&term),
+            remote.to_string(),
+            events_for_term,
+        ));
         let negotiation = Negotiation::new(local, remote);
         Ok(PeerLink {
+            term,
+            term_events,
             estimate,
             remote: remote.to_string(),
             polite: negotiation.polite(),
@@ -694,6 +737,11 @@ impl PeerLink {
         setup("restart ICE", self.pc.restart_ice().await)
     }
 
+    /// The `term` data channel.
+    pub fn term_channel(&self) -> Arc<dyn DataChannel> {
+        Arc::clone(&self.term)
+    }
+
     /// The peer connection, for stats.
     pub fn connection(&self) -> &Arc<dyn PeerConnection> {
         &self.pc
@@ -701,10 +749,32 @@ impl PeerLink {
 
     /// Closes the connection and drops our references to its tracks.
     pub async fn close(&self) {
+        self.term_events.abort();
+        let _ = self.term.close().await;
         for sender in self.pc.get_senders().await {
             let _ = self.pc.remove_track(&sender).await;
         }
         let _ = self.pc.close().await;
+    }
+}
+
+/// Turns the `term` channel's events into link events until it closes.
+async fn forward_term(
+    channel: Arc<dyn DataChannel>,
+    peer: String,
+    events: mpsc::UnboundedSender<(String, LinkEvent)>,
+) {
+    while let Some(event) = channel.poll().await {
+        let event = match event {
+            DataChannelEvent::OnOpen => TermEvent::Open,
+            DataChannelEvent::OnMessage(m) => TermEvent::Message(m.data.to_vec()),
+            DataChannelEvent::OnClose => TermEvent::Closed,
+            _ => continue,
+        };
+        let closed = event == TermEvent::Closed;
+        if events.send((peer.clone(), LinkEvent::Term(event))).is_err() || closed {
+            break;
+        }
     }
 }
 

@@ -18,9 +18,10 @@ use crate::media::frame::RgbFrame;
 use crate::media::playback::Playback;
 use crate::media::sources::{AudioSpec, ScreenFactory, VideoSpec};
 use crate::media::{AudioSource, VideoSource};
+use crate::share::TerminalSpec;
 use crate::signaling::JoinParams;
 
-pub use super::state::{MeshState, PeerState};
+pub use super::state::{MeshState, PeerState, SharedTerminal};
 
 /// What the mesh starts with.
 pub struct MeshConfig {
@@ -72,6 +73,20 @@ pub enum MeshCommand {
     UseScreen(VideoSpec),
     /// Play remote audio on this speaker (`None`: the default; `Some("none")`: nothing).
     UseSpeaker(Option<String>),
+    /// Share a terminal running this (`None`: stop sharing).
+    ShareTerminal(Option<TerminalSpec>),
+    /// Keys for a shared terminal: ours (`to: None`), or the one a peer shares and gave us
+    /// control of.
+    TerminalKeys {
+        /// The sharer, or `None` for our own share.
+        to: Option<String>,
+        /// What the keys send.
+        bytes: Vec<u8>,
+    },
+    /// Give control of our shared terminal to a participant (by id), or take it back.
+    TerminalControl(Option<String>),
+    /// Resize our shared terminal, columns by rows.
+    TerminalResize(u16, u16),
     /// Leave the meeting.
     Leave,
 }

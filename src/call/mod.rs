@@ -16,4 +16,5 @@ pub mod rtcp;
 pub mod sas;
 pub mod state;
 pub mod stats;
+mod termshare;
 pub mod tracks;

@@ -11,6 +11,7 @@ use termmeet_signaling::protocol::{ChatMessage, PeerInfo, ServerMessage, You};
 
 use super::stats::Quality;
 use crate::media::frame::RgbFrame;
+use crate::share::TermScreen;
 
 /// Chat messages kept (the newest).
 pub const CHAT_KEPT: usize = 1000;
@@ -142,6 +143,23 @@ pub struct PeerState {
     pub path: String,
     /// Quality from recent loss and RTT.
     pub quality: Quality,
+    /// The terminal they share, if they share one.
+    pub terminal: Option<SharedTerminal>,
+    /// Bytes on the `term` channel with them, both ways.
+    pub terminal_bytes: u64,
+    /// Screen updates on the `term` channel with them, both ways.
+    pub terminal_updates: u64,
+}
+
+/// A shared terminal as a viewer (or its sharer) sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SharedTerminal {
+    /// The screen.
+    pub screen: Arc<TermScreen>,
+    /// Who may type into it besides the sharer: a participant id.
+    pub holder: Option<String>,
+    /// What runs (the sharer's own share only; empty for others').
+    pub label: String,
 }
 
 impl PeerState {
@@ -176,6 +194,9 @@ impl PeerState {
             jitter_ms: 0.0,
             path: String::new(),
             quality: Quality::Disconnected,
+            terminal: None,
+            terminal_bytes: 0,
+            terminal_updates: 0,
         }
     }
 
@@ -229,6 +250,8 @@ pub struct MeshState {
     pub cam: bool,
     /// Screen shared.
     pub screen: bool,
+    /// The terminal we share, if we do.
+    pub my_terminal: Option<SharedTerminal>,
 }
 
 /// How a server message changed who is in the meeting: what the links must follow.

@@ -108,6 +108,13 @@ pub struct PeerReport {
     /// Their microphone and camera as they last announced them (beyond SCRIPT.md's fields).
     pub mic: bool,
     pub cam: bool,
+    /// Bytes on the `term` channel with this peer, both ways.
+    pub terminal_bytes: u64,
+    /// Shared-terminal screen updates exchanged with this peer, both ways.
+    pub terminal_updates: u64,
+    /// Columns and rows of the terminal this peer shares, while it shares one (beyond
+    /// SCRIPT.md's fields).
+    pub terminal_size: Option<[u16; 2]>,
 }
 
 /// A chat line in the report.
@@ -306,6 +313,9 @@ fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -
                     video_size: p.latest_video.as_ref().map(|f| [f.width, f.height]),
                     mic: p.info.mic,
                     cam: p.info.cam,
+                    terminal_bytes: p.terminal_bytes,
+                    terminal_updates: p.terminal_updates,
+                    terminal_size: p.terminal.as_ref().map(|t| [t.screen.cols, t.screen.rows]),
                 },
             )
         })
@@ -366,6 +376,29 @@ async fn run_step(mesh: &Mesh, step: &Step) -> (bool, String) {
         Step::ScreenSource(spec) => return command(MeshCommand::UseScreen(spec.clone())),
         Step::HandLowerFor(name) => match mesh.read(|s| s.id_of(name)) {
             Some(id) => return command(MeshCommand::HandLower(Some(id))),
+            None => Err(format!("{name} is not in the room")),
+        },
+        Step::TerminalKeys { to: None, bytes } => {
+            return command(MeshCommand::TerminalKeys {
+                to: None,
+                bytes: bytes.clone(),
+            })
+        }
+        Step::TerminalKeys {
+            to: Some(name),
+            bytes,
+        } => match mesh.read(|s| s.id_of(name)) {
+            Some(id) => {
+                return command(MeshCommand::TerminalKeys {
+                    to: Some(id),
+                    bytes: bytes.clone(),
+                })
+            }
+            None => Err(format!("{name} is not in the room")),
+        },
+        Step::TerminalControl(None) => return command(MeshCommand::TerminalControl(None)),
+        Step::TerminalControl(Some(name)) => match mesh.read(|s| s.id_of(name)) {
+            Some(id) => return command(MeshCommand::TerminalControl(Some(id))),
             None => Err(format!("{name} is not in the room")),
         },
         Step::Wait(d) => {
@@ -456,6 +489,25 @@ async fn run_step(mesh: &Mesh, step: &Step) -> (bool, String) {
                     Ok("seen".into())
                 } else {
                     Err(format!("no such message among {}", s.chat.len()))
+                }
+            })
+            .await
+        }
+        Step::ExpectTerminal { from, text, within } => {
+            wait_for(mesh, *within, |s| {
+                let p = peer(s, from)?;
+                match &p.terminal {
+                    Some(t) if t.screen.contains(text) => Ok(format!(
+                        "seen on {}x{} ({} updates, {} bytes)",
+                        t.screen.cols, t.screen.rows, p.terminal_updates, p.terminal_bytes
+                    )),
+                    Some(t) => Err(format!(
+                        "not on the {}x{} screen; its first lines: {:?}",
+                        t.screen.cols,
+                        t.screen.rows,
+                        t.screen.text().lines().take(3).collect::<Vec<_>>()
+                    )),
+                    None => Err(format!("{from} shares no terminal")),
                 }
             })
             .await

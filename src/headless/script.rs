@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use termmeet_signaling::duration::parse_duration;
 
+use crate::share::host::{parse_size, DEFAULT_SIZE};
+use crate::share::TerminalSpec;
+
 /// Default bound of an `expect`.
 pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 
@@ -35,6 +38,11 @@ pub enum Step {
     Command(MeshCommand),
     /// `hand lower NAME` (host): the name is looked up when the line runs.
     HandLowerFor(String),
+    /// `terminal-keys TEXT...` (into our share) or `terminal-keys to NAME TEXT...` (into
+    /// the terminal NAME shares), with `\r`, `\n`, `\t`, `\e` and `\\` escapes.
+    TerminalKeys { to: Option<String>, bytes: Vec<u8> },
+    /// `terminal-control NAME` / `terminal-control off`: who may type into our share.
+    TerminalControl(Option<String>),
     /// `wait D`
     Wait(Duration),
     /// `expect peers N`
@@ -61,6 +69,12 @@ pub enum Step {
     ExpectNoVideo { from: String, duration: Duration },
     /// `expect chat from NAME "TEXT"`
     ExpectChat {
+        from: String,
+        text: String,
+        within: Duration,
+    },
+    /// `expect terminal from NAME "TEXT"`
+    ExpectTerminal {
         from: String,
         text: String,
         within: Duration,
@@ -197,6 +211,32 @@ fn audio_spec(word: Option<&String>) -> Result<AudioSpec, String> {
     })
 }
 
+/// Keys as a script writes them: `\r`, `\n`, `\t`, `\e` (escape) and `\\`.
+fn unescape_keys(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('r') => '\r',
+            Some('n') => '\n',
+            Some('t') => '\t',
+            Some('e') => '\u{1b}',
+            Some('\\') => '\\',
+            Some(c) => {
+                return Err(format!(
+                    "\\{c} is not a key escape (use \\r \\n \\t \\e \\\\)"
+                ))
+            }
+            None => return Err("a key escape is cut short at the end of the line".into()),
+        });
+    }
+    Ok(out.into_bytes())
+}
+
 /// Removes a trailing `within D` and returns it (or the default).
 fn take_within(w: &mut Vec<String>) -> Result<Duration, String> {
     if w.len() >= 2 && w[w.len() - 2] == "within" {
@@ -242,6 +282,7 @@ fn parse_expect(mut w: Vec<String>) -> Result<Step, String> {
             Step::ExpectNoVideo { from: name_at(4)?, duration: duration(at(6), "for")? }
         }
         Some("chat") if kw(2, "from") && w.len() == 5 => Step::ExpectChat { from: name_at(3)?, text: w[4].clone(), within },
+        Some("terminal") if kw(2, "from") && w.len() == 5 => Step::ExpectTerminal { from: name_at(3)?, text: w[4].clone(), within },
         Some("hand") if w.len() == 3 || (w.len() == 5 && kw(3, "position")) => {
             let position = if w.len() == 5 { Some(number::<usize>(at(4), "position")?) } else { None };
             if position == Some(0) {
@@ -333,6 +374,45 @@ fn parse_line(line: &str) -> Result<Option<Step>, String> {
             (Some("lower"), 3) => Step::HandLowerFor(w[2].clone()),
             _ => return Err("write `hand raise`, `hand lower` or `hand lower NAME`".into()),
         },
+        "terminal-keys" => {
+            let rest = trimmed["terminal-keys".len()..].trim_start();
+            let (to, text) = match rest.strip_prefix("to ") {
+                Some(r) => {
+                    let r = r.trim_start();
+                    let (name, text) = r.split_once(' ').unwrap_or((r, ""));
+                    (Some(name.to_string()), text)
+                }
+                None => (None, rest),
+            };
+            if text.is_empty() {
+                return Err("write `terminal-keys TEXT` or `terminal-keys to NAME TEXT`".into());
+            }
+            Step::TerminalKeys {
+                to,
+                bytes: unescape_keys(text)?,
+            }
+        }
+        "terminal-control" => match (w.get(1).map(String::as_str), w.len()) {
+            (Some("off"), 2) => Step::TerminalControl(None),
+            (Some(name), 2) => Step::TerminalControl(Some(name.to_string())),
+            _ => return Err("write `terminal-control NAME` or `terminal-control off`".into()),
+        },
+        "terminal-size" => {
+            arity(2)?;
+            let (cols, rows) = parse_size(&w[1])?;
+            Step::Command(MeshCommand::TerminalResize(cols, rows))
+        }
+        "share-terminal" => {
+            let command = trimmed["share-terminal".len()..].trim();
+            match command {
+                "" => return Err("`share-terminal` needs a command (or `off`)".into()),
+                "off" => Step::Command(MeshCommand::ShareTerminal(None)),
+                c => Step::Command(MeshCommand::ShareTerminal(Some(TerminalSpec {
+                    command: c.to_string(),
+                    size: DEFAULT_SIZE,
+                }))),
+            }
+        }
         "chat" => {
             let text = trimmed["chat".len()..].trim();
             if text.is_empty() {
