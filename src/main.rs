@@ -62,8 +62,28 @@ struct MeetingArgs {
     /// ~/.local/state/termmeet/termmeet.log). Logs never go to the screen.
     #[arg(long)]
     log_file: Option<PathBuf>,
+    /// Share a terminal as text from the start, running COMMAND through `sh -c` (without
+    /// one: your $SHELL). `S` in the meeting shares one later, and stops it.
+    #[arg(long, value_name = "COMMAND", num_args = 0..=1, default_missing_value = "")]
+    share_terminal: Option<String>,
+    /// Size of the terminal you share, COLSxROWS (default 100x30).
+    #[arg(long, value_name = "COLSxROWS", value_parser = termmeet::share::host::parse_size)]
+    share_size: Option<(u16, u16)>,
     #[command(flatten)]
     ice: IceArgs,
+}
+
+impl MeetingArgs {
+    /// What `S` shares, and whether to share it from the start.
+    fn terminal_share(&self) -> (termmeet::share::TerminalSpec, bool) {
+        let spec = termmeet::share::TerminalSpec {
+            command: self.share_terminal.clone().unwrap_or_default(),
+            size: self
+                .share_size
+                .unwrap_or(termmeet::share::host::DEFAULT_SIZE),
+        };
+        (spec, self.share_terminal.is_some())
+    }
 }
 
 /// How to get into a server that is locked (for `join` and `headless`).
@@ -410,6 +430,8 @@ fn join_options(
         speaker: c.speaker,
         screen: c.screen,
         ice_servers,
+        share: termmeet::share::TerminalSpec::shell(),
+        share_now: false,
         draw: termmeet::tui::DrawOptions {
             colors,
             tolerance: c.tolerance.unwrap_or(8),
@@ -472,7 +494,8 @@ fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             let log = log_to_file(c.log_file.clone())?;
-            let options = join_options(room, secret, access, c)?;
+            let mut options = join_options(room, secret, access, c)?;
+            (options.share, options.share_now) = meeting.terminal_share();
             let _quiet = QuietStderr::to(&log);
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(termmeet::session::join(options));
@@ -482,7 +505,8 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { meeting } => {
             let c = effective_config(cli.config.as_ref(), flags_of(None, &meeting))?;
             let log = log_to_file(c.log_file.clone())?;
-            let options = join_options("demo".into(), None, AccessArgs::default(), c)?;
+            let mut options = join_options("demo".into(), None, AccessArgs::default(), c)?;
+            (options.share, options.share_now) = meeting.terminal_share();
             let _quiet = QuietStderr::to(&log);
             let runtime = tokio::runtime::Runtime::new()?;
             let result = runtime.block_on(termmeet::session::demo(options));

@@ -44,9 +44,13 @@ pub struct JoinOptions {
     pub speaker: Option<String>,
     /// X display to share.
     pub screen: Option<String>,
-    /// Drawing options.
     /// STUN and TURN servers of our own, used besides the server's.
     pub ice_servers: Vec<termmeet_signaling::protocol::IceServer>,
+    /// What `S` shares as a terminal.
+    pub share: crate::share::TerminalSpec,
+    /// Whether to share it from the start (`--share-terminal`).
+    pub share_now: bool,
+    /// Drawing options.
     pub draw: DrawOptions,
 }
 
@@ -255,6 +259,12 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
     let mut app = App::new(&options.room);
     app.invite = venue.invite.clone();
     app.clips = options.clips.clone();
+    app.share_spec = options.share.clone();
+    if options.share_now {
+        mesh.command(MeshCommand::ShareTerminal(Some(options.share.clone())));
+        app.terminal_focus = true;
+        app.share_requested = true;
+    }
     let result = tui::run(app, mesh.clone(), options.draw.clone(), notices).await;
     mesh.command(MeshCommand::Leave);
     let _ = tokio::time::timeout(Duration::from_secs(3), task).await;

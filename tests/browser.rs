@@ -590,3 +590,94 @@ async fn the_page_over_https_on_another_host_gets_camera_and_microphone() {
     assert!(page.errors().await.is_empty(), "{:?}", page.errors().await);
     page.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_a_shared_terminal_as_a_text_grid() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = TestServer::start().await;
+    let sharer = headless(
+        r#"
+        join webterm as sharer
+        video none
+        audio silence
+        share-terminal printf '\033]0;PWNED\007\033[2J\033[2;3HKNOWN \033[31mRED-WORD\033[0m <b>not bold</b> 漢字 end\n'; sleep 600
+        expect peers 1 within 60s
+        expect chat from chrome "seen" within 120s
+        terminal-size 60x12
+        expect chat from chrome "resized" within 60s
+        leave
+    "#,
+        &options(&server),
+    );
+    let driver = Driver::start("browser-term").await;
+    let page = driver
+        .open(
+            "chrome",
+            &server.page("room=webterm&name=chrome&autojoin"),
+            PageOptions::default(),
+        )
+        .await;
+    page.wait_for(
+        "the shared terminal's text",
+        "(window.termmeet.terminal() || {shown: []}).shown.some((l) => l.includes('KNOWN RED-WORD <b>not bold</b> 漢字 end'))",
+        Duration::from_secs(90),
+    )
+    .await;
+    let t = page.js("return window.termmeet.terminal()").await;
+    assert_eq!(t["from"], "sharer");
+    assert_eq!(
+        (t["cols"].as_u64(), t["rows"].as_u64()),
+        (Some(100), Some(30))
+    );
+    // The grid on the page is the screen, cell for cell (wide characters take two cells
+    // in the screen and one character on the page).
+    let lines: Vec<String> = serde_json::from_value(t["lines"].clone()).unwrap();
+    let shown: Vec<String> = serde_json::from_value(t["shown"].clone()).unwrap();
+    assert_eq!(lines, shown);
+    assert_eq!(
+        lines[1].trim_end(),
+        "  KNOWN RED-WORD <b>not bold</b> 漢字 end",
+        "row 2, column 3, as the program put it"
+    );
+    // Colour, text nodes only, and the program's title kept inside the tile.
+    let checks = page
+        .js(r#"
+            const spans = [...document.querySelectorAll('#terminal .term-grid span')];
+            const red = spans.find((s) => s.textContent.includes('RED-WORD'));
+            return {
+                red: red ? red.style.color : null,
+                elements: document.querySelectorAll('#terminal b, #terminal script').length,
+                title: document.title,
+                head: document.querySelector('#terminal .term-head').textContent,
+            };
+        "#)
+        .await;
+    assert_eq!(checks["red"], "rgb(205, 0, 0)");
+    assert_eq!(checks["elements"], 0);
+    assert_eq!(checks["title"], "termmeet");
+    assert!(
+        checks["head"]
+            .as_str()
+            .is_some_and(|h| h.contains("keyboard: sharer") && h.contains("PWNED")),
+        "{checks}"
+    );
+    page.chat("seen").await;
+    page.wait_for(
+        "the resized terminal",
+        "(window.termmeet.terminal() || {}).cols === 60 && window.termmeet.terminal().rows === 12 && window.termmeet.terminal().shown.length === 12",
+        Duration::from_secs(60),
+    )
+    .await;
+    page.chat("resized").await;
+    let report = sharer.await.unwrap();
+    assert_held("sharer", &report);
+    assert!(report.peers["chrome"].terminal_bytes > 0);
+    page.wait_for(
+        "the tile to go when the sharer leaves",
+        "window.termmeet.terminal() === null",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(page.errors().await, Vec::<String>::new());
+    page.close().await;
+}

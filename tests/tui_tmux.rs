@@ -63,6 +63,23 @@ impl Tmux {
             .success());
     }
 
+    /// The pane's title, as the program in it set it.
+    fn pane_title(&self) -> String {
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "display",
+                "-p",
+                "-t",
+                "t",
+                "#{pane_title}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Waits until the screen shows all of `wanted`, or panics with what it shows.
     fn wait_for(&self, wanted: &[&str], colours: bool, within: Duration) -> String {
         let deadline = Instant::now() + within;
@@ -211,5 +228,128 @@ async fn headless_sees_keys() {
     });
     t.keys(&["q", "y"]);
     observer.command(MeshCommand::Leave);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+}
+
+#[test]
+fn a_shared_terminal_is_shown_as_text_and_typed_into_when_given() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(shared_terminal_in_tmux());
+}
+
+/// A hostile shared program: a title change, bracketed paste on, the screen cleared, then
+/// known text with colour at a moved cursor; then it echoes what is typed.
+const HOSTILE: &str = r#"printf '\033]0;PWNED-TITLE\007\033[?2004h\033[200~\033[2J\033[3;5HKNOWN \033[31mRED-WORD\033[0m TEXT\033[6;1Hsecond line\n'; stty -echo; while IFS= read -r l; do echo "got:$l"; done"#;
+
+async fn shared_terminal_in_tmux() {
+    use termmeet::share::TerminalSpec;
+    let server = TestServer::start().await;
+    let url = server.url();
+    let (sharer, task) = Mesh::start(participant(&url, "pairing", "sharer", None));
+    let bin = env!("CARGO_BIN_EXE_termmeet");
+    let t = Tmux::start(
+        "share",
+        &format!(
+            "env COLORTERM=truecolor {bin} join pairing --server {url} --name viewer --camera none --mic none --speaker none --log-file {}; echo TERMMEET-EXITED; sleep 60",
+            log_file("share")
+        ),
+    );
+    let title_before = t.pane_title();
+    let wait = |what: &str, check: &dyn Fn(&termmeet::call::mesh::MeshState) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while !sharer.read(check) {
+            assert!(
+                Instant::now() < deadline,
+                "the sharer never saw {what}; the viewer's terminal shows:\n{}",
+                t.capture(false)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("the viewer", &|s| {
+        s.peers.values().any(|p| p.info.name == "viewer")
+    });
+    sharer.command(MeshCommand::ShareTerminal(Some(TerminalSpec {
+        command: HOSTILE.into(),
+        size: (60, 12),
+    })));
+    // The viewer's tile shows the text where the program put it, in colour, and the
+    // meeting around it is still there: the clear-screen did not reach the real terminal.
+    let screen = t.wait_for(
+        &[
+            "sharer's terminal",
+            "keyboard: sharer",
+            "KNOWN RED-WORD TEXT",
+            "second line",
+        ],
+        false,
+        Duration::from_secs(40),
+    );
+    assert!(screen.contains("peers 2"), "{screen}");
+    let known = screen
+        .lines()
+        .find(|l| l.contains("KNOWN RED-WORD"))
+        .unwrap_or_default();
+    assert!(
+        known.starts_with("│    KNOWN RED-WORD TEXT"),
+        "column 5 of the shared terminal, inside the tile's border:\n{screen}"
+    );
+    let coloured = t.capture(true);
+    let red = coloured
+        .lines()
+        .find(|l| l.contains("RED-WORD"))
+        .unwrap_or_default();
+    let before_word = &red[..red.find("RED-WORD").unwrap_or(0)];
+    assert!(
+        before_word.ends_with("\u{1b}[31m") || before_word.ends_with("38;5;1m"),
+        "RED-WORD in red: {red:?}"
+    );
+    assert_eq!(
+        t.pane_title(),
+        title_before,
+        "the program's title stays in the tile"
+    );
+    // Without control, Enter does not type into it, and keys stay the meeting's.
+    t.keys(&["Enter"]);
+    t.type_text("x");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!t.capture(false).contains("typing here"));
+    // Given the keyboard, the viewer types into the sharer's program.
+    let viewer = sharer.read(|s| s.id_of("viewer")).expect("viewer's id");
+    sharer.command(MeshCommand::TerminalControl(Some(viewer)));
+    t.wait_for(
+        &["keyboard: you", "Enter: type here"],
+        false,
+        Duration::from_secs(20),
+    );
+    t.keys(&["Enter"]);
+    t.wait_for(&["typing here"], false, Duration::from_secs(10));
+    t.type_text("from the viewer");
+    t.keys(&["Enter"]);
+    wait("the viewer's line typed into the program", &|s| {
+        s.my_terminal
+            .as_ref()
+            .is_some_and(|m| m.screen.contains("got:from the viewer"))
+    });
+    t.wait_for(&["got:from the viewer"], false, Duration::from_secs(20));
+    // Esc twice gives the keys back to the meeting; taking control back ends typing.
+    t.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["Escape"]);
+    wait_until_gone(&t, "typing here", Duration::from_secs(10));
+    sharer.command(MeshCommand::TerminalControl(None));
+    t.wait_for(&["keyboard: sharer"], false, Duration::from_secs(20));
+    // The sharer stops: the tile goes.
+    sharer.command(MeshCommand::ShareTerminal(None));
+    wait_until_gone(&t, "sharer's terminal", Duration::from_secs(20));
+    t.keys(&["q", "y"]);
+    t.wait_for(&["TERMMEET-EXITED"], false, Duration::from_secs(20));
+    assert_eq!(t.pane_title(), title_before);
+    sharer.command(MeshCommand::Leave);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
 }

@@ -451,3 +451,54 @@ fn a_hand_or_a_mention_rings_only_when_the_terminal_is_elsewhere() {
     m.hands.push("c3".into());
     assert!(rings(app.update(Action::Meeting(Box::new(m)))).is_empty());
 }
+
+/// A shared terminal from a parser, with colours, a wide character and a title.
+fn shared_terminal(holder: Option<&str>) -> termmeet::call::mesh::SharedTerminal {
+    let mut p = vt100::Parser::new(30, 100, 0);
+    p.process(b"$ cargo test\r\n\x1b[32mtest result: ok\x1b[0m. 248 passed\r\n");
+    for i in 0..26 {
+        p.process(format!("line {i:02} of the log\r\n").as_bytes());
+    }
+    p.process("$ echo 漢字 done".as_bytes());
+    termmeet::call::mesh::SharedTerminal {
+        screen: Arc::new(termmeet::share::TermScreen::from_vt(p.screen(), "build")),
+        holder: holder.map(str::to_string),
+        label: String::new(),
+    }
+}
+
+#[test]
+fn a_shared_terminal_takes_the_main_area_as_text() {
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a", "alice"), ("b", "bob")]);
+    if let Some(a) = m.peers.get_mut("a") {
+        a.terminal = Some(shared_terminal(Some("me")));
+    }
+    app.update(Action::Meeting(Box::new(m)));
+    check("terminal_share", &app);
+    // Given the keyboard, Enter types into it and Esc twice comes back.
+    app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
+    assert!(app.terminal_focus);
+    let typed = app.update(key('x'));
+    assert_eq!(
+        typed,
+        vec![termmeet::app::Effect::Mesh(
+            termmeet::call::mesh::MeshCommand::TerminalKeys {
+                to: Some("a".into()),
+                bytes: b"x".to_vec()
+            }
+        )]
+    );
+    app.update(Action::Key(KeyEvent::from(KeyCode::Esc)));
+    assert!(app.terminal_focus, "one Esc goes to the program");
+    app.update(Action::Key(KeyEvent::from(KeyCode::Esc)));
+    assert!(!app.terminal_focus, "a second one comes back");
+    // Control taken back: Enter no longer types into it.
+    let mut m = app.meeting.clone();
+    if let Some(a) = m.peers.get_mut("a") {
+        a.terminal = Some(shared_terminal(None));
+    }
+    app.update(Action::Meeting(Box::new(m)));
+    app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
+    assert!(!app.terminal_focus);
+}

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::call::mesh::{MeshCommand, MeshState};
+use crate::call::mesh::{MeshCommand, MeshState, SharedTerminal};
+use crate::share::keys::key_bytes;
+use crate::share::screen::MAX_SIZE;
+use crate::share::TerminalSpec;
 
 pub mod devices;
 
@@ -152,6 +155,25 @@ pub struct App {
     pub draw_fps: f64,
     /// Media files from the config that the device picker offers.
     pub clips: Vec<std::path::PathBuf>,
+    /// Whether keys go to the shared terminal shown (ours, or one we were given control of).
+    pub terminal_focus: bool,
+    /// Whether the last key typed into the terminal was Esc (a second one leaves it).
+    pub esc_armed: bool,
+    /// Rows the shared terminal's view is moved from where the cursor puts it (PgUp/PgDn).
+    pub terminal_pan: i32,
+    /// What `S` shares (`--share-terminal`, `--share-size`).
+    pub share_spec: TerminalSpec,
+    /// A share was asked for and has not shown up yet (focus waits for it).
+    pub share_requested: bool,
+}
+
+/// The shared terminal the large tile shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TerminalShown {
+    /// Who shares it: a participant id, or `None` for our own.
+    pub sharer: Option<String>,
+    /// The terminal.
+    pub terminal: SharedTerminal,
 }
 
 /// How long the speaker layout stays on someone who fell silent before it follows another.
@@ -188,6 +210,102 @@ impl App {
             focused: true,
             draw_fps: 0.0,
             clips: Vec::new(),
+            terminal_focus: false,
+            esc_armed: false,
+            terminal_pan: 0,
+            share_spec: TerminalSpec::shell(),
+            share_requested: false,
+        }
+    }
+
+    /// The shared terminal to show large: our own, else the first peer's.
+    pub fn shown_terminal(&self) -> Option<TerminalShown> {
+        if let Some(t) = &self.meeting.my_terminal {
+            return Some(TerminalShown {
+                sharer: None,
+                terminal: t.clone(),
+            });
+        }
+        self.meeting.peers.iter().find_map(|(id, p)| {
+            p.terminal.as_ref().map(|t| TerminalShown {
+                sharer: Some(id.clone()),
+                terminal: t.clone(),
+            })
+        })
+    }
+
+    /// Whether our keys may go into `shown`: our own share, or one whose sharer gave us
+    /// control.
+    pub fn can_type_into(&self, shown: &TerminalShown) -> bool {
+        match &shown.sharer {
+            None => true,
+            Some(_) => {
+                shown.terminal.holder.is_some() && shown.terminal.holder.as_deref() == self.my_id()
+            }
+        }
+    }
+
+    /// Keys typed while the shared terminal has focus: each goes to the program as a
+    /// terminal would send it; Esc twice in a row returns to the meeting.
+    fn on_terminal_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(shown) = self.shown_terminal().filter(|s| self.can_type_into(s)) else {
+            self.terminal_focus = false;
+            self.esc_armed = false;
+            return self.on_key(key);
+        };
+        if key.code == KeyCode::Esc && key.modifiers.is_empty() {
+            if self.esc_armed {
+                self.esc_armed = false;
+                self.terminal_focus = false;
+                return Vec::new();
+            }
+            self.esc_armed = true;
+        } else {
+            self.esc_armed = false;
+        }
+        match key_bytes(&key) {
+            Some(bytes) => vec![Effect::Mesh(MeshCommand::TerminalKeys {
+                to: shown.sharer,
+                bytes,
+            })],
+            None => Vec::new(),
+        }
+    }
+
+    /// `S`: share a terminal, or stop sharing it.
+    fn toggle_terminal_share(&mut self) -> Vec<Effect> {
+        if self.meeting.my_terminal.is_some() {
+            self.terminal_focus = false;
+            vec![Effect::Mesh(MeshCommand::ShareTerminal(None))]
+        } else {
+            self.terminal_focus = true;
+            self.share_requested = true;
+            self.esc_armed = false;
+            self.terminal_pan = 0;
+            vec![Effect::Mesh(MeshCommand::ShareTerminal(Some(
+                self.share_spec.clone(),
+            )))]
+        }
+    }
+
+    /// `K`: take the keyboard back from whoever holds it, or give it to the participant
+    /// chosen in the peers panel.
+    fn toggle_terminal_control(&mut self) -> Vec<Effect> {
+        let Some(mine) = &self.meeting.my_terminal else {
+            self.notice("share a terminal first (S), then give its keyboard with K".into());
+            return Vec::new();
+        };
+        if mine.holder.is_some() {
+            return vec![Effect::Mesh(MeshCommand::TerminalControl(None))];
+        }
+        match self.selected_peer.clone() {
+            Some(id) => vec![Effect::Mesh(MeshCommand::TerminalControl(Some(id)))],
+            None => {
+                self.notice(
+                    "choose someone in the peers panel first (Tab, then ↑ ↓), then K".into(),
+                );
+                Vec::new()
+            }
         }
     }
 
@@ -216,6 +334,21 @@ impl App {
                 {
                     self.selected_peer = None;
                 }
+                if self.meeting.my_terminal.is_some() {
+                    self.share_requested = false;
+                }
+                if self.terminal_focus
+                    && !self.share_requested
+                    && !self
+                        .shown_terminal()
+                        .is_some_and(|t| self.can_type_into(&t))
+                {
+                    self.terminal_focus = false;
+                    self.esc_armed = false;
+                }
+                if self.shown_terminal().is_none() {
+                    self.terminal_pan = 0;
+                }
                 calls
             }
             Action::Focus(focused) => {
@@ -223,7 +356,8 @@ impl App {
                 Vec::new()
             }
             Action::Space { down: true, at } => {
-                if self.typing || self.picker.is_some() || self.confirm_quit {
+                if self.typing || self.picker.is_some() || self.confirm_quit || self.terminal_focus
+                {
                     return self.on_key(KeyEvent::from(KeyCode::Char(' ')));
                 }
                 if self.talking.is_some() {
@@ -278,6 +412,9 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if self.terminal_focus && !self.confirm_quit {
+            return self.on_terminal_key(key);
+        }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
             return vec![Effect::Mesh(MeshCommand::Leave), Effect::Quit];
@@ -358,6 +495,25 @@ impl App {
             }
             KeyCode::Enter if self.focus == Some(Panel::Chat) => {
                 self.typing = true;
+                Vec::new()
+            }
+            KeyCode::Enter
+                if self
+                    .shown_terminal()
+                    .is_some_and(|t| self.can_type_into(&t)) =>
+            {
+                self.terminal_focus = true;
+                self.esc_armed = false;
+                Vec::new()
+            }
+            KeyCode::Char('S') => self.toggle_terminal_share(),
+            KeyCode::Char('K') => self.toggle_terminal_control(),
+            KeyCode::PageUp if self.shown_terminal().is_some() => {
+                self.terminal_pan = (self.terminal_pan - 10).max(-i32::from(MAX_SIZE.1));
+                Vec::new()
+            }
+            KeyCode::PageDown if self.shown_terminal().is_some() => {
+                self.terminal_pan = (self.terminal_pan + 10).min(i32::from(MAX_SIZE.1));
                 Vec::new()
             }
             KeyCode::Char('?') => {

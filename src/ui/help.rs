@@ -10,11 +10,16 @@ use super::{panel_block, safe};
 use crate::app::App;
 
 /// Every key, as the help overlay lists them.
-pub const KEYS: [(&str, &str); 16] = [
+pub const KEYS: [(&str, &str); 21] = [
     ("m", "microphone on/off"),
     ("space", "hold to talk while muted"),
     ("v", "camera on/off"),
     ("s", "share your screen on/off"),
+    ("S", "share a terminal on/off"),
+    ("Enter", "type into a shared terminal"),
+    ("Esc Esc", "stop typing into it"),
+    ("K", "give/take its keyboard"),
+    ("PgUp/Dn", "pan a large shared terminal"),
     ("h", "raise or lower your hand"),
     ("c", "chat: type, Enter sends"),
     ("d", "devices: cam, mic, speaker"),
@@ -75,15 +80,18 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         lines.push(Line::from(" or in a browser:"));
         lines.extend(chunks(&safe(&invite.page), inner).map(|l| Line::from(l).style(cyan)));
         lines.push(Line::from(""));
-        let column = inner / 2;
-        if column >= 38 {
-            for pair in keys.chunks(2) {
-                let left: String = pair[0].chars().take(column).collect();
-                let right = pair.get(1).map(String::as_str).unwrap_or("");
-                lines.push(Line::from(format!("{left:<column$}{right}")));
-            }
-        } else {
-            lines.extend(keys.into_iter().map(Line::from));
+    }
+    // Two keys to a line when the invitation takes room or one column is too tall.
+    let too_tall = lines.len() + keys.len() + 2 > usize::from(area.height);
+    if invite.is_none() && too_tall {
+        width = area.width.clamp(52, 110);
+    }
+    let column = usize::from(width.saturating_sub(2)) / 2;
+    if too_tall && column >= 38 {
+        for pair in keys.chunks(2) {
+            let left: String = pair[0].chars().take(column).collect();
+            let right = pair.get(1).map(String::as_str).unwrap_or("");
+            lines.push(Line::from(format!("{left:<column$}{right}")));
         }
     } else {
         lines.extend(keys.into_iter().map(Line::from));

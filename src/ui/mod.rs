@@ -9,6 +9,7 @@ pub mod peers;
 pub mod picker;
 pub mod quality;
 pub mod status;
+pub mod terminal;
 pub mod video;
 
 use ratatui::layout::{Constraint, Direction, Layout as Split, Rect};

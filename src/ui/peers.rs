@@ -14,6 +14,19 @@ use crate::app::App;
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
     let m = &app.meeting;
     let mut lines = Vec::new();
+    // Who types into the shared terminal shown, besides its sharer.
+    let holder = app.shown_terminal().and_then(|t| t.terminal.holder);
+    let term = |shares: bool, id: &str, spans: &mut Vec<Span<'static>>| {
+        if shares {
+            spans.push(Span::styled(" terminal", Style::default().fg(Color::Cyan)));
+        }
+        if holder.as_deref() == Some(id) {
+            spans.push(Span::styled(
+                " has keys",
+                Style::default().fg(Color::Magenta),
+            ));
+        }
+    };
     if let Some(me) = &m.me {
         let mut spans = vec![Span::raw(format!("{} (you)", safe(&me.name)))];
         if m.host == me.id {
@@ -34,6 +47,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
         if m.screen {
             spans.push(Span::styled(" screen", Style::default().fg(Color::Cyan)));
         }
+        term(m.my_terminal.is_some(), &me.id, &mut spans);
         if let Some(k) = app.hand_position() {
             spans.push(Span::styled(
                 format!(" hand #{k}"),
@@ -65,6 +79,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
         if p.info.screen {
             spans.push(Span::styled(" screen", Style::default().fg(Color::Cyan)));
         }
+        term(p.terminal.is_some(), id, &mut spans);
         if p.info.hand {
             spans.push(Span::styled(" hand", Style::default().fg(Color::Yellow)));
         }

@@ -208,6 +208,31 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, cache: &mut VideoCache) {
     let hand_of = |id: &str| m.hands.iter().position(|h| h == id).map(|i| i + 1);
     let mut keys = Vec::new();
     let peers: Vec<(&String, &PeerState)> = m.peers.iter().collect();
+    if let Some(shown) = app.shown_terminal() {
+        // A shared terminal takes the large tile as text, the cameras a strip beside it
+        // (none when nobody else is here).
+        let (main, strip) = if peers.is_empty() || area.width < 70 {
+            (area, None)
+        } else {
+            let cols = Split::default()
+                .direction(Direction::Horizontal)
+                .constraints([Constraint::Min(40), Constraint::Percentage(22)])
+                .split(area);
+            (cols[0], Some(cols[1]))
+        };
+        super::terminal::draw(f, main, app, &shown, cache.mode);
+        if let Some(strip) = strip {
+            for ((id, p), r) in
+                peers
+                    .iter()
+                    .zip(split_even(strip, peers.len(), Direction::Vertical))
+            {
+                draw_camera(f, r, id, p, hand_of(id), cache, &mut keys);
+            }
+        }
+        cache.retain(&keys);
+        return;
+    }
     if peers.is_empty() {
         let text = vec![
             Line::styled(

@@ -113,6 +113,12 @@ function makePeer(info) {
   const pc = new RTCPeerConnection({ iceServers: state.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })) });
   const p = { info, pc, pending: [], makingOffer: false, ignoreOffer: false, polite: state.me.id < info.id, ready: false, streams: new Map(), tile: null, screenVideo: null, lastFailed: 0 };
   state.peers.set(info.id, p);
+  // The shared-terminal channel: negotiated out of band on stream 0, as the terminal client
+  // makes it, so it exists whoever offers first.
+  const dc = pc.createDataChannel("term", { negotiated: true, id: 0 });
+  dc.binaryType = "arraybuffer";
+  p.term = termStream(p);
+  dc.onmessage = (ev) => p.term.feed(ev.data);
   for (const track of state.local.getTracks()) pc.addTrack(track, state.local);
   if (state.screen) for (const t of state.screen.getTracks()) pc.addTrack(t, state.screen);
   if (!state.local.getVideoTracks().length) pc.addTransceiver("video", { direction: "recvonly" });
@@ -202,6 +208,7 @@ async function flush(p) {
 function closePeer(id) {
   const p = state.peers.get(id);
   if (!p) return;
+  if (p.term) p.term.close();
   p.pc.close();
   if (p.tile) p.tile.remove();
   hideScreen(p);
@@ -327,8 +334,164 @@ setInterval(async () => {
   renderSide();
 }, 1000);
 
+// Shared terminals (ARCHITECTURE.md, "the term channel"): each message is a version byte and
+// a piece of one DEFLATE stream; inflated, frames of a u32 length and a kind. The screen is
+// drawn as a grid of text nodes, one span a run of cells in one style.
+const TERM_VERSION = 1;
+const utf8 = new TextDecoder();
+const palette = (i) => {
+  const base = ["#000000", "#cd0000", "#00cd00", "#cdcd00", "#0000ee", "#cd00cd", "#00cdcd", "#e5e5e5",
+    "#7f7f7f", "#ff0000", "#00ff00", "#ffff00", "#5c5cff", "#ff00ff", "#00ffff", "#ffffff"];
+  if (i < 16) return base[i];
+  if (i < 232) { const v = [0, 95, 135, 175, 215, 255]; const n = i - 16; return `rgb(${v[Math.floor(n / 36)]},${v[Math.floor(n / 6) % 6]},${v[n % 6]})`; }
+  const g = 8 + 10 * (i - 232); return `rgb(${g},${g},${g})`;
+};
+const joins = /[\p{M}\u200d\ufe00-\ufe0f]/u;
+const control = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/gu;
+
+function termStream(p) {
+  const inflate = new DecompressionStream("deflate-raw");
+  const writer = inflate.writable.getWriter();
+  const reader = inflate.readable.getReader();
+  let pending = new Uint8Array(0);
+  let broken = null, closed = false;
+  const fail = (why) => {
+    if (closed) return; if (!broken) { broken = why; addNote(p.info.name + "'s shared terminal cannot be shown: " + why); } p.terminal = null; renderTerminal(); };
+  (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        const joined = new Uint8Array(pending.length + value.length);
+        joined.set(pending); joined.set(value, pending.length);
+        pending = joined;
+        let at = 0;
+        while (pending.length - at >= 4) {
+          const len = new DataView(pending.buffer, pending.byteOffset + at, 4).getUint32(0, true);
+          if (len > (4 << 20)) throw new Error("a frame over 4 MiB");
+          if (pending.length - at - 4 < len) break;
+          termFrame(p, pending.subarray(at + 4, at + 4 + len));
+          at += 4 + len;
+        }
+        pending = pending.slice(at);
+        renderTerminal();
+      }
+    } catch (e) { fail(String((e && e.message) || e)); }
+  })();
+  return {
+    feed(data) {
+      const b = new Uint8Array(data);
+      if (broken) return;
+      if (b[0] !== TERM_VERSION) { fail("format version " + b[0] + " (this page speaks " + TERM_VERSION + ")"); return; }
+      writer.write(b.subarray(1)).catch((e) => fail(String(e)));
+    },
+    close() { closed = true; writer.abort().catch(() => {}); },
+  };
+}
+
+// One frame from the stream into p.terminal.
+function termFrame(p, b) {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let o = 0;
+  const need = (n) => { if (o + n > b.length) throw new Error("a frame cut short"); };
+  const u8 = () => { need(1); return b[o++]; };
+  const u16 = () => { need(2); const v = dv.getUint16(o, true); o += 2; return v; };
+  const text = (n) => { need(n); const s = utf8.decode(b.subarray(o, o + n)); o += n; return s; };
+  const colour = () => { const k = u8(); if (k === 0) return null; if (k === 1) return palette(u8()); if (k === 2) return `rgb(${u8()},${u8()},${u8()})`; throw new Error("an unknown colour kind"); };
+  const readState = (t) => {
+    t.cursor = [Math.min(u16(), t.rows - 1), Math.min(u16(), t.cols - 1)];
+    t.cursorVisible = (u8() & 1) !== 0;
+    t.title = text(u16()).replace(control, "");
+    t.holder = text(u8()) || null;
+  };
+  const readRow = (t, r) => {
+    const runs = u16();
+    const cells = [];
+    for (let i = 0; i < runs; i++) {
+      const fg = colour(), bg = colour(), attrs = u8() & 63;
+      let cur = null;
+      const push = () => { if (cur === null) return; cells.push({ t: cur.replace(control, "\ufffd"), fg, bg, a: attrs }); if (attrs & 32) cells.push({ t: "", fg, bg, a: 64 }); cur = null; };
+      for (const ch of text(u16())) {
+        if (cur !== null && joins.test(ch)) cur += ch; else { push(); cur = ch; }
+      }
+      push();
+    }
+    if (cells.length !== t.cols) throw new Error("a row of the wrong length");
+    t.grid[r] = cells;
+  };
+  const kind = u8();
+  if (kind === 1) {
+    const cols = u16(), rows = u16();
+    if (!cols || !rows || cols > 400 || rows > 200) throw new Error("a screen size out of bounds");
+    const t = { cols, rows, grid: [], cursor: [0, 0], cursorVisible: true, title: "", holder: null };
+    readState(t);
+    for (let r = 0; r < rows; r++) readRow(t, r);
+    p.terminal = t;
+  } else if (kind === 2) {
+    const t = p.terminal;
+    if (!t) throw new Error("rows before any screen");
+    readState(t);
+    const n = u16();
+    for (let i = 0; i < n; i++) { const r = u16(); if (r >= t.rows) throw new Error("a row outside the screen"); readRow(t, r); }
+  } else if (kind === 3) {
+    p.terminal = null;
+  } else if (kind === 4) {
+    // Keys are for the sharer; the page shares no terminal.
+  } else throw new Error("an unknown frame kind");
+  p.termUpdates = (p.termUpdates || 0) + 1;
+}
+
+// The first peer's shared terminal, as a grid of text nodes (never HTML).
+function renderTerminal() {
+  const box = $("terminal");
+  const p = [...state.peers.values()].find((q) => q.terminal);
+  if (!p) { box.classList.remove("on"); box.textContent = ""; return; }
+  const t = p.terminal;
+  const holder = t.holder ? (state.me && t.holder === state.me.id ? "you" : peerName(t.holder)) : p.info.name;
+  const head = document.createElement("div");
+  head.className = "term-head";
+  head.textContent = p.info.name + "'s terminal · keyboard: " + holder + (t.title ? " · " + t.title : "") + " · " + t.cols + "x" + t.rows;
+  const grid = document.createElement("div");
+  grid.className = "term-grid";
+  for (let r = 0; r < t.rows; r++) {
+    const line = document.createElement("div");
+    let span = null, key = null;
+    for (let c = 0; c < t.cols; c++) {
+      const cell = t.grid[r][c];
+      if (cell.a & 64) continue;
+      const cursor = t.cursorVisible && t.cursor[0] === r && t.cursor[1] === c;
+      const k = [cell.fg, cell.bg, cell.a, cursor].join("|");
+      if (k !== key) {
+        span = document.createElement("span");
+        let fg = cell.fg, bg = cell.bg;
+        if ((cell.a & 16) !== 0 !== cursor) { [fg, bg] = [bg || "#000", fg || "#eee"]; }
+        if (fg) span.style.color = fg;
+        if (bg) span.style.background = bg;
+        if (cell.a & 1) span.style.fontWeight = "bold";
+        if (cell.a & 2) span.style.opacity = "0.6";
+        if (cell.a & 4) span.style.fontStyle = "italic";
+        if (cell.a & 8) span.style.textDecoration = "underline";
+        line.append(span);
+        key = k;
+      }
+      span.textContent += cell.t;
+    }
+    grid.append(line);
+  }
+  box.replaceChildren(head, grid);
+  box.classList.add("on");
+}
+
 // A read-only view of the meeting for the console (and the browser tests).
 window.termmeet = {
+  terminal: () => {
+    const p = [...state.peers.values()].find((q) => q.terminal);
+    if (!p) return null;
+    const t = p.terminal;
+    return { from: p.info.name, cols: t.cols, rows: t.rows, holder: t.holder, title: t.title, updates: p.termUpdates || 0,
+      lines: t.grid.map((row) => row.map((c) => c.t).join("")),
+      shown: [...document.querySelectorAll("#terminal .term-grid > div")].map((d) => d.textContent) };
+  },
   errors,
   stats: () => [...state.peers.values()].map((p) => ({
     name: p.info.name, id: p.info.id, connection: p.pc.connectionState, signaling: p.pc.signalingState, quality: p.quality || null,
