@@ -9,13 +9,16 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test bench setup-build setup-test fmt lint server man deb deb-check
+.PHONY: demo test bench setup-build setup-test setup-bench fmt lint server man deb deb-check
 
 setup-build:
 	@scripts/setup.sh build
 
 setup-test:
 	@scripts/setup.sh test
+
+setup-bench:
+	@scripts/setup.sh bench
 
 demo: setup-build
 	$(CARGO) run --release --bin termmeet -- demo
@@ -33,7 +36,7 @@ test: setup-test fmt lint
 	scripts/services.sh scripts/run-tests.sh
 	scripts/deb-check.sh
 
-bench: setup-test
+bench: setup-bench
 	$(CARGO) build --release --workspace --bins
 	./target/release/termmeet-signaling loadgen --connections 5000 --rooms 1000 --rate 2000 --duration 20s
 	./target/release/termmeet bench-call --participants 2 --size 640x480 --fps 30 --bitrate-kbps 1000 --seconds 15

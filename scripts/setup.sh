@@ -2,6 +2,7 @@
 # Installs the system packages termmeet needs, when they are missing.
 #   scripts/setup.sh build    compilers and headers to build the workspace
 #   scripts/setup.sh test     build + PulseAudio, Xvfb, Chromium, tmux for the device and browser tests
+#   scripts/setup.sh bench    test + xterm (a terminal shared as pixels, to compare with text)
 # On Debian and Ubuntu it uses apt-get (as root, or through sudo). Elsewhere it prints
 # the list of packages to install by hand and exits non-zero if any is missing.
 set -euo pipefail
@@ -12,9 +13,14 @@ want=${1:-build}
 build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 libpulse-dev libasound2-plugins)
 test_pkgs=(xvfb x11-xserver-utils pulseaudio pulseaudio-utils chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client)
 
+bench_pkgs=(xterm)
+
 pkgs=("${build_pkgs[@]}")
-if [ "$want" = test ] || [ "$want" = demo ]; then
+if [ "$want" = test ] || [ "$want" = demo ] || [ "$want" = bench ]; then
   pkgs+=("${test_pkgs[@]}")
+fi
+if [ "$want" = bench ]; then
+  pkgs+=("${bench_pkgs[@]}")
 fi
 
 missing=()

@@ -42,10 +42,11 @@ async fn a_shared_terminal_reaches_viewers_and_takes_keys_only_from_its_holder()
         terminal-keys mine\r
         terminal-keys size\r
         expect chat from bob "resized" within 30s
+        expect chat from carol "seen" within 60s
         terminal-size 60x12
         terminal-keys size\r
-        expect chat from carol "seen" within 60s
-        expect chat from bob "bye" within 30s
+        expect chat from carol "resized too" within 60s
+        expect chat from bob "bye" within 60s
         leave
     "#
     );
@@ -68,13 +69,14 @@ async fn a_shared_terminal_reaches_viewers_and_takes_keys_only_from_its_holder()
         expect terminal from alice "line2:mine" within 10s
         expect terminal from alice "30 100" within 10s
         chat resized
-        expect terminal from alice "12 60" within 10s
+        expect terminal from alice "12 60" within 60s
         wait 500ms
         chat bye
         expect left alice within 30s
         leave
     "#;
-    // Carol comes late: the screen is already there, and she gets it at once.
+    // Carol comes late: the screen is already there, and she gets it at once; then both
+    // viewers follow the resize.
     let carol = r#"
         join pair as carol
         video none
@@ -82,6 +84,8 @@ async fn a_shared_terminal_reaches_viewers_and_takes_keys_only_from_its_holder()
         wait 1s
         expect terminal from alice "line1:allowed" within 30s
         chat seen
+        expect terminal from alice "12 60" within 60s
+        chat resized too
         wait 1s
         leave
     "#;
@@ -100,4 +104,45 @@ async fn a_shared_terminal_reaches_viewers_and_takes_keys_only_from_its_holder()
     assert!(seen_by_bob.terminal_bytes > 0);
     let sent_to_bob = &a.peers["bob"];
     assert!(sent_to_bob.terminal_bytes >= seen_by_bob.terminal_bytes / 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_whose_program_ends_shows_its_last_screen_then_stops() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let alice = r#"
+        join ending as alice
+        video none
+        audio silence
+        expect peers 1 within 30s
+        share-terminal sleep 1; printf 'finished-output'; sleep 1
+        expect chat from bob "done" within 30s
+        leave
+    "#;
+    let bob = r#"
+        join ending as bob
+        video none
+        audio silence
+        expect terminal from alice "finished-output" within 30s
+        wait 3s
+        chat done
+        wait 1s
+        leave
+    "#;
+    let o = options(&url);
+    let (a, b) = tokio::join!(run_script(alice, &o), run_script(bob, &o));
+    let (a, b) = (ran(a), ran(b));
+    assert_held("alice", &a);
+    assert_held("bob", &b);
+    assert!(
+        a.errors
+            .iter()
+            .any(|e| e.contains("your shared terminal stopped: the program ended")),
+        "{:?}",
+        a.errors
+    );
+    assert_eq!(
+        b.peers["alice"].terminal_size, None,
+        "the share ended for bob"
+    );
 }

@@ -291,19 +291,26 @@ impl TermShare {
         update(state, |s| s.my_terminal = mine);
     }
 
-    /// Every [`POLL`]: ends a share whose program ended, and sends what changed (at most
-    /// every [`BATCH`]) to every open channel.
+    /// Every [`POLL`]: sends what changed (at most every [`BATCH`]) to every open channel,
+    /// and ends a share whose program ended once its last screen is out.
     pub async fn tick(&mut self, now: Instant, state: &Mutex<MeshState>) {
-        if let Some(why) = self.host.as_ref().and_then(TerminalHost::exited) {
+        let Some(host) = &self.host else {
+            return;
+        };
+        let exited = host.exited();
+        if exited.is_none() && self.last_sent.is_some_and(|t| now < t + BATCH) {
+            return;
+        }
+        self.send_screens(now, state).await;
+        if let Some(why) = exited {
             self.stop(state).await;
             update(state, |s| {
                 s.push_error(format!("your shared terminal stopped: {why}"))
             });
-            return;
         }
-        if self.host.is_none() || self.last_sent.is_some_and(|t| now < t + BATCH) {
-            return;
-        }
+    }
+
+    async fn send_screens(&mut self, now: Instant, state: &Mutex<MeshState>) {
         self.read_host(state);
         let Some(screen) = &self.screen else {
             return;
