@@ -283,6 +283,11 @@ pub fn demo_script(name: &str, tone: u32, shares_screen: bool) -> String {
             (1, true) => s += "wait 10s\nscreen off\n",
             (2, false) => s += "hand lower\n",
             (2, true) => s += "chat the test pattern carries its frame number and capture time\n",
+            (3, false) if round % 8 == 3 => {
+                s += "chat here is my terminal, shared as text (S shares yours)\n";
+                s += "share-terminal command -v top >/dev/null && exec top -d 1 || while sleep 1; do date; done\n";
+                s += "wait 15s\nshare-terminal off\n";
+            }
             _ => s += "wait 2s\n",
         }
     }
@@ -312,4 +317,25 @@ pub async fn demo(mut options: JoinOptions) -> anyhow::Result<()> {
     options.server = Some(url);
     options.room = "demo".into();
     join(options).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::mesh::MeshCommand;
+    use crate::headless::script::{parse_script, Step};
+
+    #[test]
+    fn the_demo_participants_scripts_parse_and_one_shares_a_terminal() {
+        for (name, screen) in [("ada", false), ("grace", true)] {
+            let lines = parse_script(&demo_script(name, 440, screen)).expect("a valid script");
+            let shares = lines.iter().any(|l| {
+                matches!(
+                    &l.step,
+                    Step::Command(MeshCommand::ShareTerminal(Some(spec))) if spec.command.contains("top")
+                )
+            });
+            assert_eq!(shares, !screen, "{name}");
+        }
+    }
 }

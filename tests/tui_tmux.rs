@@ -99,6 +99,14 @@ impl Tmux {
     }
 }
 
+/// Esc twice as a person presses it: two keys a moment apart (two escapes read together
+/// are one key to the terminal's input parser).
+fn esc_twice(t: &Tmux) {
+    t.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(100));
+    t.keys(&["Escape"]);
+}
+
 /// Waits until the screen no longer shows `text`, or panics with what it shows.
 fn wait_until_gone(t: &Tmux, text: &str, within: Duration) {
     let deadline = Instant::now() + within;
@@ -338,9 +346,7 @@ async fn shared_terminal_in_tmux() {
     });
     t.wait_for(&["got:from the viewer"], false, Duration::from_secs(20));
     // Esc twice gives the keys back to the meeting; taking control back ends typing.
-    t.keys(&["Escape"]);
-    std::thread::sleep(Duration::from_millis(300));
-    t.keys(&["Escape"]);
+    esc_twice(&t);
     wait_until_gone(&t, "typing here", Duration::from_secs(10));
     sharer.command(MeshCommand::TerminalControl(None));
     t.wait_for(&["keyboard: sharer"], false, Duration::from_secs(20));
@@ -351,5 +357,91 @@ async fn shared_terminal_in_tmux() {
     t.wait_for(&["TERMMEET-EXITED"], false, Duration::from_secs(20));
     assert_eq!(t.pane_title(), title_before);
     sharer.command(MeshCommand::Leave);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+}
+
+#[test]
+fn the_sharer_types_into_their_own_terminal_and_stops_it_with_s() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(sharer_in_tmux());
+}
+
+async fn sharer_in_tmux() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let (viewer, task) = Mesh::start(participant(&url, "typing", "observer", None));
+    let bin = env!("CARGO_BIN_EXE_termmeet");
+    let t = Tmux::start(
+        "sharer",
+        &format!(
+            "{bin} join typing --server {url} --name typist --camera none --mic none --speaker none --share-size 60x12 --share-terminal 'stty -echo; while IFS= read -r l; do echo \"ran:$l\"; done' --log-file {}; echo TERMMEET-EXITED; sleep 60",
+            log_file("sharer")
+        ),
+    );
+    let seen = |what: &str, check: &dyn Fn(&termmeet::call::mesh::PeerState) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let ok = viewer.read(|s| {
+                s.peers
+                    .values()
+                    .find(|p| p.info.name == "typist")
+                    .is_some_and(check)
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the observer never saw {what}; the sharer's terminal shows:\n{}",
+                t.capture(false)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let shows = |text: &'static str| {
+        move |p: &termmeet::call::mesh::PeerState| {
+            p.terminal.as_ref().is_some_and(|t| t.screen.contains(text))
+        }
+    };
+    seen("the shared terminal", &|p| {
+        p.terminal
+            .as_ref()
+            .is_some_and(|t| (t.screen.cols, t.screen.rows) == (60, 12))
+    });
+    t.wait_for(
+        &["your terminal", "keyboard: you", "typing here"],
+        false,
+        Duration::from_secs(20),
+    );
+    // The keys go into the program from the start.
+    t.type_text("hello");
+    t.keys(&["Enter"]);
+    seen("the typed line", &shows("ran:hello"));
+    t.wait_for(&["ran:hello"], false, Duration::from_secs(10));
+    // Esc twice: the keys are the meeting's again (h raises a hand).
+    esc_twice(&t);
+    wait_until_gone(&t, "typing here", Duration::from_secs(10));
+    t.keys(&["h"]);
+    seen("the raised hand", &|p| p.info.hand);
+    // Enter goes back in.
+    t.keys(&["Enter"]);
+    t.wait_for(&["typing here"], false, Duration::from_secs(10));
+    t.type_text("again");
+    t.keys(&["Enter"]);
+    seen("the second line", &shows("ran:again"));
+    esc_twice(&t);
+    wait_until_gone(&t, "typing here", Duration::from_secs(10));
+    // S stops the share for everyone.
+    t.keys(&["S"]);
+    seen("the share stop", &|p| p.terminal.is_none());
+    wait_until_gone(&t, "your terminal", Duration::from_secs(10));
+    t.keys(&["q", "y"]);
+    t.wait_for(&["TERMMEET-EXITED"], false, Duration::from_secs(20));
+    viewer.command(MeshCommand::Leave);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
 }

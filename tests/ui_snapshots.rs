@@ -489,9 +489,39 @@ fn a_shared_terminal_takes_the_main_area_as_text() {
             }
         )]
     );
+    // One Esc goes to the program a moment later (or with the next key)…
+    assert!(app
+        .update(Action::Key(KeyEvent::from(KeyCode::Esc)))
+        .is_empty());
+    assert!(app.terminal_focus);
+    let t0 = std::time::Instant::now();
+    assert!(app.update(Action::Tick(t0)).is_empty());
+    assert_eq!(
+        app.update(Action::Tick(t0 + termmeet::app::ESC_WAIT)),
+        vec![termmeet::app::Effect::Mesh(
+            termmeet::call::mesh::MeshCommand::TerminalKeys {
+                to: Some("a".into()),
+                bytes: vec![0x1b]
+            }
+        )]
+    );
     app.update(Action::Key(KeyEvent::from(KeyCode::Esc)));
-    assert!(app.terminal_focus, "one Esc goes to the program");
-    app.update(Action::Key(KeyEvent::from(KeyCode::Esc)));
+    assert_eq!(
+        app.update(key('x')),
+        vec![termmeet::app::Effect::Mesh(
+            termmeet::call::mesh::MeshCommand::TerminalKeys {
+                to: Some("a".into()),
+                bytes: b"\x1bx".to_vec()
+            }
+        )]
+    );
+    // …and two together come back to the meeting, sending nothing.
+    assert!(app
+        .update(Action::Key(KeyEvent::from(KeyCode::Esc)))
+        .is_empty());
+    assert!(app
+        .update(Action::Key(KeyEvent::from(KeyCode::Esc)))
+        .is_empty());
     assert!(!app.terminal_focus, "a second one comes back");
     // Control taken back: Enter no longer types into it.
     let mut m = app.meeting.clone();
@@ -501,4 +531,54 @@ fn a_shared_terminal_takes_the_main_area_as_text() {
     app.update(Action::Meeting(Box::new(m)));
     app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
     assert!(!app.terminal_focus);
+}
+
+#[test]
+fn k_gives_the_chosen_peer_the_keyboard_and_takes_it_back() {
+    use termmeet::app::Effect;
+    use termmeet::call::mesh::MeshCommand;
+    let mut app = App::new("standup");
+    let mut m = meeting(&[("a", "alice"), ("b", "bob")]);
+    // Without a share of ours, K says what to do.
+    app.update(Action::Meeting(Box::new(m.clone())));
+    assert!(app.update(key('K')).is_empty());
+    assert!(app
+        .notices
+        .last()
+        .is_some_and(|n| n.contains("share a terminal first")));
+    m.my_terminal = Some(termmeet::call::mesh::SharedTerminal {
+        label: "bash".into(),
+        ..shared_terminal(None)
+    });
+    app.update(Action::Meeting(Box::new(m.clone())));
+    // Choose bob in the peers panel (Tab to it, then down), then K.
+    while app.focus != Some(termmeet::app::Panel::Peers) {
+        app.update(Action::Key(KeyEvent::from(KeyCode::Tab)));
+    }
+    app.update(Action::Key(KeyEvent::from(KeyCode::Down)));
+    app.update(Action::Key(KeyEvent::from(KeyCode::Down)));
+    let chosen = app.selected_peer.clone().expect("someone chosen");
+    assert_eq!(
+        app.update(key('K')),
+        vec![Effect::Mesh(MeshCommand::TerminalControl(Some(
+            chosen.clone()
+        )))]
+    );
+    // Shown to everyone as holding it; K takes it back.
+    m.my_terminal = Some(termmeet::call::mesh::SharedTerminal {
+        label: "bash".into(),
+        ..shared_terminal(Some(&chosen))
+    });
+    app.update(Action::Meeting(Box::new(m)));
+    check("terminal_share_given", &app);
+    assert_eq!(
+        app.update(key('K')),
+        vec![Effect::Mesh(MeshCommand::TerminalControl(None))]
+    );
+    // S stops our share.
+    app.update(Action::Key(KeyEvent::from(KeyCode::Esc)));
+    assert_eq!(
+        app.update(key('S')),
+        vec![Effect::Mesh(MeshCommand::ShareTerminal(None))]
+    );
 }

@@ -157,8 +157,10 @@ pub struct App {
     pub clips: Vec<std::path::PathBuf>,
     /// Whether keys go to the shared terminal shown (ours, or one we were given control of).
     pub terminal_focus: bool,
-    /// Whether the last key typed into the terminal was Esc (a second one leaves it).
-    pub esc_armed: bool,
+    /// An Esc typed into the terminal and held back: a second one soon after leaves the
+    /// terminal, anything else (or [`ESC_WAIT`] passing) sends it to the program. The time
+    /// is that of the first tick after it.
+    pub esc_held: Option<Option<std::time::Instant>>,
     /// Rows the shared terminal's view is moved from where the cursor puts it (PgUp/PgDn).
     pub terminal_pan: i32,
     /// What `S` shares (`--share-terminal`, `--share-size`).
@@ -175,6 +177,10 @@ pub struct TerminalShown {
     /// The terminal.
     pub terminal: SharedTerminal,
 }
+
+/// An Esc typed into a shared terminal reaches the program this long after it was typed,
+/// unless a second Esc (which returns the keys to the meeting) comes first.
+pub const ESC_WAIT: Duration = Duration::from_millis(300);
 
 /// How long the speaker layout stays on someone who fell silent before it follows another.
 pub const SPEAKER_HOLD: Duration = Duration::from_secs(2);
@@ -211,7 +217,7 @@ impl App {
             draw_fps: 0.0,
             clips: Vec::new(),
             terminal_focus: false,
-            esc_armed: false,
+            esc_held: None,
             terminal_pan: 0,
             share_spec: TerminalSpec::shell(),
             share_requested: false,
@@ -246,29 +252,59 @@ impl App {
     }
 
     /// Keys typed while the shared terminal has focus: each goes to the program as a
-    /// terminal would send it; Esc twice in a row returns to the meeting.
+    /// terminal would send it; Esc twice in a row returns to the meeting (a single Esc goes
+    /// to the program [`ESC_WAIT`] later, or with the next key).
     fn on_terminal_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         let Some(shown) = self.shown_terminal().filter(|s| self.can_type_into(s)) else {
             self.terminal_focus = false;
-            self.esc_armed = false;
+            self.esc_held = None;
             return self.on_key(key);
         };
-        if key.code == KeyCode::Esc && key.modifiers.is_empty() {
-            if self.esc_armed {
-                self.esc_armed = false;
-                self.terminal_focus = false;
-                return Vec::new();
-            }
-            self.esc_armed = true;
-        } else {
-            self.esc_armed = false;
+        let esc = key.code == KeyCode::Esc;
+        // Two Escs read together arrive as Alt+Esc.
+        if esc && (key.modifiers.contains(KeyModifiers::ALT) || self.esc_held.is_some()) {
+            self.esc_held = None;
+            self.terminal_focus = false;
+            return Vec::new();
         }
-        match key_bytes(&key) {
-            Some(bytes) => vec![Effect::Mesh(MeshCommand::TerminalKeys {
-                to: shown.sharer,
-                bytes,
-            })],
-            None => Vec::new(),
+        if esc && key.modifiers.is_empty() {
+            self.esc_held = Some(None);
+            return Vec::new();
+        }
+        let mut bytes = Vec::new();
+        if self.esc_held.take().is_some() {
+            bytes.push(0x1b);
+        }
+        bytes.extend(key_bytes(&key).unwrap_or_default());
+        if bytes.is_empty() {
+            return Vec::new();
+        }
+        vec![Effect::Mesh(MeshCommand::TerminalKeys {
+            to: shown.sharer,
+            bytes,
+        })]
+    }
+
+    /// A held Esc that was not followed by another in time goes to the program.
+    fn release_esc(&mut self, now: std::time::Instant) -> Vec<Effect> {
+        match self.esc_held {
+            Some(None) => {
+                self.esc_held = Some(Some(now));
+                Vec::new()
+            }
+            Some(Some(t)) if now.saturating_duration_since(t) >= ESC_WAIT => {
+                self.esc_held = None;
+                match self.shown_terminal().filter(|s| self.can_type_into(s)) {
+                    Some(shown) if self.terminal_focus => {
+                        vec![Effect::Mesh(MeshCommand::TerminalKeys {
+                            to: shown.sharer,
+                            bytes: vec![0x1b],
+                        })]
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -280,7 +316,7 @@ impl App {
         } else {
             self.terminal_focus = true;
             self.share_requested = true;
-            self.esc_armed = false;
+            self.esc_held = None;
             self.terminal_pan = 0;
             vec![Effect::Mesh(MeshCommand::ShareTerminal(Some(
                 self.share_spec.clone(),
@@ -344,7 +380,7 @@ impl App {
                         .is_some_and(|t| self.can_type_into(&t))
                 {
                     self.terminal_focus = false;
-                    self.esc_armed = false;
+                    self.esc_held = None;
                 }
                 if self.shown_terminal().is_none() {
                     self.terminal_pan = 0;
@@ -372,14 +408,18 @@ impl App {
                 }
             }
             Action::Space { down: false, .. } => self.stop_talking(),
-            Action::Tick(now) => match (self.ptt, self.talking) {
-                (PushToTalk::Repeat, Some(last))
-                    if now.saturating_duration_since(last) >= PTT_REPEAT_TIMEOUT =>
-                {
-                    self.stop_talking()
-                }
-                _ => Vec::new(),
-            },
+            Action::Tick(now) => {
+                let mut out = self.release_esc(now);
+                out.extend(match (self.ptt, self.talking) {
+                    (PushToTalk::Repeat, Some(last))
+                        if now.saturating_duration_since(last) >= PTT_REPEAT_TIMEOUT =>
+                    {
+                        self.stop_talking()
+                    }
+                    _ => Vec::new(),
+                });
+                out
+            }
             Action::MicLevel(level) => {
                 self.mic_level = level;
                 Vec::new()
@@ -503,7 +543,7 @@ impl App {
                     .is_some_and(|t| self.can_type_into(&t)) =>
             {
                 self.terminal_focus = true;
-                self.esc_armed = false;
+                self.esc_held = None;
                 Vec::new()
             }
             KeyCode::Char('S') => self.toggle_terminal_share(),
