@@ -330,3 +330,266 @@ fn playback_moves_to_another_speaker_without_losing_its_streams() {
         dominant_frequency(&heard)
     );
 }
+
+/// `termmeet devices` as a person runs it.
+fn devices_output() -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
+        .arg("devices")
+        .output()
+        .expect("termmeet runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn devices_are_listed_by_their_descriptions_with_the_defaults_marked() {
+    require_pulse();
+    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    let _mic = PulseModule::load(&[
+        "module-sine-source",
+        "source_name=deskmic",
+        "source_properties=device.description=Desk-Microphone",
+    ]);
+    let _speaker = PulseModule::load(&[
+        "module-null-sink",
+        "sink_name=deskspk",
+        "sink_properties=device.description=Desk-Speaker",
+    ]);
+    pactl(&["set-default-sink", "deskspk"]);
+    let listed = devices_output();
+    pactl(&["set-default-sink", "vsink"]);
+    eprintln!("{listed}");
+    let section = |title: &str| -> String {
+        listed
+            .split("\n\n")
+            .find(|s| s.starts_with(title))
+            .unwrap_or_else(|| panic!("no {title} section in:\n{listed}"))
+            .to_string()
+    };
+    let mics = section("Microphones");
+    let monitors = section("Monitors");
+    let speakers = section("Speakers");
+    assert!(mics.contains("Desk-Microphone (deskmic)"), "{mics}");
+    assert!(
+        mics.contains("* "),
+        "the default microphone is marked:\n{mics}"
+    );
+    assert!(
+        speakers.contains("* Desk-Speaker (deskspk)"),
+        "the default speaker is marked:\n{speakers}"
+    );
+    assert!(monitors.contains("Monitor of Desk-Speaker"), "{monitors}");
+    assert!(!mics.contains("Monitor of"), "monitors apart:\n{mics}");
+    for plugin in [
+        "lavrate",
+        "samplerate",
+        "speexrate",
+        "jack",
+        "oss",
+        "speex",
+        "upmix",
+        "vdownmix",
+    ] {
+        assert!(
+            !listed.lines().any(|l| l
+                .split_whitespace()
+                .any(|w| w == plugin || w == format!("({plugin})"))),
+            "ALSA's {plugin} plugin is not a device:\n{listed}"
+        );
+    }
+    assert!(listed.contains("PulseAudio"), "{listed}");
+}
+
+#[test]
+fn the_microphone_and_speaker_are_chosen_by_description() {
+    require_pulse();
+    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    let _tone = PulseModule::load(&[
+        "module-sine-source",
+        "source_name=pick523",
+        "frequency=523",
+        "source_properties=device.description=Pickable-Tone",
+    ]);
+    let _speaker = PulseModule::load(&[
+        "module-null-sink",
+        "sink_name=pickspk",
+        "sink_properties=device.description=Pickable-Speaker",
+    ]);
+    // By a prefix of the description, in another case.
+    let mut mic = MicSource::open(Some("pickable-t")).expect("the microphone by description");
+    let mut samples = Vec::new();
+    for n in 0..60 {
+        let frame = mic.next_frame().expect("audio");
+        if n >= 20 {
+            samples.extend(frame.samples);
+        }
+    }
+    assert!(
+        mic.describe().contains("Pickable-Tone"),
+        "{}",
+        mic.describe()
+    );
+    assert!(
+        tone_is_dominant(&samples, 523.0),
+        "the 523 Hz source, heard at {:?} Hz",
+        dominant_frequency(&samples)
+    );
+    drop(mic);
+    let playback = Playback::open(Some("Pickable-Speaker")).expect("the speaker by description");
+    assert_eq!(playback.name(), "Pickable-Speaker");
+    let a = playback.add_stream();
+    let mut tone = ToneSource::new(660.0, true);
+    for _ in 0..25 {
+        a.push(&tone.next_frame().unwrap().samples);
+    }
+    let recorder =
+        std::thread::spawn(|| common::netlab::parec(Command::new("parec"), "pickspk.monitor", 2.0));
+    for _ in 0..125 {
+        a.push(&tone.next_frame().unwrap().samples);
+    }
+    let recorded = recorder.join().unwrap();
+    let heard = &recorded[recorded.len() / 3..];
+    assert!(
+        tone_is_dominant(heard, 660.0),
+        "660 Hz reached the chosen speaker: {} samples, loudest {:?}, dominant {:?}",
+        heard.len(),
+        heard.iter().map(|s| s.unsigned_abs()).max(),
+        dominant_frequency(heard)
+    );
+    drop(playback);
+    // A name that fits nothing says what there is.
+    let e = MicSource::open(Some("no such thing"))
+        .err()
+        .expect("an error")
+        .to_string();
+    assert!(e.contains("Pickable-Tone"), "{e}");
+}
+
+/// A tone on a microphone that runs on a real clock: a null sink at `rate` that `pacat`
+/// plays the tone into, and its monitor as the microphone. (PulseAudio's sine source makes
+/// its sound two seconds at a time, which no microphone does.)
+struct ClockedTone {
+    _sink: PulseModule,
+    player: std::process::Child,
+    name: String,
+}
+
+impl ClockedTone {
+    fn start(name: &str, rate: u32, hz: f64) -> ClockedTone {
+        let sink = PulseModule::load(&[
+            "module-null-sink",
+            &format!("sink_name={name}"),
+            &format!("rate={rate}"),
+            &format!("sink_properties=device.description={name}-tone"),
+        ]);
+        let mut player = Command::new("pacat")
+            .args([
+                &format!("--device={name}"),
+                "--raw",
+                "--format=float32le",
+                &format!("--rate={rate}"),
+                "--channels=1",
+                "--latency-msec=50",
+            ])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("pacat (pulseaudio-utils) is installed by scripts/setup.sh");
+        let mut stdin = player.stdin.take().expect("pacat's input");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut n = 0u64;
+            // Until pacat goes (the test ends): pacat blocks at the sink's pace.
+            loop {
+                let block: Vec<u8> = (0..rate as u64 / 10)
+                    .flat_map(|i| {
+                        let t = (n + i) as f64 / f64::from(rate);
+                        ((0.5 * (2.0 * std::f64::consts::PI * hz * t).sin()) as f32).to_le_bytes()
+                    })
+                    .collect();
+                n += rate as u64 / 10;
+                if stdin.write_all(&block).is_err() {
+                    return;
+                }
+            }
+        });
+        ClockedTone {
+            _sink: sink,
+            player,
+            name: name.to_string(),
+        }
+    }
+
+    /// The microphone's name: the sink's monitor.
+    fn microphone(&self) -> String {
+        format!("{}.monitor", self.name)
+    }
+}
+
+impl Drop for ClockedTone {
+    fn drop(&mut self) {
+        let _ = self.player.kill();
+        let _ = self.player.wait();
+    }
+}
+
+/// A 5 kHz tone on a microphone running at `rate`, sent through a real call: what the other
+/// end decodes, its strongest spurious component in dB below the tone.
+fn spurious_at_the_far_end(rate: u32) -> f64 {
+    let tone = ClockedTone::start(&format!("far5k{rate}"), rate, 5_000.0);
+    let name = tone.microphone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use termmeet::call::mesh::{Mesh, MeshCommand};
+        let server = common::TestServer::start().await;
+        let url = server.url();
+        let mut config = common::participant(&url, "far", "talker", None);
+        config.microphone = Some(Box::new(
+            MicSource::open(Some(&name)).expect("the tone's microphone"),
+        ));
+        let (talker, t1) = Mesh::start(config);
+        let (listener, t2) = Mesh::start(common::participant(&url, "far", "listener", None));
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        let mut best = f64::MAX;
+        let mut rounds = 0;
+        // Three one-second windows once sound flows; the cleanest one counts (a window may
+        // hold the jitter buffer's start).
+        while rounds < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no sound from the talker"
+            );
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            let id = listener.read(|s| s.id_of("talker"));
+            let Some(id) = id else { continue };
+            let samples = listener.recent_audio(&id);
+            if samples.len() < 48_000 || !tone_is_dominant(&samples, 5_000.0) {
+                continue;
+            }
+            let floats: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
+            best = best.min(termmeet::media::tone::spurious_db(&floats, 48_000, 5_000.0));
+            rounds += 1;
+        }
+        talker.command(MeshCommand::Leave);
+        listener.command(MeshCommand::Leave);
+        let _ = tokio::time::timeout(Duration::from_secs(5), t1).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), t2).await;
+        best
+    })
+}
+
+#[test]
+fn a_5khz_tone_reaches_the_far_end_limited_by_opus_alone() {
+    require_pulse();
+    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    for rate in [44_100, 48_000] {
+        let db = spurious_at_the_far_end(rate);
+        eprintln!(
+            "5 kHz on a microphone at {rate} Hz, decoded at the far end: spurious {db:.1} dB"
+        );
+        assert!(db <= -42.0, "at {rate} Hz: spurious at {db:.1} dB");
+    }
+}

@@ -445,3 +445,42 @@ async fn sharer_in_tmux() {
     viewer.command(MeshCommand::Leave);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
 }
+
+#[test]
+fn a_speaker_plugged_in_during_the_meeting_appears_in_the_picker() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    assert!(
+        std::env::var("TERMMEET_TEST_PULSE").is_ok(),
+        "no test sound server: run the tests with `make test` (scripts/services.sh starts PulseAudio)"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let server = TestServer::start().await;
+        let url = server.url();
+        let bin = env!("CARGO_BIN_EXE_termmeet");
+        let t = Tmux::start(
+            "hotplug",
+            &format!(
+                "{bin} join hotplug --server {url} --name plug --camera none --mic none --log-file {}; sleep 60",
+                log_file("hotplug")
+            ),
+        );
+        t.wait_for(&["plug (you)"], false, Duration::from_secs(30));
+        t.keys(&["d"]);
+        t.wait_for(&["Speaker", "the system's default"], false, Duration::from_secs(20));
+        let sink = common::PulseModule::load(&[
+            "module-null-sink",
+            "sink_name=hotplugged",
+            "sink_properties=device.description=Hotplug-Headset",
+        ]);
+        // Found again within a few seconds while the picker is open.
+        t.wait_for(&["Hotplug-Headset"], false, Duration::from_secs(10));
+        drop(sink);
+        wait_until_gone(&t, "Hotplug-Headset", Duration::from_secs(10));
+        t.keys(&["Escape", "q", "y"]);
+    });
+}

@@ -266,8 +266,20 @@ fn device_picker() {
             (0, "Integrated Camera".into()),
             (1, "USB Webcam C920".into()),
         ],
-        microphones: vec!["pulse: PulseAudio Sound Server".into()],
-        speakers: vec!["pulse: PulseAudio Sound Server".into()],
+        microphones: vec![termmeet::media::sound::SoundDevice {
+            id: "alsa_input.pci.analog-stereo".into(),
+            description: "Built-in Audio Analog Stereo".into(),
+            kind: termmeet::media::sound::SoundKind::Microphone,
+            default: true,
+            rate: Some(48_000),
+        }],
+        speakers: vec![termmeet::media::sound::SoundDevice {
+            id: "alsa_output.pci.analog-stereo".into(),
+            description: "Built-in Audio Analog Stereo".into(),
+            kind: termmeet::media::sound::SoundKind::Speaker,
+            default: true,
+            rate: Some(48_000),
+        }],
         screens: vec![":0.0 (1920x1080)".into()],
     }));
     app.update(Action::Key(KeyEvent::from(KeyCode::Down)));

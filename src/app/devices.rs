@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use crate::call::mesh::MeshCommand;
+use crate::media::sound::{SoundDevice, SoundKind};
 use crate::media::sources::{AudioSpec, VideoSpec};
 
 /// What a choice switches.
@@ -49,10 +50,10 @@ pub struct DeviceChoice {
 pub struct FoundDevices {
     /// Cameras: (index, name).
     pub cameras: Vec<(u32, String)>,
-    /// Microphones as `NAME: description`.
-    pub microphones: Vec<String>,
-    /// Speakers as `NAME: description`.
-    pub speakers: Vec<String>,
+    /// Microphones, then the monitors of speakers.
+    pub microphones: Vec<SoundDevice>,
+    /// Speakers.
+    pub speakers: Vec<SoundDevice>,
     /// X screens as `DISPLAY (WxH)`.
     pub screens: Vec<String>,
 }
@@ -60,22 +61,33 @@ pub struct FoundDevices {
 impl FoundDevices {
     /// Asks the system (blocking: run it off the UI thread).
     pub fn find() -> FoundDevices {
-        use crate::media::{camera, mic, screen};
+        use crate::media::{camera, screen, sound};
+        let (_, devices) = sound::list();
+        let of = |kinds: &[SoundKind]| {
+            kinds
+                .iter()
+                .flat_map(|k| sound::of_kind(&devices, *k).cloned())
+                .collect::<Vec<_>>()
+        };
         FoundDevices {
             cameras: camera::list_cameras()
                 .into_iter()
                 .map(|c| (c.index, c.name))
                 .collect(),
-            microphones: mic::list_audio_devices(true),
-            speakers: mic::list_audio_devices(false),
+            microphones: of(&[SoundKind::Microphone, SoundKind::Monitor]),
+            speakers: of(&[SoundKind::Speaker]),
             screens: screen::list_screens(),
         }
     }
 }
 
-/// The short name of a `NAME: description` line.
-fn short_name(line: &str) -> &str {
-    line.split_once(": ").map_or(line, |(name, _)| name)
+/// A sound device as the picker shows it.
+fn sound_label(d: &SoundDevice) -> String {
+    format!(
+        "{}{}",
+        d.description,
+        if d.default { " (default)" } else { "" }
+    )
 }
 
 /// Every choice, grouped by kind: the devices found, the clips from the config (`.y4m` as
@@ -118,11 +130,11 @@ pub fn device_choices(found: &FoundDevices, clips: &[PathBuf]) -> Vec<DeviceChoi
         "none (camera off)".into(),
         MeshCommand::UseCamera(VideoSpec::None),
     );
-    for line in &found.microphones {
+    for d in &found.microphones {
         add(
             DeviceKind::Microphone,
-            line.clone(),
-            MeshCommand::UseMicrophone(AudioSpec::Mic(Some(short_name(line).to_string()))),
+            sound_label(d),
+            MeshCommand::UseMicrophone(AudioSpec::Mic(Some(d.id.clone()))),
         );
     }
     for clip in of_kind("wav") {
@@ -147,11 +159,11 @@ pub fn device_choices(found: &FoundDevices, clips: &[PathBuf]) -> Vec<DeviceChoi
         "the system's default".into(),
         MeshCommand::UseSpeaker(None),
     );
-    for line in &found.speakers {
+    for d in &found.speakers {
         add(
             DeviceKind::Speaker,
-            line.clone(),
-            MeshCommand::UseSpeaker(Some(short_name(line).to_string())),
+            sound_label(d),
+            MeshCommand::UseSpeaker(Some(d.id.clone())),
         );
     }
     for line in &found.screens {
@@ -233,8 +245,20 @@ mod tests {
     fn found() -> FoundDevices {
         FoundDevices {
             cameras: vec![(0, "Integrated Camera".into())],
-            microphones: vec!["pulse: PulseAudio Sound Server".into()],
-            speakers: vec!["pulse: PulseAudio Sound Server".into()],
+            microphones: vec![SoundDevice {
+                id: "alsa_input.pci.analog-stereo".into(),
+                description: "Built-in Audio Analog Stereo".into(),
+                kind: SoundKind::Microphone,
+                default: true,
+                rate: Some(48_000),
+            }],
+            speakers: vec![SoundDevice {
+                id: "alsa_output.pci.analog-stereo".into(),
+                description: "Built-in Audio Analog Stereo".into(),
+                kind: SoundKind::Speaker,
+                default: true,
+                rate: Some(48_000),
+            }],
             screens: vec![":0.0 (1920x1080)".into()],
         }
     }
@@ -262,7 +286,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             mic.command,
-            MeshCommand::UseMicrophone(AudioSpec::Mic(Some("pulse".into())))
+            MeshCommand::UseMicrophone(AudioSpec::Mic(Some("alsa_input.pci.analog-stereo".into())))
         );
         assert!(choices
             .iter()
@@ -286,7 +310,10 @@ mod tests {
         assert_eq!(p.current().unwrap().kind, DeviceKind::Speaker);
         p.jump(false);
         assert_eq!(p.current().unwrap().kind, DeviceKind::Microphone);
-        assert_eq!(p.current().unwrap().label, "pulse: PulseAudio Sound Server");
+        assert_eq!(
+            p.current().unwrap().label,
+            "Built-in Audio Analog Stereo (default)"
+        );
         p.step(100);
         assert_eq!(p.selected, p.choices.len() - 1);
     }

@@ -167,6 +167,8 @@ pub struct App {
     pub share_spec: TerminalSpec,
     /// A share was asked for and has not shown up yet (focus waits for it).
     pub share_requested: bool,
+    /// While the device picker is open: when the devices were last asked for.
+    pub devices_found_at: Option<std::time::Instant>,
 }
 
 /// The shared terminal the large tile shows.
@@ -177,6 +179,9 @@ pub struct TerminalShown {
     /// The terminal.
     pub terminal: SharedTerminal,
 }
+
+/// How often the open device picker finds the devices again.
+pub const DEVICES_REFRESH: Duration = Duration::from_secs(2);
 
 /// An Esc typed into a shared terminal reaches the program this long after it was typed,
 /// unless a second Esc (which returns the keys to the meeting) comes first.
@@ -221,6 +226,7 @@ impl App {
             terminal_pan: 0,
             share_spec: TerminalSpec::shell(),
             share_requested: false,
+            devices_found_at: None,
         }
     }
 
@@ -283,6 +289,26 @@ impl App {
             to: shown.sharer,
             bytes,
         })]
+    }
+
+    /// While the device picker is open, the devices are found again every
+    /// [`DEVICES_REFRESH`], so one plugged in or out shows up.
+    fn refresh_devices(&mut self, now: std::time::Instant) -> Vec<Effect> {
+        if self.picker.is_none() {
+            self.devices_found_at = None;
+            return Vec::new();
+        }
+        match self.devices_found_at {
+            None => {
+                self.devices_found_at = Some(now);
+                Vec::new()
+            }
+            Some(t) if now.saturating_duration_since(t) >= DEVICES_REFRESH => {
+                self.devices_found_at = Some(now);
+                vec![Effect::FindDevices]
+            }
+            Some(_) => Vec::new(),
+        }
     }
 
     /// A held Esc that was not followed by another in time goes to the program.
@@ -410,6 +436,7 @@ impl App {
             Action::Space { down: false, .. } => self.stop_talking(),
             Action::Tick(now) => {
                 let mut out = self.release_esc(now);
+                out.extend(self.refresh_devices(now));
                 out.extend(match (self.ptt, self.talking) {
                     (PushToTalk::Repeat, Some(last))
                         if now.saturating_duration_since(last) >= PTT_REPEAT_TIMEOUT =>
@@ -425,8 +452,17 @@ impl App {
                 Vec::new()
             }
             Action::Devices(found) => {
-                if self.picker.is_some() {
-                    self.picker = Some(DevicePicker::new(&found, &self.clips));
+                if let Some(old) = &self.picker {
+                    // Found again while open (devices come and go): the highlight stays on
+                    // the same choice when it is still there.
+                    let was = old.current().map(|c| c.label.clone());
+                    let mut picker = DevicePicker::new(&found, &self.clips);
+                    if let Some(i) =
+                        was.and_then(|l| picker.choices.iter().position(|c| c.label == l))
+                    {
+                        picker.selected = i;
+                    }
+                    self.picker = Some(picker);
                 }
                 Vec::new()
             }

@@ -1,5 +1,7 @@
-//! Microphones through cpal: 48 kHz mono 20 ms frames, whatever the device's own format.
-//! The cpal stream lives on its own thread, which hands samples over a channel.
+//! Microphones: 48 kHz mono 20 ms frames, whatever the device's own format. With a
+//! PulseAudio server (or PipeWire's PulseAudio service) the source is recorded over
+//! PulseAudio's own protocol, mono, at its own rate, 10 ms at a time; without one, through
+//! cpal's ALSA host. The stream lives on its own thread, which hands samples over a channel.
 
 use std::sync::mpsc;
 use std::thread;
@@ -10,6 +12,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use super::frame::{AudioFrame, SAMPLES_PER_FRAME, SAMPLE_RATE};
 use super::playback::StreamErrors;
 use super::resample::{downmix, to_i16, Resampler};
+use super::sound::{self, SoundKind};
 use super::soundlink::{self, SoundLink, THIN_RATE};
 use super::{AudioSource, MediaError};
 
@@ -31,30 +34,16 @@ fn device_names(d: &cpal::Device) -> (String, String) {
     )
 }
 
-/// The audio devices cpal finds, inputs or outputs, as `name: description`.
-pub fn list_audio_devices(inputs: bool) -> Vec<String> {
-    let host = cpal::default_host();
-    let devices = if inputs {
-        host.input_devices()
-    } else {
-        host.output_devices()
-    };
-    match devices {
-        Ok(list) => list
-            .map(|d| {
-                let (id, description) = device_names(&d);
-                format!("{id}: {description}")
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Finds an input (or output) device: the default when `name` is `None`, else the one whose
-/// short name is `name`, else the first whose description contains it (case-insensitive).
+/// Finds an input (or output) device: the default when `name` is `None`, else the one
+/// `name` names (see [`sound::choose`]: a description or system name, in any case, or the
+/// start of one). Through PulseAudio when a server answers (its own host: the device at its
+/// own rate, no ALSA plugin between), else through ALSA.
 pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, MediaError> {
     let host = cpal::default_host();
     let kind = if input { "microphone" } else { "speaker" };
+    if host.id() == cpal::HostId::PulseAudio {
+        return find_pulse_device(&host, name, input);
+    }
     match name {
         None => {
             let env = |k: &str| std::env::var(k).ok();
@@ -115,6 +104,61 @@ pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, Medi
             )))
         }
     }
+}
+
+/// The PulseAudio source (with `input`; monitors too) or sink that `name` names, or the
+/// default; `None` when the devices do not come from PulseAudio.
+fn pulse_choice(name: Option<&str>, input: bool) -> Option<Result<sound::SoundDevice, MediaError>> {
+    let (system, devices) = sound::list();
+    if system != sound::SoundSystem::PulseAudio {
+        return None;
+    }
+    let kind = if input { "microphone" } else { "speaker" };
+    let kinds: &[SoundKind] = if input {
+        &[SoundKind::Microphone, SoundKind::Monitor]
+    } else {
+        &[SoundKind::Speaker]
+    };
+    let chosen =
+        match name {
+            Some(wanted) => sound::choose(&devices, wanted, kinds)
+                .map_err(|e| MediaError::Device(format!("no {kind} {wanted:?}: {e}"))),
+            None => sound::default_of(&devices, kinds).ok_or_else(|| {
+                MediaError::Device(format!(
+                "no {kind} found; check the sound server (PulseAudio or PipeWire), or run with {}",
+                if input { "--mic none" } else { "--speaker none" }
+            ))
+            }),
+        };
+    Some(chosen.cloned())
+}
+
+/// cpal's device (of its PulseAudio host) for what [`pulse_choice`] chose.
+fn find_pulse_device(
+    host: &cpal::Host,
+    name: Option<&str>,
+    input: bool,
+) -> Result<cpal::Device, MediaError> {
+    let kind = if input { "microphone" } else { "speaker" };
+    let chosen = pulse_choice(name, input).unwrap_or_else(|| {
+        Err(MediaError::Device(format!(
+            "no {kind}: the sound server stopped answering"
+        )))
+    })?;
+    let found = if input {
+        host.input_devices()
+    } else {
+        host.output_devices()
+    };
+    found
+        .map_err(|e| MediaError::Device(format!("cannot list {kind}s: {e}")))?
+        .find(|d| device_names(d).0 == chosen.id)
+        .ok_or_else(|| {
+            MediaError::Device(format!(
+                "{kind} {:?} went away before it could be opened",
+                chosen.description
+            ))
+        })
 }
 
 /// The input (or output) device whose short name is exactly `id`, if there is one.
@@ -199,6 +243,87 @@ where
     )
 }
 
+/// A PulseAudio source recorded over PulseAudio's own protocol, the way a sound server's
+/// native client does: mono (the server mixes down), at the source's own rate (or 16 kHz
+/// 16-bit over a thin link), delivered every 10 ms. cpal's PulseAudio host asks for no
+/// fragment size, so the server hands its record streams over two seconds at a time, which
+/// the far end's jitter buffer cannot smooth; with a fixed size it stalls.
+struct PulseRecording {
+    _client: pulseaudio::Client,
+    stream: pulseaudio::RecordStream,
+}
+
+impl Drop for PulseRecording {
+    fn drop(&mut self) {
+        let stream = self.stream.clone();
+        let _ = futures::executor::block_on(stream.delete());
+    }
+}
+
+/// Starts recording `source` (PulseAudio's name) at `rate`, handing 48 kHz mono chunks to
+/// `tx`.
+fn record_pulse(
+    source: &str,
+    rate: u32,
+    thin: bool,
+    tx: mpsc::SyncSender<Vec<i16>>,
+) -> Result<PulseRecording, String> {
+    use pulseaudio::protocol::{
+        stream::{BufferAttr, StreamFlags},
+        ChannelMap, ChannelPosition, RecordStreamParams, SampleFormat, SampleSpec,
+    };
+    let client = pulseaudio::Client::from_env(c"termmeet").map_err(|e| e.to_string())?;
+    let format = if thin {
+        SampleFormat::S16Le
+    } else {
+        SampleFormat::Float32Le
+    };
+    let bytes_per_sample: usize = if thin { 2 } else { 4 };
+    let params = RecordStreamParams {
+        sample_spec: SampleSpec {
+            format,
+            channels: 1,
+            sample_rate: rate,
+        },
+        channel_map: ChannelMap::new([ChannelPosition::Mono]),
+        source_name: Some(std::ffi::CString::new(source).map_err(|e| e.to_string())?),
+        buffer_attr: BufferAttr {
+            fragment_size: (rate as usize / 100 * bytes_per_sample) as u32,
+            ..Default::default()
+        },
+        flags: StreamFlags {
+            adjust_latency: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut resampler = Resampler::new(rate, SAMPLE_RATE);
+    let (mut floats, mut out, mut partial) = (Vec::new(), Vec::new(), Vec::<u8>::new());
+    let sink = move |data: &[u8]| {
+        partial.extend_from_slice(data);
+        let whole = partial.len() / bytes_per_sample * bytes_per_sample;
+        floats.clear();
+        floats.extend(partial[..whole].chunks_exact(bytes_per_sample).map(|b| {
+            if bytes_per_sample == 2 {
+                f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0
+            } else {
+                f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+            }
+        }));
+        partial.drain(..whole);
+        out.clear();
+        resampler.process(&floats, &mut out);
+        // A full channel means nobody reads: drop rather than block the sound server.
+        let _ = tx.try_send(out.iter().map(|&s| to_i16(s)).collect());
+    };
+    let stream = futures::executor::block_on(client.create_record_stream(params, sink))
+        .map_err(|e| e.to_string())?;
+    Ok(PulseRecording {
+        _client: client,
+        stream,
+    })
+}
+
 /// A microphone as an audio source.
 pub struct MicSource {
     name: String,
@@ -225,6 +350,33 @@ impl MicSource {
         thread::Builder::new()
             .name("microphone".into())
             .spawn(move || {
+                let thin = soundlink::this_sound_link() == SoundLink::Thin;
+                if let Some(chosen) = pulse_choice(wanted.as_deref(), true) {
+                    let started = chosen.and_then(|d| {
+                        let (id, dname) = (d.id, d.description);
+                        let rate = if thin {
+                            THIN_RATE
+                        } else {
+                            d.rate.unwrap_or(SAMPLE_RATE)
+                        };
+                        let recording = record_pulse(&id, rate, thin, tx.clone()).map_err(|e| {
+                            MediaError::Device(format!("cannot open microphone {dname:?}: {e}"))
+                        })?;
+                        tracing::info!("microphone {dname:?} through PulseAudio: {rate} Hz mono");
+                        Ok((recording, dname, rate))
+                    });
+                    match started {
+                        Ok((recording, dname, rate)) => {
+                            let _ = ready_tx.send(Ok((dname, rate)));
+                            let _ = stop_rx.recv();
+                            drop(recording);
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                    return;
+                }
                 let started = (|| {
                     let device = find_device(wanted.as_deref(), true)?;
                     let dname = device

@@ -15,6 +15,7 @@ pub mod pattern;
 pub mod playback;
 pub mod resample;
 pub mod screen;
+pub mod sound;
 pub mod soundlink;
 pub mod sources;
 pub mod tone;
@@ -162,34 +163,65 @@ impl VideoSource for PatternSource {
 
 /// Every device found, as `termmeet devices` prints it.
 pub fn devices_report() -> String {
+    use sound::SoundKind;
     use std::fmt::Write;
     let mut out = String::new();
-    let section = |out: &mut String, title: &str, flag: &str, items: Vec<String>| {
-        let _ = writeln!(out, "{title} ({flag} NAME):");
+    let section = |out: &mut String, title: &str, items: Vec<String>| {
+        let _ = writeln!(out, "{title}:");
         if items.is_empty() {
             let _ = writeln!(out, "  none found");
         }
         for item in items {
             let _ = writeln!(out, "  {item}");
         }
+        let _ = writeln!(out);
     };
     let cameras = camera::list_cameras()
         .into_iter()
         .map(|c| format!("{}: {}", c.index, c.name))
         .collect();
-    section(&mut out, "Cameras", "--camera", cameras);
+    section(&mut out, "Cameras (--camera NUMBER or NAME)", cameras);
+    let (system, devices) = sound::list();
+    let line = |d: &sound::SoundDevice| {
+        format!(
+            "{} {} ({})",
+            if d.default { "*" } else { " " },
+            d.description,
+            d.id
+        )
+    };
+    let kind = |k| sound::of_kind(&devices, k).map(line).collect::<Vec<_>>();
     section(
         &mut out,
-        "Microphones",
-        "--mic",
-        mic::list_audio_devices(true),
+        &format!(
+            "Microphones (--mic NAME; from {}, * the default)",
+            system.name()
+        ),
+        kind(SoundKind::Microphone),
+    );
+    if system == sound::SoundSystem::PulseAudio {
+        section(
+            &mut out,
+            "Monitors (--mic NAME sends what that speaker plays)",
+            kind(SoundKind::Monitor),
+        );
+    }
+    section(
+        &mut out,
+        &format!(
+            "Speakers (--speaker NAME; from {}, * the default)",
+            system.name()
+        ),
+        kind(SoundKind::Speaker),
     );
     section(
         &mut out,
-        "Speakers",
-        "--speaker",
-        mic::list_audio_devices(false),
+        "Screens (--screen DISPLAY)",
+        screen::list_screens(),
     );
-    section(&mut out, "Screens", "--screen", screen::list_screens());
+    let _ = writeln!(
+        out,
+        "A NAME is a description or the name in brackets, in any case, or the start of one."
+    );
     out
 }

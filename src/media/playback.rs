@@ -288,6 +288,17 @@ fn open_sink(
             .with_buffer_size(cpal::BufferSize::Fixed(THIN_PERIOD));
     } else if let Some(rate) = pulse_native_rate(device, false).and_then(NonZero::new) {
         builder = builder.with_sample_rate(rate);
+    } else if device
+        .id()
+        .is_ok_and(|id| id.host() == cpal::HostId::PulseAudio)
+    {
+        // PulseAudio's own choice of buffer for a stream that asks for none is two
+        // seconds: 20 ms periods, two to the buffer, as ALSA's plugin used.
+        let rate = device
+            .default_output_config()
+            .map(|c| c.sample_rate())
+            .unwrap_or(48_000);
+        builder = builder.with_buffer_size(cpal::BufferSize::Fixed(rate / 50));
     }
     let mut errors = StreamErrors::new("speaker");
     builder

@@ -1,0 +1,363 @@
+//! Microphones and speakers as people know them. When a PulseAudio server (or PipeWire's
+//! PulseAudio service) answers, the devices are its sources and sinks, named by their
+//! descriptions ("Built-in Audio Analog Stereo"), asked over its own protocol; the monitors
+//! of its sinks are listed apart from the microphones. Otherwise they are ALSA's hardware
+//! cards and `default`, never its converter and mixer plugins.
+//!
+//! Choosing is pure ([`choose`]): a name matches a device's description or its system name,
+//! case-insensitively, exactly or by a prefix only one device has.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// What a sound device is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SoundKind {
+    /// A microphone (a PulseAudio source that is not a monitor, an ALSA capture device).
+    Microphone,
+    /// What a speaker plays, as a source (PulseAudio's monitor of a sink).
+    Monitor,
+    /// A speaker (a PulseAudio sink, an ALSA playback device).
+    Speaker,
+}
+
+/// One microphone, monitor or speaker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SoundDevice {
+    /// The system's own name: PulseAudio's (`alsa_input.pci-0000_00_1f.3.analog-stereo`),
+    /// or ALSA's (`hw:CARD=PCH,DEV=0`).
+    pub id: String,
+    /// What people read: PulseAudio's description, or ALSA's card name.
+    pub description: String,
+    /// What it is for.
+    pub kind: SoundKind,
+    /// Whether it is the one used when none is named.
+    pub default: bool,
+    /// Its own sample rate, when the system says.
+    pub rate: Option<u32>,
+}
+
+/// Where the devices come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoundSystem {
+    /// A PulseAudio server, or PipeWire's PulseAudio service.
+    PulseAudio,
+    /// ALSA directly: no sound server answered.
+    Alsa,
+}
+
+impl SoundSystem {
+    /// Its name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            SoundSystem::PulseAudio => "PulseAudio",
+            SoundSystem::Alsa => "ALSA",
+        }
+    }
+}
+
+/// The sound devices of this machine, and where they come from.
+pub fn list() -> (SoundSystem, Vec<SoundDevice>) {
+    match pulse_devices() {
+        Some(devices) => (SoundSystem::PulseAudio, devices),
+        None => (SoundSystem::Alsa, alsa_devices()),
+    }
+}
+
+/// The devices of `kind` in `devices`.
+pub fn of_kind(devices: &[SoundDevice], kind: SoundKind) -> impl Iterator<Item = &SoundDevice> {
+    devices.iter().filter(move |d| d.kind == kind)
+}
+
+/// The device `wanted` names among those of `kinds`: a description or system name equal to
+/// it (case-insensitively), else the only one that starts with it. The error says what
+/// there is to choose from.
+pub fn choose<'a>(
+    devices: &'a [SoundDevice],
+    wanted: &str,
+    kinds: &[SoundKind],
+) -> Result<&'a SoundDevice, String> {
+    let candidates: Vec<&SoundDevice> =
+        devices.iter().filter(|d| kinds.contains(&d.kind)).collect();
+    let needle = wanted.trim().to_lowercase();
+    let exact: Vec<&SoundDevice> = candidates
+        .iter()
+        .copied()
+        .filter(|d| d.description.to_lowercase() == needle || d.id.to_lowercase() == needle)
+        .collect();
+    if let [one] = exact.as_slice() {
+        return Ok(one);
+    }
+    if let Some(first) = exact.first() {
+        // The same description twice (two identical headsets): the system name tells apart.
+        return Err(format!(
+            "{} devices are called {:?}: name one by its system name ({})",
+            exact.len(),
+            first.description,
+            exact
+                .iter()
+                .map(|d| d.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let prefixed: Vec<&SoundDevice> = candidates
+        .iter()
+        .copied()
+        .filter(|d| {
+            d.description.to_lowercase().starts_with(&needle)
+                || d.id.to_lowercase().starts_with(&needle)
+        })
+        .collect();
+    match prefixed.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!(
+            "none is called {wanted:?}; there is {}",
+            if candidates.is_empty() {
+                "none".to_string()
+            } else {
+                candidates
+                    .iter()
+                    .map(|d| format!("{:?}", d.description))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )),
+        many => Err(format!(
+            "{wanted:?} could be any of {}: say more of the name",
+            many.iter()
+                .map(|d| format!("{:?}", d.description))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The device used when none is named: the default among `kinds` (a monitor can be the
+/// default source).
+pub fn default_of<'a>(devices: &'a [SoundDevice], kinds: &[SoundKind]) -> Option<&'a SoundDevice> {
+    devices
+        .iter()
+        .find(|d| d.default && kinds.contains(&d.kind))
+}
+
+fn text(c: &std::ffi::CStr) -> String {
+    c.to_string_lossy().into_owned()
+}
+
+/// The PulseAudio server's sinks and sources, if one answers within 2 s. `PULSE_SINK` and
+/// `PULSE_SOURCE` name the defaults when set (as they do for PulseAudio's own clients).
+fn pulse_devices() -> Option<Vec<SoundDevice>> {
+    pulseaudio::socket_path_from_env()?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("pulse-devices".into())
+        .spawn(move || {
+            let found = (|| {
+                use futures::executor::block_on;
+                let client = pulseaudio::Client::from_env(c"termmeet").ok()?;
+                let server = block_on(client.server_info()).ok()?;
+                let sinks = block_on(client.list_sinks()).ok()?;
+                let sources = block_on(client.list_sources()).ok()?;
+                Some((server, sinks, sources))
+            })();
+            let _ = tx.send(found);
+        })
+        .ok()?;
+    let (server, sinks, sources) = rx.recv_timeout(Duration::from_secs(2)).ok().flatten()?;
+    let env_or = |var: &str, server_default: &Option<std::ffi::CString>| {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| server_default.as_deref().map(text))
+    };
+    let default_sink = env_or("PULSE_SINK", &server.default_sink_name);
+    let default_source = env_or("PULSE_SOURCE", &server.default_source_name);
+    let mut out = Vec::new();
+    for s in sources {
+        let id = text(&s.name);
+        out.push(SoundDevice {
+            description: s
+                .description
+                .as_deref()
+                .map(text)
+                .unwrap_or_else(|| id.clone()),
+            kind: if s.monitor_of_sink_index.is_some() {
+                SoundKind::Monitor
+            } else {
+                SoundKind::Microphone
+            },
+            default: default_source.as_deref() == Some(id.as_str()),
+            rate: Some(s.sample_spec.sample_rate),
+            id,
+        });
+    }
+    for s in sinks {
+        let id = text(&s.name);
+        out.push(SoundDevice {
+            description: s
+                .description
+                .as_deref()
+                .map(text)
+                .unwrap_or_else(|| id.clone()),
+            kind: SoundKind::Speaker,
+            default: default_sink.as_deref() == Some(id.as_str()),
+            rate: Some(s.sample_spec.sample_rate),
+            id,
+        });
+    }
+    Some(out)
+}
+
+/// Whether an ALSA device name is one a person owns: a card (`hw:`, `plughw:`) or
+/// `default`; not a converter, mixer or sound-server plugin.
+pub fn alsa_device_shown(id: &str) -> bool {
+    id == "default" || id.starts_with("hw:") || id.starts_with("plughw:")
+}
+
+/// ALSA's cards and `default`, through cpal's ALSA host.
+fn alsa_devices() -> Vec<SoundDevice> {
+    use cpal::traits::{DeviceTrait, HostTrait};
+    let Ok(host) = cpal::host_from_id(cpal::HostId::Alsa) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (kind, devices) in [
+        (SoundKind::Microphone, host.input_devices()),
+        (SoundKind::Speaker, host.output_devices()),
+    ] {
+        let Ok(devices) = devices else { continue };
+        for d in devices {
+            let id = d.id().map(|i| i.id().to_string()).unwrap_or_default();
+            if !alsa_device_shown(&id) {
+                continue;
+            }
+            let description = d
+                .description()
+                .map(|n| n.name().to_string())
+                .unwrap_or_else(|_| id.clone());
+            out.push(SoundDevice {
+                default: id == "default",
+                description,
+                kind,
+                rate: None,
+                id,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev(id: &str, description: &str, kind: SoundKind) -> SoundDevice {
+        SoundDevice {
+            id: id.into(),
+            description: description.into(),
+            kind,
+            default: false,
+            rate: Some(48_000),
+        }
+    }
+
+    fn devices() -> Vec<SoundDevice> {
+        vec![
+            dev(
+                "alsa_input.pci.analog-stereo",
+                "Built-in Audio Analog Stereo",
+                SoundKind::Microphone,
+            ),
+            dev(
+                "alsa_input.usb-Jabra",
+                "Jabra Evolve2 Mono",
+                SoundKind::Microphone,
+            ),
+            dev(
+                "alsa_output.pci.analog-stereo.monitor",
+                "Monitor of Built-in Audio Analog Stereo",
+                SoundKind::Monitor,
+            ),
+            dev(
+                "alsa_output.pci.analog-stereo",
+                "Built-in Audio Analog Stereo",
+                SoundKind::Speaker,
+            ),
+            dev(
+                "alsa_output.usb-Jabra",
+                "Jabra Evolve2 Mono",
+                SoundKind::Speaker,
+            ),
+        ]
+    }
+
+    #[test]
+    fn names_match_case_insensitively_and_by_unique_prefix() {
+        let d = devices();
+        let mic = [SoundKind::Microphone, SoundKind::Monitor];
+        assert_eq!(
+            choose(&d, "jabra", &mic).map(|d| d.id.as_str()),
+            Ok("alsa_input.usb-Jabra")
+        );
+        assert_eq!(
+            choose(&d, "BUILT-IN AUDIO ANALOG STEREO", &mic).map(|d| d.id.as_str()),
+            Ok("alsa_input.pci.analog-stereo")
+        );
+        assert_eq!(
+            choose(&d, "monitor", &mic).map(|d| d.kind),
+            Ok(SoundKind::Monitor)
+        );
+        assert_eq!(
+            choose(&d, "alsa_input.usb-jabra", &mic).map(|d| d.description.as_str()),
+            Ok("Jabra Evolve2 Mono")
+        );
+        let e = choose(&d, "b", &[SoundKind::Speaker, SoundKind::Microphone]).unwrap_err();
+        assert!(e.contains("could be any of"), "{e}");
+        let e = choose(&d, "headset", &[SoundKind::Speaker]).unwrap_err();
+        assert!(e.contains("Jabra Evolve2 Mono"), "{e}");
+        // A speaker's name does not choose a microphone.
+        assert_eq!(
+            choose(&d, "alsa_output.usb", &mic).unwrap_err(),
+            format!("none is called \"alsa_output.usb\"; there is {}", "\"Built-in Audio Analog Stereo\", \"Jabra Evolve2 Mono\", \"Monitor of Built-in Audio Analog Stereo\"")
+        );
+    }
+
+    #[test]
+    fn two_devices_of_one_description_are_told_apart_by_system_name() {
+        let mut d = devices();
+        d.push(dev(
+            "alsa_input.usb-Jabra-2",
+            "Jabra Evolve2 Mono",
+            SoundKind::Microphone,
+        ));
+        let e = choose(&d, "jabra evolve2 mono", &[SoundKind::Microphone]).unwrap_err();
+        assert!(e.contains("alsa_input.usb-Jabra-2"), "{e}");
+        assert_eq!(
+            choose(&d, "alsa_input.usb-Jabra-2", &[SoundKind::Microphone]).map(|d| d.id.as_str()),
+            Ok("alsa_input.usb-Jabra-2")
+        );
+    }
+
+    #[test]
+    fn alsa_plugins_are_not_devices() {
+        for plugin in [
+            "null",
+            "lavrate",
+            "samplerate",
+            "speexrate",
+            "jack",
+            "oss",
+            "pulse",
+            "speex",
+            "upmix",
+            "vdownmix",
+            "sysdefault:CARD=PCH",
+        ] {
+            assert!(!alsa_device_shown(plugin), "{plugin}");
+        }
+        for card in ["default", "hw:CARD=PCH,DEV=0", "plughw:CARD=PCH,DEV=0"] {
+            assert!(alsa_device_shown(card), "{card}");
+        }
+    }
+}
