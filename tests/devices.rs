@@ -537,12 +537,7 @@ impl Drop for ClockedTone {
 fn spurious_at_the_far_end(rate: u32) -> f64 {
     let tone = ClockedTone::start(&format!("far5k{rate}"), rate, 5_000.0);
     let name = tone.microphone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    common::block_on(async {
         use termmeet::call::mesh::{Mesh, MeshCommand};
         let server = common::TestServer::start().await;
         let url = server.url();

@@ -99,6 +99,31 @@ impl Tmux {
     }
 }
 
+/// Waits until `observer` sees the participant called `name` pass `check`, or panics with
+/// what the terminal under test shows.
+fn observe(
+    observer: &Mesh,
+    name: &str,
+    t: &Tmux,
+    what: &str,
+    check: &dyn Fn(&termmeet::call::mesh::PeerState) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !observer.read(|s| {
+        s.peers
+            .values()
+            .find(|p| p.info.name == name)
+            .is_some_and(check)
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the observer never saw {what}; the terminal shows:\n{}",
+            t.capture(false)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Esc twice as a person presses it: two keys a moment apart (two escapes read together
 /// are one key to the terminal's input parser).
 fn esc_twice(t: &Tmux) {
@@ -178,12 +203,7 @@ fn demo_in_a_terminal() {
 #[test]
 fn a_headless_participant_sees_the_keys() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(headless_sees_keys());
+    common::block_on(headless_sees_keys());
 }
 
 async fn headless_sees_keys() {
@@ -198,26 +218,8 @@ async fn headless_sees_keys() {
             log_file("keys")
         ),
     );
-    let wait = |what: &'static str, check: &dyn Fn(&termmeet::call::mesh::PeerState) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            let ok = observer.read(|s| {
-                s.peers
-                    .values()
-                    .find(|p| p.info.name == "keyboard")
-                    .is_some_and(check)
-            });
-            if ok {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "the observer never saw {what}; the terminal shows:\n{}",
-                    t.capture(false)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    let wait = |what: &str, check: &dyn Fn(&termmeet::call::mesh::PeerState) -> bool| {
+        observe(&observer, "keyboard", &t, what, check)
     };
     wait("the participant with video", &|p| {
         p.video_frames > 5 && p.info.mic && p.info.cam
@@ -242,12 +244,7 @@ async fn headless_sees_keys() {
 #[test]
 fn a_shared_terminal_is_shown_as_text_and_typed_into_when_given() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(shared_terminal_in_tmux());
+    common::block_on(shared_terminal_in_tmux());
 }
 
 /// A hostile shared program: a title change, bracketed paste on, the screen cleared, then
@@ -363,12 +360,7 @@ async fn shared_terminal_in_tmux() {
 #[test]
 fn the_sharer_types_into_their_own_terminal_and_stops_it_with_s() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(sharer_in_tmux());
+    common::block_on(sharer_in_tmux());
 }
 
 async fn sharer_in_tmux() {
@@ -384,24 +376,7 @@ async fn sharer_in_tmux() {
         ),
     );
     let seen = |what: &str, check: &dyn Fn(&termmeet::call::mesh::PeerState) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            let ok = viewer.read(|s| {
-                s.peers
-                    .values()
-                    .find(|p| p.info.name == "typist")
-                    .is_some_and(check)
-            });
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the observer never saw {what}; the sharer's terminal shows:\n{}",
-                t.capture(false)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        observe(&viewer, "typist", &t, what, check)
     };
     let shows = |text: &'static str| {
         move |p: &termmeet::call::mesh::PeerState| {
@@ -453,12 +428,7 @@ fn a_speaker_plugged_in_during_the_meeting_appears_in_the_picker() {
         std::env::var("TERMMEET_TEST_PULSE").is_ok(),
         "no test sound server: run the tests with `make test` (scripts/services.sh starts PulseAudio)"
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    common::block_on(async {
         let server = TestServer::start().await;
         let url = server.url();
         let bin = env!("CARGO_BIN_EXE_termmeet");
@@ -471,7 +441,11 @@ fn a_speaker_plugged_in_during_the_meeting_appears_in_the_picker() {
         );
         t.wait_for(&["plug (you)"], false, Duration::from_secs(30));
         t.keys(&["d"]);
-        t.wait_for(&["Speaker", "the system's default"], false, Duration::from_secs(20));
+        t.wait_for(
+            &["Speaker", "the system's default"],
+            false,
+            Duration::from_secs(20),
+        );
         let sink = common::PulseModule::load(&[
             "module-null-sink",
             "sink_name=hotplugged",

@@ -351,8 +351,11 @@ impl MicSource {
             .name("microphone".into())
             .spawn(move || {
                 let thin = soundlink::this_sound_link() == SoundLink::Thin;
-                if let Some(chosen) = pulse_choice(wanted.as_deref(), true) {
-                    let started = chosen.and_then(|d| {
+                // What keeps the capture running, its device's name and its rate.
+                type Started = Result<(Box<dyn std::any::Any>, String, u32), MediaError>;
+                let started: Started = if let Some(chosen) = pulse_choice(wanted.as_deref(), true)
+                {
+                    chosen.and_then(|d| {
                         let (id, dname) = (d.id, d.description);
                         let rate = if thin {
                             THIN_RATE
@@ -363,28 +366,17 @@ impl MicSource {
                             MediaError::Device(format!("cannot open microphone {dname:?}: {e}"))
                         })?;
                         tracing::info!("microphone {dname:?} through PulseAudio: {rate} Hz mono");
-                        Ok((recording, dname, rate))
-                    });
-                    match started {
-                        Ok((recording, dname, rate)) => {
-                            let _ = ready_tx.send(Ok((dname, rate)));
-                            let _ = stop_rx.recv();
-                            drop(recording);
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                        }
-                    }
-                    return;
-                }
-                let started = (|| {
+                        Ok((Box::new(recording) as Box<dyn std::any::Any>, dname, rate))
+                    })
+                } else {
+                    (|| {
                     let device = find_device(wanted.as_deref(), true)?;
                     let dname = device
                         .description()
                         .map(|n| n.name().to_string())
                         .unwrap_or_else(|_| "microphone".into());
                     let mut rate = THIN_RATE;
-                    let stream = if soundlink::this_sound_link() == SoundLink::Thin {
+                    let stream = if thin {
                         // 16 kHz mono 16-bit: what the link can carry.
                         let config = cpal::StreamConfig {
                             channels: 1,
@@ -429,14 +421,15 @@ impl MicSource {
                     stream.play().map_err(|e| {
                         MediaError::Device(format!("cannot start microphone {dname:?}: {e}"))
                     })?;
-                    Ok((stream, dname, rate))
-                })();
+                    Ok((Box::new(stream) as Box<dyn std::any::Any>, dname, rate))
+                })()
+                };
                 match started {
-                    Ok((stream, dname, rate)) => {
+                    Ok((capture, dname, rate)) => {
                         let _ = ready_tx.send(Ok((dname, rate)));
-                        // Keep the stream alive until the source is dropped.
+                        // Keep the capture running until the source is dropped.
                         let _ = stop_rx.recv();
-                        drop(stream);
+                        drop(capture);
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));

@@ -173,39 +173,49 @@ fn pulse_devices() -> Option<Vec<SoundDevice>> {
     };
     let default_sink = env_or("PULSE_SINK", &server.default_sink_name);
     let default_source = env_or("PULSE_SOURCE", &server.default_source_name);
-    let mut out = Vec::new();
-    for s in sources {
-        let id = text(&s.name);
-        out.push(SoundDevice {
-            description: s
-                .description
+    let device = |name: &std::ffi::CStr,
+                  description: &Option<std::ffi::CString>,
+                  kind: SoundKind,
+                  default: &Option<String>,
+                  rate: u32| {
+        let id = text(name);
+        SoundDevice {
+            description: description
                 .as_deref()
                 .map(text)
                 .unwrap_or_else(|| id.clone()),
-            kind: if s.monitor_of_sink_index.is_some() {
+            kind,
+            default: default.as_deref() == Some(id.as_str()),
+            rate: Some(rate),
+            id,
+        }
+    };
+    let mut out: Vec<SoundDevice> = sources
+        .iter()
+        .map(|s| {
+            let kind = if s.monitor_of_sink_index.is_some() {
                 SoundKind::Monitor
             } else {
                 SoundKind::Microphone
-            },
-            default: default_source.as_deref() == Some(id.as_str()),
-            rate: Some(s.sample_spec.sample_rate),
-            id,
-        });
-    }
-    for s in sinks {
-        let id = text(&s.name);
-        out.push(SoundDevice {
-            description: s
-                .description
-                .as_deref()
-                .map(text)
-                .unwrap_or_else(|| id.clone()),
-            kind: SoundKind::Speaker,
-            default: default_sink.as_deref() == Some(id.as_str()),
-            rate: Some(s.sample_spec.sample_rate),
-            id,
-        });
-    }
+            };
+            device(
+                &s.name,
+                &s.description,
+                kind,
+                &default_source,
+                s.sample_spec.sample_rate,
+            )
+        })
+        .collect();
+    out.extend(sinks.iter().map(|s| {
+        device(
+            &s.name,
+            &s.description,
+            SoundKind::Speaker,
+            &default_sink,
+            s.sample_spec.sample_rate,
+        )
+    }));
     Some(out)
 }
 

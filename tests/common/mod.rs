@@ -143,6 +143,17 @@ pub fn participant(
     }
 }
 
+/// Runs `f` to the end on a runtime of two worker threads, for tests that are not async
+/// themselves (they take turns with a std lock first).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(f)
+}
+
 /// The report of a script that ran; panics if the script could not be used at all.
 pub fn ran(outcome: Outcome) -> Report {
     match outcome {
