@@ -256,6 +256,8 @@ async fn shared_terminal_in_tmux() {
     let server = TestServer::start().await;
     let url = server.url();
     let (sharer, task) = Mesh::start(participant(&url, "pairing", "sharer", None));
+    // A second headless participant watches the same share.
+    let (other, other_task) = Mesh::start(participant(&url, "pairing", "other", None));
     let bin = env!("CARGO_BIN_EXE_termmeet");
     let t = Tmux::start(
         "share",
@@ -276,8 +278,10 @@ async fn shared_terminal_in_tmux() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    wait("the viewer", &|s| {
-        s.peers.values().any(|p| p.info.name == "viewer")
+    wait("the viewer and the other", &|s| {
+        ["viewer", "other"]
+            .iter()
+            .all(|n| s.peers.values().any(|p| p.info.name == *n))
     });
     sharer.command(MeshCommand::ShareTerminal(Some(TerminalSpec {
         command: HOSTILE.into(),
@@ -295,7 +299,12 @@ async fn shared_terminal_in_tmux() {
         false,
         Duration::from_secs(40),
     );
-    assert!(screen.contains("peers 2"), "{screen}");
+    assert!(screen.contains("peers 3"), "{screen}");
+    observe(&other, "sharer", &t, "the shared text", &|p| {
+        p.terminal
+            .as_ref()
+            .is_some_and(|t| t.screen.row_text(2).starts_with("    KNOWN RED-WORD TEXT"))
+    });
     let known = screen
         .lines()
         .find(|l| l.contains("KNOWN RED-WORD"))
@@ -354,7 +363,9 @@ async fn shared_terminal_in_tmux() {
     t.wait_for(&["TERMMEET-EXITED"], false, Duration::from_secs(20));
     assert_eq!(t.pane_title(), title_before);
     sharer.command(MeshCommand::Leave);
+    other.command(MeshCommand::Leave);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), other_task).await;
 }
 
 #[test]
