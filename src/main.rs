@@ -303,8 +303,10 @@ fn log_to_file(path: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("cannot open the log file {}", path.display()))?;
     tracing_subscriber::fmt()
         .with_env_filter(
+            // The `pulseaudio` crate logs every client it closes (each device listing) as
+            // a reactor error; a server that really goes away shows up as a stream error.
             tracing_subscriber::EnvFilter::try_from_env("TERMMEET_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| "info,pulseaudio::client::reactor=off".into()),
         )
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(file))
