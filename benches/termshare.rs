@@ -301,7 +301,7 @@ fn replay(cast: &Cast) -> Replay {
         mismatches: 0,
         last_equal: false,
     };
-    let mut screen = TermScreen::from_vt(parser.screen(), "");
+    let mut screen = std::sync::Arc::new(TermScreen::from_vt(parser.screen(), ""));
     let mut changed = true;
     while now <= end + 1.0 {
         while next < cast.events.len() && cast.events[next].0 <= now {
@@ -312,7 +312,7 @@ fn replay(cast: &Cast) -> Replay {
         }
         if last_sent.is_none_or(|t| now >= t + 0.033) {
             if changed {
-                screen = TermScreen::from_vt(parser.screen(), "");
+                screen = std::sync::Arc::new(TermScreen::from_vt(parser.screen(), ""));
                 changed = false;
             }
             let at = base + Duration::from_secs_f64(now);
@@ -321,7 +321,7 @@ fn replay(cast: &Cast) -> Replay {
                 out.messages += 1;
                 dec.feed(&m)
                     .expect("the viewer reads what the sharer sends");
-                if dec.screen() != Some(&screen) {
+                if dec.screen() != Some(&*screen) {
                     out.mismatches += 1;
                 }
                 last_sent = Some(now);

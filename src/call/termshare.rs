@@ -43,7 +43,8 @@ pub(super) struct TermShare {
     holder: Option<String>,
     /// The host's version last read.
     seen: u64,
-    screen: Option<TermScreen>,
+    /// Our share's screen, one copy for the state and every link's encoder.
+    screen: Option<Arc<TermScreen>>,
     last_sent: Option<Instant>,
     links: HashMap<String, TermLink>,
 }
@@ -211,11 +212,6 @@ impl TermShare {
             }
             TermEvent::Message(bytes) => {
                 let received = link.inn.feed(&bytes);
-                let screen = link.inn.screen().map(|s| SharedTerminal {
-                    screen: Arc::new(s.clone()),
-                    holder: link.inn.holder().map(str::to_string),
-                    label: String::new(),
-                });
                 let mut input = Vec::new();
                 let mut updates = 0;
                 let mut problem = None;
@@ -234,6 +230,14 @@ impl TermShare {
                     }
                     Err(_) => {}
                 }
+                // The decoded screen is copied for the state only when a frame changed it.
+                let screen = (updates > 0 || problem.is_some()).then(|| {
+                    link.inn.screen().map(|s| SharedTerminal {
+                        screen: Arc::new(s.clone()),
+                        holder: link.inn.holder().map(str::to_string),
+                        label: String::new(),
+                    })
+                });
                 let allowed = self.host.is_some() && self.holder.as_deref() == Some(peer);
                 for keys in &input {
                     if allowed {
@@ -251,7 +255,7 @@ impl TermShare {
                     if let Some(p) = s.peers.get_mut(peer) {
                         p.terminal_bytes += bytes.len() as u64;
                         p.terminal_updates += updates;
-                        if updates > 0 || problem.is_some() {
+                        if let Some(screen) = screen {
                             p.terminal = screen;
                         }
                     }
@@ -263,26 +267,25 @@ impl TermShare {
         }
     }
 
-    /// Reads our share's screen when it changed, into the state; true when it did.
-    fn read_host(&mut self, state: &Mutex<MeshState>) -> bool {
+    /// Reads our share's screen, when it changed, into the state.
+    fn read_host(&mut self, state: &Mutex<MeshState>) {
         let Some(host) = &self.host else {
-            return false;
+            return;
         };
         let v = host.version();
         if v == self.seen && self.screen.is_some() {
-            return false;
+            return;
         }
         self.seen = v;
-        self.screen = Some(host.screen());
+        self.screen = Some(Arc::new(host.screen()));
         self.publish(state);
-        true
     }
 
     /// Our share as the state shows it.
     fn publish(&self, state: &Mutex<MeshState>) {
         let mine = match (&self.host, &self.screen) {
             (Some(host), Some(screen)) => Some(SharedTerminal {
-                screen: Arc::new(screen.clone()),
+                screen: Arc::clone(screen),
                 holder: self.holder.clone(),
                 label: host.spec().label(),
             }),
@@ -317,7 +320,8 @@ impl TermShare {
         };
         let mut sent_any = false;
         for (peer, link) in &mut self.links {
-            if !link.open {
+            // Only a link with something to send asks its channel how full it is.
+            if !link.open || !link.out.is_due(screen, self.holder.as_deref(), now) {
                 continue;
             }
             if link.channel.outstanding_bytes().await.unwrap_or(0) > MAX_OUTSTANDING {

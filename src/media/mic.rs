@@ -52,13 +52,6 @@ pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, Medi
                     "no {kind}: {problem}; going on without it"
                 )));
             }
-            // A sound server named in PULSE_SERVER is reached through ALSA's PulseAudio
-            // plugin, whether or not ALSA's default device leads there.
-            if soundlink::pulse_server_socket(env).is_some() {
-                if let Some(pulse) = named_device(&host, "pulse", input) {
-                    return Ok(pulse);
-                }
-            }
             let device = if input {
                 host.default_input_device()
             } else {
@@ -159,58 +152,6 @@ fn find_pulse_device(
                 chosen.description
             ))
         })
-}
-
-/// The input (or output) device whose short name is exactly `id`, if there is one.
-fn named_device(host: &cpal::Host, id: &str, input: bool) -> Option<cpal::Device> {
-    let mut devices = if input {
-        host.input_devices().ok()?
-    } else {
-        host.output_devices().ok()?
-    };
-    devices.find(|d| device_names(d).0 == id)
-}
-
-/// When `device` is ALSA's PulseAudio device (`pulse`, or `default` leading there), the
-/// rate of the PulseAudio source it captures from (`PULSE_SOURCE`, else the server's
-/// default), or with `source` false of the sink it plays to (`PULSE_SINK`, else the
-/// default), if the server answers within a second. Asked over PulseAudio's own protocol,
-/// which ALSA's plugin does not pass on.
-pub(crate) fn pulse_native_rate(device: &cpal::Device, source: bool) -> Option<u32> {
-    if !matches!(device_names(device).0.as_str(), "pulse" | "default") {
-        return None;
-    }
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name("pulse-query".into())
-        .spawn(move || {
-            let rate = (|| {
-                use pulseaudio::protocol::{DEFAULT_SINK, DEFAULT_SOURCE};
-                let client = pulseaudio::Client::from_env(c"termmeet").ok()?;
-                let (variable, default) = if source {
-                    ("PULSE_SOURCE", DEFAULT_SOURCE)
-                } else {
-                    ("PULSE_SINK", DEFAULT_SINK)
-                };
-                let name = std::env::var(variable)
-                    .ok()
-                    .and_then(|n| std::ffi::CString::new(n).ok())
-                    .unwrap_or_else(|| default.to_owned());
-                let spec = if source {
-                    futures::executor::block_on(client.source_info_by_name(name))
-                        .ok()?
-                        .sample_spec
-                } else {
-                    futures::executor::block_on(client.sink_info_by_name(name))
-                        .ok()?
-                        .sample_spec
-                };
-                Some(spec.sample_rate)
-            })();
-            let _ = tx.send(rate);
-        })
-        .ok()?;
-    rx.recv_timeout(Duration::from_secs(1)).ok().flatten()
 }
 
 /// Starts capturing from `device` in `config` with samples of type `T`, handing 48 kHz mono
@@ -401,12 +342,7 @@ impl MicSource {
                                 "microphone {dname:?} has no usable format: {e}"
                             ))
                         })?;
-                        // Through PulseAudio, capture at the source's own rate: resampled
-                        // here (well), not by the sound server (to -77 dB at 44.1 kHz).
-                        let mut config = config.config();
-                        if let Some(source_rate) = pulse_native_rate(&device, true) {
-                            config.sample_rate = source_rate;
-                        }
+                        let config = config.config();
                         rate = config.sample_rate;
                         tracing::info!(
                             "microphone {dname:?}: {rate} Hz, {} channels",

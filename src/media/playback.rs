@@ -14,7 +14,7 @@ use std::time::Duration;
 use cpal::traits::DeviceTrait;
 
 use super::frame::SAMPLE_RATE;
-use super::mic::{find_device, pulse_native_rate};
+use super::mic::find_device;
 use super::resample::Resampler;
 use super::soundlink::{self, SoundLink, THIN_RATE};
 use super::MediaError;
@@ -273,8 +273,9 @@ impl StreamErrors {
 const THIN_PERIOD: u32 = THIN_RATE / 5;
 
 /// The speaker as a rodio sink. Over a thin sound link 16 kHz mono 16-bit with 200 ms
-/// periods; otherwise, through PulseAudio, at the sink's own rate (the streams are resampled
-/// here, well, not by the sound server), else in the device's default format.
+/// periods; otherwise in the device's default format, which through PulseAudio is the
+/// sink's own rate (the streams are resampled here, well, not by the sound server), with
+/// 20 ms periods.
 fn open_sink(
     device: &cpal::Device,
     thin: bool,
@@ -286,8 +287,6 @@ fn open_sink(
             .with_sample_rate(NonZero::new(THIN_RATE).unwrap_or(NonZero::<u32>::MIN))
             .with_sample_format(cpal::SampleFormat::I16)
             .with_buffer_size(cpal::BufferSize::Fixed(THIN_PERIOD));
-    } else if let Some(rate) = pulse_native_rate(device, false).and_then(NonZero::new) {
-        builder = builder.with_sample_rate(rate);
     } else if device
         .id()
         .is_ok_and(|id| id.host() == cpal::HostId::PulseAudio)

@@ -21,6 +21,7 @@
 //! cell one character and the zero-width ones after it; in a run with the wide attribute
 //! each cell takes two columns (the continuation is not sent). All numbers little-endian.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -63,7 +64,8 @@ pub enum WireError {
 /// One side's outgoing stream on a channel: the compressor and what the other side last got.
 pub struct Encoder {
     deflate: Compress,
-    sent: Option<TermScreen>,
+    /// What the other side has (shared with the sharer's own copy, not cloned per link).
+    sent: Option<Arc<TermScreen>>,
     sent_holder: Option<String>,
     last_full: Option<Instant>,
 }
@@ -85,15 +87,28 @@ impl Encoder {
         }
     }
 
+    /// Whether [`Encoder::screen`] may have something to send: a screen other than the one
+    /// sent (another copy, which may still hold the same cells), another holder, or a full
+    /// screen due. Cheap: no cells are compared.
+    pub fn is_due(&self, screen: &Arc<TermScreen>, holder: Option<&str>, now: Instant) -> bool {
+        let holder = holder.map(|h| truncate(h, MAX_HOLDER));
+        !self.sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, screen))
+            || self.sent_holder.as_deref() != holder
+            || self.last_full.is_none_or(|t| now >= t + FULL_EVERY)
+    }
+
     /// The message that brings the other side to `screen` with `holder` in control: a full
     /// screen the first time, after a resize and every [`FULL_EVERY`], else the rows that
     /// changed; `None` when nothing changed.
     pub fn screen(
         &mut self,
-        screen: &TermScreen,
+        screen: &Arc<TermScreen>,
         holder: Option<&str>,
         now: Instant,
     ) -> Option<Vec<u8>> {
+        if !self.is_due(screen, holder, now) {
+            return None;
+        }
         let holder = holder.map(|h| truncate(h, MAX_HOLDER));
         let full_due = self.last_full.is_none_or(|t| now >= t + FULL_EVERY);
         let mut frame = Vec::with_capacity(256);
@@ -128,7 +143,7 @@ impl Encoder {
                 self.last_full = Some(now);
             }
         }
-        self.sent = Some(screen.clone());
+        self.sent = Some(Arc::clone(screen));
         self.sent_holder = holder.map(str::to_string);
         Some(self.message(&frame))
     }
@@ -535,19 +550,25 @@ mod tests {
         let mut dec = Decoder::new();
         let mut p = vt100::Parser::new(30, 100, 0);
         p.process("\x1b[1;32mok\x1b[0m 漢字 e\u{301} \x1b[48;5;200mbg\x1b[0m".as_bytes());
-        let s = TermScreen::from_vt(p.screen(), "t");
+        let s = Arc::new(TermScreen::from_vt(p.screen(), "t"));
         let m = enc.screen(&s, None, t0).expect("first screen");
         assert_eq!(dec.feed(&m), Ok(vec![Received::Screen]));
-        assert_eq!(dec.screen(), Some(&s));
+        assert_eq!(dec.screen(), Some(&*s));
         assert_eq!(enc.screen(&s, None, t0), None, "nothing changed");
+        let same_cells = Arc::new(TermScreen::clone(&s));
+        assert_eq!(
+            enc.screen(&same_cells, None, t0),
+            None,
+            "a copy with the same cells"
+        );
         p.process(b"\r\nsecond line");
-        let s2 = TermScreen::from_vt(p.screen(), "t");
+        let s2 = Arc::new(TermScreen::from_vt(p.screen(), "t"));
         let m2 = enc
             .screen(&s2, Some("bob"), t0 + Duration::from_millis(33))
             .expect("a change");
         assert!(m2.len() < m.len());
         assert_eq!(dec.feed(&m2), Ok(vec![Received::Screen]));
-        assert_eq!(dec.screen(), Some(&s2));
+        assert_eq!(dec.screen(), Some(&*s2));
         assert_eq!(dec.holder(), Some("bob"));
         // A full screen again after FULL_EVERY, cheap because the dictionary has it.
         let m3 = enc.screen(&s2, Some("bob"), t0 + FULL_EVERY).expect("full");
@@ -567,10 +588,10 @@ mod tests {
         let mut enc = Encoder::new();
         let mut dec = Decoder::new();
         for (cols, rows) in [(20, 5), (40, 10), (10, 3)] {
-            let s = vt(b"abc", cols, rows);
+            let s = Arc::new(vt(b"abc", cols, rows));
             let m = enc.screen(&s, None, t0).expect("screen");
             dec.feed(&m).expect("decodes");
-            assert_eq!(dec.screen(), Some(&s));
+            assert_eq!(dec.screen(), Some(&*s));
         }
     }
 
@@ -600,8 +621,11 @@ mod tests {
         let mut s = TermScreen::blank(3, 1);
         s.cells[0].text = "\u{1b}".into();
         let mut dec = Decoder::new();
-        dec.feed(&enc.screen(&s, None, Instant::now()).expect("screen"))
-            .expect("decodes");
+        dec.feed(
+            &enc.screen(&Arc::new(s), None, Instant::now())
+                .expect("screen"),
+        )
+        .expect("decodes");
         assert_eq!(
             dec.screen().map(|s| s.row_text(0)),
             Some("\u{fffd}  ".into())
