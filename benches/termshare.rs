@@ -391,6 +391,7 @@ async fn latency() {
         bind: vec!["127.0.0.1:0".into()],
         ice_servers: Vec::new(),
         playback: None,
+        processing: Default::default(),
     };
     let (sharer, sharer_task) = Mesh::start(config("sharer"));
     let (viewer, viewer_task) = Mesh::start(config("viewer"));

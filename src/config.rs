@@ -43,6 +43,61 @@ pub struct ClientConfig {
     /// Besides the bell, a desktop notification (OSC 9 / OSC 777) when a hand goes up or a
     /// chat line names you while the terminal is not focused.
     pub notify: Option<bool>,
+    /// Echo cancellation: `on` (the default) or `off`.
+    pub echo_cancel: Option<OnOff>,
+    /// Noise suppression: `on` (the default) or `off`.
+    pub noise_suppression: Option<OnOff>,
+    /// Automatic gain control: `on` (the default) or `off`.
+    pub auto_gain: Option<OnOff>,
+}
+
+/// A setting that is `on` or `off` (in the file, also `true` or `false`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OnOff(pub bool);
+
+impl std::str::FromStr for OnOff {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<OnOff, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" => Ok(OnOff(true)),
+            "off" | "false" | "no" => Ok(OnOff(false)),
+            _ => Err(format!("{text:?} is neither on nor off")),
+        }
+    }
+}
+
+impl Serialize for OnOff {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0 { "on" } else { "off" })
+    }
+}
+
+impl<'de> Deserialize<'de> for OnOff {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<OnOff, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Bool(bool),
+            Text(String),
+        }
+        match Either::deserialize(d)? {
+            Either::Bool(b) => Ok(OnOff(b)),
+            Either::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// The audio processing these settings ask for: everything not turned off.
+    pub fn processing(&self) -> crate::media::processing::Features {
+        let on = |v: Option<OnOff>| v.is_none_or(|v| v.0);
+        crate::media::processing::Features {
+            echo: on(self.echo_cancel),
+            noise: on(self.noise_suppression),
+            gain: on(self.auto_gain),
+        }
+    }
 }
 
 /// The values used when neither the file nor a flag sets one.
@@ -95,6 +150,9 @@ impl ClientConfig {
             ice_servers: self.ice_servers.or(under.ice_servers),
             turn_username: self.turn_username.or(under.turn_username),
             turn_credential: self.turn_credential.or(under.turn_credential),
+            echo_cancel: self.echo_cancel.or(under.echo_cancel),
+            noise_suppression: self.noise_suppression.or(under.noise_suppression),
+            auto_gain: self.auto_gain.or(under.auto_gain),
         }
     }
 
@@ -129,6 +187,20 @@ mod tests {
         assert_eq!(effective.tolerance, Some(4), "a flag beats the file");
         assert_eq!(effective.colors.as_deref(), Some("256"));
         assert!(effective.to_toml().contains("name = \"ada\""));
+        std::fs::write(&path, "echo_cancel = \"off\"\nauto_gain = false\n").unwrap();
+        let processing = load(&path).unwrap().processing();
+        assert!(!processing.echo && processing.noise && !processing.gain);
+        let flags = ClientConfig {
+            echo_cancel: Some(OnOff(true)),
+            ..ClientConfig::default()
+        };
+        assert!(
+            flags.over(load(&path).unwrap()).processing().echo,
+            "a flag beats the file"
+        );
+        std::fs::write(&path, "echo_cancel = \"maybe\"\n").unwrap();
+        let e = format!("{:#}", load(&path).unwrap_err());
+        assert!(e.contains("neither on nor off"), "{e}");
         std::fs::write(&path, "nmae = \"typo\"\n").unwrap();
         let e = format!("{:#}", load(&path).unwrap_err());
         assert!(e.contains("config.toml") && e.contains("nmae"), "{e}");

@@ -71,6 +71,25 @@ struct MeetingArgs {
     share_size: Option<(u16, u16)>,
     #[command(flatten)]
     ice: IceArgs,
+    #[command(flatten)]
+    processing: ProcessingArgs,
+}
+
+/// The microphone's audio processing (for `join`, `demo` and `headless`).
+#[derive(clap::Args, Clone, Default)]
+struct ProcessingArgs {
+    /// Echo cancellation, on or off (default on): the far end's voices are taken out of
+    /// what your microphone hears, so speakers work without headphones.
+    #[arg(long, value_name = "on|off")]
+    echo_cancel: Option<termmeet::config::OnOff>,
+    /// Noise suppression, on or off (default on): steady background noise (fans, traffic,
+    /// a café) is taken out.
+    #[arg(long, value_name = "on|off")]
+    noise_suppression: Option<termmeet::config::OnOff>,
+    /// Automatic gain control, on or off (default on): a quiet or distant voice is brought up
+    /// to a steady level.
+    #[arg(long, value_name = "on|off")]
+    auto_gain: Option<termmeet::config::OnOff>,
 }
 
 impl MeetingArgs {
@@ -273,10 +292,16 @@ enum Command {
         /// Log filter (error, warn, info, debug).
         #[arg(long, default_value = "warn")]
         log: String,
+        /// Play what the others send on this speaker (see `termmeet devices`; default: play
+        /// nothing). The echo canceller hears it as its far end.
+        #[arg(long)]
+        speaker: Option<String>,
         #[command(flatten)]
         access: AccessArgs,
         #[command(flatten)]
         ice: IceArgs,
+        #[command(flatten)]
+        processing: ProcessingArgs,
     },
 }
 
@@ -392,6 +417,9 @@ fn flags_of(server: Option<String>, m: &MeetingArgs) -> ClientConfig {
         turn_credential: m.ice.turn_credential.clone(),
         notify: None,
         clips: None,
+        echo_cancel: m.processing.echo_cancel,
+        noise_suppression: m.processing.noise_suppression,
+        auto_gain: m.processing.auto_gain,
     }
 }
 
@@ -413,6 +441,7 @@ fn join_options(
         c.turn_credential.as_deref(),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    let processing = c.processing();
     let name = c
         .name
         .or_else(|| std::env::var("USER").ok())
@@ -420,6 +449,7 @@ fn join_options(
         .or_else(login_name)
         .unwrap_or_else(|| "guest".into());
     Ok(termmeet::session::JoinOptions {
+        processing,
         room,
         server: c.server,
         name,
@@ -600,8 +630,10 @@ fn main() -> anyhow::Result<()> {
             fps,
             bitrate_kbps,
             log,
+            speaker,
             access,
             ice,
+            processing,
         } => {
             let ice_servers = match ice.servers() {
                 Ok(s) => s,
@@ -635,6 +667,14 @@ fn main() -> anyhow::Result<()> {
                 ice_servers,
                 token: access.token.clone(),
                 tls: access.tls(),
+                speaker,
+                processing: ClientConfig {
+                    echo_cancel: processing.echo_cancel,
+                    noise_suppression: processing.noise_suppression,
+                    auto_gain: processing.auto_gain,
+                    ..ClientConfig::default()
+                }
+                .processing(),
             };
             let runtime = tokio::runtime::Runtime::new()?;
             let outcome = runtime.block_on(termmeet::headless::runner::run_script(&text, &options));

@@ -42,6 +42,8 @@ pub struct JoinOptions {
     pub mic: Option<String>,
     /// Speaker by name; `Some("none")` plays nothing.
     pub speaker: Option<String>,
+    /// The microphone's audio processing.
+    pub processing: crate::media::processing::Features,
     /// X display to share.
     pub screen: Option<String>,
     /// STUN and TURN servers of our own, used besides the server's.
@@ -254,6 +256,7 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
         bind: local_bind_addresses(),
         ice_servers: options.ice_servers.clone(),
         playback,
+        processing: options.processing,
     };
     let (mesh, task) = Mesh::start(config);
     let mut app = App::new(&options.room);

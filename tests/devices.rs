@@ -469,8 +469,8 @@ fn the_microphone_and_speaker_are_chosen_by_description() {
 /// plays the tone into, and its monitor as the microphone. (PulseAudio's sine source makes
 /// its sound two seconds at a time, which no microphone does.)
 struct ClockedTone {
+    _player: common::SinkPlayer,
     _sink: PulseModule,
-    player: std::process::Child,
     name: String,
 }
 
@@ -482,39 +482,9 @@ impl ClockedTone {
             &format!("rate={rate}"),
             &format!("sink_properties=device.description={name}-tone"),
         ]);
-        let mut player = Command::new("pacat")
-            .args([
-                &format!("--device={name}"),
-                "--raw",
-                "--format=float32le",
-                &format!("--rate={rate}"),
-                "--channels=1",
-                "--latency-msec=50",
-            ])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("pacat (pulseaudio-utils) is installed by scripts/setup.sh");
-        let mut stdin = player.stdin.take().expect("pacat's input");
-        std::thread::spawn(move || {
-            use std::io::Write;
-            let mut n = 0u64;
-            // Until pacat goes (the test ends): pacat blocks at the sink's pace.
-            loop {
-                let block: Vec<u8> = (0..rate as u64 / 10)
-                    .flat_map(|i| {
-                        let t = (n + i) as f64 / f64::from(rate);
-                        ((0.5 * (2.0 * std::f64::consts::PI * hz * t).sin()) as f32).to_le_bytes()
-                    })
-                    .collect();
-                n += rate as u64 / 10;
-                if stdin.write_all(&block).is_err() {
-                    return;
-                }
-            }
-        });
         ClockedTone {
+            _player: common::SinkPlayer::sine(name, rate, hz, 0.5),
             _sink: sink,
-            player,
             name: name.to_string(),
         }
     }
@@ -522,13 +492,6 @@ impl ClockedTone {
     /// The microphone's name: the sink's monitor.
     fn microphone(&self) -> String {
         format!("{}.monitor", self.name)
-    }
-}
-
-impl Drop for ClockedTone {
-    fn drop(&mut self) {
-        let _ = self.player.kill();
-        let _ = self.player.wait();
     }
 }
 
@@ -542,6 +505,12 @@ fn spurious_at_the_far_end(rate: u32) -> f64 {
         let server = common::TestServer::start().await;
         let url = server.url();
         let mut config = common::participant(&url, "far", "talker", None);
+        // What is measured is the path from the device to the far end, untouched.
+        config.processing = termmeet::media::processing::Features {
+            echo: false,
+            noise: false,
+            gain: false,
+        };
         config.microphone = Some(Box::new(
             MicSource::open(Some(&name)).expect("the tone's microphone"),
         ));

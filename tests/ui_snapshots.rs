@@ -349,6 +349,17 @@ fn the_speaker_layout_follows_whoever_talks_with_a_hold() {
     let mut app = App::new("standup");
     app.update(key('w'));
     let mut m = meeting(&[("a1", "alice"), ("b2", "bob"), ("c3", "carol")]);
+    for p in m.peers.values_mut() {
+        p.speech = true;
+    }
+    // Loud without speech (a fan, typing): nobody takes the large tile.
+    m.peers.get_mut("a1").unwrap().audio_level = 0.4;
+    m.peers.get_mut("a1").unwrap().speech = false;
+    app.update(Action::Meeting(Box::new(m.clone())));
+    app.follow_speaker(t0);
+    assert!(app.speaker.is_none(), "{:?}", app.speaker);
+    m.peers.get_mut("a1").unwrap().audio_level = 0.0;
+    m.peers.get_mut("a1").unwrap().speech = true;
     m.peers.get_mut("b2").unwrap().audio_level = 0.2;
     app.update(Action::Meeting(Box::new(m.clone())));
     app.update(Action::MicLevel(0.05));

@@ -340,7 +340,7 @@ impl LoadClient {
                 _ = tick.tick(), if sending && alive => {
                     let stamp = self.shared.start.elapsed().as_micros() as u64;
                     count += 1;
-                    let message = if count % 2 == 0 && !peers.is_empty() {
+                    let message = if count.is_multiple_of(2) && !peers.is_empty() {
                         let to = peers[rand::rng().random_range(0..peers.len())].clone();
                         ClientMessage::Candidate { to, candidate: Some(IceCandidate {
                             candidate: format!("lg {stamp}"), sdp_mid: Some("0".into()), sdp_mline_index: Some(0), username_fragment: None,

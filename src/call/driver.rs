@@ -135,7 +135,10 @@ pub(super) async fn run(
 ) {
     let (signaling, mut events) = SignalingClient::start(config.join.clone());
     let (link_tx, mut link_rx) = mpsc::unbounded_channel();
-    let microphone = config.microphone.map(start_audio);
+    let processing = Arc::clone(&views.processing);
+    let microphone = config
+        .microphone
+        .map(|source| start_audio(source, Arc::clone(&processing)));
     *lock(&views.microphone) = microphone.as_ref().map(|p| Arc::clone(&p.control));
     {
         let mut s = lock(&state);
@@ -544,6 +547,11 @@ impl MeshTask {
                     self.update(|s| s.push_error(e));
                 }
             }
+            MeshCommand::AudioProcessing(feature, on) => {
+                self.views.processing.set(feature, on);
+                let what = self.views.processing.features().describe();
+                tracing::info!("audio processing: {what}");
+            }
             MeshCommand::Leave => {}
         }
     }
@@ -615,7 +623,7 @@ impl MeshTask {
         match &self.microphone {
             Some(pump) => pump.control.switch_audio(source),
             None => {
-                let pump = start_audio(source);
+                let pump = start_audio(source, Arc::clone(&self.views.processing));
                 *lock(&self.views.microphone) = Some(Arc::clone(&pump.control));
                 let stream = format!("cam-{}", self.my_id());
                 self.attach(Source::Microphone, &stream, &pump).await;

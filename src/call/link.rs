@@ -298,7 +298,7 @@ impl<E: BandwidthEstimator> BandwidthEstimator for Published<E> {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         self.inner.on_reports(now, reports);
         let n = self.estimate.reports.fetch_add(1, Ordering::Relaxed);
-        if n % 50 == 0 {
+        if n.is_multiple_of(50) {
             tracing::debug!(stats = ?self.inner.stats(), reports = reports.len(), lost = reports.iter().filter(|r| !r.arrived).count(), "congestion controller");
         }
         self.publish();

@@ -14,6 +14,7 @@ use super::tracks::lock;
 use crate::media::h264::{EncoderSettings, H264Encoder};
 use crate::media::opus_codec::OpusEncoder;
 use crate::media::pattern::{draw_stamp, read_stamp, Stamp};
+use crate::media::processing::{Processing, Processor};
 use crate::media::{AudioSource, VideoSource};
 
 /// One encoded frame ready for every link.
@@ -248,7 +249,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                 encoded_size = Some((ew, eh));
                 encoder.set_bitrate(bitrate.saturating_mul(stride as u32));
                 captured += 1;
-                if captured % stride != 0 && !ctl.keyframe.load(Ordering::Relaxed) {
+                if !captured.is_multiple_of(stride) && !ctl.keyframe.load(Ordering::Relaxed) {
                     continue;
                 }
                 // A test pattern numbers the pictures it makes; numbered again here, it counts
@@ -334,8 +335,12 @@ pub fn mirror(mut frame: crate::media::RgbFrame) -> crate::media::RgbFrame {
     frame
 }
 
-/// Starts an audio source with an Opus encoder.
-pub fn start_audio(mut source: Box<dyn AudioSource>) -> Pump {
+/// Faults of the audio processing module after which a pump sends its audio unprocessed.
+const PROCESSING_ATTEMPTS: u32 = 3;
+
+/// Starts an audio source with an Opus encoder. A live microphone's audio goes through the
+/// audio processing of `processing` first.
+pub fn start_audio(mut source: Box<dyn AudioSource>, processing: Arc<Processing>) -> Pump {
     let (tx, _) = broadcast::channel(50);
     let describe = source.describe();
     let control = PumpControl::new(32_000, describe.clone());
@@ -351,13 +356,15 @@ pub fn start_audio(mut source: Box<dyn AudioSource>) -> Pump {
                 }
             };
             let mut failing = false;
+            let mut processor: Option<Processor> = None;
+            let mut processing_failures = 0;
             while ctl.running.load(Ordering::Relaxed) {
                 if let Some(next) = ctl.take_audio() {
                     source = next;
                     failing = false;
                     ctl.set_failed(None);
                 }
-                let frame = match source.next_frame() {
+                let mut frame = match source.next_frame() {
                     Ok(f) => {
                         if std::mem::take(&mut failing) {
                             ctl.set_failed(None);
@@ -372,6 +379,27 @@ pub fn start_audio(mut source: Box<dyn AudioSource>) -> Pump {
                         continue;
                     }
                 };
+                // The module runs while muted too, so it has learnt the room when the
+                // microphone comes on.
+                match source.capture_wait() {
+                    Some(waited) if processing_failures < PROCESSING_ATTEMPTS => {
+                        let p = processor
+                            .get_or_insert_with(|| Processor::new(Arc::clone(&processing)));
+                        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            p.process(&mut frame, waited)
+                        }));
+                        if done.is_err() {
+                            // A fault in the module must not silence the microphone: start
+                            // it afresh, and after a few faults send the audio as it is.
+                            processor = None;
+                            processing_failures += 1;
+                            tracing::error!(
+                                "audio processing failed ({processing_failures} of {PROCESSING_ATTEMPTS} tries)"
+                            );
+                        }
+                    }
+                    _ => processor = None,
+                }
                 if !ctl.enabled.load(Ordering::Relaxed) {
                     ctl.level.store(0, Ordering::Relaxed);
                     continue;

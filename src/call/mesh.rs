@@ -16,6 +16,7 @@ use super::negotiation::Problem;
 use super::tracks::{lock, AudioTaps};
 use crate::media::frame::RgbFrame;
 use crate::media::playback::Playback;
+use crate::media::processing::{Feature, Features, Processing, ProcessingFigures};
 use crate::media::sources::{AudioSpec, ScreenFactory, VideoSpec};
 use crate::media::{AudioSource, VideoSource};
 use crate::share::TerminalSpec;
@@ -45,6 +46,8 @@ pub struct MeshConfig {
     pub ice_servers: Vec<termmeet_signaling::protocol::IceServer>,
     /// Where remote audio is played; `None` plays nothing (headless).
     pub playback: Option<Arc<Playback>>,
+    /// Which audio processing a live microphone gets (all of it unless turned off).
+    pub processing: Features,
 }
 
 /// Commands to the mesh, as keys and script lines give them.
@@ -87,6 +90,8 @@ pub enum MeshCommand {
     TerminalControl(Option<String>),
     /// Resize our shared terminal, columns by rows.
     TerminalResize(u16, u16),
+    /// Turn one of the microphone's audio processing features on or off.
+    AudioProcessing(Feature, bool),
     /// Leave the meeting.
     Leave,
 }
@@ -147,10 +152,12 @@ pub enum MeshError {
 
 /// The controls of our camera and microphone as the handle reads them (self view, level);
 /// the driver fills them in, also when a source is chosen mid-meeting.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(super) struct SourceViews {
     pub(super) camera: Arc<Mutex<Option<Arc<PumpControl>>>>,
     pub(super) microphone: Arc<Mutex<Option<Arc<PumpControl>>>>,
+    /// The microphone's audio processing: its settings and what it measured.
+    pub(super) processing: Arc<Processing>,
 }
 
 /// The handle: state to read, commands to send.
@@ -179,7 +186,13 @@ impl Mesh {
         let camera_pump = config
             .camera
             .map(|s| start_video(s, config.fps, config.bitrate));
-        let views = SourceViews::default();
+        let processing = Processing::new(config.processing);
+        processing.set_far_end(config.playback.as_ref().map(|p| p.far_end()));
+        let views = SourceViews {
+            camera: Arc::default(),
+            microphone: Arc::default(),
+            processing,
+        };
         *lock(&views.camera) = camera_pump.as_ref().map(|p| Arc::clone(&p.control));
         let taps = AudioTaps::default();
         let config = MeshConfig {
@@ -219,6 +232,19 @@ impl Mesh {
         lock(&self.views.microphone)
             .as_ref()
             .map_or(0.0, |c| c.level())
+    }
+
+    /// The microphone's audio processing: what is on, and what it measured.
+    pub fn audio_processing(&self) -> (Features, ProcessingFigures) {
+        let p = &self.views.processing;
+        (p.features(), p.figures())
+    }
+
+    /// Whether we are speaking now: the microphone is on, loud enough, and (when the audio
+    /// processing runs) its voice detector hears speech.
+    pub fn speaking(&self) -> bool {
+        let figures = self.views.processing.figures();
+        self.mic_level() > super::state::SPEAKING_LEVEL && (!figures.active || figures.speech)
     }
 
     /// Reads the state.

@@ -117,6 +117,9 @@ pub struct PeerState {
     /// RMS level of the last audio packet decoded, 0 to 1 of full scale (0 when none came
     /// for a while).
     pub audio_level: f32,
+    /// Whether the voice detector hears speech in what they send (noise, music or a
+    /// keyboard is loud without being speech).
+    pub speech: bool,
     /// When the last camera frame was decoded.
     pub last_video: Option<Instant>,
     /// When the first camera frame was decoded (for fps).
@@ -181,6 +184,7 @@ impl PeerState {
             latency: LatencyHistogram::default(),
             stamp_range: None,
             audio_level: 0.0,
+            speech: false,
             last_video: None,
             first_video: None,
             latest_video: None,
@@ -210,9 +214,10 @@ impl PeerState {
         }
     }
 
-    /// Whether they are speaking now (their microphone is on and loud enough).
+    /// Whether they are speaking now: their microphone is on, it is loud enough, and the
+    /// voice detector hears speech.
     pub fn speaking(&self) -> bool {
-        self.info.mic && self.audio_level > SPEAKING_LEVEL
+        self.info.mic && self.audio_level > SPEAKING_LEVEL && self.speech
     }
 }
 

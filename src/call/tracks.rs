@@ -20,6 +20,7 @@ use super::state::MeshState;
 use crate::media::frame::now_ms;
 use crate::media::pattern::latency_ms;
 use crate::media::playback::RemoteAudio;
+use crate::media::processing::VoiceDetector;
 
 /// Samples of received audio kept per peer for tone checks (one second).
 pub const RECENT_AUDIO: usize = 48_000;
@@ -143,7 +144,7 @@ async fn write_samples(
         // own numbers), and rejected packets only show up in the driver's log: look it up
         // again now and then rather than once.
         written += 1;
-        if payload_type.is_none() || written % 25 == 0 {
+        if payload_type.is_none() || written.is_multiple_of(25) {
             payload_type = super::link::negotiated_payload_type(&sender).await;
         }
         let Some(pt) = payload_type else { continue };
@@ -199,6 +200,7 @@ pub async fn receive(peer: String, track: Arc<dyn TrackRemote>, sink: ReceiveSin
     tracing::info!(%peer, ?kind, %stream_id, screen, "remote track");
     let mut video = VideoReceiver::new().ok();
     let mut audio = AudioReceiver::new().ok();
+    let mut voice = (kind != RtpCodecKind::Video).then(VoiceDetector::new);
     // Keyframe requests: at most every PLI_INTERVAL, and while they go unanswered, less and
     // less often (a keyframe on a slow path takes a while, and asking again restarts it).
     let mut last_pli: Option<Instant> = None;
@@ -283,7 +285,8 @@ pub async fn receive(peer: String, track: Arc<dyn TrackRemote>, sink: ReceiveSin
             if let Some(speaker) = &sink.speaker {
                 speaker.push(&samples);
             }
-            count_audio(&sink, &peer, &samples, a.stats().concealed_pct());
+            let speech = voice.as_mut().is_some_and(|v| v.hears_i16(&samples));
+            count_audio(&sink, &peer, &samples, speech, a.stats().concealed_pct());
         }
     }
 }
@@ -332,7 +335,7 @@ fn count_video(
     p.latest_video = Some(Arc::new(frame.rgb));
 }
 
-fn count_audio(sink: &ReceiveSink, peer: &str, samples: &[i16], concealed_pct: f64) {
+fn count_audio(sink: &ReceiveSink, peer: &str, samples: &[i16], speech: bool, concealed_pct: f64) {
     {
         let mut s = lock(&sink.state);
         let Some(p) = s.peers.get_mut(peer) else {
@@ -343,6 +346,7 @@ fn count_audio(sink: &ReceiveSink, peer: &str, samples: &[i16], concealed_pct: f
         let level = audio_level(samples);
         let was_speaking = p.speaking();
         p.audio_level = level;
+        p.speech = speech;
         // Only a change people can see counts as a new version.
         if p.speaking() != was_speaking {
             s.version += 1;

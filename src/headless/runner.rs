@@ -38,6 +38,10 @@ pub struct HeadlessOptions {
     pub token: Option<String>,
     /// How to trust a `wss://` server.
     pub tls: crate::tls::TlsOptions,
+    /// The speaker to play what the others send on (`None`: nothing is played).
+    pub speaker: Option<String>,
+    /// The microphone's audio processing.
+    pub processing: crate::media::processing::Features,
 }
 
 impl Default for HeadlessOptions {
@@ -54,6 +58,8 @@ impl Default for HeadlessOptions {
             ice_servers: Vec::new(),
             token: None,
             tls: crate::tls::TlsOptions::default(),
+            speaker: None,
+            processing: crate::media::processing::Features::default(),
         }
     }
 }
@@ -137,10 +143,54 @@ pub struct Report {
     pub chat: Vec<ChatReport>,
     pub hands: Vec<String>,
     pub errors: Vec<String>,
+    /// The microphone's audio processing over the run (beyond SCRIPT.md's fields).
+    pub audio_processing: ProcessingReport,
 }
 
-/// How a run ended.
+/// What the audio processing did, as the module measured it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessingReport {
+    /// Which features were on when the script ended.
+    pub echo: bool,
+    pub noise: bool,
+    pub gain: bool,
+    /// Whether a live microphone was processed (a tone or a file is not).
+    pub active: bool,
+    /// Echo return loss enhancement, dB, as the echo canceller measures it.
+    pub erle_db: Option<f64>,
+    /// Echo return loss, dB.
+    pub erl_db: Option<f64>,
+    /// The echo's delay the canceller found, ms.
+    pub delay_ms: Option<i32>,
+    /// The stream delay set from the buffers, ms.
+    pub stream_delay_ms: i32,
+    /// Microphone audio processed, ms.
+    pub processed_ms: u64,
+    /// Far-end audio the echo canceller heard, ms.
+    pub far_end_ms: u64,
+}
+
+impl ProcessingReport {
+    fn of(mesh: &Mesh) -> ProcessingReport {
+        let (features, f) = mesh.audio_processing();
+        ProcessingReport {
+            echo: features.echo,
+            noise: features.noise,
+            gain: features.gain,
+            active: f.active,
+            erle_db: f.erle_db,
+            erl_db: f.erl_db,
+            delay_ms: f.delay_ms,
+            stream_delay_ms: f.stream_delay_ms,
+            processed_ms: f.processed_ms,
+            far_end_ms: f.far_end_ms,
+        }
+    }
+}
+
+/// How a run ended. (One per run: the report's size does not matter.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// The script ran; the report says whether every expectation held.
     Ran(Report),
@@ -209,6 +259,13 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
         Ok(a) => Some(a),
         Err(e) => return Outcome::Unusable(format!("audio source: {e}")),
     };
+    let playback = match options.speaker.as_deref() {
+        None | Some("none") => None,
+        Some(name) => match crate::media::playback::Playback::open(Some(name)) {
+            Ok(p) => Some(std::sync::Arc::new(p)),
+            Err(e) => return Outcome::Unusable(format!("speaker: {e}")),
+        },
+    };
     let config = MeshConfig {
         join: JoinParams {
             url: options.server.clone(),
@@ -226,7 +283,8 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
         bitrate: options.bitrate,
         bind: options.bind.clone(),
         ice_servers: options.ice_servers.clone(),
-        playback: None,
+        playback,
+        processing: options.processing,
     };
     let (mesh, task) = Mesh::start(config);
     let mut steps = Vec::new();
@@ -266,7 +324,8 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
             }
         }
     }
-    let report = mesh.read(|s| build_report(s, &room, &name, steps));
+    let processing = ProcessingReport::of(&mesh);
+    let report = mesh.read(|s| build_report(s, &room, &name, steps, processing));
     if !left {
         mesh.command(MeshCommand::Leave);
     }
@@ -281,7 +340,13 @@ pub async fn run_script(text: &str, options: &HeadlessOptions) -> Outcome {
     Outcome::Ran(report)
 }
 
-fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -> Report {
+fn build_report(
+    s: &MeshState,
+    room: &str,
+    name: &str,
+    steps: Vec<StepReport>,
+    audio_processing: ProcessingReport,
+) -> Report {
     let peers = s
         .departed
         .values()
@@ -338,6 +403,7 @@ fn build_report(s: &MeshState, room: &str, name: &str, steps: Vec<StepReport>) -
             .collect(),
         hands: s.hands.iter().map(|h| s.name_of(h)).collect(),
         errors: s.errors.clone(),
+        audio_processing,
     }
 }
 
@@ -396,6 +462,12 @@ async fn run_step(mesh: &Mesh, step: &Step) -> (bool, String) {
             }
             None => Err(format!("{name} is not in the room")),
         },
+        Step::AudioProcessing { features, on } => {
+            for f in features {
+                mesh.command(MeshCommand::AudioProcessing(*f, *on));
+            }
+            return (true, String::new());
+        }
         Step::TerminalControl(None) => return command(MeshCommand::TerminalControl(None)),
         Step::TerminalControl(Some(name)) => match mesh.read(|s| s.id_of(name)) {
             Some(id) => return command(MeshCommand::TerminalControl(Some(id))),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use termmeet_signaling::duration::parse_duration;
 
+use crate::media::processing::Feature;
 use crate::share::host::{parse_size, DEFAULT_SIZE};
 use crate::share::TerminalSpec;
 
@@ -43,6 +44,8 @@ pub enum Step {
     TerminalKeys { to: Option<String>, bytes: Vec<u8> },
     /// `terminal-control NAME` / `terminal-control off`: who may type into our share.
     TerminalControl(Option<String>),
+    /// `audio-processing echo|noise|gain|all on|off`
+    AudioProcessing { features: Vec<Feature>, on: bool },
     /// `wait D`
     Wait(Duration),
     /// `expect peers N`
@@ -363,6 +366,20 @@ fn parse_line(line: &str) -> Result<Option<Step>, String> {
         "screen" => {
             arity(2)?;
             Step::Command(MeshCommand::Screen(on_off(w.get(1), "screen")?))
+        }
+        "audio-processing" => {
+            let usage = "write `audio-processing echo|noise|gain|all on|off`";
+            if w.len() != 3 {
+                return Err(usage.into());
+            }
+            let features = match w[1].as_str() {
+                "all" => Feature::ALL.to_vec(),
+                word => vec![Feature::parse(word).ok_or(usage)?],
+            };
+            Step::AudioProcessing {
+                features,
+                on: on_off(w.get(2), "audio-processing FEATURE")?,
+            }
         }
         "chat-enabled" => {
             arity(2)?;

@@ -409,4 +409,10 @@ impl AudioSource for MicSource {
     fn describe(&self) -> String {
         format!("microphone {}", self.name)
     }
+
+    fn capture_wait(&self) -> Option<Duration> {
+        Some(Duration::from_secs_f64(
+            self.pending.len() as f64 / f64::from(SAMPLE_RATE),
+        ))
+    }
 }

@@ -13,6 +13,7 @@ pub mod mic;
 pub mod opus_codec;
 pub mod pattern;
 pub mod playback;
+pub mod processing;
 pub mod resample;
 pub mod screen;
 pub mod sound;
@@ -78,6 +79,12 @@ pub trait AudioSource: Send {
     fn next_frame(&mut self) -> Result<AudioFrame, MediaError>;
     /// What this source is, for people.
     fn describe(&self) -> String;
+    /// For a live microphone, how long the newest frame's last sample waited between the
+    /// device and now; `None` for a tone or a file, which have no room to clean up after
+    /// (audio processing leaves them alone).
+    fn capture_wait(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Keeps a loop to a frame rate: `wait` sleeps until the next frame is due. A loop that

@@ -1,8 +1,9 @@
-//! Playing remote audio: one jitter buffer per stream, mixed by rodio into the speaker.
+//! Playing remote audio: one jitter buffer per stream, mixed here into the speaker.
 //!
 //! A [`JitterBuffer`] starts playing once it holds 60 ms and drops its oldest audio when it
 //! holds more than 200 ms, so delay stays bounded when packets arrive in bursts. The rodio
-//! output lives on its own thread; streams are added to its mixer as [`RemoteAudio`] handles.
+//! output lives on its own thread and plays one source, the mix of every stream added as a
+//! [`RemoteAudio`] handle; the mix also goes to the echo canceller as its far end.
 
 use std::collections::VecDeque;
 use std::num::NonZero;
@@ -15,6 +16,7 @@ use cpal::traits::DeviceTrait;
 
 use super::frame::SAMPLE_RATE;
 use super::mic::find_device;
+use super::processing::FarEnd;
 use super::resample::Resampler;
 use super::soundlink::{self, SoundLink, THIN_RATE};
 use super::MediaError;
@@ -136,13 +138,18 @@ impl Drop for RemoteAudio {
     }
 }
 
-/// One stream as a rodio source: pulls from the jitter buffer in 10 ms chunks, resampled
-/// here (rubato) to the speaker's rate when that is not 48 kHz, so rodio's own converter,
-/// a linear interpolation, has nothing to do.
-struct MixerInput {
-    shared: Arc<StreamShared>,
-    /// 10 ms at 48 kHz, as pulled.
+/// Every stream, mixed, as one rodio source: each 10 ms it pulls 10 ms from every stream's
+/// jitter buffer at 48 kHz, adds them up, hands the sum to the echo canceller's [`FarEnd`]
+/// (so its reference is exactly what is played), and resamples it here (rubato) to the
+/// speaker's rate when that is not 48 kHz, so rodio's own converter, a linear
+/// interpolation, has nothing to do.
+struct MixSource {
+    streams: Arc<Mutex<Vec<Arc<StreamShared>>>>,
+    far_end: Arc<FarEnd>,
+    /// One stream's 10 ms at 48 kHz, as pulled.
     pulled: Vec<f32>,
+    /// The sum of every stream's 10 ms.
+    mixed: Vec<f32>,
     /// What goes out, at `rate`.
     chunk: Vec<f32>,
     pos: usize,
@@ -150,12 +157,18 @@ struct MixerInput {
     resampler: Option<Resampler>,
 }
 
-impl MixerInput {
-    fn new(shared: Arc<StreamShared>, rate: u32) -> MixerInput {
+impl MixSource {
+    fn new(
+        streams: Arc<Mutex<Vec<Arc<StreamShared>>>>,
+        far_end: Arc<FarEnd>,
+        rate: u32,
+    ) -> MixSource {
         let resampler = (rate != SAMPLE_RATE).then(|| Resampler::new(SAMPLE_RATE, rate));
-        MixerInput {
-            shared,
+        MixSource {
+            streams,
+            far_end,
             pulled: vec![0.0; 480],
+            mixed: vec![0.0; 480],
             chunk: Vec::with_capacity(480),
             pos: 0,
             rate,
@@ -163,37 +176,43 @@ impl MixerInput {
         }
     }
 
-    /// The next 10 ms from the jitter buffer, at the stream's volume; its level noted.
-    fn pull(&mut self) {
-        if let Ok(mut b) = self.shared.buffer.lock() {
-            b.pull(&mut self.pulled);
+    /// The next 10 ms of every stream, each at its volume and its level noted, summed.
+    fn mix(&mut self) {
+        self.mixed.iter_mut().for_each(|s| *s = 0.0);
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams.retain(|s| !s.closed.load(Ordering::Relaxed));
+        for shared in streams.iter() {
+            if let Ok(mut b) = shared.buffer.lock() {
+                b.pull(&mut self.pulled);
+            }
+            let volume = f32::from_bits(shared.volume.load(Ordering::Relaxed));
+            let mut energy = 0.0f32;
+            for (m, s) in self.mixed.iter_mut().zip(self.pulled.iter()) {
+                let v = *s * volume;
+                energy += v * v;
+                *m += v;
+            }
+            let rms = (energy / self.pulled.len() as f32).sqrt();
+            shared.level.store(rms.to_bits(), Ordering::Relaxed);
         }
-        let volume = f32::from_bits(self.shared.volume.load(Ordering::Relaxed));
-        let mut energy = 0.0f32;
-        for s in self.pulled.iter_mut() {
-            *s *= volume;
-            energy += *s * *s;
-        }
-        let rms = (energy / self.pulled.len() as f32).sqrt();
-        self.shared.level.store(rms.to_bits(), Ordering::Relaxed);
+        drop(streams);
+        self.mixed.iter_mut().for_each(|s| *s = s.clamp(-1.0, 1.0));
+        self.far_end.push(&self.mixed);
     }
 }
 
-impl Iterator for MixerInput {
+impl Iterator for MixSource {
     type Item = f32;
 
     fn next(&mut self) -> Option<f32> {
         // A resampler may hold back its first chunk: a few pulls at most.
         let mut tries = 0;
         while self.pos == self.chunk.len() {
-            if self.shared.closed.load(Ordering::Relaxed) {
-                return None;
-            }
-            self.pull();
+            self.mix();
             self.chunk.clear();
             match self.resampler.as_mut() {
-                Some(r) => r.process(&self.pulled, &mut self.chunk),
-                None => self.chunk.extend_from_slice(&self.pulled),
+                Some(r) => r.process(&self.mixed, &mut self.chunk),
+                None => self.chunk.extend_from_slice(&self.mixed),
             }
             self.pos = 0;
             tries += 1;
@@ -207,7 +226,7 @@ impl Iterator for MixerInput {
     }
 }
 
-impl rodio::Source for MixerInput {
+impl rodio::Source for MixSource {
     fn current_span_len(&self) -> Option<usize> {
         None
     }
@@ -305,31 +324,50 @@ fn open_sink(
         .open_stream()
 }
 
-/// One open speaker: a rodio output on its own thread.
+/// How long the speaker's buffer holds what it is given, ms: two periods. Through
+/// PulseAudio's own protocol the periods are 20 ms; over a thin link [`THIN_PERIOD`]; through
+/// ALSA, whose default is not asked here, about the same as PulseAudio's.
+fn output_latency_ms(thin: bool) -> u32 {
+    if thin {
+        2 * THIN_PERIOD * 1000 / THIN_RATE
+    } else {
+        40
+    }
+}
+
+/// Streams the mix pulls from, shared by the speaker open now and the next one.
+type Streams = Arc<Mutex<Vec<Arc<StreamShared>>>>;
+
+/// One open speaker: a rodio output on its own thread, playing the mix of every stream.
 struct Output {
-    mixer: rodio::mixer::Mixer,
     name: String,
-    /// The speaker's sample rate, which the streams are resampled to.
+    /// The speaker's sample rate, which the mix is resampled to.
     rate: u32,
     /// Dropped to close the output.
     _stop: mpsc::Sender<()>,
 }
 
 impl Output {
-    fn open(name: Option<&str>) -> Result<Output, MediaError> {
+    fn open(
+        name: Option<&str>,
+        streams: &Streams,
+        far_end: &Arc<FarEnd>,
+    ) -> Result<Output, MediaError> {
         let wanted = name.map(str::to_string);
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let (streams, far_end) = (Arc::clone(streams), Arc::clone(far_end));
         thread::Builder::new()
             .name("playback".into())
             .spawn(move || {
+                let thin = soundlink::this_sound_link() == SoundLink::Thin;
                 let opened = (|| {
                     let device = find_device(wanted.as_deref(), false)?;
                     let dname = device
                         .description()
                         .map(|n| n.name().to_string())
                         .unwrap_or_else(|_| "speaker".into());
-                    let opened = if soundlink::this_sound_link() == SoundLink::Thin {
+                    let opened = if thin {
                         soundlink::open_with_retries("speaker", || open_sink(&device, true))
                     } else {
                         open_sink(&device, false)
@@ -349,7 +387,9 @@ impl Output {
                             config.channel_count(),
                             config.sample_format()
                         );
-                        let _ = ready_tx.send(Ok((sink.mixer().clone(), dname, rate)));
+                        far_end.set_output_latency_ms(output_latency_ms(thin));
+                        sink.mixer().add(MixSource::new(streams, far_end, rate));
+                        let _ = ready_tx.send(Ok((dname, rate)));
                         let _ = stop_rx.recv();
                         drop(sink);
                     }
@@ -360,8 +400,7 @@ impl Output {
             })
             .map_err(|e| MediaError::Device(format!("cannot start the playback thread: {e}")))?;
         match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok((mixer, name, rate))) => Ok(Output {
-                mixer,
+            Ok(Ok((name, rate))) => Ok(Output {
                 name,
                 rate,
                 _stop: stop_tx,
@@ -372,27 +411,32 @@ impl Output {
             )),
         }
     }
-
-    fn play(&self, shared: &Arc<StreamShared>) {
-        self.mixer
-            .add(MixerInput::new(Arc::clone(shared), self.rate));
-    }
 }
 
 /// The speaker, mixing every remote stream; it can move to another speaker mid-meeting.
 pub struct Playback {
     output: Mutex<Output>,
     /// The streams playing, so a new speaker takes them all.
-    streams: Mutex<Vec<std::sync::Weak<StreamShared>>>,
+    streams: Streams,
+    /// What is played, for the microphone's echo canceller.
+    far_end: Arc<FarEnd>,
 }
 
 impl Playback {
     /// Opens the speaker `name` (or the default).
     pub fn open(name: Option<&str>) -> Result<Playback, MediaError> {
+        let streams = Streams::default();
+        let far_end = FarEnd::new(output_latency_ms(false));
         Ok(Playback {
-            output: Mutex::new(Output::open(name)?),
-            streams: Mutex::new(Vec::new()),
+            output: Mutex::new(Output::open(name, &streams, &far_end)?),
+            streams,
+            far_end,
         })
+    }
+
+    /// What the speaker plays, 10 ms at a time, for the echo canceller.
+    pub fn far_end(&self) -> Arc<FarEnd> {
+        Arc::clone(&self.far_end)
     }
 
     /// The speaker's sample rate (the streams are resampled to it).
@@ -411,14 +455,9 @@ impl Playback {
     /// Moves every stream to the speaker `name` (or the default). On failure the current
     /// speaker keeps playing.
     pub fn switch(&self, name: Option<&str>) -> Result<String, MediaError> {
-        let next = Output::open(name)?;
-        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        streams.retain(|s| s.strong_count() > 0);
-        for shared in streams.iter().filter_map(std::sync::Weak::upgrade) {
-            next.play(&shared);
-        }
+        let next = Output::open(name, &self.streams, &self.far_end)?;
         let opened = next.name.clone();
-        // The old output closes when it is dropped here, and its inputs with it.
+        // The old output closes when it is dropped here, and its mix with it.
         *self.output.lock().unwrap_or_else(|p| p.into_inner()) = next;
         Ok(opened)
     }
@@ -427,13 +466,10 @@ impl Playback {
     pub fn add_stream(&self) -> RemoteAudio {
         let shared = Arc::new(StreamShared::default());
         shared.volume.store(1.0f32.to_bits(), Ordering::Relaxed);
-        self.output
+        self.streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .play(&shared);
-        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        streams.retain(|s| s.strong_count() > 0);
-        streams.push(Arc::downgrade(&shared));
+            .push(Arc::clone(&shared));
         RemoteAudio { shared }
     }
 }

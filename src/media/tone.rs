@@ -110,27 +110,12 @@ pub fn spurious_db(samples: &[f32], rate: u32, hz: f64) -> f64 {
 /// resampler's images and aliases fall, leaving out the sidebands that a stream's own
 /// timing (a jitter buffer catching up) puts close to it.
 pub fn spurious_db_beyond(samples: &[f32], rate: u32, hz: f64, guard_hz: f64) -> f64 {
-    let n = samples.len().min(32_768);
-    if n < 64 {
+    let Some((power, bin_hz)) = spectrum(samples, rate) else {
         return 0.0;
-    }
-    let n = 1usize << (usize::BITS - 1 - n.leading_zeros());
-    let window = |i: usize| {
-        let x = TAU * i as f64 / (n - 1) as f64;
-        0.35875 - 0.48829 * x.cos() + 0.14128 * (2.0 * x).cos() - 0.01168 * (3.0 * x).cos()
     };
-    let mut spectrum: Vec<rustfft::num_complex::Complex<f64>> = samples[..n]
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| rustfft::num_complex::Complex::new(f64::from(s) * window(i), 0.0))
-        .collect();
-    rustfft::FftPlanner::new()
-        .plan_fft_forward(n)
-        .process(&mut spectrum);
-    let power: Vec<f64> = spectrum[..n / 2].iter().map(|c| c.norm_sqr()).collect();
-    let tone_bin = (hz * n as f64 / rate as f64).round() as usize;
+    let tone_bin = (hz / bin_hz).round() as usize;
     // The window's main lobe is four bins each side; leave a little more.
-    let guard = ((guard_hz * n as f64 / rate as f64).round() as usize).max(6);
+    let guard = ((guard_hz / bin_hz).round() as usize).max(6);
     let near = |k: usize| k.abs_diff(tone_bin) <= guard || k <= 6;
     let tone = power
         .iter()
@@ -148,6 +133,72 @@ pub fn spurious_db_beyond(samples: &[f32], rate: u32, hz: f64, guard_hz: f64) ->
         return 0.0;
     }
     10.0 * (spur.max(1e-30) / tone).log10()
+}
+
+/// The power spectrum of up to 32768 samples (a power of two), Blackman-Harris windowed and
+/// scaled so a full-scale sine peaks at 0 dB: the powers and the bin width in Hz.
+fn spectrum(samples: &[f32], rate: u32) -> Option<(Vec<f64>, f64)> {
+    let n = samples.len().min(32_768);
+    if n < 64 {
+        return None;
+    }
+    let n = 1usize << (usize::BITS - 1 - n.leading_zeros());
+    let window = |i: usize| {
+        let x = TAU * i as f64 / (n - 1) as f64;
+        0.35875 - 0.48829 * x.cos() + 0.14128 * (2.0 * x).cos() - 0.01168 * (3.0 * x).cos()
+    };
+    let gain: f64 = (0..n).map(window).sum::<f64>() / 2.0;
+    let mut spectrum: Vec<rustfft::num_complex::Complex<f64>> = samples[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| rustfft::num_complex::Complex::new(f64::from(s) * window(i), 0.0))
+        .collect();
+    rustfft::FftPlanner::new()
+        .plan_fft_forward(n)
+        .process(&mut spectrum);
+    let power = spectrum[..n / 2]
+        .iter()
+        .map(|c| c.norm_sqr() / (gain * gain))
+        .collect();
+    Some((power, f64::from(rate) / n as f64))
+}
+
+/// The level of the tone at `hz` in `samples`, dB of full scale (a full-scale sine is 0 dB;
+/// silence is -200).
+pub fn level_at(samples: &[f32], rate: u32, hz: f64) -> f64 {
+    let Some((power, bin_hz)) = spectrum(samples, rate) else {
+        return -200.0;
+    };
+    let bin = (hz / bin_hz).round() as usize;
+    let peak = power
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| k.abs_diff(bin) <= 4)
+        .map(|(_, p)| *p)
+        .fold(0.0, f64::max);
+    10.0 * peak.max(1e-20).log10()
+}
+
+/// The level of what is not a tone between `low` and `high` Hz, dB of full scale per bin on
+/// average: broadband noise, with every tone in `tones` (and its window's lobe) left out.
+pub fn noise_level(samples: &[f32], rate: u32, low: f64, high: f64, tones: &[f64]) -> f64 {
+    let Some((power, bin_hz)) = spectrum(samples, rate) else {
+        return -200.0;
+    };
+    let mut sum = 0.0;
+    let mut count = 0usize;
+    for (k, p) in power.iter().enumerate() {
+        let hz = k as f64 * bin_hz;
+        if hz < low || hz > high || tones.iter().any(|t| (hz - t).abs() <= 8.0 * bin_hz) {
+            continue;
+        }
+        sum += p;
+        count += 1;
+    }
+    if count == 0 {
+        return -200.0;
+    }
+    10.0 * (sum / count as f64).max(1e-20).log10()
 }
 
 #[cfg(test)]

@@ -140,6 +140,7 @@ pub fn participant(
         bind: vec!["127.0.0.1:0".into()],
         ice_servers: Vec::new(),
         playback: None,
+        processing: Default::default(),
     }
 }
 
@@ -199,6 +200,73 @@ impl PulseModule {
             .expect("pactl (pulseaudio-utils) is installed by scripts/setup.sh");
         assert!(out.status.success(), "pactl load-module {args:?}: {out:?}");
         PulseModule(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl PulseModule {
+    /// The module's index, as `pactl` lists it.
+    pub fn index(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A signal played into a PulseAudio sink by `pacat`, at the sink's own pace, as a person
+/// or a program would play it: `signal(n)` is sample `n`, in [-1, 1].
+pub struct SinkPlayer {
+    player: std::process::Child,
+}
+
+impl SinkPlayer {
+    /// Plays `signal` into `sink` at `rate`, mono, until dropped.
+    pub fn start(
+        sink: &str,
+        rate: u32,
+        mut signal: impl FnMut(u64) -> f32 + Send + 'static,
+    ) -> SinkPlayer {
+        use std::process::{Command, Stdio};
+        let mut player = Command::new("pacat")
+            .args([
+                &format!("--device={sink}"),
+                "--raw",
+                "--format=float32le",
+                &format!("--rate={rate}"),
+                "--channels=1",
+                "--latency-msec=50",
+            ])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("pacat (pulseaudio-utils) is installed by scripts/setup.sh");
+        let mut stdin = player.stdin.take().expect("pacat's input");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut n = 0u64;
+            // Until pacat goes (the test ends): pacat blocks at the sink's pace.
+            loop {
+                let block: Vec<u8> = (n..n + u64::from(rate) / 10)
+                    .flat_map(|i| signal(i).to_le_bytes())
+                    .collect();
+                n += u64::from(rate) / 10;
+                if stdin.write_all(&block).is_err() {
+                    return;
+                }
+            }
+        });
+        SinkPlayer { player }
+    }
+
+    /// A sine at `hz` with amplitude `amplitude`.
+    pub fn sine(sink: &str, rate: u32, hz: f64, amplitude: f64) -> SinkPlayer {
+        SinkPlayer::start(sink, rate, move |n| {
+            let t = n as f64 / f64::from(rate);
+            (amplitude * (2.0 * std::f64::consts::PI * hz * t).sin()) as f32
+        })
+    }
+}
+
+impl Drop for SinkPlayer {
+    fn drop(&mut self) {
+        let _ = self.player.kill();
+        let _ = self.player.wait();
     }
 }
 

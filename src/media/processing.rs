@@ -1,0 +1,630 @@
+//! What a meeting room's audio needs between the microphone and the encoder: echo
+//! cancellation (AEC3), noise suppression, automatic gain control (AGC2), a high-pass filter
+//! and voice detection, from `sonora`, a Rust port of WebRTC's audio processing module.
+//!
+//! The echo canceller's far-end reference is exactly what the speaker plays: the playback
+//! mixer hands each 10 ms it mixes to a [`FarEnd`] as it hands it to the speaker, and the
+//! microphone's pump feeds those frames to the module before each 10 ms of microphone audio.
+//! What lies between the two (the speaker's buffer, the room, the microphone's buffer) is the
+//! stream delay: it is set from the buffers' sizes and the wait measured here, and AEC3's own
+//! delay estimator finds the rest.
+//!
+//! Only live microphones are processed: a tone or a file has no room and no echo.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sonora::config::{
+    AdaptiveDigital, EchoCanceller, GainController2, HighPassFilter, NoiseSuppression,
+    NoiseSuppressionLevel,
+};
+use sonora::{AudioProcessing, Config, StreamConfig};
+use sonora_agc2::vad_wrapper::VoiceActivityDetectorWrapper;
+
+use super::frame::{AudioFrame, SAMPLE_RATE};
+
+/// Samples in 10 ms at 48 kHz: the module's frame.
+pub const CHUNK: usize = SAMPLE_RATE as usize / 100;
+
+/// Far-end frames kept for the echo canceller: 500 ms. More means the microphone stopped,
+/// and the oldest go.
+const FAR_END_FRAMES: usize = 50;
+
+/// Speech probability over which a 10 ms frame counts as speech. White noise reaches 0.65
+/// now and then; a voice stays above 0.95. (AGC2 itself trusts 0.95.)
+const SPEECH_PROBABILITY: f32 = 0.9;
+
+/// How long "speaking" lasts after the last speech frame, so words do not flicker apart.
+const SPEECH_HANGOVER: Duration = Duration::from_millis(300);
+
+/// One of the features a person turns on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feature {
+    /// Echo cancellation.
+    Echo,
+    /// Noise suppression.
+    Noise,
+    /// Automatic gain control.
+    Gain,
+}
+
+impl Feature {
+    /// Every feature, in the order they are shown.
+    pub const ALL: [Feature; 3] = [Feature::Echo, Feature::Noise, Feature::Gain];
+
+    /// The word scripts and the help use: `echo`, `noise`, `gain`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Feature::Echo => "echo",
+            Feature::Noise => "noise",
+            Feature::Gain => "gain",
+        }
+    }
+
+    /// Parses `echo`, `noise` or `gain` (and the flags' longer names).
+    pub fn parse(word: &str) -> Option<Feature> {
+        match word.to_ascii_lowercase().as_str() {
+            "echo" | "echo-cancel" | "aec" => Some(Feature::Echo),
+            "noise" | "noise-suppression" | "ns" => Some(Feature::Noise),
+            "gain" | "auto-gain" | "agc" => Some(Feature::Gain),
+            _ => None,
+        }
+    }
+}
+
+/// Which features are on. All are, unless the person says otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Features {
+    /// Echo cancellation.
+    pub echo: bool,
+    /// Noise suppression.
+    pub noise: bool,
+    /// Automatic gain control.
+    pub gain: bool,
+}
+
+impl Default for Features {
+    fn default() -> Features {
+        Features {
+            echo: true,
+            noise: true,
+            gain: true,
+        }
+    }
+}
+
+impl Features {
+    /// Whether `feature` is on.
+    pub fn get(&self, feature: Feature) -> bool {
+        match feature {
+            Feature::Echo => self.echo,
+            Feature::Noise => self.noise,
+            Feature::Gain => self.gain,
+        }
+    }
+
+    /// Turns `feature` on or off.
+    pub fn set(&mut self, feature: Feature, on: bool) {
+        match feature {
+            Feature::Echo => self.echo = on,
+            Feature::Noise => self.noise = on,
+            Feature::Gain => self.gain = on,
+        }
+    }
+
+    /// What is on, for people: "echo, noise, gain", or "off".
+    pub fn describe(&self) -> String {
+        let on: Vec<&str> = Feature::ALL
+            .iter()
+            .filter(|f| self.get(**f))
+            .map(|f| f.word())
+            .collect();
+        if on.is_empty() {
+            "off".into()
+        } else {
+            on.join(", ")
+        }
+    }
+
+    /// The module's configuration for these features. The high-pass filter runs whenever
+    /// anything does (the echo canceller asks for it anyway).
+    fn config(&self) -> Config {
+        let any = self.echo || self.noise || self.gain;
+        Config {
+            high_pass_filter: any.then(HighPassFilter::default),
+            echo_canceller: self.echo.then(EchoCanceller::default),
+            // What Chromium uses for a call: about 18 dB off steady noise.
+            noise_suppression: self.noise.then(|| NoiseSuppression {
+                level: NoiseSuppressionLevel::High,
+                ..Default::default()
+            }),
+            // Digital gain only: the microphone's own volume stays the person's.
+            gain_controller2: self.gain.then(|| GainController2 {
+                input_volume_controller: false,
+                adaptive_digital: Some(AdaptiveDigital::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// What the module measured, for the quality panel and the headless report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProcessingFigures {
+    /// Whether a live microphone is being processed now.
+    pub active: bool,
+    /// Echo return loss enhancement, dB: how much echo the canceller takes out.
+    pub erle_db: Option<f64>,
+    /// Echo return loss, dB: how much quieter the echo is than what was played.
+    pub erl_db: Option<f64>,
+    /// The echo's delay as the canceller found it, ms.
+    pub delay_ms: Option<i32>,
+    /// The stream delay set from the buffers (playback plus capture), ms.
+    pub stream_delay_ms: i32,
+    /// Whether the person is speaking now, by the voice detector.
+    pub speech: bool,
+    /// Microphone time processed, ms.
+    pub processed_ms: u64,
+    /// Far-end time fed to the echo canceller, ms.
+    pub far_end_ms: u64,
+}
+
+/// The settings and figures a microphone's processor shares with the meeting.
+#[derive(Debug)]
+pub struct Processing {
+    features: Mutex<Features>,
+    /// Bumped on every change, so the processor re-reads the features only then.
+    generation: AtomicU32,
+    figures: Mutex<ProcessingFigures>,
+    /// The far end the echo canceller hears, while a speaker plays.
+    far_end: Mutex<Option<Arc<FarEnd>>>,
+}
+
+impl Processing {
+    /// Processing with `features` on.
+    pub fn new(features: Features) -> Arc<Processing> {
+        Arc::new(Processing {
+            features: Mutex::new(features),
+            generation: AtomicU32::new(0),
+            figures: Mutex::new(ProcessingFigures::default()),
+            far_end: Mutex::new(None),
+        })
+    }
+
+    /// The features on now.
+    pub fn features(&self) -> Features {
+        *self.features.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Turns `feature` on or off, from the next 10 ms on.
+    pub fn set(&self, feature: Feature, on: bool) {
+        self.features
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set(feature, on);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// What the module measured most recently.
+    pub fn figures(&self) -> ProcessingFigures {
+        self.figures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Gives the echo canceller the speaker's far end (`None`: nothing is played).
+    pub fn set_far_end(&self, far_end: Option<Arc<FarEnd>>) {
+        *self.far_end.lock().unwrap_or_else(|p| p.into_inner()) = far_end;
+    }
+
+    fn far_end(&self) -> Option<Arc<FarEnd>> {
+        self.far_end
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn publish(&self, figures: ProcessingFigures) {
+        *self.figures.lock().unwrap_or_else(|p| p.into_inner()) = figures;
+    }
+}
+
+/// What the speaker plays, 10 ms at a time, for the echo canceller.
+#[derive(Debug, Default)]
+pub struct FarEnd {
+    frames: Mutex<VecDeque<Vec<f32>>>,
+    /// How long the speaker's buffer holds a frame before it is heard, ms.
+    output_latency_ms: AtomicU32,
+    /// Set while a microphone's processor takes the frames; until then nothing is kept.
+    listening: AtomicBool,
+}
+
+impl FarEnd {
+    /// A far end whose speaker buffers `output_latency_ms`.
+    pub fn new(output_latency_ms: u32) -> Arc<FarEnd> {
+        let far = FarEnd::default();
+        far.output_latency_ms
+            .store(output_latency_ms, Ordering::Relaxed);
+        Arc::new(far)
+    }
+
+    /// Sets the speaker's buffer latency (a new speaker may buffer differently).
+    pub fn set_output_latency_ms(&self, ms: u32) {
+        self.output_latency_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Hands over 10 ms (48 kHz mono, [-1, 1]) as the speaker is given it.
+    pub fn push(&self, chunk: &[f32]) {
+        if !self.listening.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        if frames.len() >= FAR_END_FRAMES {
+            frames.pop_front();
+        }
+        frames.push_back(chunk.to_vec());
+    }
+
+    fn take(&self) -> Vec<Vec<f32>> {
+        self.frames
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect()
+    }
+
+    fn output_latency_ms(&self) -> u32 {
+        self.output_latency_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// The module's voice detector (AGC2's recurrent network) on 48 kHz mono: whether what it
+/// hears is speech, held [`SPEECH_HANGOVER`] after the last speech so words do not flicker
+/// apart. It runs on our microphone after processing, and on what each peer sends.
+pub struct VoiceDetector {
+    vad: VoiceActivityDetectorWrapper,
+    /// Samples of a 10 ms frame not yet complete, on the S16 scale the detector works on.
+    pending: Vec<f32>,
+    last_speech: Option<Instant>,
+}
+
+impl Default for VoiceDetector {
+    fn default() -> VoiceDetector {
+        VoiceDetector::new()
+    }
+}
+
+impl VoiceDetector {
+    /// A detector that has heard nothing yet.
+    pub fn new() -> VoiceDetector {
+        VoiceDetector {
+            vad: VoiceActivityDetectorWrapper::new(
+                sonora_simd::detect_backend(),
+                SAMPLE_RATE as i32,
+            ),
+            pending: Vec::with_capacity(CHUNK),
+            last_speech: None,
+        }
+    }
+
+    /// Listens to `samples` (48 kHz mono, in [-1, 1]); whether someone is speaking now.
+    pub fn hears(&mut self, samples: impl IntoIterator<Item = f32>) -> bool {
+        for s in samples {
+            self.pending.push(s * 32768.0);
+            if self.pending.len() == CHUNK {
+                if self.vad.analyze(&self.pending) > SPEECH_PROBABILITY {
+                    self.last_speech = Some(Instant::now());
+                }
+                self.pending.clear();
+            }
+        }
+        self.speaking()
+    }
+
+    /// Like [`VoiceDetector::hears`], for 16-bit samples.
+    pub fn hears_i16(&mut self, samples: &[i16]) -> bool {
+        self.hears(samples.iter().map(|&s| f32::from(s) / 32768.0))
+    }
+
+    /// Whether speech was heard within the hangover.
+    pub fn speaking(&self) -> bool {
+        self.last_speech
+            .is_some_and(|t| t.elapsed() < SPEECH_HANGOVER)
+    }
+}
+
+/// The module at work on one microphone: give it each 20 ms before it is encoded.
+pub struct Processor {
+    shared: Arc<Processing>,
+    apm: AudioProcessing,
+    voice: VoiceDetector,
+    generation: u32,
+    features: Features,
+    /// The far end in use, so a new one (or none) is noticed.
+    far_end: Option<Arc<FarEnd>>,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    figures: ProcessingFigures,
+}
+
+impl Processor {
+    /// A processor with the settings in `shared`.
+    pub fn new(shared: Arc<Processing>) -> Processor {
+        let features = shared.features();
+        let stream = StreamConfig::new(SAMPLE_RATE, 1);
+        let apm = AudioProcessing::builder()
+            .config(features.config())
+            .capture_config(stream)
+            .render_config(stream)
+            .build();
+        Processor {
+            generation: shared.generation.load(Ordering::Acquire),
+            shared,
+            apm,
+            voice: VoiceDetector::new(),
+            features,
+            far_end: None,
+            input: vec![0.0; CHUNK],
+            output: vec![0.0; CHUNK],
+            figures: ProcessingFigures {
+                active: true,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Processes one frame in place. `waited` is how long its newest sample waited between
+    /// the device and here (the capture side of the stream delay).
+    pub fn process(&mut self, frame: &mut AudioFrame, waited: Duration) {
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        if generation != self.generation {
+            self.generation = generation;
+            self.features = self.shared.features();
+            self.apm.apply_config(self.features.config());
+        }
+        let far_end = self.shared.far_end();
+        let same = match (&far_end, &self.far_end) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            if let Some(old) = &self.far_end {
+                old.listening.store(false, Ordering::Relaxed);
+            }
+            self.far_end = far_end;
+        }
+        // Only an echo canceller needs the far end: without one it is not even kept.
+        let echo = self.features.echo;
+        let far_latency = match &self.far_end {
+            Some(far) => {
+                far.listening.store(echo, Ordering::Relaxed);
+                far.output_latency_ms()
+            }
+            None => 0,
+        };
+        // The playback side of the delay: the speaker's buffer. The capture side: the
+        // microphone's own 10 ms fragment, and the wait measured since.
+        let delay = far_latency as i32 + 10 + waited.as_millis().min(500) as i32;
+        let _ = self.apm.set_stream_delay_ms(delay);
+        self.figures.stream_delay_ms = delay;
+
+        for chunk in frame.samples.chunks_mut(CHUNK) {
+            if echo {
+                if let Some(far) = &self.far_end {
+                    for render in far.take() {
+                        let mut out = vec![0.0; render.len()];
+                        if self
+                            .apm
+                            .process_render_f32(&[&render], &mut [&mut out])
+                            .is_ok()
+                        {
+                            self.figures.far_end_ms += 10;
+                        }
+                    }
+                }
+            }
+            if chunk.len() != CHUNK {
+                continue;
+            }
+            for (f, s) in self.input.iter_mut().zip(chunk.iter()) {
+                *f = f32::from(*s) / 32768.0;
+            }
+            if self
+                .apm
+                .process_capture_f32(&[&self.input], &mut [&mut self.output])
+                .is_err()
+            {
+                continue;
+            }
+            for (s, f) in chunk.iter_mut().zip(self.output.iter()) {
+                *s = (f * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+            }
+            self.voice.hears(self.output.iter().copied());
+            self.figures.processed_ms += 10;
+        }
+        self.figures.speech = self.voice.speaking();
+        // Published every 100 ms of audio.
+        if self.figures.processed_ms.is_multiple_of(100) {
+            let stats = self.apm.statistics();
+            self.figures.erle_db = stats.echo_return_loss_enhancement.filter(|_| echo);
+            self.figures.erl_db = stats.echo_return_loss.filter(|_| echo);
+            self.figures.delay_ms = stats.delay_ms.filter(|_| echo);
+            self.shared.publish(self.figures.clone());
+        }
+    }
+}
+
+impl Drop for Processor {
+    fn drop(&mut self) {
+        if let Some(far) = &self.far_end {
+            far.listening.store(false, Ordering::Relaxed);
+        }
+        let mut figures = self.figures.clone();
+        figures.active = false;
+        figures.speech = false;
+        self.shared.publish(figures);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::frame::SAMPLES_PER_FRAME;
+    use crate::media::tone::level_at;
+
+    /// A sine at `hz`, amplitude `amp`, from sample `from`.
+    fn sine(hz: f64, amp: f64, from: usize, n: usize) -> Vec<f32> {
+        (from..from + n)
+            .map(|i| {
+                (amp * (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(SAMPLE_RATE)).sin())
+                    as f32
+            })
+            .collect()
+    }
+
+    /// Plays a 440 Hz far end into a room that echoes it 60 ms later, 20 dB down, and a
+    /// talker at 523 Hz joins in after three seconds; what is sent in the last second.
+    fn echoing_room(features: Features) -> (Vec<f32>, ProcessingFigures) {
+        let shared = Processing::new(features);
+        let far = FarEnd::new(40);
+        shared.set_far_end(Some(Arc::clone(&far)));
+        let mut processor = Processor::new(Arc::clone(&shared));
+        let delay = SAMPLE_RATE as usize * 60 / 1000;
+        let seconds = 8;
+        let played = sine(440.0, 0.5, 0, SAMPLE_RATE as usize * seconds + delay);
+        let talker = sine(523.0, 0.1, 0, SAMPLE_RATE as usize * seconds);
+        // The far end talks alone for the first three seconds, as at the start of a call:
+        // the canceller learns the room before anyone talks over it.
+        let talks_from = SAMPLE_RATE as usize * 3;
+        let mut sent = Vec::new();
+        for n in 0..seconds * 50 {
+            let at = n * SAMPLES_PER_FRAME;
+            // The speaker gets the next 20 ms as the microphone hears what came 60 ms ago.
+            far.push(&played[at + delay..at + delay + CHUNK]);
+            far.push(&played[at + delay + CHUNK..at + delay + 2 * CHUNK]);
+            let samples = (0..SAMPLES_PER_FRAME)
+                .map(|i| {
+                    let echo = played[at + i] * 0.1;
+                    let near = if at + i >= talks_from {
+                        talker[at + i]
+                    } else {
+                        0.0
+                    };
+                    ((echo + near) * 32768.0) as i16
+                })
+                .collect();
+            let mut frame = AudioFrame { samples };
+            processor.process(&mut frame, Duration::ZERO);
+            sent.extend(frame.samples.iter().map(|&s| f32::from(s) / 32768.0));
+        }
+        let last = sent.split_off(sent.len() - SAMPLE_RATE as usize);
+        (last, shared.figures())
+    }
+
+    #[test]
+    fn the_echo_of_what_is_played_goes_and_the_talker_stays() {
+        let echo_only = Features {
+            echo: true,
+            noise: false,
+            gain: false,
+        };
+        let off = Features {
+            echo: false,
+            noise: false,
+            gain: false,
+        };
+        let (on_audio, figures) = echoing_room(echo_only);
+        let (off_audio, _) = echoing_room(off);
+        let echo_drop = level_at(&off_audio, 48_000, 440.0) - level_at(&on_audio, 48_000, 440.0);
+        let talker_change =
+            level_at(&on_audio, 48_000, 523.0) - level_at(&off_audio, 48_000, 523.0);
+        eprintln!("echo down {echo_drop:.1} dB, talker {talker_change:+.1} dB, {figures:?}");
+        assert!(echo_drop >= 25.0, "echo only {echo_drop:.1} dB down");
+        assert!(talker_change.abs() <= 6.0, "talker {talker_change:+.1} dB");
+        assert!(figures.erle_db.is_some(), "{figures:?}");
+    }
+
+    #[test]
+    fn a_quiet_voice_is_brought_up() {
+        let shared = Processing::new(Features {
+            echo: false,
+            noise: false,
+            gain: true,
+        });
+        let mut processor = Processor::new(Arc::clone(&shared));
+        // A distant voice: 440 Hz at -40 dBFS in syllables of 300 ms with pauses of 200 ms.
+        let quiet: Vec<f32> = sine(440.0, 0.01, 0, SAMPLE_RATE as usize * 8)
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| if i % 24_000 < 14_400 { s } else { 0.0 })
+            .collect();
+        let mut sent = Vec::new();
+        for frame in quiet.chunks(SAMPLES_PER_FRAME) {
+            let samples = frame.iter().map(|s| (s * 32768.0) as i16).collect();
+            let mut frame = AudioFrame { samples };
+            processor.process(&mut frame, Duration::ZERO);
+            sent.extend(frame.samples.iter().map(|&s| f32::from(s) / 32768.0));
+        }
+        let last = &sent[sent.len() - SAMPLE_RATE as usize..];
+        let before = level_at(&quiet[..SAMPLE_RATE as usize], 48_000, 440.0);
+        let after = level_at(last, 48_000, 440.0);
+        eprintln!("a voice at {before:.1} dBFS is sent at {after:.1} dBFS");
+        assert!(after - before >= 10.0, "{before:.1} -> {after:.1} dBFS");
+        assert!(after < -1.0, "not clipped: {after:.1} dBFS");
+    }
+
+    #[test]
+    fn features_parse_and_describe() {
+        assert_eq!(Feature::parse("echo"), Some(Feature::Echo));
+        assert_eq!(Feature::parse("noise-suppression"), Some(Feature::Noise));
+        assert_eq!(Feature::parse("AGC"), Some(Feature::Gain));
+        assert_eq!(Feature::parse("reverb"), None);
+        let mut f = Features::default();
+        assert_eq!(f.describe(), "echo, noise, gain");
+        f.set(Feature::Noise, false);
+        assert_eq!(f.describe(), "echo, gain");
+        f.echo = false;
+        f.gain = false;
+        assert_eq!(f.describe(), "off");
+    }
+}
+#[cfg(test)]
+mod voice_tests {
+    use super::*;
+
+    /// Whether the detector says someone speaks after four seconds of `signal`.
+    fn heard(signal: impl Fn(usize) -> f32) -> bool {
+        let mut v = VoiceDetector::new();
+        let mut speaking = false;
+        for frame in 0..200 {
+            let samples: Vec<f32> = (frame * 960..(frame + 1) * 960).map(&signal).collect();
+            speaking = v.hears(samples);
+        }
+        speaking
+    }
+
+    #[test]
+    fn noise_is_not_speech_and_a_voiced_sound_is() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<f32> = (0..200 * 960)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * 0.2
+            })
+            .collect();
+        assert!(!heard(|i| noise[i]), "loud white noise");
+        assert!(!heard(|i| noise[i] * 0.1), "quiet white noise");
+        assert!(!heard(|_| 0.0), "silence");
+        // A steady voiced sound (the test tones the demo and the tests send) counts.
+        assert!(heard(
+            |i| 0.3 * (i as f32 * 440.0 * std::f32::consts::TAU / 48_000.0).sin()
+        ));
+    }
+}
