@@ -557,3 +557,32 @@ fn a_5khz_tone_reaches_the_far_end_limited_by_opus_alone() {
         assert!(db <= -42.0, "at {rate} Hz: spurious at {db:.1} dB");
     }
 }
+
+#[test]
+fn a_device_that_cancels_echo_itself_is_marked() {
+    require_pulse();
+    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    let _speaker = PulseModule::load(&["module-null-sink", "sink_name=ownspk"]);
+    // The sound server's own echo canceller, with its do-nothing method (the module is
+    // what marks the devices, whatever the method).
+    let _canceller = PulseModule::load(&[
+        "module-echo-cancel",
+        "source_master=vsrc",
+        "sink_master=ownspk",
+        "aec_method=null",
+        "source_name=ownmic",
+        "sink_name=ownout",
+    ]);
+    let out = devices_output();
+    let line = out
+        .lines()
+        .find(|l| l.contains("(ownmic"))
+        .unwrap_or_else(|| panic!("the canceller's microphone is listed:\n{out}"));
+    assert!(line.contains("does its own echo cancellation"), "{line}");
+    assert!(out.contains("--echo-cancel off"), "{out}");
+    let plain = out
+        .lines()
+        .find(|l| l.contains("(vsrc)"))
+        .expect("the plain microphone");
+    assert!(!plain.contains("does its own"), "{plain}");
+}

@@ -272,6 +272,7 @@ fn device_picker() {
             kind: termmeet::media::sound::SoundKind::Microphone,
             default: true,
             rate: Some(48_000),
+            own_processing: None,
         }],
         speakers: vec![termmeet::media::sound::SoundDevice {
             id: "alsa_output.pci.analog-stereo".into(),
@@ -279,6 +280,7 @@ fn device_picker() {
             kind: termmeet::media::sound::SoundKind::Speaker,
             default: true,
             rate: Some(48_000),
+            own_processing: None,
         }],
         screens: vec![":0.0 (1920x1080)".into()],
     }));

@@ -251,6 +251,7 @@ mod tests {
                 kind: SoundKind::Microphone,
                 default: true,
                 rate: Some(48_000),
+                own_processing: None,
             }],
             speakers: vec![SoundDevice {
                 id: "alsa_output.pci.analog-stereo".into(),
@@ -258,6 +259,7 @@ mod tests {
                 kind: SoundKind::Speaker,
                 default: true,
                 rate: Some(48_000),
+                own_processing: None,
             }],
             screens: vec![":0.0 (1920x1080)".into()],
         }

@@ -190,8 +190,13 @@ pub fn devices_report() -> String {
     section(&mut out, "Cameras (--camera NUMBER or NAME)", cameras);
     let (system, devices) = sound::list();
     let line = |d: &sound::SoundDevice| {
+        let own = d
+            .own_processing
+            .as_ref()
+            .map(|p| format!(", does its own {p}"))
+            .unwrap_or_default();
         format!(
-            "{} {} ({})",
+            "{} {} ({}{own})",
             if d.default { "*" } else { " " },
             d.description,
             d.id
@@ -226,6 +231,14 @@ pub fn devices_report() -> String {
         "Screens (--screen DISPLAY)",
         screen::list_screens(),
     );
+    if devices.iter().any(|d| d.own_processing.is_some()) {
+        let _ = writeln!(
+            out,
+            "A microphone that does its own processing gets termmeet's too (the echo canceller \
+             stays out of the way when it hears no echo); --echo-cancel off, \
+             --noise-suppression off and --auto-gain off turn each off.\n"
+        );
+    }
     let _ = writeln!(
         out,
         "A NAME is a description or the name in brackets, in any case, or the start of one."

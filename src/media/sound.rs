@@ -35,6 +35,43 @@ pub struct SoundDevice {
     pub default: bool,
     /// Its own sample rate, when the system says.
     pub rate: Option<u32>,
+    /// The processing it does itself, when the system says (a sound server's echo
+    /// canceller, a speakerphone).
+    pub own_processing: Option<String>,
+}
+
+/// What processing a PulseAudio (or PipeWire) device says it does itself, from its name,
+/// description and properties: the sound server's echo canceller (PulseAudio's
+/// `module-echo-cancel` marks its source `device.class=filter` for the role `phone`;
+/// PipeWire's is named `echo-cancel`), or a device meant for calls.
+pub fn own_processing<'a>(
+    name: &str,
+    description: &str,
+    props: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<String> {
+    let lower = |t: &str| t.to_ascii_lowercase();
+    let mentions_echo = |t: &str| {
+        let t = lower(t);
+        t.contains("echo-cancel") || t.contains("echo cancel") || t.contains("echo_cancel")
+    };
+    let props: Vec<(&str, &str)> = props.into_iter().collect();
+    let prop = |key: &str| props.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    if mentions_echo(name)
+        || mentions_echo(description)
+        || props
+            .iter()
+            .any(|(k, v)| k.starts_with("device.echo-cancel") || mentions_echo(v))
+    {
+        return Some("echo cancellation".into());
+    }
+    let filter = prop("device.class") == Some("filter");
+    let phone =
+        prop("device.intended_roles").is_some_and(|r| r.split_whitespace().any(|r| r == "phone"));
+    match (filter, phone) {
+        (true, _) => Some("filtering by the sound server".into()),
+        (false, true) => Some("processing for calls (a device meant for phone calls)".into()),
+        _ => None,
+    }
 }
 
 /// Where the devices come from.
@@ -175,15 +212,29 @@ fn pulse_devices() -> Option<Vec<SoundDevice>> {
     let default_source = env_or("PULSE_SOURCE", &server.default_source_name);
     let device = |name: &std::ffi::CStr,
                   description: &Option<std::ffi::CString>,
+                  props: &pulseaudio::protocol::Props,
                   kind: SoundKind,
                   default: &Option<String>,
                   rate: u32| {
         let id = text(name);
+        let description = description
+            .as_deref()
+            .map(text)
+            .unwrap_or_else(|| id.clone());
+        let props: Vec<(String, String)> = props
+            .iter()
+            .map(|(k, v)| {
+                let v = v.strip_suffix(&[0]).unwrap_or(v);
+                (text(k), String::from_utf8_lossy(v).into_owned())
+            })
+            .collect();
         SoundDevice {
-            description: description
-                .as_deref()
-                .map(text)
-                .unwrap_or_else(|| id.clone()),
+            own_processing: own_processing(
+                &id,
+                &description,
+                props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+            description,
             kind,
             default: default.as_deref() == Some(id.as_str()),
             rate: Some(rate),
@@ -201,6 +252,7 @@ fn pulse_devices() -> Option<Vec<SoundDevice>> {
             device(
                 &s.name,
                 &s.description,
+                &s.props,
                 kind,
                 &default_source,
                 s.sample_spec.sample_rate,
@@ -211,6 +263,7 @@ fn pulse_devices() -> Option<Vec<SoundDevice>> {
         device(
             &s.name,
             &s.description,
+            &s.props,
             SoundKind::Speaker,
             &default_sink,
             s.sample_spec.sample_rate,
@@ -251,6 +304,7 @@ fn alsa_devices() -> Vec<SoundDevice> {
                 description,
                 kind,
                 rate: None,
+                own_processing: None,
                 id,
             });
         }
@@ -262,6 +316,36 @@ fn alsa_devices() -> Vec<SoundDevice> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn own_processing_is_read_from_names_and_properties() {
+        assert_eq!(
+            own_processing("echo-cancel-source", "Echo-Cancel Source", []).as_deref(),
+            Some("echo cancellation"),
+            "PipeWire's canceller"
+        );
+        assert_eq!(
+            own_processing(
+                "x",
+                "Mic",
+                [
+                    ("device.class", "filter"),
+                    ("device.intended_roles", "phone")
+                ]
+            )
+            .as_deref(),
+            Some("filtering by the sound server")
+        );
+        assert!(own_processing("y", "Headset", [("device.intended_roles", "phone")]).is_some());
+        assert_eq!(
+            own_processing(
+                "alsa_input.pci",
+                "Built-in Audio",
+                [("device.class", "sound")]
+            ),
+            None
+        );
+    }
+
     fn dev(id: &str, description: &str, kind: SoundKind) -> SoundDevice {
         SoundDevice {
             id: id.into(),
@@ -269,6 +353,7 @@ mod tests {
             kind,
             default: false,
             rate: Some(48_000),
+            own_processing: None,
         }
     }
 
