@@ -13,7 +13,7 @@ use crossterm::{cursor, execute, terminal};
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 
-use crate::app::{frame_interval, Action, App, Effect};
+use crate::app::{frame_interval, Action, App, Effect, ProcessingView};
 use crate::call::mesh::{Mesh, MeshState};
 use crate::media::RgbFrame;
 use crate::render::ColorMode;
@@ -362,6 +362,12 @@ async fn drive(
                 let level = mesh.mic_level();
                 if (level - app.mic_level).abs() > 0.002 {
                     app.update(Action::MicLevel(level));
+                    dirty = true;
+                }
+                let (features, figures) = mesh.audio_processing();
+                let view = ProcessingView::of(features, &figures);
+                if app.processing != Some(view) {
+                    app.update(Action::Processing(view));
                     dirty = true;
                 }
                 dirty |= app.follow_speaker(Instant::now());

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use termmeet::app::{Action, App};
+use termmeet::media::processing::{Feature, Features};
+use termmeet::app::{Action, App, Effect, ProcessingView};
 use termmeet::call::mesh::{MeshState, PeerState};
 use termmeet::call::stats::Quality;
 use termmeet::media::RgbFrame;
@@ -97,8 +98,44 @@ fn three_peers_with_quality() {
     m.peers.get_mut("b2").unwrap().info.mic = false;
     m.peers.get_mut("c3").unwrap().info.cam = false;
     app.update(Action::Meeting(Box::new(m)));
+    app.update(Action::Processing(ProcessingView {
+        features: Features::default(),
+        active: true,
+        erle_db: Some(24),
+        delay_ms: Some(64),
+    }));
     app.update(key('t'));
     check("three_peers", &app);
+}
+
+#[test]
+fn a_turns_the_sound_processing_off_and_back() {
+    use termmeet::call::mesh::MeshCommand;
+    let mut app = App::new("standup");
+    let mut only_gain_off = Features::default();
+    only_gain_off.gain = false;
+    app.update(Action::Processing(ProcessingView {
+        features: only_gain_off,
+        active: true,
+        ..ProcessingView::default()
+    }));
+    let off = app.update(key('a'));
+    assert_eq!(
+        off,
+        [Feature::Echo, Feature::Noise, Feature::Gain]
+            .map(|f| Effect::Mesh(MeshCommand::AudioProcessing(f, false)))
+    );
+    assert_eq!(
+        app.processing.map(|p| p.describe()).as_deref(),
+        Some("sound processing off (a: on)")
+    );
+    // Back to what was on before, not to everything.
+    let back = app.update(key('a'));
+    assert_eq!(
+        back,
+        [(Feature::Echo, true), (Feature::Noise, true), (Feature::Gain, false)]
+            .map(|(f, on)| Effect::Mesh(MeshCommand::AudioProcessing(f, on)))
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use crate::media::processing::{Feature, Features, ProcessingFigures};
 use crate::call::mesh::{MeshCommand, MeshState, SharedTerminal};
 use crate::share::keys::key_bytes;
 use crate::share::screen::MAX_SIZE;
@@ -56,6 +57,8 @@ pub enum Action {
     Devices(FoundDevices),
     /// The level of what our microphone sends now, 0 to 1.
     MicLevel(f32),
+    /// What the microphone's audio processing does now.
+    Processing(ProcessingView),
     /// The space bar, for push-to-talk: down (also each key repeat) or up, at this time.
     Space {
         /// Down (true) or released (false).
@@ -81,6 +84,57 @@ pub enum PushToTalk {
 /// Without release events, talking ends this long after the last key repeat (longer than
 /// a terminal's usual delay before repeats start).
 pub const PTT_REPEAT_TIMEOUT: Duration = Duration::from_millis(700);
+
+/// The microphone's audio processing as the UI shows it: what is on, and the echo
+/// canceller's figures rounded to what is drawn (so a change is worth a redraw).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessingView {
+    /// The features on.
+    pub features: Features,
+    /// Whether a live microphone is processed (a tone or a file is not).
+    pub active: bool,
+    /// Echo return loss enhancement, whole dB.
+    pub erle_db: Option<i32>,
+    /// The echo's delay, ms.
+    pub delay_ms: Option<i32>,
+}
+
+impl ProcessingView {
+    /// The view of what the mesh reports.
+    pub fn of(features: Features, figures: &ProcessingFigures) -> ProcessingView {
+        ProcessingView {
+            features,
+            active: figures.active,
+            erle_db: figures.erle_db.map(|e| e.round() as i32),
+            delay_ms: figures.delay_ms,
+        }
+    }
+
+    /// What is on, for people: "sound: echo noise gain", or how to turn it on.
+    pub fn describe(&self) -> String {
+        let on: Vec<&str> = Feature::ALL
+            .iter()
+            .filter(|f| self.features.get(**f))
+            .map(|f| f.word())
+            .collect();
+        if on.is_empty() {
+            "sound processing off (a: on)".into()
+        } else if !self.active {
+            format!("sound: {} (idle)", on.join(" "))
+        } else {
+            format!("sound: {}", on.join(" "))
+        }
+    }
+
+    /// What the echo canceller measured, while it runs: "echo -24 dB, 64 ms".
+    pub fn figures(&self) -> Option<String> {
+        if !(self.active && self.features.echo) {
+            return None;
+        }
+        let (erle, delay) = (self.erle_db?, self.delay_ms?);
+        Some(format!("echo -{erle} dB, {delay} ms"))
+    }
+}
 
 /// What the drivers must do after an update.
 #[derive(Clone, Debug, PartialEq)]
@@ -143,6 +197,10 @@ pub struct App {
     pub selected_peer: Option<String>,
     /// The level of what our microphone sends, 0 to 1.
     pub mic_level: f32,
+    /// What the microphone's audio processing does, once the meeting says.
+    pub processing: Option<ProcessingView>,
+    /// The features `a` turned off, to turn back on.
+    processing_before: Option<Features>,
     /// Whom the speaker layout shows large, and when they were last heard.
     pub speaker: Option<(String, std::time::Instant)>,
     /// How push-to-talk learns of space's release.
@@ -215,6 +273,8 @@ impl App {
             picker: None,
             selected_peer: None,
             mic_level: 0.0,
+            processing: None,
+            processing_before: None,
             speaker: None,
             ptt: PushToTalk::Repeat,
             talking: None,
@@ -451,6 +511,10 @@ impl App {
                 self.mic_level = level;
                 Vec::new()
             }
+            Action::Processing(view) => {
+                self.processing = Some(view);
+                Vec::new()
+            }
             Action::Devices(found) => {
                 if let Some(old) = &self.picker {
                     // Found again while open (devices come and go): the highlight stays on
@@ -520,6 +584,7 @@ impl App {
         let m = &self.meeting;
         match key.code {
             KeyCode::Char('m') => vec![Effect::Mesh(MeshCommand::Mic(!m.mic))],
+            KeyCode::Char('a') => self.toggle_processing(),
             KeyCode::Char('v') => vec![Effect::Mesh(MeshCommand::Cam(!m.cam))],
             KeyCode::Char('s') => vec![Effect::Mesh(MeshCommand::Screen(!m.screen))],
             KeyCode::Char('h') => {
@@ -688,6 +753,30 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// `a`: every audio processing feature off, or back to what was on before (all of them
+    /// when nothing was).
+    fn toggle_processing(&mut self) -> Vec<Effect> {
+        let now = self.processing.map(|p| p.features).unwrap_or_default();
+        let any = Feature::ALL.iter().any(|f| now.get(*f));
+        let next = if any {
+            self.processing_before = Some(now);
+            Features {
+                echo: false,
+                noise: false,
+                gain: false,
+            }
+        } else {
+            self.processing_before.take().unwrap_or_default()
+        };
+        if let Some(view) = &mut self.processing {
+            view.features = next;
+        }
+        Feature::ALL
+            .iter()
+            .map(|f| Effect::Mesh(MeshCommand::AudioProcessing(*f, next.get(*f))))
+            .collect()
     }
 
     /// Follows whoever is talking for the speaker layout: the loudest peer who speaks takes

@@ -10,8 +10,9 @@ use super::{panel_block, safe};
 use crate::app::App;
 
 /// Every key, as the help overlay lists them.
-pub const KEYS: [(&str, &str); 21] = [
+pub const KEYS: [(&str, &str); 22] = [
     ("m", "microphone on/off"),
+    ("a", "sound processing on/off"),
     ("space", "hold to talk while muted"),
     ("v", "camera on/off"),
     ("s", "share your screen on/off"),
@@ -65,6 +66,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 .iter()
                 .map(|(k, what)| format!(" {k:<7} {what} (host)")),
         );
+    }
+    // What the microphone's processing does, under the keys.
+    if let Some(view) = &app.processing {
+        let figures = view.figures().map(|f| format!(", {f}")).unwrap_or_default();
+        keys.push(format!(" {}{figures}", view.describe()));
     }
     let invite = app.invite.as_ref();
     let mut width = 52u16;

@@ -114,7 +114,7 @@ fn draw_panels(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .map(|p| match p {
             Panel::Chat => Constraint::Min(6),
             Panel::Peers => Constraint::Length((app.meeting.peers.len() as u16 + 3).min(12)),
-            Panel::Quality => Constraint::Length((app.meeting.peers.len() as u16 * 2 + 3).min(15)),
+            Panel::Quality => Constraint::Length((app.meeting.peers.len() as u16 * 2 + 5).min(17)),
             Panel::Hands => Constraint::Length((app.meeting.hands.len() as u16 + 3).min(10)),
         })
         .collect();

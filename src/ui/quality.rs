@@ -1,6 +1,6 @@
 //! The quality panel: per peer, the quality level in colour, RTT, loss, jitter, bitrate in
 //! and out, frame rate and the path (host, srflx, relay); concealed audio and video freezes
-//! when there were any.
+//! when there were any; and what the microphone's sound processing does.
 
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -78,6 +78,17 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
             "no connections yet",
             Style::default().fg(Color::DarkGray),
         ));
+    }
+    if let Some(view) = &app.processing {
+        let colour = if view.features.describe() == "off" {
+            Color::Yellow
+        } else {
+            Color::DarkGray
+        };
+        lines.push(Line::styled(view.describe(), Style::default().fg(colour)));
+        if let Some(figures) = view.figures() {
+            lines.push(Line::styled(figures, Style::default().fg(colour)));
+        }
     }
     frame.render_widget(
         Paragraph::new(lines).block(panel_block("quality", focused)),
