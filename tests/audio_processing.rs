@@ -11,11 +11,12 @@
 //! `audio-processing echo off` does) and measures again.
 //!
 //! Both voices come and go in syllables, as speech does. The far end's is a 440 Hz tone over
-//! breath noise: a tone that never stops is the one sound an echo canceller cannot place in
-//! time (every delay fits a periodic signal), so AEC3 falls back to suppressing it, and its
-//! suppressor, 125 Hz per band, then takes the 523 Hz talker too. The local person's voice
-//! is played into `room` by `pacat`, at the sink's pace: PulseAudio's sine source makes its
-//! sound two seconds at a time, which no person does.
+//! breath noise that carries most of its energy, as a voice spreads its energy: an echo
+//! canceller places an echo in time by its shape, and a periodic tone fits every delay. With
+//! a steady tone as the far end, AEC3 keeps jumping between delays, falls back to
+//! suppression, and its suppressor (125 Hz bands) then takes the 523 Hz talker too. The local
+//! person's voice is played into `room` by `pacat`, at the sink's pace: PulseAudio's sine
+//! source makes its sound two seconds at a time, which no person does.
 
 mod common;
 
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::{PulseModule, SinkPlayer};
 use termmeet::call::mesh::{Mesh, MeshCommand};
+use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
 use termmeet::media::mic::MicSource;
 use termmeet::media::playback::Playback;
 use termmeet::media::processing::{Feature, Features};
@@ -116,8 +118,8 @@ fn attenuate_loopback(module: &str) {
     }
 }
 
-/// The far end talking: a 440 Hz tone over breath noise, in syllables of 120 to 400 ms with
-/// pauses of 60 to 250 ms, as speech comes.
+/// The far end talking: a 440 Hz tone over louder breath noise, in syllables of 120 to
+/// 400 ms with pauses of 60 to 250 ms, as speech comes.
 struct Talk {
     n: u64,
     /// Samples left in this syllable or pause, and whether it is a syllable.
@@ -166,7 +168,7 @@ impl AudioSource for Talk {
             self.n += 1;
             let breath = self.between(0, 1 << 20) as f64 / f64::from(1u32 << 19) - 1.0;
             let s = if self.on {
-                0.2 * (2.0 * std::f64::consts::PI * 440.0 * t).sin() + 0.15 * breath
+                0.15 * (2.0 * std::f64::consts::PI * 440.0 * t).sin() + 0.25 * breath
             } else {
                 0.0
             };
@@ -180,19 +182,30 @@ impl AudioSource for Talk {
     }
 }
 
-/// The two ends of the call: `local` in the room, `far` sending 440 Hz and listening.
+/// The two ends of the call: `local` in the room (a mesh of its own, or a headless script),
+/// `far` talking at 440 Hz and listening.
 struct Call {
-    local: Mesh,
+    local: Option<Mesh>,
+    script: Option<tokio::task::JoinHandle<Outcome>>,
     far: Mesh,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _server: common::TestServer,
 }
 
 impl Call {
-    async fn start(room: &Room, call: &str, features: Features) -> Call {
+    /// The far end, in a call named `call` on a new server.
+    async fn far(call: &str) -> (Mesh, tokio::task::JoinHandle<()>, common::TestServer) {
         let server = common::TestServer::start().await;
-        let url = server.url();
-        let mut config = common::participant(&url, call, "local", None);
+        let mut config = common::participant(&server.url(), call, "far", None);
+        config.microphone = Some(Box::new(Talk::new()));
+        let (far, task) = Mesh::start(config);
+        (far, task, server)
+    }
+
+    /// The local end as a mesh with `features` on.
+    async fn start(room: &Room, call: &str, features: Features) -> Call {
+        let (far, t2, server) = Call::far(call).await;
+        let mut config = common::participant(&server.url(), call, "local", None);
         config.microphone = Some(Box::new(
             MicSource::open(Some(&format!("{}.monitor", room.room)))
                 .expect("the room's microphone"),
@@ -202,13 +215,31 @@ impl Call {
         ));
         config.processing = features;
         let (local, t1) = Mesh::start(config);
-        let mut config = common::participant(&url, call, "far", None);
-        config.microphone = Some(Box::new(Talk::new()));
-        let (far, t2) = Mesh::start(config);
         Call {
-            local,
+            local: Some(local),
+            script: None,
             far,
             tasks: vec![t1, t2],
+            _server: server,
+        }
+    }
+
+    /// The local end as `termmeet headless` runs it: `script`, with `features` on, playing
+    /// nothing (so the room holds no echo).
+    async fn scripted(call: &str, features: Features, script: String) -> Call {
+        let (far, t2, server) = Call::far(call).await;
+        let options = HeadlessOptions {
+            server: server.url(),
+            speaker: None,
+            processing: features,
+            ..HeadlessOptions::default()
+        };
+        let script = tokio::spawn(async move { run_script(&script, &options).await });
+        Call {
+            local: None,
+            script: Some(script),
+            far,
+            tasks: vec![t2],
             _server: server,
         }
     }
@@ -230,12 +261,12 @@ impl Call {
         }
     }
 
-    /// Three one-second windows of what the far end hears from the room, 1.2 s apart:
-    /// `measure` of each, and the median.
+    /// Five one-second windows of what the far end hears from the room, 1.2 s apart:
+    /// `measure` of each, and the median (a window may catch the canceller re-adapting).
     async fn heard(&self, measure: impl Fn(&[f32]) -> f64) -> f64 {
         let id = self.far.read(|s| s.id_of("local")).expect("the local end");
         let mut values = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..5 {
             tokio::time::sleep(Duration::from_millis(1200)).await;
             let samples: Vec<f32> = self
                 .far
@@ -247,15 +278,33 @@ impl Call {
             values.push(measure(&samples));
         }
         values.sort_by(f64::total_cmp);
-        values[1]
+        values[2]
     }
 
-    async fn end(self) {
-        self.local.command(MeshCommand::Leave);
+    /// The local mesh (a test that runs one).
+    fn local(&self) -> &Mesh {
+        self.local.as_ref().expect("a local mesh")
+    }
+
+    /// Ends the call; the local script's outcome, when it ran one.
+    async fn end(self) -> Option<Outcome> {
+        let outcome = match self.script {
+            Some(script) => Some(
+                tokio::time::timeout(Duration::from_secs(60), script)
+                    .await
+                    .expect("the local script ends")
+                    .expect("the local script runs"),
+            ),
+            None => None,
+        };
+        if let Some(local) = &self.local {
+            local.command(MeshCommand::Leave);
+        }
         self.far.command(MeshCommand::Leave);
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
+        outcome
     }
 }
 
@@ -296,9 +345,9 @@ fn the_far_end_does_not_hear_itself_come_back() {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let echo_on = call.heard(|s| level_at(s, RATE, 440.0)).await;
         let talker_on = call.heard(|s| level_at(s, RATE, 523.0)).await;
-        let figures = call.local.audio_processing().1;
+        let figures = call.local().audio_processing().1;
 
-        call.local
+        call.local()
             .command(MeshCommand::AudioProcessing(Feature::Echo, false));
         tokio::time::sleep(Duration::from_secs(2)).await;
         let echo_off = call.heard(|s| level_at(s, RATE, 440.0)).await;
@@ -338,7 +387,19 @@ fn steady_noise_in_the_room_is_taken_out_and_the_voice_stays() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let room = Room::build("noise");
     common::block_on(async {
-        let call = Call::start(&room, "noise", only(Feature::Noise)).await;
+        // The local end is a headless script: it turns suppression off when the far end
+        // says it has measured, and leaves when it is done.
+        let script = format!(
+            "join noise as local\n\
+             audio mic:{}.monitor\n\
+             expect peers 1 within 60s\n\
+             expect chat from far \"measured\" within 120s\n\
+             audio-processing noise off\n\
+             expect chat from far \"done\" within 120s\n\
+             leave\n",
+            room.room
+        );
+        let call = Call::scripted("noise", only(Feature::Noise), script).await;
         // White noise in the room (a fan, a café), and a voice that comes and goes as
         // speech does: 523 Hz, 300 ms on and 200 ms off.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -356,12 +417,12 @@ fn steady_noise_in_the_room_is_taken_out_and_the_voice_stays() {
         let noise_on = call.heard(noise).await;
         let voice_on = call.heard(|s| level_at(s, RATE, 523.0)).await;
 
-        call.local
-            .command(MeshCommand::AudioProcessing(Feature::Noise, false));
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        call.far.command(MeshCommand::Chat("measured".into()));
+        tokio::time::sleep(Duration::from_secs(3)).await;
         let noise_off = call.heard(noise).await;
         let voice_off = call.heard(|s| level_at(s, RATE, 523.0)).await;
-        call.end().await;
+        call.far.command(MeshCommand::Chat("done".into()));
+        let outcome = call.end().await;
 
         eprintln!(
             "room noise (1-8 kHz) at the far end: {noise_off:.1} dB without suppression, {noise_on:.1} dB with it ({:.1} dB less); \
@@ -379,5 +440,13 @@ fn steady_noise_in_the_room_is_taken_out_and_the_voice_stays() {
             "the voice changed {:+.1} dB",
             voice_on - voice_off
         );
+        // The script's report says what ran.
+        let Some(Outcome::Ran(report)) = outcome else {
+            panic!("the local script did not run: {outcome:?}")
+        };
+        assert!(report.ok, "{:#?}", report.steps);
+        let p = &report.audio_processing;
+        assert!(p.active && !p.noise && !p.echo, "{p:?}");
+        assert!(p.processed_ms >= 10_000, "{p:?}");
     });
 }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use termmeet::media::processing::{Feature, Features};
 use termmeet::app::{Action, App, Effect, ProcessingView};
 use termmeet::call::mesh::{MeshState, PeerState};
 use termmeet::call::stats::Quality;
+use termmeet::media::processing::{Feature, Features};
 use termmeet::media::RgbFrame;
 use termmeet::render::ColorMode;
 use termmeet::ui::{self, VideoCache};
@@ -133,8 +133,12 @@ fn a_turns_the_sound_processing_off_and_back() {
     let back = app.update(key('a'));
     assert_eq!(
         back,
-        [(Feature::Echo, true), (Feature::Noise, true), (Feature::Gain, false)]
-            .map(|(f, on)| Effect::Mesh(MeshCommand::AudioProcessing(f, on)))
+        [
+            (Feature::Echo, true),
+            (Feature::Noise, true),
+            (Feature::Gain, false)
+        ]
+        .map(|(f, on)| Effect::Mesh(MeshCommand::AudioProcessing(f, on)))
     );
 }
 

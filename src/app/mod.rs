@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::media::processing::{Feature, Features, ProcessingFigures};
 use crate::call::mesh::{MeshCommand, MeshState, SharedTerminal};
+use crate::media::processing::{Feature, Features, ProcessingFigures};
 use crate::share::keys::key_bytes;
 use crate::share::screen::MAX_SIZE;
 use crate::share::TerminalSpec;
