@@ -1,5 +1,6 @@
 //! Media hot paths: H.264 encode and decode per frame, the half-block render of a 720p frame,
-//! Opus per 20 ms frame. `cargo bench --bench media`; results in BENCHMARKS.md.
+//! Opus per 20 ms frame, the microphone's audio processing per 20 ms. `cargo bench --bench
+//! media`; results in BENCHMARKS.md.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ratatui::buffer::Buffer;
@@ -47,6 +48,40 @@ fn h264(c: &mut Criterion) {
             })
         });
     }
+}
+
+/// The microphone's audio processing per 20 ms, everything on and a far end playing: times
+/// 50 is the CPU it takes per second of audio.
+fn processing(c: &mut Criterion) {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use termmeet::media::frame::AudioFrame;
+    use termmeet::media::processing::{FarEnd, Features, Processing, Processor, VoiceDetector};
+    let shared = Processing::new(Features::default());
+    let far = FarEnd::new(40);
+    shared.set_far_end(Some(Arc::clone(&far)));
+    let mut processor = Processor::new(Arc::clone(&shared));
+    let mut voice = ToneSource::new(440.0, false);
+    let mut mic = ToneSource::new(523.0, false);
+    c.bench_function("audio processing 20 ms (echo, noise, gain, voice)", |b| {
+        b.iter(|| {
+            let played = voice.generate();
+            let floats: Vec<f32> = played
+                .samples
+                .iter()
+                .map(|&s| f32::from(s) / 32768.0)
+                .collect();
+            far.push(&floats[..480]);
+            far.push(&floats[480..]);
+            let mut frame: AudioFrame = mic.generate();
+            processor.process(&mut frame, Duration::ZERO);
+            frame
+        })
+    });
+    let mut detector = VoiceDetector::new();
+    c.bench_function("voice detector 20 ms (per remote peer)", |b| {
+        b.iter(|| detector.hears_i16(&mic.generate().samples))
+    });
 }
 
 fn render(c: &mut Criterion) {
@@ -101,5 +136,5 @@ fn resample(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, h264, render, opus, resample);
+criterion_group!(benches, h264, render, opus, resample, processing);
 criterion_main!(benches);

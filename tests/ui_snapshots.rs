@@ -112,8 +112,10 @@ fn three_peers_with_quality() {
 fn a_turns_the_sound_processing_off_and_back() {
     use termmeet::call::mesh::MeshCommand;
     let mut app = App::new("standup");
-    let mut only_gain_off = Features::default();
-    only_gain_off.gain = false;
+    let only_gain_off = Features {
+        gain: false,
+        ..Features::default()
+    };
     app.update(Action::Processing(ProcessingView {
         features: only_gain_off,
         active: true,
