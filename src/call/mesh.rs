@@ -240,13 +240,6 @@ impl Mesh {
         (p.features(), p.figures())
     }
 
-    /// Whether we are speaking now: the microphone is on, loud enough, and (when the audio
-    /// processing runs) its voice detector hears speech.
-    pub fn speaking(&self) -> bool {
-        let figures = self.views.processing.figures();
-        self.mic_level() > super::state::SPEAKING_LEVEL && (!figures.active || figures.speech)
-    }
-
     /// Reads the state.
     pub fn read<T>(&self, f: impl FnOnce(&MeshState) -> T) -> T {
         f(&lock(&self.state))

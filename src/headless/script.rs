@@ -663,6 +663,20 @@ mod tests {
         );
         check("leave", Step::Command(MeshCommand::Leave));
         check("  # a comment\n\nleave", Step::Command(MeshCommand::Leave));
+        check(
+            "audio-processing echo off",
+            Step::AudioProcessing {
+                features: vec![Feature::Echo],
+                on: false,
+            },
+        );
+        check(
+            "audio-processing all on",
+            Step::AudioProcessing {
+                features: Feature::ALL.to_vec(),
+                on: true,
+            },
+        );
     }
 
     #[test]
@@ -683,6 +697,9 @@ mod tests {
         bad("chat", "needs a message");
         bad("screen-source camera", "screen source");
         bad("expect peers 1 within forever", "not a duration");
+        bad("audio-processing reverb off", "echo|noise|gain|all");
+        bad("audio-processing echo", "echo|noise|gain|all");
+        bad("audio-processing noise maybe", "on` or");
     }
 
     #[test]
