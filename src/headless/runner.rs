@@ -147,43 +147,25 @@ pub struct Report {
     pub audio_processing: ProcessingReport,
 }
 
-/// What the audio processing did, as the module measured it.
+/// What the audio processing did: the features on when the script ended, and what the
+/// module measured (`erle_db`, `delay_ms` and the rest of `ProcessingFigures`).
 #[derive(Clone, Debug, Serialize)]
 pub struct ProcessingReport {
-    /// Which features were on when the script ended.
     pub echo: bool,
     pub noise: bool,
     pub gain: bool,
-    /// Whether a live microphone was processed (a tone or a file is not).
-    pub active: bool,
-    /// Echo return loss enhancement, dB, as the echo canceller measures it.
-    pub erle_db: Option<f64>,
-    /// Echo return loss, dB.
-    pub erl_db: Option<f64>,
-    /// The echo's delay the canceller found, ms.
-    pub delay_ms: Option<i32>,
-    /// The stream delay set from the buffers, ms.
-    pub stream_delay_ms: i32,
-    /// Microphone audio processed, ms.
-    pub processed_ms: u64,
-    /// Far-end audio the echo canceller heard, ms.
-    pub far_end_ms: u64,
+    #[serde(flatten)]
+    pub figures: crate::media::processing::ProcessingFigures,
 }
 
 impl ProcessingReport {
     fn of(mesh: &Mesh) -> ProcessingReport {
-        let (features, f) = mesh.audio_processing();
+        let (features, figures) = mesh.audio_processing();
         ProcessingReport {
             echo: features.echo,
             noise: features.noise,
             gain: features.gain,
-            active: f.active,
-            erle_db: f.erle_db,
-            erl_db: f.erl_db,
-            delay_ms: f.delay_ms,
-            stream_delay_ms: f.stream_delay_ms,
-            processed_ms: f.processed_ms,
-            far_end_ms: f.far_end_ms,
+            figures,
         }
     }
 }

@@ -152,7 +152,7 @@ impl Features {
 }
 
 /// What the module measured, for the quality panel and the headless report.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ProcessingFigures {
     /// Whether a live microphone is being processed now.
     pub active: bool,

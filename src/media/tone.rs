@@ -117,12 +117,7 @@ pub fn spurious_db_beyond(samples: &[f32], rate: u32, hz: f64, guard_hz: f64) ->
     // The window's main lobe is four bins each side; leave a little more.
     let guard = ((guard_hz / bin_hz).round() as usize).max(6);
     let near = |k: usize| k.abs_diff(tone_bin) <= guard || k <= 6;
-    let tone = power
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| k.abs_diff(tone_bin) <= 6)
-        .map(|(_, p)| *p)
-        .fold(0.0, f64::max);
+    let tone = peak_near(&power, tone_bin, 6);
     let spur = power
         .iter()
         .enumerate()
@@ -163,19 +158,23 @@ fn spectrum(samples: &[f32], rate: u32) -> Option<(Vec<f64>, f64)> {
     Some((power, f64::from(rate) / n as f64))
 }
 
+/// The strongest power within `within` bins of `bin`.
+fn peak_near(power: &[f64], bin: usize, within: usize) -> f64 {
+    power
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| k.abs_diff(bin) <= within)
+        .map(|(_, p)| *p)
+        .fold(0.0, f64::max)
+}
+
 /// The level of the tone at `hz` in `samples`, dB of full scale (a full-scale sine is 0 dB;
 /// silence is -200).
 pub fn level_at(samples: &[f32], rate: u32, hz: f64) -> f64 {
     let Some((power, bin_hz)) = spectrum(samples, rate) else {
         return -200.0;
     };
-    let bin = (hz / bin_hz).round() as usize;
-    let peak = power
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| k.abs_diff(bin) <= 4)
-        .map(|(_, p)| *p)
-        .fold(0.0, f64::max);
+    let peak = peak_near(&power, (hz / bin_hz).round() as usize, 4);
     10.0 * peak.max(1e-20).log10()
 }
 
