@@ -348,6 +348,8 @@ pub struct Processor {
     far_end: Option<Arc<FarEnd>>,
     input: Vec<f32>,
     output: Vec<f32>,
+    /// Where the module writes the far end back (unused, but it asks for room).
+    render_out: Vec<f32>,
     figures: ProcessingFigures,
 }
 
@@ -370,6 +372,7 @@ impl Processor {
             far_end: None,
             input: vec![0.0; CHUNK],
             output: vec![0.0; CHUNK],
+            render_out: vec![0.0; CHUNK],
             figures: ProcessingFigures {
                 active: true,
                 ..Default::default()
@@ -417,12 +420,8 @@ impl Processor {
             if echo {
                 if let Some(far) = &self.far_end {
                     for render in far.take() {
-                        let mut out = vec![0.0; render.len()];
-                        if self
-                            .apm
-                            .process_render_f32(&[&render], &mut [&mut out])
-                            .is_ok()
-                        {
+                        let out = &mut self.render_out[..render.len().min(CHUNK)];
+                        if self.apm.process_render_f32(&[&render], &mut [out]).is_ok() {
                             self.figures.far_end_ms += 10;
                         }
                     }
