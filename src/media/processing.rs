@@ -237,6 +237,9 @@ impl Processing {
 #[derive(Debug, Default)]
 pub struct FarEnd {
     frames: Mutex<VecDeque<Vec<f32>>>,
+    /// Frames the processor is done with, for `push` to fill again: the speaker's thread
+    /// allocates only until there are enough.
+    spare: Mutex<Vec<Vec<f32>>>,
     /// How long the speaker's buffer holds a frame before it is heard, ms.
     output_latency_ms: AtomicU32,
     /// Set while a microphone's processor takes the frames; until then nothing is kept.
@@ -262,19 +265,30 @@ impl FarEnd {
         if !self.listening.load(Ordering::Relaxed) {
             return;
         }
+        let spare = self.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut frame = spare.unwrap_or_default();
+        frame.clear();
+        frame.extend_from_slice(chunk);
         let mut frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
         if frames.len() >= FAR_END_FRAMES {
             frames.pop_front();
         }
-        frames.push_back(chunk.to_vec());
+        frames.push_back(frame);
     }
 
-    fn take(&self) -> Vec<Vec<f32>> {
-        self.frames
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect()
+    /// Moves every frame waiting into `into` (which the caller has emptied).
+    fn take_into(&self, into: &mut VecDeque<Vec<f32>>) {
+        std::mem::swap(
+            &mut *self.frames.lock().unwrap_or_else(|p| p.into_inner()),
+            into,
+        );
+    }
+
+    /// Frames done with, to be filled again.
+    fn recycle(&self, done: impl Iterator<Item = Vec<f32>>) {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        let room = FAR_END_FRAMES.saturating_sub(spare.len());
+        spare.extend(done.take(room));
     }
 
     fn output_latency_ms(&self) -> u32 {
@@ -350,6 +364,8 @@ pub struct Processor {
     output: Vec<f32>,
     /// Where the module writes the far end back (unused, but it asks for room).
     render_out: Vec<f32>,
+    /// The far end's frames being fed, empty between calls.
+    render_queue: VecDeque<Vec<f32>>,
     figures: ProcessingFigures,
 }
 
@@ -373,6 +389,7 @@ impl Processor {
             input: vec![0.0; CHUNK],
             output: vec![0.0; CHUNK],
             render_out: vec![0.0; CHUNK],
+            render_queue: VecDeque::with_capacity(FAR_END_FRAMES),
             figures: ProcessingFigures {
                 active: true,
                 ..Default::default()
@@ -419,12 +436,14 @@ impl Processor {
         for chunk in frame.samples.chunks_mut(CHUNK) {
             if echo {
                 if let Some(far) = &self.far_end {
-                    for render in far.take() {
+                    far.take_into(&mut self.render_queue);
+                    for render in &self.render_queue {
                         let out = &mut self.render_out[..render.len().min(CHUNK)];
-                        if self.apm.process_render_f32(&[&render], &mut [out]).is_ok() {
+                        if self.apm.process_render_f32(&[render], &mut [out]).is_ok() {
                             self.figures.far_end_ms += 10;
                         }
                     }
+                    far.recycle(self.render_queue.drain(..));
                 }
             }
             if chunk.len() != CHUNK {
