@@ -63,7 +63,7 @@ fn processing(c: &mut Criterion) {
     let mut processor = Processor::new(Arc::clone(&shared));
     let mut voice = ToneSource::new(440.0, false);
     let mut mic = ToneSource::new(523.0, false);
-    c.bench_function("audio processing 20 ms (echo, noise, gain, voice)", |b| {
+    c.bench_function("audio processing 20 ms (echo, noise, gain)", |b| {
         b.iter(|| {
             let played = voice.generate();
             let floats: Vec<f32> = played

@@ -112,17 +112,12 @@ impl ProcessingView {
 
     /// What is on, for people: "sound: echo noise gain", or how to turn it on.
     pub fn describe(&self) -> String {
-        let on: Vec<&str> = Feature::ALL
-            .iter()
-            .filter(|f| self.features.get(**f))
-            .map(|f| f.word())
-            .collect();
-        if on.is_empty() {
+        if !self.features.any() {
             "sound processing off (a: on)".into()
         } else if !self.active {
-            format!("sound: {} (idle)", on.join(" "))
+            format!("sound: {} (idle)", self.features.describe())
         } else {
-            format!("sound: {}", on.join(" "))
+            format!("sound: {}", self.features.describe())
         }
     }
 
@@ -759,8 +754,7 @@ impl App {
     /// when nothing was).
     fn toggle_processing(&mut self) -> Vec<Effect> {
         let now = self.processing.map(|p| p.features).unwrap_or_default();
-        let any = Feature::ALL.iter().any(|f| now.get(*f));
-        let next = if any {
+        let next = if now.any() {
             self.processing_before = Some(now);
             Features {
                 echo: false,

@@ -1,6 +1,7 @@
 //! What a meeting room's audio needs between the microphone and the encoder: echo
 //! cancellation (AEC3), noise suppression, automatic gain control (AGC2), a high-pass filter
-//! and voice detection, from `sonora`, a Rust port of WebRTC's audio processing module.
+//! and the voice detector that decides who is speaking, from `sonora`, a Rust port of
+//! WebRTC's audio processing module.
 //!
 //! The echo canceller's far-end reference is exactly what the speaker plays: the playback
 //! mixer hands each 10 ms it mixes to a [`FarEnd`] as it hands it to the speaker, and the
@@ -114,26 +115,29 @@ impl Features {
         }
     }
 
-    /// What is on, for people: "echo, noise, gain", or "off".
+    /// Whether anything is on.
+    pub fn any(&self) -> bool {
+        self.echo || self.noise || self.gain
+    }
+
+    /// What is on, for people: "echo noise gain", or "off".
     pub fn describe(&self) -> String {
-        let on: Vec<&str> = Feature::ALL
+        if !self.any() {
+            return "off".into();
+        }
+        Feature::ALL
             .iter()
             .filter(|f| self.get(**f))
             .map(|f| f.word())
-            .collect();
-        if on.is_empty() {
-            "off".into()
-        } else {
-            on.join(", ")
-        }
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The module's configuration for these features. The high-pass filter runs whenever
     /// anything does (the echo canceller asks for it anyway).
     fn config(&self) -> Config {
-        let any = self.echo || self.noise || self.gain;
         Config {
-            high_pass_filter: any.then(HighPassFilter::default),
+            high_pass_filter: self.any().then(HighPassFilter::default),
             echo_canceller: self.echo.then(EchoCanceller::default),
             // What Chromium uses for a call: about 18 dB off steady noise.
             noise_suppression: self.noise.then(|| NoiseSuppression {
@@ -164,8 +168,6 @@ pub struct ProcessingFigures {
     pub delay_ms: Option<i32>,
     /// The stream delay set from the buffers (playback plus capture), ms.
     pub stream_delay_ms: i32,
-    /// Whether the person is speaking now, by the voice detector.
-    pub speech: bool,
     /// Microphone time processed, ms.
     pub processed_ms: u64,
     /// Far-end time fed to the echo canceller, ms.
@@ -298,7 +300,7 @@ impl FarEnd {
 
 /// The module's voice detector (AGC2's recurrent network) on 48 kHz mono: whether what it
 /// hears is speech, held [`SPEECH_HANGOVER`] after the last speech so words do not flicker
-/// apart. It runs on our microphone after processing, and on what each peer sends.
+/// apart. It runs on what each peer sends, for who is speaking.
 pub struct VoiceDetector {
     vad: VoiceActivityDetectorWrapper,
     /// Samples of a 10 ms frame not yet complete, on the S16 scale the detector works on.
@@ -355,7 +357,6 @@ impl VoiceDetector {
 pub struct Processor {
     shared: Arc<Processing>,
     apm: AudioProcessing,
-    voice: VoiceDetector,
     generation: u32,
     features: Features,
     /// The far end in use, so a new one (or none) is noticed.
@@ -383,7 +384,6 @@ impl Processor {
             generation: shared.generation.load(Ordering::Acquire),
             shared,
             apm,
-            voice: VoiceDetector::new(),
             features,
             far_end: None,
             input: vec![0.0; CHUNK],
@@ -462,10 +462,8 @@ impl Processor {
             for (s, f) in chunk.iter_mut().zip(self.output.iter()) {
                 *s = (f * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
             }
-            self.voice.hears(self.output.iter().copied());
             self.figures.processed_ms += 10;
         }
-        self.figures.speech = self.voice.speaking();
         // Published every 100 ms of audio.
         if self.figures.processed_ms.is_multiple_of(100) {
             let stats = self.apm.statistics();
@@ -484,7 +482,6 @@ impl Drop for Processor {
         }
         let mut figures = self.figures.clone();
         figures.active = false;
-        figures.speech = false;
         self.shared.publish(figures);
     }
 }
@@ -603,9 +600,9 @@ mod tests {
         assert_eq!(Feature::parse("AGC"), Some(Feature::Gain));
         assert_eq!(Feature::parse("reverb"), None);
         let mut f = Features::default();
-        assert_eq!(f.describe(), "echo, noise, gain");
+        assert_eq!(f.describe(), "echo noise gain");
         f.set(Feature::Noise, false);
-        assert_eq!(f.describe(), "echo, gain");
+        assert_eq!(f.describe(), "echo gain");
         f.echo = false;
         f.gain = false;
         assert_eq!(f.describe(), "off");

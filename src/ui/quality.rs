@@ -80,7 +80,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
         ));
     }
     if let Some(view) = &app.processing {
-        let colour = if view.features.describe() == "off" {
+        let colour = if !view.features.any() {
             Color::Yellow
         } else {
             Color::DarkGray
