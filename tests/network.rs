@@ -336,10 +336,10 @@ fn capped_call(
     Some(p.finish(Duration::from_secs(total + 90)))
 }
 
-/// Issue 10 asks more of this scenario than holds yet (under the cap within 15 s, at least
-/// 10 fps, p95 at most 400 ms): GCC saws between its floor and the cap (about 5 fps, p95
-/// 0.85 to 1.2 s in our runs; see BENCHMARKS.md). What holds is asserted: the call stays alive, audio
-/// keeps going, and no queue of seconds builds up (before this work the p95 was 11.7 s).
+/// The busy pattern needs more than the cap: the congestion controller must bring what alice
+/// sends under it, and the pictures must keep coming (smaller ones, at a steady rate). The
+/// issue's p95 of 400 ms is not asserted: the first seconds after the cap falls on a 1 Mbit/s
+/// stream queue and lose (see BENCHMARKS.md), and they weigh on the whole run's p95.
 #[test]
 fn uplink_capped_at_300_kbits_keeps_audio_and_video_going() {
     let Some((ra, rb)) = capped_call(
@@ -355,7 +355,8 @@ fn uplink_capped_at_300_kbits_keeps_audio_and_video_going() {
     let fps = figure(&rb, "alice", "video_fps");
     let sent = figure(&ra, "bob", "bitrate_out_kbps");
     eprintln!("cap300: alice sends {sent} kbit/s, bob sees {fps} fps");
-    assert!(fps >= 2.0, "video dead: {line}");
+    assert!(sent < 300.0, "over the cap after 30 s: {sent} kbit/s");
+    assert!(fps >= 10.0, "too few pictures: {line}");
     assert!(p95 <= 3000.0, "a standing queue: {line}");
     assert!(concealed <= 5.0, "audio suffered: {line}");
 }
@@ -380,6 +381,12 @@ fn uplink_capped_at_100_kbits_keeps_audio_and_recovers() {
     // 25 s after the cap lifted, alice sends more than the cap allowed: the estimate climbed
     // back (the plain pattern needs under 300 kbit/s at full size and rate).
     assert!(sent > 120.0, "did not climb back: {sent} kbit/s");
+    // And the picture is back at its full size.
+    assert_eq!(
+        rb["peers"]["alice"]["video_size"],
+        serde_json::json!([640, 480]),
+        "the picture did not grow back: {line}"
+    );
 }
 
 /// Three hosts: alice and bob each linked only to a relay host that does not forward between

@@ -50,6 +50,8 @@ struct LinkEntry {
 const RELAY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A link that has not connected this long is reported.
 const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often the encoders' bitrate follows the congestion estimates.
+const ESTIMATE_POLL: Duration = Duration::from_millis(200);
 /// Keyframe requests from negotiation events (connected, answered) go out at most this often.
 const KEYFRAME_DEBOUNCE: Duration = Duration::from_millis(250);
 
@@ -180,6 +182,8 @@ pub(super) async fn run(
         term: TermShare::default(),
     };
     let mut stats = tokio::time::interval(Duration::from_secs(1));
+    let mut estimates = tokio::time::interval(ESTIMATE_POLL);
+    estimates.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term_poll = tokio::time::interval(TERM_POLL);
     term_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -199,6 +203,7 @@ pub(super) async fn run(
                 Some(c) => task.on_command(c).await,
             },
             _ = stats.tick() => task.tick().await,
+            _ = estimates.tick() => task.apply_estimates(),
             _ = term_poll.tick() => task.term.tick(Instant::now(), &task.state).await,
         }
     }
@@ -871,7 +876,7 @@ impl MeshTask {
             .extend(self.own_ice_servers.iter().cloned());
     }
 
-    /// Once a second: figures for every link, the encoders' bitrate, ICE restarts that are
+    /// Once a second: figures for every link, ICE restarts that are
     /// due, links that never connected, and who fell silent.
     async fn tick(&mut self) {
         let now = Instant::now();
@@ -880,7 +885,6 @@ impl MeshTask {
             self.ice_refresh_at = Some(now + Duration::from_secs(60));
             self.signaling.send(ClientMessage::RefreshIce {});
         }
-        let mut estimates = Vec::new();
         let peers: Vec<String> = self.links.keys().cloned().collect();
         for peer in &peers {
             let connected = self.read_peer(peer, |p| p.connection == "connected");
@@ -907,7 +911,6 @@ impl MeshTask {
             entry.link.set_rtt(rtt);
             let figures = entry.stats.push(now, sample, connected);
             tracing::debug!(%peer, estimate = ?gcc, rtt, path = %figures.path, "link sample");
-            estimates.push(gcc);
             let never = !entry.connected_once
                 && !entry.timeout_reported
                 && now.duration_since(entry.created) > NEGOTIATION_TIMEOUT;
@@ -935,9 +938,18 @@ impl MeshTask {
         self.check_relay(now);
         self.quiet_the_silent();
         self.watch_sources();
+    }
+
+    /// Sets the shared encoders' bitrate from the links' congestion estimates (several times
+    /// a second: an encoder told late keeps filling a queue the controller already saw).
+    fn apply_estimates(&mut self) {
+        let estimates = self.links.values().map(|entry| entry.link.estimate());
         if let (Some(estimate), Some(camera)) = (lowest_estimate(estimates), &self.camera) {
             let split = split_bitrate(estimate, self.bitrate, self.screen.is_some());
-            tracing::debug!(estimate, camera = split.camera, "congestion estimate");
+            let before = camera.control.bitrate.load(Ordering::Relaxed);
+            if before != split.camera {
+                tracing::debug!(estimate, camera = split.camera, "congestion estimate");
+            }
             camera
                 .control
                 .bitrate

@@ -10,7 +10,9 @@ use std::time::Instant;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rtc::interceptor::Registry;
-use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport};
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, PacketReport};
+
+use super::congestion::QueueController;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_congestion_control, register_default_interceptors, CongestionFeedback,
@@ -413,9 +415,10 @@ impl PeerLink {
                 )
                 .build(),
         );
-        // Congestion control is opt-in in 0.21: GCC over TWCC, whose estimate drives the
-        // shared encoders' bitrate (see the mesh's stats).
-        let (gcc, estimate) = Published::new(Gcc::new(
+        // Congestion control is opt-in in 0.21: our queue-reading controller over TWCC (see
+        // `congestion` for why not webrtc-rs's GCC), whose estimate drives the shared
+        // encoders' bitrate (see the mesh's stats).
+        let (gcc, estimate) = Published::new(QueueController::new(
             f64::from(START_BITRATE),
             f64::from(MIN_BITRATE),
             f64::from(MAX_BITRATE),

@@ -184,6 +184,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
             let keyframe_every = (fps * KEYFRAME_SECONDS).max(1.0) as u64;
             let mut captured = 0u64;
             let mut encoded_size: Option<(usize, usize)> = None;
+            let mut ladder = Ladder::default();
             let mut sent_stamps = 0u32;
             let mut failing = false;
             while ctl.running.load(Ordering::Relaxed) {
@@ -229,13 +230,13 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                 // path). The encoder's rate control counts on every captured picture, so its
                 // budget per picture is scaled back up.
                 let (w, h) = (frame.picture.width, frame.picture.height);
-                let half = half_size(bitrate, w, h, fps);
+                let rung = ladder.rung(bitrate, w, h, fps);
+                let (half, stride) = (rung.half, rung.stride);
                 let (ew, eh) = if half {
                     ((w / 2) & !1, (h / 2) & !1)
                 } else {
                     (w, h)
                 };
-                let stride = frame_stride(bitrate, ew, eh, fps);
                 if encoded_size.is_some_and(|size| size != (ew, eh)) {
                     // A new size starts a new stream: a fresh encoder begins with a keyframe.
                     match H264Encoder::new(EncoderSettings {
@@ -277,13 +278,14 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                 }
                 match encoder.encode(&frame.picture) {
                     Ok(e) if !e.data.is_empty() => {
+                        ladder.encoded(bitrate, rung, false);
                         let _ = out.send(EncodedSample {
                             data: Bytes::from(e.data),
                             duration: duration * stride as u32,
                             keyframe: e.keyframe,
                         });
                     }
-                    Ok(_) => {}
+                    Ok(_) => ladder.encoded(bitrate, rung, true),
                     Err(e) => tracing::warn!("video encoding failed: {e}"),
                 }
             }
@@ -315,11 +317,75 @@ pub fn frame_stride(bitrate: u32, width: usize, height: usize, fps: f64) -> u64 
     }
 }
 
-/// Whether pictures are sent at half their width and height at `bitrate`: below a quarter of
-/// what the full size needs at full rate (see [`frame_stride`]), when the half is still at
-/// least 160 pixels wide.
+/// Whether pictures are sent at half their width and height at `bitrate`: below half of what
+/// the full size needs at full rate (see [`frame_stride`]), the encoder would otherwise drop
+/// to a third of the frame rate; halved, the picture needs a quarter and keeps its rate. Only
+/// while the half is still at least 160 pixels wide.
 pub fn half_size(bitrate: u32, width: usize, height: usize, fps: f64) -> bool {
-    width >= 320 && frame_stride(bitrate, width, height, fps) > 3
+    width >= 320 && frame_stride(bitrate, width, height, fps) > 2
+}
+
+/// Pictures the encoder must have had before its skips are judged.
+const LADDER_WINDOW: usize = 30;
+/// A share of skipped pictures above which the picture is too costly for its bitrate.
+const LADDER_SKIPS: f64 = 0.25;
+
+/// What the video pump sends at a bitrate: every how many captured pictures one is encoded,
+/// and whether at half size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rung {
+    pub stride: u64,
+    pub half: bool,
+}
+
+/// The frame rate and size ladder. The bits a picture needs depend on what it shows, so the
+/// rule of thumb of [`frame_stride`] is corrected by what the encoder does: when its rate
+/// control skips more than a quarter of the full-size pictures (noise, fast motion), the
+/// picture halves until the bitrate has grown half again, as libwebrtc's quality scaler does
+/// from the quantiser.
+#[derive(Debug, Default)]
+pub struct Ladder {
+    /// Whether each of the latest full-size pictures was skipped by the encoder.
+    recent: std::collections::VecDeque<bool>,
+    /// Halved for content until the bitrate reaches this.
+    halved_below: Option<u32>,
+}
+
+impl Ladder {
+    /// The rung for `bitrate` and a captured picture of this size.
+    pub fn rung(&mut self, bitrate: u32, width: usize, height: usize, fps: f64) -> Rung {
+        if self.halved_below.is_some_and(|b| bitrate >= b) {
+            self.halved_below = None;
+        }
+        let half =
+            width >= 320 && (half_size(bitrate, width, height, fps) || self.halved_below.is_some());
+        let stride = if half {
+            frame_stride(bitrate, width / 2, height / 2, fps)
+        } else {
+            frame_stride(bitrate, width, height, fps)
+        };
+        Rung { stride, half }
+    }
+
+    /// What the encoder did with a picture at `rung`: skipped it (its rate control holding the
+    /// bitrate) or not.
+    pub fn encoded(&mut self, bitrate: u32, rung: Rung, skipped: bool) {
+        if rung.half {
+            self.recent.clear();
+            return;
+        }
+        self.recent.push_back(skipped);
+        if self.recent.len() > LADDER_WINDOW {
+            self.recent.pop_front();
+        }
+        let skips = self.recent.iter().filter(|s| **s).count();
+        if self.recent.len() == LADDER_WINDOW && skips as f64 > LADDER_SKIPS * LADDER_WINDOW as f64
+        {
+            tracing::debug!(bitrate, skips, "video: too costly at full size, halving it");
+            self.halved_below = Some(bitrate.saturating_mul(3) / 2);
+            self.recent.clear();
+        }
+    }
 }
 
 /// Flips a picture left to right, as a mirror shows you.
@@ -432,7 +498,7 @@ pub fn start_audio(mut source: Box<dyn AudioSource>, processing: Arc<Processing>
 
 #[cfg(test)]
 mod tests {
-    use super::frame_stride;
+    use super::{frame_stride, Ladder, Rung};
 
     #[test]
     fn frame_rate_falls_before_quality_does() {
@@ -441,9 +507,9 @@ mod tests {
         assert_eq!(frame_stride(300_000, 640, 480, 30.0), 2);
         assert_eq!(frame_stride(100_000, 640, 480, 30.0), 3);
         assert_eq!(frame_stride(40_000, 640, 480, 30.0), 6);
-        // Below a quarter of full, the picture halves, which brings the rate back up.
-        assert!(!super::half_size(100_000, 640, 480, 30.0));
-        assert!(super::half_size(80_000, 640, 480, 30.0));
+        // Below half of full, the picture halves, which brings the rate back up.
+        assert!(!super::half_size(200_000, 640, 480, 30.0));
+        assert!(super::half_size(170_000, 640, 480, 30.0));
         assert_eq!(frame_stride(80_000, 320, 240, 30.0), 2);
         assert!(
             !super::half_size(10_000, 300, 200, 30.0),
@@ -451,5 +517,86 @@ mod tests {
         );
         // A smaller picture needs less.
         assert_eq!(frame_stride(100_000, 320, 240, 30.0), 1);
+    }
+
+    #[test]
+    fn the_ladder_keeps_ten_pictures_a_second_down_to_a_sixteenth_of_full() {
+        let mut ladder = Ladder::default();
+        let rung = |l: &mut Ladder, kbit: u32| l.rung(kbit * 1000, 640, 480, 30.0);
+        assert_eq!(
+            rung(&mut ladder, 400),
+            Rung {
+                stride: 1,
+                half: false
+            }
+        );
+        assert_eq!(
+            rung(&mut ladder, 200),
+            Rung {
+                stride: 2,
+                half: false
+            }
+        );
+        assert_eq!(
+            rung(&mut ladder, 120),
+            Rung {
+                stride: 1,
+                half: true
+            }
+        );
+        assert_eq!(
+            rung(&mut ladder, 60),
+            Rung {
+                stride: 2,
+                half: true
+            }
+        );
+        assert_eq!(
+            rung(&mut ladder, 25),
+            Rung {
+                stride: 3,
+                half: true
+            }
+        );
+        assert_eq!(
+            rung(&mut ladder, 15),
+            Rung {
+                stride: 6,
+                half: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_picture_the_encoder_keeps_skipping_is_halved_until_the_bitrate_grows() {
+        let mut ladder = Ladder::default();
+        let full = ladder.rung(200_000, 640, 480, 30.0);
+        assert!(!full.half);
+        // One skip in five is the encoder holding its rate: nothing changes.
+        for i in 0..60 {
+            ladder.encoded(200_000, full, i % 5 == 0);
+        }
+        assert!(!ladder.rung(200_000, 640, 480, 30.0).half);
+        // One in three is a picture too costly for the bitrate.
+        for i in 0..30 {
+            ladder.encoded(200_000, full, i % 3 == 0);
+        }
+        let halved = ladder.rung(200_000, 640, 480, 30.0);
+        assert_eq!(
+            halved,
+            Rung {
+                stride: 1,
+                half: true
+            }
+        );
+        assert!(ladder.rung(280_000, 640, 480, 30.0).half);
+        assert_eq!(
+            ladder.rung(300_000, 640, 480, 30.0),
+            Rung {
+                stride: 2,
+                half: false
+            },
+            "half again as much bitrate tries the full size again"
+        );
     }
 }

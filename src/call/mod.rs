@@ -4,6 +4,7 @@
 //! decisions out.
 
 pub mod codec;
+pub mod congestion;
 mod driver;
 pub mod jitter;
 pub mod link;

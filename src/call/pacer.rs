@@ -13,8 +13,9 @@
 //! - video is paced at [`PACING_FACTOR`] times the estimate, so a keyframe spreads over a few
 //!   tens of milliseconds instead of leaving in one burst, without the pacer becoming the
 //!   bottleneck;
-//! - nothing waits more than [`MAX_QUEUE_TIME`]: beyond it the queue is released, and the loss
-//!   that causes on a full path is what the congestion controller reacts to.
+//! - nothing waits more than [`MAX_QUEUE_TIME`]: beyond it a new video packet is released
+//!   (the loss that causes on a full path is what the congestion controller reacts to) and a
+//!   resend is dropped (it would come after the receiver gave its picture up).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -55,6 +56,10 @@ pub struct MediaPacer {
     resent: HashMap<(u32, u16), Instant>,
     /// Resends refused as too soon after the last.
     pub resends_refused: u64,
+    /// Resends dropped for waiting longer than [`MAX_QUEUE_TIME`].
+    pub resends_dropped: u64,
+    /// Video packets released for waiting longer than [`MAX_QUEUE_TIME`].
+    pub overdue: u64,
     /// The link's round trip, milliseconds.
     rtt: SharedRtt,
     read_queue: VecDeque<TaggedPacket>,
@@ -72,6 +77,8 @@ impl MediaPacer {
             video: VecDeque::new(),
             resent: HashMap::new(),
             resends_refused: 0,
+            resends_dropped: 0,
+            overdue: 0,
             rtt,
             read_queue: VecDeque::new(),
             write_queue: VecDeque::new(),
@@ -113,18 +120,36 @@ impl MediaPacer {
     fn release(&mut self, now: Instant) {
         self.bucket.refill(now);
         loop {
-            let queue = if self.resends.is_empty() {
-                &mut self.video
-            } else {
+            let resending = !self.resends.is_empty();
+            let queue = if resending {
                 &mut self.resends
+            } else {
+                &mut self.video
             };
             let Some((queued, head)) = queue.front() else {
                 break;
             };
             let bits = Self::bits(head);
             let overdue = now.saturating_duration_since(*queued) >= MAX_QUEUE_TIME;
+            if overdue && resending {
+                // A resend this late comes after the receiver gave the picture up; sent anyway,
+                // a burst of them floods the path that lost them.
+                queue.pop_front();
+                self.resends_dropped += 1;
+                continue;
+            }
             if !overdue && !self.bucket.can_release(bits) {
                 break;
+            }
+            if overdue {
+                self.overdue += 1;
+                if self.overdue.is_multiple_of(50) {
+                    tracing::debug!(
+                        overdue = self.overdue,
+                        queued = queue.len(),
+                        "pacer: video released overdue"
+                    );
+                }
             }
             let (_, mut packet) = queue.pop_front().expect("front just checked");
             self.bucket.consume(bits);

@@ -1,0 +1,562 @@
+//! The congestion controller: how fast a link may send, from what the remote reports of every
+//! packet (transport-wide feedback: when it arrived, or that it did not).
+//!
+//! webrtc-rs 0.21's GCC never let its delay half act on a capped uplink in our tests (its
+//! estimate stayed at the ceiling while a 200 ms router queue stood), so only its loss half
+//! moved, sawing between the floor and the cap: a few pictures a second and a latency of a
+//! second. This controller reads the queue directly:
+//!
+//! - **Queueing delay.** Each packet's one-way delay (arrival on the remote's clock minus
+//!   departure on ours) less the smallest seen in the last [`BASE_WINDOW`] is the time it
+//!   spent in queues. The clocks' offset cancels out, and their drift over the window is
+//!   far below a millisecond.
+//! - **Decrease** when the smoothed queue passes [`OVERUSE_MS`] (plus the time a full packet
+//!   takes to cross the path, which on a slow one is no queue): to 85% of what arrived over
+//!   the last half second (the path's rate, measured), and again, below the target itself, if
+//!   the queue has not started to drain a second later (an encoder over its budget).
+//! - **Increase** while the queue is under [`UNDERUSE_MS`] and loss is low: slowly near the rate
+//!   where the last decrease happened, quickly away from it, never far above what is actually
+//!   being sent (a quiet encoder does not earn a target it never tested).
+//! - **Loss** over a second above [`HIGH_LOSS`] lowers the target as GCC's loss half does, but
+//!   not below [`LOSS_FLOOR`]: random loss (a radio link) is not congestion, and a queue that
+//!   overflows has already shown as delay.
+//!
+//! Time is passed in, so the tests below drive it through a simulated bottleneck.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, PacketReport};
+
+/// How long the smallest one-way delay is remembered: the delay of an empty path.
+pub const BASE_WINDOW: Duration = Duration::from_secs(60);
+/// A smoothed queue above this many milliseconds means the path is overused.
+pub const OVERUSE_MS: f64 = 50.0;
+/// Below this, the path has room to try more.
+pub const UNDERUSE_MS: f64 = 20.0;
+/// A full video packet on the wire, bits: on a slow path its own crossing time looks like a
+/// queue, so the thresholds allow for it.
+const FULL_PACKET_BITS: f64 = 1250.0 * 8.0;
+/// The most crossing time allowed for (a path of 100 kbit/s).
+const MAX_CROSSING_MS: f64 = 100.0;
+/// Loss over the last second above which the target comes down.
+pub const HIGH_LOSS: f64 = 0.10;
+/// Loss alone does not take the target below this, bits a second.
+pub const LOSS_FLOOR: f64 = 250_000.0;
+/// Growth a second near the rate of the last decrease.
+const NEAR_GROWTH: f64 = 0.08;
+/// Growth a second away from it.
+const FAR_GROWTH: f64 = 0.20;
+/// How far below what arrived a decrease goes.
+const BACKOFF: f64 = 0.85;
+/// How long after a decrease the queue is given to drain before another.
+const DRAIN_TIME: Duration = Duration::from_millis(1500);
+/// The window over which the arriving rate is measured.
+const RATE_WINDOW_MS: f64 = 500.0;
+/// Feedback silent this long (an outage) starts the delay measurement afresh.
+const SILENCE: Duration = Duration::from_secs(2);
+
+/// The smallest value over a sliding window of time, kept in one-second buckets.
+#[derive(Debug, Default)]
+struct WindowMin {
+    buckets: VecDeque<(Instant, f64)>,
+}
+
+impl WindowMin {
+    fn add(&mut self, now: Instant, value: f64) {
+        match self.buckets.back_mut() {
+            Some((start, min))
+                if now.saturating_duration_since(*start) < Duration::from_secs(1) =>
+            {
+                *min = min.min(value)
+            }
+            _ => self.buckets.push_back((now, value)),
+        }
+        while self
+            .buckets
+            .front()
+            .is_some_and(|(start, _)| now.saturating_duration_since(*start) > BASE_WINDOW)
+        {
+            self.buckets.pop_front();
+        }
+    }
+
+    fn get(&self) -> Option<f64> {
+        self.buckets.iter().map(|(_, v)| *v).reduce(f64::min)
+    }
+
+    fn clear(&mut self) {
+        self.buckets.clear();
+    }
+}
+
+/// A delay-based decrease, and the queue since.
+#[derive(Clone, Copy, Debug)]
+struct Decrease {
+    at: Instant,
+    /// The highest smoothed queue since, milliseconds.
+    peak: f64,
+    /// The target it set.
+    target: f64,
+}
+
+impl Decrease {
+    fn new(at: Instant, queue: f64, target: f64) -> Decrease {
+        Decrease {
+            at,
+            peak: queue,
+            target,
+        }
+    }
+}
+
+/// A delay-first congestion controller over transport-wide feedback.
+#[derive(Debug)]
+pub struct QueueController {
+    min: f64,
+    max: f64,
+    target: f64,
+    /// Our departures are measured from here.
+    epoch: Option<Instant>,
+    /// The smallest one-way delay lately (milliseconds, clocks' offset included).
+    base: WindowMin,
+    /// The smoothed queueing delay, milliseconds.
+    queue_ms: f64,
+    /// What arrived lately: (arrival on the remote's clock in ms, bytes).
+    arrived: VecDeque<(f64, usize)>,
+    /// Fates reported lately: (when reported, arrived, lost).
+    fates: VecDeque<(Instant, usize, usize)>,
+    /// The arriving rate at the last delay-based decrease: the path's capacity as last seen.
+    capacity: Option<f64>,
+    /// The last delay-based decrease.
+    decreased: Option<Decrease>,
+    /// The last loss-based decrease.
+    lost_at: Option<Instant>,
+    /// The last feedback.
+    updated: Option<Instant>,
+    /// The last time the figures were logged.
+    logged: Option<Instant>,
+}
+
+impl QueueController {
+    /// A controller starting at `initial` bits a second, held within `min..=max`.
+    pub fn new(initial: f64, min: f64, max: f64) -> QueueController {
+        QueueController {
+            min,
+            max,
+            target: initial.clamp(min, max),
+            epoch: None,
+            base: WindowMin::default(),
+            queue_ms: 0.0,
+            arrived: VecDeque::new(),
+            fates: VecDeque::new(),
+            capacity: None,
+            decreased: None,
+            lost_at: None,
+            updated: None,
+            logged: None,
+        }
+    }
+
+    /// The smoothed queueing delay, milliseconds.
+    pub fn queue_ms(&self) -> f64 {
+        self.queue_ms
+    }
+
+    /// What arrived over the last [`RATE_WINDOW_MS`], bits a second, once there is enough to
+    /// tell.
+    pub fn arriving_rate(&self) -> Option<f64> {
+        let newest = self.arrived.back()?.0;
+        let oldest = self.arrived.front()?.0;
+        let span = (newest - oldest).max(1.0);
+        if span < RATE_WINDOW_MS / 2.0 {
+            return None;
+        }
+        // The first packet's bytes arrived before the span began.
+        let bytes: usize = self.arrived.iter().skip(1).map(|(_, b)| b).sum();
+        Some(bytes as f64 * 8.0 * 1000.0 / span)
+    }
+
+    /// The share of packets lost over the last second, once enough were reported.
+    pub fn loss(&self) -> Option<f64> {
+        let (arrived, lost) = self
+            .fates
+            .iter()
+            .fold((0, 0), |(a, l), (_, fa, fl)| (a + fa, l + fl));
+        (arrived + lost >= 20).then(|| lost as f64 / (arrived + lost) as f64)
+    }
+
+    fn measure(&mut self, now: Instant, reports: &[PacketReport]) -> Option<f64> {
+        let epoch = *self.epoch.get_or_insert(reports[0].departure);
+        let mut sum = 0.0;
+        let mut count = 0usize;
+        let mut lost = 0usize;
+        for report in reports {
+            let Some(arrival) = report.arrival.filter(|_| report.arrived) else {
+                lost += 1;
+                continue;
+            };
+            let arrival_ms = arrival.as_secs_f64() * 1000.0;
+            let departure_ms = if report.departure >= epoch {
+                report.departure.duration_since(epoch).as_secs_f64() * 1000.0
+            } else {
+                -(epoch.duration_since(report.departure).as_secs_f64() * 1000.0)
+            };
+            let delay = arrival_ms - departure_ms;
+            self.base.add(now, delay);
+            sum += delay;
+            count += 1;
+            self.arrived.push_back((arrival_ms, report.size));
+        }
+        // Arrival times come in send order, not arrival order: keep the window by the newest.
+        if let Some(newest) = self.arrived.iter().map(|(t, _)| *t).reduce(f64::max) {
+            while self
+                .arrived
+                .front()
+                .is_some_and(|(t, _)| newest - t > RATE_WINDOW_MS)
+            {
+                self.arrived.pop_front();
+            }
+        }
+        self.fates.push_back((now, count, lost));
+        while self
+            .fates
+            .front()
+            .is_some_and(|(t, _, _)| now.saturating_duration_since(*t) > Duration::from_secs(1))
+        {
+            self.fates.pop_front();
+        }
+        let base = self.base.get()?;
+        (count > 0).then(|| (sum / count as f64 - base).max(0.0))
+    }
+
+    fn control(&mut self, now: Instant, since_last: Duration) {
+        let rate = self.arriving_rate();
+        let loss = self.loss().unwrap_or(0.0);
+        // A full packet takes this long to cross a path this slow: delay that is no queue.
+        let crossing = rate.map_or(0.0, |r| FULL_PACKET_BITS * 1000.0 / r.max(1.0));
+        if self.queue_ms > OVERUSE_MS + crossing.min(MAX_CROSSING_MS) {
+            // What arrives is what the path carries; below it, the queue drains.
+            let measured = rate.unwrap_or(self.target);
+            let before = self.target;
+            match &mut self.decreased {
+                Some(d) if now.saturating_duration_since(d.at) < DRAIN_TIME => {
+                    // The encoder has not caught up yet, so wait; but a queue still growing
+                    // fast says the first measure was too high (it began before the path
+                    // narrowed). Then a fresh one counts, down to half the first decrease:
+                    // a sender that has already slowed makes what arrives look narrower.
+                    if self.queue_ms > d.peak + 20.0 {
+                        self.target = self.target.min((measured * BACKOFF).max(d.target / 2.0));
+                    }
+                    d.peak = d.peak.max(self.queue_ms);
+                }
+                Some(d) if now.saturating_duration_since(d.at) < DRAIN_TIME * 3 => {
+                    if self.queue_ms >= d.peak - 20.0 {
+                        // Time enough to drain, and it has not: the sender is over its own
+                        // target, so the target itself comes down.
+                        self.target *= BACKOFF;
+                        *d = Decrease::new(now, self.queue_ms, self.target);
+                    }
+                    // Otherwise it is draining: wait.
+                }
+                _ => {
+                    // Below what arrives, or below the target itself when the sender was
+                    // already sending more than it (an encoder over its budget).
+                    self.capacity = Some(measured);
+                    self.target = self.target.min(measured) * BACKOFF;
+                    self.decreased = Some(Decrease::new(now, self.queue_ms, self.target));
+                }
+            }
+            if self.target < before {
+                tracing::debug!(
+                    queue_ms = self.queue_ms,
+                    arriving = ?rate,
+                    target = self.target,
+                    "congestion: queue building, target lowered"
+                );
+            }
+        } else if self.queue_ms < UNDERUSE_MS + crossing.min(MAX_CROSSING_MS) && loss <= HIGH_LOSS {
+            let growth = match self.capacity {
+                Some(c) if self.target < c * 0.8 => FAR_GROWTH,
+                Some(c) if self.target < c * 1.15 => NEAR_GROWTH,
+                Some(_) => {
+                    // Past the old capacity without a queue: the path grew.
+                    self.capacity = None;
+                    FAR_GROWTH
+                }
+                None => FAR_GROWTH,
+            };
+            let grown = self.target * (1.0 + growth).powf(since_last.as_secs_f64().min(0.5));
+            // Not far above what is actually sent and arriving: a target never tried is a
+            // guess.
+            let ceiling = rate.map_or(f64::MAX, |r| r * 1.5 + 100_000.0);
+            if grown > self.target {
+                self.target = grown.min(ceiling.max(self.target));
+            }
+        }
+        if loss > HIGH_LOSS
+            && self
+                .lost_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1))
+        {
+            let lowered = (self.target * (1.0 - 0.5 * loss)).max(LOSS_FLOOR);
+            if lowered < self.target {
+                tracing::debug!(loss, target = lowered, "congestion: loss, target lowered");
+                self.target = lowered;
+                self.lost_at = Some(now);
+            }
+        }
+        self.target = self.target.clamp(self.min, self.max);
+    }
+}
+
+impl BandwidthEstimator for QueueController {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        if reports.is_empty() {
+            return;
+        }
+        let since_last = match self.updated {
+            Some(at) if now.saturating_duration_since(at) > SILENCE => {
+                // After an outage the path may be another one (an ICE restart): measure it
+                // afresh rather than against the old one's delay.
+                self.base.clear();
+                self.arrived.clear();
+                self.fates.clear();
+                self.epoch = None;
+                self.queue_ms = 0.0;
+                Duration::ZERO
+            }
+            Some(at) => now.saturating_duration_since(at),
+            None => Duration::ZERO,
+        };
+        self.updated = Some(now);
+        if let Some(queue) = self.measure(now, reports) {
+            self.queue_ms += 0.3 * (queue - self.queue_ms);
+        }
+        self.control(now, since_last);
+        if self
+            .logged
+            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1))
+        {
+            self.logged = Some(now);
+            tracing::debug!(
+                queue_ms = self.queue_ms,
+                arriving = ?self.arriving_rate(),
+                loss = ?self.loss(),
+                target = self.target,
+                "congestion"
+            );
+        }
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.target
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        let mut stats = EstimatorStats::default();
+        stats.delay_based_bitrate = Some(self.target);
+        stats.packet_loss = self.loss();
+        stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
+
+    const PACKET: usize = 1200;
+
+    /// A sender that sends at the controller's target (an encoder that may overshoot it by
+    /// `overshoot`), through a bottleneck of `cap` bits a second with a drop-tail queue of at
+    /// most 200 ms and random loss `loss`, with feedback every 50 ms. Steps of 1 ms.
+    struct Sim {
+        cc: QueueController,
+        start: Instant,
+        now_ms: u64,
+        /// When the bottleneck is next free, ms.
+        link_free_ms: f64,
+        /// Packets sent but not yet reported: (id, departure ms, arrival ms if it arrived).
+        pending: Vec<(u64, u64, Option<f64>)>,
+        next_id: u64,
+        /// Bits the sender may send (its budget, refilled at the target).
+        budget: f64,
+        seed: u64,
+        /// Queueing delays seen by arriving packets, ms.
+        delays: Vec<(u64, f64)>,
+    }
+
+    impl Sim {
+        fn new(initial: f64) -> Sim {
+            Sim {
+                cc: QueueController::new(initial, 60_000.0, 6_000_000.0),
+                start: Instant::now(),
+                now_ms: 0,
+                link_free_ms: 0.0,
+                pending: Vec::new(),
+                next_id: 0,
+                budget: 0.0,
+                seed: 0x2545_f491_4f6c_dd1d,
+                delays: Vec::new(),
+            }
+        }
+
+        fn random(&mut self) -> f64 {
+            self.seed ^= self.seed << 13;
+            self.seed ^= self.seed >> 7;
+            self.seed ^= self.seed << 17;
+            (self.seed % 1_000_000) as f64 / 1_000_000.0
+        }
+
+        fn run(&mut self, ms: u64, cap: Option<f64>, loss: f64, overshoot: f64) {
+            for _ in 0..ms {
+                self.now_ms += 1;
+                self.budget += self.cc.target_bitrate() * overshoot / 1000.0;
+                while self.budget >= (PACKET * 8) as f64 {
+                    self.budget -= (PACKET * 8) as f64;
+                    let sent = self.now_ms as f64;
+                    let arrival = match cap {
+                        _ if self.random() < loss => None,
+                        Some(cap) => {
+                            let start = self.link_free_ms.max(sent);
+                            if start - sent > 200.0 {
+                                None
+                            } else {
+                                self.link_free_ms = start + (PACKET * 8) as f64 * 1000.0 / cap;
+                                Some(self.link_free_ms + 5.0)
+                            }
+                        }
+                        None => Some(sent + 5.0),
+                    };
+                    if let Some(a) = arrival {
+                        self.delays.push((self.now_ms, a - sent - 5.0));
+                    }
+                    self.pending.push((self.next_id, self.now_ms, arrival));
+                    self.next_id += 1;
+                }
+                if self.now_ms.is_multiple_of(50) {
+                    // Feedback on what has arrived (or is given up) by now, 5 ms on its way.
+                    let now = self.now_ms as f64 - 5.0;
+                    let (done, rest): (Vec<_>, Vec<_>) =
+                        self.pending.drain(..).partition(|(_, sent, a)| {
+                            a.map_or(*sent as f64 + 250.0 < now, |a| a <= now)
+                        });
+                    self.pending = rest;
+                    let reports: Vec<PacketReport> = done
+                        .into_iter()
+                        .map(|(id, sent, arrival)| PacketReport {
+                            ssrc: 1,
+                            id,
+                            rtp_sequence_number: id as u16,
+                            is_twcc: true,
+                            twcc_sequence_number: id as u16,
+                            size: PACKET,
+                            arrived: arrival.is_some(),
+                            departure: self.start + Duration::from_millis(sent),
+                            // The remote's clock is 7 s off ours.
+                            arrival: arrival
+                                .map(|a| Duration::from_secs_f64((a + 7000.0) / 1000.0)),
+                            ecn: Ecn::default(),
+                        })
+                        .collect();
+                    let at = self.start + Duration::from_millis(self.now_ms);
+                    self.cc.on_reports(at, &reports);
+                }
+            }
+        }
+
+        fn p95_delay_since(&self, from_ms: u64) -> f64 {
+            let mut d: Vec<f64> = self
+                .delays
+                .iter()
+                .filter(|(t, _)| *t >= from_ms)
+                .map(|(_, d)| *d)
+                .collect();
+            d.sort_by(f64::total_cmp);
+            d.get(d.len() * 95 / 100).copied().unwrap_or(0.0)
+        }
+    }
+
+    #[test]
+    fn a_capped_path_brings_the_target_under_the_cap_and_keeps_the_queue_short() {
+        let mut sim = Sim::new(1_000_000.0);
+        sim.run(5_000, None, 0.0, 1.0);
+        assert!(sim.cc.target_bitrate() >= 1_000_000.0);
+        sim.run(15_000, Some(300_000.0), 0.0, 1.0);
+        let target = sim.cc.target_bitrate();
+        assert!(
+            (180_000.0..300_000.0).contains(&target),
+            "target {target} after 15 s under a 300 kbit/s cap"
+        );
+        sim.run(20_000, Some(300_000.0), 0.0, 1.0);
+        let p95 = sim.p95_delay_since(25_000);
+        assert!(p95 < 120.0, "a standing queue: p95 {p95} ms");
+    }
+
+    #[test]
+    fn an_encoder_over_its_target_is_brought_under_the_cap() {
+        let mut sim = Sim::new(1_000_000.0);
+        sim.run(2_000, None, 0.0, 1.3);
+        sim.run(20_000, Some(300_000.0), 0.0, 1.3);
+        let p95 = sim.p95_delay_since(12_000);
+        assert!(p95 < 200.0, "a standing queue: p95 {p95} ms");
+        assert!(sim.cc.target_bitrate() * 1.3 < 330_000.0);
+    }
+
+    #[test]
+    fn the_target_climbs_back_when_a_cap_lifts() {
+        let mut sim = Sim::new(1_000_000.0);
+        sim.run(2_000, None, 0.0, 1.0);
+        sim.run(25_000, Some(100_000.0), 0.0, 1.0);
+        let low = sim.cc.target_bitrate();
+        // Near the cap, sawing a little over and back under it.
+        assert!(low < 110_000.0, "target {low} under a 100 kbit/s cap");
+        let p95 = sim.p95_delay_since(17_000);
+        assert!(p95 < 200.0, "a standing queue: p95 {p95} ms");
+        sim.run(15_000, None, 0.0, 1.0);
+        let back = sim.cc.target_bitrate();
+        assert!(back > 600_000.0, "only {back} 15 s after the cap lifted");
+    }
+
+    #[test]
+    fn random_loss_does_not_take_the_target_below_the_loss_floor() {
+        let mut sim = Sim::new(1_000_000.0);
+        sim.run(20_000, None, 0.2, 1.0);
+        let target = sim.cc.target_bitrate();
+        assert!(
+            (LOSS_FLOOR..=1_000_000.0).contains(&target),
+            "target {target} at 20% random loss"
+        );
+        let mut clean = Sim::new(1_000_000.0);
+        clean.run(20_000, None, 0.03, 1.0);
+        assert!(
+            clean.cc.target_bitrate() > 2_000_000.0,
+            "3% loss held it back"
+        );
+    }
+
+    #[test]
+    fn an_outage_starts_the_measurement_afresh() {
+        let mut sim = Sim::new(1_000_000.0);
+        sim.run(3_000, None, 0.0, 1.0);
+        let before = sim.cc.target_bitrate();
+        // Nothing for 5 s: no feedback at all.
+        sim.now_ms += 5_000;
+        sim.pending.clear();
+        sim.run(3_000, None, 0.0, 1.0);
+        assert!(sim.cc.target_bitrate() >= before * 0.99);
+        assert!(sim.cc.queue_ms() < UNDERUSE_MS);
+    }
+
+    #[test]
+    fn the_window_minimum_forgets_old_values() {
+        let t0 = Instant::now();
+        let mut w = WindowMin::default();
+        w.add(t0, 5.0);
+        w.add(t0 + Duration::from_millis(500), 9.0);
+        assert_eq!(w.get(), Some(5.0));
+        w.add(t0 + Duration::from_secs(62), 7.0);
+        assert_eq!(w.get(), Some(7.0));
+    }
+}
