@@ -13,7 +13,7 @@
 //! - **Decrease** when the smoothed queue passes [`OVERUSE_MS`] (plus the time a full packet
 //!   takes to cross the path, which on a slow one is no queue): to 85% of what arrived over
 //!   the last half second (the path's rate, measured), and again, below the target itself, if
-//!   the queue has not started to drain a second later (an encoder over its budget).
+//!   the queue has not started to drain [`DRAIN_TIME`] later (an encoder over its budget).
 //! - **Increase** while the queue is under [`UNDERUSE_MS`] and loss is low: slowly near the rate
 //!   where the last decrease happened, quickly away from it, never far above what is actually
 //!   being sent (a quiet encoder does not earn a target it never tested).
