@@ -50,9 +50,9 @@ const FAR_GROWTH: f64 = 0.20;
 /// How far below what arrived a decrease goes.
 const BACKOFF: f64 = 0.85;
 /// How long after a decrease the queue is given to drain before another.
-const DRAIN_TIME: Duration = Duration::from_millis(1500);
+pub const DRAIN_TIME: Duration = Duration::from_millis(1500);
 /// The window over which the arriving rate is measured.
-const RATE_WINDOW_MS: f64 = 500.0;
+pub const RATE_WINDOW_MS: f64 = 500.0;
 /// Feedback silent this long (an outage) starts the delay measurement afresh.
 const SILENCE: Duration = Duration::from_secs(2);
 
