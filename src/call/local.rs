@@ -185,6 +185,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
             let mut captured = 0u64;
             let mut encoded_size: Option<(usize, usize)> = None;
             let mut ladder = Ladder::default();
+            let mut dropper = FrameDropper::default();
             let mut sent_stamps = 0u32;
             let mut failing = false;
             while ctl.running.load(Ordering::Relaxed) {
@@ -253,6 +254,14 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                 if !captured.is_multiple_of(stride) && !ctl.keyframe.load(Ordering::Relaxed) {
                     continue;
                 }
+                if dropper.full(std::time::Instant::now(), bitrate)
+                    && !ctl.keyframe.load(Ordering::Relaxed)
+                {
+                    // The encoder is over its budget (its rate control lags a cut in the
+                    // bitrate by a second or more): this picture waits out the excess here
+                    // rather than in a router's queue.
+                    continue;
+                }
                 // A test pattern numbers the pictures it makes; numbered again here, it counts
                 // the pictures sent, so a receiver's share of them is what the network lost.
                 let picture = &mut frame.picture;
@@ -279,6 +288,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                 match encoder.encode(&frame.picture) {
                     Ok(e) if !e.data.is_empty() => {
                         ladder.encoded(bitrate, rung, false);
+                        dropper.encoded(e.data.len());
                         let _ = out.send(EncodedSample {
                             data: Bytes::from(e.data),
                             duration: duration * stride as u32,
@@ -385,6 +395,41 @@ impl Ladder {
             self.halved_below = Some(bitrate.saturating_mul(3) / 2);
             self.recent.clear();
         }
+    }
+}
+
+/// How much an encoder may send ahead of its bitrate before pictures are dropped, seconds of
+/// that bitrate (a keyframe at a low rate fits; a second of overshoot does not).
+const DROPPER_WINDOW: f64 = 0.3;
+
+/// A leaky bucket over what the video encoder sends, as libwebrtc's frame dropper: filled by
+/// each encoded picture, drained at the bitrate; while it holds more than [`DROPPER_WINDOW`]
+/// of the bitrate, pictures are dropped before encoding. OpenH264's rate control takes a
+/// second or more to follow a cut in the bitrate, and sends what it was budgeted before into
+/// a path that has just narrowed.
+#[derive(Debug, Default)]
+pub struct FrameDropper {
+    /// Bits in the bucket.
+    level: f64,
+    /// When it was last drained.
+    drained: Option<std::time::Instant>,
+}
+
+impl FrameDropper {
+    /// Whether the next picture should be dropped, at `bitrate` bits a second.
+    pub fn full(&mut self, now: std::time::Instant, bitrate: u32) -> bool {
+        let rate = f64::from(bitrate.max(1));
+        if let Some(at) = self.drained {
+            let secs = now.saturating_duration_since(at).as_secs_f64();
+            self.level = (self.level - secs * rate).max(0.0);
+        }
+        self.drained = Some(now);
+        self.level > rate * DROPPER_WINDOW
+    }
+
+    /// An encoded picture of `bytes` went out.
+    pub fn encoded(&mut self, bytes: usize) {
+        self.level += bytes as f64 * 8.0;
     }
 }
 
@@ -498,7 +543,7 @@ pub fn start_audio(mut source: Box<dyn AudioSource>, processing: Arc<Processing>
 
 #[cfg(test)]
 mod tests {
-    use super::{frame_stride, Ladder, Rung};
+    use super::{frame_stride, FrameDropper, Ladder, Rung};
 
     #[test]
     fn frame_rate_falls_before_quality_does() {
@@ -565,6 +610,36 @@ mod tests {
                 half: true
             }
         );
+    }
+
+    #[test]
+    fn the_frame_dropper_holds_an_overshooting_encoder_to_its_bitrate() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let mut dropper = FrameDropper::default();
+        // 30 pictures a second of 2,500 bytes (600 kbit/s) against a bitrate of 200 kbit/s.
+        let mut sent = 0usize;
+        for i in 0..300u64 {
+            let now = t0 + Duration::from_millis(i * 1000 / 30);
+            if !dropper.full(now, 200_000) {
+                dropper.encoded(2_500);
+                sent += 2_500;
+            }
+        }
+        let kbit = sent as f64 * 8.0 / 10.0 / 1000.0;
+        assert!((190.0..=260.0).contains(&kbit), "{kbit} kbit/s over 10 s");
+        // An encoder within its bitrate loses nothing.
+        let mut dropper = FrameDropper::default();
+        let dropped = (0..300u64)
+            .filter(|i| {
+                let full = dropper.full(t0 + Duration::from_millis(i * 1000 / 30), 200_000);
+                if !full {
+                    dropper.encoded(if i % 90 == 0 { 6_000 } else { 700 });
+                }
+                full
+            })
+            .count();
+        assert_eq!(dropped, 0, "a keyframe now and then is no overshoot");
     }
 
     #[test]

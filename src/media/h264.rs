@@ -69,6 +69,10 @@ impl H264Encoder {
             // As in libwebrtc: the rate controller may skip a frame to hold the bitrate (it
             // cannot hold it otherwise, and says so on stderr).
             .skip_frames(true)
+            // A keyframe on every "scene change" is a burst a slow path cannot take, and noise
+            // or fast motion looks like one picture after picture (two keyframes a second on
+            // the busy pattern). Receivers ask for keyframes when they need them.
+            .scene_change_detect(false)
             .num_threads(1);
         let inner = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| codec_error("cannot start the H.264 encoder", e))?;
