@@ -6,7 +6,8 @@
 //! many seconds). This one works as libwebrtc's does:
 //! - audio is never held;
 //! - resent video packets (NACK answers, recognised by a sequence number already sent) go
-//!   before new ones, and one packet is resent at most once per round trip (see
+//!   before new ones, within [`RESEND_SHARE`] of the estimate, and one packet is resent at
+//!   most once per round trip (see
 //!   [`resend_gap`]): a receiver asks again on a timer that knows nothing of the queue its
 //!   packet may be sitting in, and answering every ask multiplies the traffic on exactly the
 //!   path that cannot carry it;
@@ -27,6 +28,9 @@ use rtc::shared::error::Error;
 /// Video is paced at this multiple of the congestion estimate (libwebrtc uses 2.5; less
 /// keeps a keyframe from overflowing a small bottleneck queue when the estimate is right).
 pub const PACING_FACTOR: f64 = 1.5;
+/// Resends may take at most this share of the congestion estimate (libwebrtc limits them
+/// too): after a burst of loss, answering every NACK at once keeps the path full of repairs.
+pub const RESEND_SHARE: f64 = 0.5;
 /// The longest a packet waits in the pacer.
 pub const MAX_QUEUE_TIME: Duration = Duration::from_millis(250);
 /// The least time between two resends of one packet, whatever the round trip.
@@ -46,6 +50,8 @@ const INITIAL_RATE: f64 = 1_000_000.0;
 /// Paces video, lets audio through, puts resends first.
 pub struct MediaPacer {
     bucket: Bucket,
+    /// Resends' own share of the estimate.
+    resend_bucket: Bucket,
     /// SSRCs of audio streams (never held).
     audio: HashSet<u32>,
     /// The highest sequence number queued per video SSRC (to recognise resends).
@@ -71,6 +77,7 @@ impl MediaPacer {
     pub fn new(rtt: SharedRtt) -> MediaPacer {
         MediaPacer {
             bucket: Bucket::new(INITIAL_RATE * PACING_FACTOR),
+            resend_bucket: Bucket::new(INITIAL_RATE * RESEND_SHARE),
             audio: HashSet::new(),
             highest: HashMap::new(),
             resends: VecDeque::new(),
@@ -119,25 +126,34 @@ impl MediaPacer {
 
     fn release(&mut self, now: Instant) {
         self.bucket.refill(now);
+        self.resend_bucket.refill(now);
+        // A resend this late comes after the receiver gave the picture up; sent anyway, a
+        // burst of them floods the path that lost them.
+        while self
+            .resends
+            .front()
+            .is_some_and(|(queued, _)| now.saturating_duration_since(*queued) >= MAX_QUEUE_TIME)
+        {
+            self.resends.pop_front();
+            self.resends_dropped += 1;
+        }
         loop {
-            let resending = !self.resends.is_empty();
-            let queue = if resending {
-                &mut self.resends
-            } else {
-                &mut self.video
-            };
-            let Some((queued, head)) = queue.front() else {
+            // Resends first, within their own share of the estimate: after a burst of loss
+            // they would otherwise take the whole path and leave new pictures to wait.
+            if let Some((_, head)) = self.resends.front() {
+                let bits = Self::bits(head);
+                if self.bucket.can_release(bits) && self.resend_bucket.can_release(bits) {
+                    let (_, packet) = self.resends.pop_front().expect("front just checked");
+                    self.resend_bucket.consume(bits);
+                    self.send(packet, bits, now, false);
+                    continue;
+                }
+            }
+            let Some((queued, head)) = self.video.front() else {
                 break;
             };
             let bits = Self::bits(head);
             let overdue = now.saturating_duration_since(*queued) >= MAX_QUEUE_TIME;
-            if overdue && resending {
-                // A resend this late comes after the receiver gave the picture up; sent anyway,
-                // a burst of them floods the path that lost them.
-                queue.pop_front();
-                self.resends_dropped += 1;
-                continue;
-            }
             if !overdue && !self.bucket.can_release(bits) {
                 break;
             }
@@ -146,17 +162,30 @@ impl MediaPacer {
                 if self.overdue.is_multiple_of(50) {
                     tracing::debug!(
                         overdue = self.overdue,
-                        queued = queue.len(),
+                        queued = self.video.len(),
                         "pacer: video released overdue"
                     );
                 }
             }
-            let (_, mut packet) = queue.pop_front().expect("front just checked");
-            self.bucket.consume(bits);
-            // It departs now: what congestion control records must be the release instant.
-            packet.now = now;
-            self.write_queue.push_back(packet);
+            let (_, packet) = self.video.pop_front().expect("front just checked");
+            self.send(packet, bits, now, overdue);
         }
+    }
+
+    /// Sends a packet the budget allowed, or (`overdue`) one that waited too long: that one
+    /// takes only what budget is left. Charged in full, a queue released overdue left a debt
+    /// of seconds, and every packet after it waited the whole queue limit until it was paid
+    /// (a steady 250 ms on a capped uplink).
+    fn send(&mut self, mut packet: TaggedPacket, bits: f64, now: Instant, overdue: bool) {
+        let charge = if overdue {
+            bits.min(self.bucket.budget_bits().max(0.0))
+        } else {
+            bits
+        };
+        self.bucket.consume(charge);
+        // It departs now: what congestion control records must be the release instant.
+        packet.now = now;
+        self.write_queue.push_back(packet);
     }
 }
 
@@ -176,6 +205,8 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for MediaPacer {
         {
             self.bucket
                 .set_target_bitrate(bits_per_second * PACING_FACTOR);
+            self.resend_bucket
+                .set_target_bitrate(bits_per_second * RESEND_SHARE);
         }
         self.read_queue.push_back(msg);
         Ok(())
@@ -234,14 +265,29 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for MediaPacer {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        let (queued, head) = self.resends.front().or_else(|| self.video.front())?;
         // A byte more than the packet: rounding must not leave the budget a hair short at
         // the instant given, which would wake the chain again and again for nothing.
-        let affordable = self
-            .bucket
-            .releasable_at(Self::bits(head) + 8.0)
-            .unwrap_or(*queued + MAX_QUEUE_TIME);
-        Some(affordable.min(*queued + MAX_QUEUE_TIME))
+        let resend = self.resends.front().map(|(queued, head)| {
+            let bits = Self::bits(head) + 8.0;
+            let affordable = match (
+                self.bucket.releasable_at(bits),
+                self.resend_bucket.releasable_at(bits),
+            ) {
+                (Some(a), Some(b)) => a.max(b),
+                _ => *queued + MAX_QUEUE_TIME,
+            };
+            affordable.min(*queued + MAX_QUEUE_TIME)
+        });
+        let video = self.video.front().map(|(queued, head)| {
+            self.bucket
+                .releasable_at(Self::bits(head) + 8.0)
+                .unwrap_or(*queued + MAX_QUEUE_TIME)
+                .min(*queued + MAX_QUEUE_TIME)
+        });
+        match (resend, video) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

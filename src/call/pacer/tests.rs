@@ -142,3 +142,79 @@ fn a_packet_is_resent_at_most_once_per_gap() {
     assert_eq!(resent, 2, "the ask 30 ms after the first resend is refused");
     assert_eq!(p.resends_refused, 1);
 }
+
+#[test]
+fn resends_keep_to_their_share_and_late_ones_are_dropped() {
+    let t = Instant::now();
+    let mut p = pacer();
+    // 300 kbit/s of estimate: the pacer sends 450, resends at most 150.
+    p.bucket.set_target_bitrate(300_000.0 * PACING_FACTOR);
+    p.resend_bucket.set_target_bitrate(300_000.0 * RESEND_SHARE);
+    for seq in 0..200 {
+        p.handle_write(rtp(VIDEO, seq, 1200, t)).unwrap();
+    }
+    // Let the queue go out, then a burst of loss: 100 packets asked for again over a second
+    // (ten every 100 ms, 960 kbit/s of them), while new pictures keep coming (200 kbit/s).
+    let mut now = t + Duration::from_secs(2);
+    p.handle_timeout(now).unwrap();
+    drain(&mut p);
+    let (mut resent, mut fresh) = (0, 0);
+    let (mut next, mut lost) = (200u16, 0u16);
+    let end = now + Duration::from_secs(1);
+    while now < end {
+        let ms = now.duration_since(t).as_millis();
+        if ms.is_multiple_of(100) {
+            for _ in 0..10 {
+                p.handle_write(rtp(VIDEO, lost, 1200, now)).unwrap();
+                lost += 1;
+            }
+        }
+        if ms.is_multiple_of(50) {
+            p.handle_write(rtp(VIDEO, next, 1200, now)).unwrap();
+            next += 1;
+        }
+        now += Duration::from_millis(10);
+        p.handle_timeout(now).unwrap();
+        for (_, seq) in drain(&mut p) {
+            if seq < 200 {
+                resent += 1;
+            } else {
+                fresh += 1;
+            }
+        }
+    }
+    // 150 kbit/s for a second is about 15 packets of 1.2 kB (and the bucket's first burst).
+    assert!(resent <= 25, "{resent} resends in a second");
+    assert!(fresh >= 15, "new pictures waited behind resends: {fresh}");
+    assert!(
+        p.resends_dropped >= 50,
+        "late resends are dropped: {}",
+        p.resends_dropped
+    );
+}
+
+#[test]
+fn a_queue_released_overdue_leaves_no_debt() {
+    let t = Instant::now();
+    let mut p = pacer();
+    p.bucket.set_target_bitrate(150_000.0);
+    // A keyframe far over the estimate: most of it goes out overdue.
+    for seq in 0..60 {
+        p.handle_write(rtp(VIDEO, seq, 1200, t)).unwrap();
+    }
+    let later = t + MAX_QUEUE_TIME;
+    p.handle_timeout(later).unwrap();
+    drain(&mut p);
+    assert_eq!(p.queued(), 0);
+    // The next picture, 100 ms on, goes as soon as the budget allows: not a queue limit later.
+    let next = later + Duration::from_millis(100);
+    p.handle_write(rtp(VIDEO, 60, 1200, next)).unwrap();
+    let at = p.poll_timeout().map_or(next, |at| at.max(next));
+    p.handle_timeout(at).unwrap();
+    assert_eq!(drain(&mut p), vec![(VIDEO, 60)]);
+    assert!(
+        at - next < Duration::from_millis(100),
+        "waited {:?}",
+        at - next
+    );
+}
