@@ -295,16 +295,26 @@ fn thirty_second_cut_heals_without_rejoining() {
     outage("cut30", Duration::from_secs(30), Duration::from_secs(10));
 }
 
-/// Alice's uplink capped at `kbit` after the call is up, for `capped`; then, if `lift`, the
-/// cap lifted for `after`. Alice sends `video`. Returns (alice's report, bob's report).
+/// What the cap on alice's uplink let through and dropped after the first 15 s under it:
+/// a sender that keeps under the cap loses (almost) nothing there.
+struct CapCounts {
+    sent: u64,
+    dropped: u64,
+}
+
+/// Alice's uplink capped at `kbit` after the call is up, for `capped` (at least 15 s); then,
+/// if `lift`, the cap lifted for `after`. Alice sends `video`. Returns (alice's report, bob's
+/// report, the cap's counts from 15 s after it fell until `capped`).
 fn capped_call(
     name: &str,
     kbit: u32,
     video: &str,
     capped: Duration,
     after: Option<Duration>,
-) -> Option<(serde_json::Value, serde_json::Value)> {
-    let mut p = pair(name, true)?;
+) -> Option<(serde_json::Value, serde_json::Value, CapCounts)> {
+    // Alone on the machine: their latency figures are the point, and two more encoders
+    // would make the machine, not the cap, the bottleneck.
+    let mut p = pair_weighted(name, true, 2)?;
     let total = capped.as_secs() + after.map_or(0, |a| a.as_secs());
     let alice = format!(
         "join net as alice\n\
@@ -329,20 +339,28 @@ fn capped_call(
     p.lab.headless(&hb, "bob", &url, &bob, &[]);
     p.wait_connected();
     p.lab.cap(&p.a, Some(kbit));
-    std::thread::sleep(capped);
+    let settle = Duration::from_secs(15);
+    std::thread::sleep(settle);
+    let first = p.lab.cap_counts(&p.a).unwrap_or_default();
+    std::thread::sleep(capped.saturating_sub(settle));
+    let last = p.lab.cap_counts(&p.a).unwrap_or_default();
+    let counts = CapCounts {
+        sent: last.0.saturating_sub(first.0),
+        dropped: last.1.saturating_sub(first.1),
+    };
     if after.is_some() {
         p.lab.cap(&p.a, None);
     }
-    Some(p.finish(Duration::from_secs(total + 90)))
+    let (ra, rb) = p.finish(Duration::from_secs(total + 90));
+    Some((ra, rb, counts))
 }
 
 /// The busy pattern needs more than the cap: the congestion controller must bring what alice
-/// sends under it, and the pictures must keep coming (smaller ones, at a steady rate). The
-/// issue's p95 of 400 ms is not asserted: the first seconds after the cap falls on a 1 Mbit/s
-/// stream queue and lose (see BENCHMARKS.md), and they weigh on the whole run's p95.
+/// sends under it within 15 s (the cap drops next to nothing after that), and the pictures
+/// must keep coming (smaller ones, at a steady rate) without a standing queue.
 #[test]
 fn uplink_capped_at_300_kbits_keeps_audio_and_video_going() {
-    let Some((ra, rb)) = capped_call(
+    let Some((ra, rb, cap)) = capped_call(
         "cap300",
         300,
         "test-pattern:busy",
@@ -354,16 +372,26 @@ fn uplink_capped_at_300_kbits_keeps_audio_and_video_going() {
     let (_, p95, concealed, _, line) = figures(&rb, "alice");
     let fps = figure(&rb, "alice", "video_fps");
     let sent = figure(&ra, "bob", "bitrate_out_kbps");
-    eprintln!("cap300: alice sends {sent} kbit/s, bob sees {fps} fps");
-    assert!(sent < 300.0, "over the cap after 30 s: {sent} kbit/s");
+    eprintln!(
+        "cap300: alice sends {sent} kbit/s, bob sees {fps} fps; after 15 s under the cap it \
+         passed {} packets and dropped {}",
+        cap.sent, cap.dropped
+    );
+    assert!(cap.sent > 0, "the cap's counters were not read");
+    assert!(
+        cap.dropped * 100 <= cap.sent * 3,
+        "over the cap after 15 s: {} of {} packets dropped there",
+        cap.dropped,
+        cap.sent
+    );
     assert!(fps >= 10.0, "too few pictures: {line}");
-    assert!(p95 <= 3000.0, "a standing queue: {line}");
+    assert!(p95 <= 400.0, "a standing queue: {line}");
     assert!(concealed <= 5.0, "audio suffered: {line}");
 }
 
 #[test]
 fn uplink_capped_at_100_kbits_keeps_audio_and_recovers() {
-    let Some((ra, rb)) = capped_call(
+    let Some((ra, rb, _)) = capped_call(
         "cap100",
         100,
         "test-pattern",

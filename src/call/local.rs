@@ -259,7 +259,9 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                 {
                     // The encoder is over its budget (its rate control lags a cut in the
                     // bitrate by a second or more): this picture waits out the excess here
-                    // rather than in a router's queue.
+                    // rather than in a router's queue. For the ladder it is a picture too
+                    // costly for the bitrate, as one the encoder skips.
+                    ladder.encoded(bitrate, rung, true);
                     continue;
                 }
                 // A test pattern numbers the pictures it makes; numbered again here, it counts
@@ -350,7 +352,8 @@ pub struct Rung {
 
 /// The frame rate and size ladder. The bits a picture needs depend on what it shows, so the
 /// rule of thumb of [`frame_stride`] is corrected by what the encoder does: when its rate
-/// control skips more than a quarter of the full-size pictures (noise, fast motion), the
+/// control (or the [`FrameDropper`] after it) skips more than a quarter of the full-size
+/// pictures (noise, fast motion), the
 /// picture halves until the bitrate has grown half again, as libwebrtc's quality scaler does
 /// from the quantiser.
 #[derive(Debug, Default)]

@@ -302,6 +302,19 @@ impl Lab {
         }
     }
 
+    /// Packets sent and dropped by the cap on `end`'s interface so far (`tc -s`), if it has
+    /// one.
+    pub fn cap_counts(&self, end: &End) -> Option<(u64, u64)> {
+        let out = self.exec(&end.host, &["tc", "-s", "qdisc", "show", "dev", &end.dev]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        // " Sent 847360 bytes 2525 pkt (dropped 1788, overlimits ..."
+        let line = text.lines().find(|l| l.trim_start().starts_with("Sent "))?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let sent = words.get(3)?.parse().ok()?;
+        let dropped = words.get(6)?.trim_end_matches(',').parse().ok()?;
+        Some((sent, dropped))
+    }
+
     /// A scratch path in the lab's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
