@@ -213,6 +213,65 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The video ladder's changes in a participant's log: (Unix milliseconds, the line's fields).
+fn rung_changes(log: &str) -> Vec<(u64, String)> {
+    log.lines()
+        .map(strip_ansi)
+        .filter(|l| l.contains("video: rung changed"))
+        .filter_map(|l| Some((log_time_ms(l.split_whitespace().next()?)?, l.clone())))
+        .collect()
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ ... final letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A log line's UTC timestamp ("2026-11-26T21:36:04.227562Z") as Unix milliseconds.
+fn log_time_ms(stamp: &str) -> Option<u64> {
+    let (date, time) = stamp.trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let ms: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms).ok()
+}
+
+#[test]
+fn log_times_read_as_unix_milliseconds() {
+    assert_eq!(log_time_ms("1970-01-01T00:00:01.5Z"), Some(1500));
+    assert_eq!(
+        log_time_ms("2026-11-26T21:36:04.227562Z"),
+        Some(1_795_728_964_227)
+    );
+    assert_eq!(
+        strip_ansi("\u{1b}[2mtermmeet\u{1b}[0m: video: rung changed \u{1b}[3mhalf\u{1b}[0m=false"),
+        "termmeet: video: rung changed half=false"
+    );
+}
+
 /// When a step of a report ended, Unix milliseconds; the step is found by its text.
 fn step_end(r: &serde_json::Value, text: &str) -> u64 {
     let step = r["steps"]
@@ -300,6 +359,8 @@ fn thirty_second_cut_heals_without_rejoining() {
 struct CapCounts {
     sent: u64,
     dropped: u64,
+    /// When the cap was lifted, Unix milliseconds, if it was.
+    lifted_ms: Option<u64>,
 }
 
 /// Alice's uplink capped at `kbit` after the call is up, for `capped` (at least 15 s); then,
@@ -311,7 +372,7 @@ fn capped_call(
     video: &str,
     capped: Duration,
     after: Option<Duration>,
-) -> Option<(serde_json::Value, serde_json::Value, CapCounts)> {
+) -> Option<(serde_json::Value, serde_json::Value, CapCounts, String)> {
     // Alone on the machine: their latency figures are the point, and two more encoders
     // would make the machine, not the cap, the bottleneck.
     let mut p = pair_weighted(name, true, 2)?;
@@ -344,15 +405,18 @@ fn capped_call(
     let first = p.lab.cap_counts(&p.a).unwrap_or_default();
     std::thread::sleep(capped.saturating_sub(settle));
     let last = p.lab.cap_counts(&p.a).unwrap_or_default();
-    let counts = CapCounts {
+    let mut counts = CapCounts {
         sent: last.0.saturating_sub(first.0),
         dropped: last.1.saturating_sub(first.1),
+        lifted_ms: None,
     };
     if after.is_some() {
         p.lab.cap(&p.a, None);
+        counts.lifted_ms = Some(now_ms());
     }
     let (ra, rb) = p.finish(Duration::from_secs(total + 90));
-    Some((ra, rb, counts))
+    let log = p.lab.log("alice");
+    Some((ra, rb, counts, log))
 }
 
 /// The busy pattern needs more than the cap: the congestion controller must bring what alice
@@ -360,7 +424,7 @@ fn capped_call(
 /// must keep coming (smaller ones, at a steady rate) without a standing queue.
 #[test]
 fn uplink_capped_at_300_kbits_keeps_audio_and_video_going() {
-    let Some((ra, rb, cap)) = capped_call(
+    let Some((ra, rb, cap, _)) = capped_call(
         "cap300",
         300,
         "test-pattern:busy",
@@ -391,7 +455,7 @@ fn uplink_capped_at_300_kbits_keeps_audio_and_video_going() {
 
 #[test]
 fn uplink_capped_at_100_kbits_keeps_audio_and_recovers() {
-    let Some((ra, rb, _)) = capped_call(
+    let Some((ra, rb, cap, log)) = capped_call(
         "cap100",
         100,
         "test-pattern",
@@ -414,6 +478,25 @@ fn uplink_capped_at_100_kbits_keeps_audio_and_recovers() {
         rb["peers"]["alice"]["video_size"],
         serde_json::json!([640, 480]),
         "the picture did not grow back: {line}"
+    );
+    // Full quality (every picture, at full size) within 20 s of the lift: the last change of
+    // alice's video ladder is back to the top, and came in time.
+    let lifted = cap.lifted_ms.expect("the cap was lifted");
+    let (at, rung) = rung_changes(&log)
+        .pop()
+        .expect("alice's log has the ladder's changes");
+    eprintln!(
+        "cap100: full quality {} ms after the lift ({rung})",
+        at as i64 - lifted as i64
+    );
+    assert!(
+        rung.contains("stride=1") && rung.contains("half=false"),
+        "not back at full quality: {rung}"
+    );
+    assert!(
+        at <= lifted + 20_000,
+        "full quality only {} ms after the lift",
+        at - lifted
     );
 }
 

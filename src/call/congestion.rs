@@ -47,6 +47,8 @@ pub const LOSS_FLOOR: f64 = 250_000.0;
 const NEAR_GROWTH: f64 = 0.08;
 /// Growth a second away from it.
 const FAR_GROWTH: f64 = 0.20;
+/// The target grows to at most this multiple of what arrives (plus 100 kbit/s).
+const APP_LIMITED_HEADROOM: f64 = 2.5;
 /// How far below what arrived a decrease goes.
 const BACKOFF: f64 = 0.85;
 /// How long after a decrease the queue is given to drain before another.
@@ -288,8 +290,10 @@ impl QueueController {
             };
             let grown = self.target * (1.0 + growth).powf(since_last.as_secs_f64().min(0.5));
             // Not far above what is actually sent and arriving: a target never tried is a
-            // guess.
-            let ceiling = rate.map_or(f64::MAX, |r| r * 1.5 + 100_000.0);
+            // guess. Far enough, though, for the video ladder to step up: an encoder sending
+            // every other picture of a plain picture sends well under its bitrate, and would
+            // otherwise never be given the bitrate to send them all.
+            let ceiling = rate.map_or(f64::MAX, |r| r * APP_LIMITED_HEADROOM + 100_000.0);
             if grown > self.target {
                 self.target = grown.min(ceiling.max(self.target));
             }

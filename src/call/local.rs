@@ -185,6 +185,7 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
             let mut captured = 0u64;
             let mut encoded_size: Option<(usize, usize)> = None;
             let mut ladder = Ladder::default();
+            let mut last_rung: Option<Rung> = None;
             let mut dropper = FrameDropper::default();
             let mut sent_stamps = 0u32;
             let mut failing = false;
@@ -232,6 +233,16 @@ pub fn start_video(mut source: Box<dyn VideoSource>, fps: f64, bitrate: u32) -> 
                 // budget per picture is scaled back up.
                 let (w, h) = (frame.picture.width, frame.picture.height);
                 let rung = ladder.rung(bitrate, w, h, fps);
+                if last_rung.replace(rung) != Some(rung) {
+                    tracing::debug!(
+                        stride = rung.stride,
+                        half = rung.half,
+                        bitrate,
+                        width = w,
+                        height = h,
+                        "video: rung changed"
+                    );
+                }
                 let (half, stride) = (rung.half, rung.stride);
                 let (ew, eh) = if half {
                     ((w / 2) & !1, (h / 2) & !1)
