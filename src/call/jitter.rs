@@ -383,6 +383,47 @@ pub struct AudioJitterStats {
     pub late: u64,
 }
 
+/// The share of concealed audio over the last few seconds, from snapshots of a buffer's
+/// figures (the quality panel's "concealed" is about now, not the whole call).
+#[derive(Clone, Debug, Default)]
+pub struct RecentConcealment {
+    /// (when, slots played in all, slots concealed), oldest first.
+    snapshots: std::collections::VecDeque<(Instant, u64, u64)>,
+}
+
+impl RecentConcealment {
+    /// How far back the share looks.
+    pub const WINDOW: Duration = Duration::from_secs(5);
+
+    /// Takes the buffer's figures at `now` and returns the concealed share of the audio
+    /// played over the last [`Self::WINDOW`], in percent.
+    pub fn update(&mut self, now: Instant, stats: &AudioJitterStats) -> f64 {
+        let all = stats.played + stats.recovered + stats.concealed;
+        if self.snapshots.back().is_none_or(|(at, _, _)| {
+            now.saturating_duration_since(*at) >= Duration::from_millis(250)
+        }) {
+            self.snapshots.push_back((now, all, stats.concealed));
+        }
+        while self.snapshots.len() > 1
+            && self
+                .snapshots
+                .get(1)
+                .is_some_and(|(at, _, _)| now.saturating_duration_since(*at) >= Self::WINDOW)
+        {
+            self.snapshots.pop_front();
+        }
+        let Some(&(_, all0, concealed0)) = self.snapshots.front() else {
+            return 0.0;
+        };
+        let slots = all.saturating_sub(all0);
+        if slots == 0 {
+            0.0
+        } else {
+            stats.concealed.saturating_sub(concealed0) as f64 * 100.0 / slots as f64
+        }
+    }
+}
+
 impl AudioJitterStats {
     /// Concealed time as a share of all audio time played, in percent.
     pub fn concealed_pct(&self) -> f64 {

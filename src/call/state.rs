@@ -103,6 +103,8 @@ pub struct PeerState {
     pub audio_ms: u64,
     /// Audio time filled by concealment, percent of all audio played from this peer.
     pub concealed_pct: f64,
+    /// The same over the last 5 s (the quality panel's).
+    pub concealed_recent_pct: f64,
     /// Gaps of more than [`super::tracks::FREEZE`] between decoded camera pictures.
     pub freezes: u64,
     /// The short code from both ends' DTLS fingerprints (see [`super::sas`]), once connected.
@@ -178,6 +180,7 @@ impl PeerState {
             screen_frames: 0,
             audio_ms: 0,
             concealed_pct: 0.0,
+            concealed_recent_pct: 0.0,
             freezes: 0,
             sas: None,
             offers: 0,

@@ -201,6 +201,7 @@ pub async fn receive(peer: String, track: Arc<dyn TrackRemote>, sink: ReceiveSin
     let mut video = VideoReceiver::new().ok();
     let mut audio = AudioReceiver::new().ok();
     let mut voice = (kind != RtpCodecKind::Video).then(VoiceDetector::new);
+    let mut concealment = super::jitter::RecentConcealment::default();
     // Keyframe requests: at most every PLI_INTERVAL, and while they go unanswered, less and
     // less often (a keyframe on a slow path takes a while, and asking again restarts it).
     let mut last_pli: Option<Instant> = None;
@@ -286,7 +287,15 @@ pub async fn receive(peer: String, track: Arc<dyn TrackRemote>, sink: ReceiveSin
                 speaker.push(&samples);
             }
             let speech = voice.as_mut().is_some_and(|v| v.hears_i16(&samples));
-            count_audio(&sink, &peer, &samples, speech, a.stats().concealed_pct());
+            let stats = a.stats();
+            let recent = concealment.update(now, &stats);
+            count_audio(
+                &sink,
+                &peer,
+                &samples,
+                speech,
+                (stats.concealed_pct(), recent),
+            );
         }
     }
 }
@@ -335,14 +344,22 @@ fn count_video(
     p.latest_video = Some(Arc::new(frame.rgb));
 }
 
-fn count_audio(sink: &ReceiveSink, peer: &str, samples: &[i16], speech: bool, concealed_pct: f64) {
+/// Counts decoded audio; `concealed` is the concealed share over the whole call and over the
+/// last 5 s, in percent.
+fn count_audio(
+    sink: &ReceiveSink,
+    peer: &str,
+    samples: &[i16],
+    speech: bool,
+    concealed: (f64, f64),
+) {
     {
         let mut s = lock(&sink.state);
         let Some(p) = s.peers.get_mut(peer) else {
             return;
         };
         p.audio_ms += samples.len() as u64 / 48;
-        p.concealed_pct = concealed_pct;
+        (p.concealed_pct, p.concealed_recent_pct) = concealed;
         let level = audio_level(samples);
         let was_speaking = p.speaking();
         p.audio_level = level;

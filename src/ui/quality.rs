@@ -22,11 +22,11 @@ fn colour(q: Quality) -> Color {
 }
 
 /// What the network cost this peer's media, when it cost anything: the share of their audio
-/// that was concealed, and how many times their video froze.
+/// concealed over the last 5 s, and how many times their video froze.
 pub fn hurt(p: &crate::call::state::PeerState) -> String {
     let mut out = String::new();
-    if p.concealed_pct >= 0.5 {
-        out.push_str(&format!(" {:.0}% concealed", p.concealed_pct));
+    if p.concealed_recent_pct >= 0.5 {
+        out.push_str(&format!(" {:.0}% concealed", p.concealed_recent_pct));
     }
     if p.freezes > 0 {
         let s = if p.freezes == 1 { "" } else { "s" };
@@ -106,7 +106,8 @@ mod tests {
     fn concealment_and_freezes_show_only_when_there_were_any() {
         let mut p = PeerState::new_for_tests(PeerInfo::new("b", "bob"));
         assert_eq!(hurt(&p), "");
-        p.concealed_pct = 3.4;
+        p.concealed_pct = 20.0;
+        p.concealed_recent_pct = 3.4;
         p.freezes = 1;
         assert_eq!(hurt(&p), " 3% concealed 1 freeze");
         p.freezes = 4;

@@ -345,3 +345,26 @@ fn a_picture_still_arriving_is_not_a_gap() {
     assert_eq!(j.pop(now + ms(1200) + MAX_UNIT_TIME + ms(1)), None);
     assert_eq!(j.stats.gaps_lost, 1);
 }
+
+#[test]
+fn recent_concealment_looks_back_five_seconds() {
+    let t = Instant::now();
+    let mut recent = RecentConcealment::default();
+    let at = |ms: u64| t + Duration::from_millis(ms);
+    let stats = |played: u64, concealed: u64| AudioJitterStats {
+        played,
+        concealed,
+        ..AudioJitterStats::default()
+    };
+    assert_eq!(recent.update(at(0), &stats(0, 0)), 0.0);
+    // A bad second: half of 50 slots concealed.
+    assert!((recent.update(at(1000), &stats(25, 25)) - 50.0).abs() < 1e-9);
+    // Ten clean seconds later the bad second is out of the window, though the whole call's
+    // share is still 25 of 575.
+    let mut share = 0.0;
+    for s in 2..=11u64 {
+        share = recent.update(at(s * 1000), &stats(25 + (s - 1) * 50, 25));
+    }
+    assert_eq!(share, 0.0);
+    assert!(stats(525, 25).concealed_pct() > 4.0);
+}
