@@ -897,12 +897,18 @@ impl MeshTask {
                 .get_stats(now, StatsSelector::None)
                 .await;
             let mut sample = LinkSample::from_report(&report);
-            if self
-                .remote_relays
-                .get(peer)
-                .is_some_and(|r| r.contains(&sample.remote_address))
-            {
-                sample.path = "relay".into();
+            if sample.path != "relay" {
+                // The far end's relay: by the pair's remote candidate as the ICE transport
+                // knows it (peer-reflexive ones included), or by an address the peer
+                // announced as its relay.
+                let remote = entry.link.selected_remote().await;
+                let relays = self.remote_relays.get(peer);
+                let announced = |a: &str| relays.is_some_and(|r| r.contains(a));
+                let far_relay = announced(&sample.remote_address)
+                    || remote.is_some_and(|(kind, address)| kind == "relay" || announced(&address));
+                if far_relay {
+                    sample.path = "relay".into();
+                }
             }
             // The estimate comes from the controller itself: 0.21's stats report leaves
             // `target_bitrate` at 0 (see `link::Estimate`).

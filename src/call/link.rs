@@ -746,6 +746,24 @@ impl PeerLink {
     }
 
     /// The peer connection, for stats.
+    /// The selected pair's remote candidate, as (type, `ADDRESS:PORT`), from the ICE
+    /// transport: the stats report has no entry for a remote candidate learnt as
+    /// peer-reflexive, which is how a far end's relay often first shows up.
+    pub async fn selected_remote(&self) -> Option<(String, String)> {
+        let sctp = self.pc.sctp().await?;
+        let pair = sctp
+            .transport()
+            .ice_transport()
+            .get_selected_candidate_pair()
+            .await
+            .ok()??;
+        let remote = pair.remote();
+        Some((
+            remote.typ.to_string(),
+            format!("{}:{}", remote.address, remote.port),
+        ))
+    }
+
     pub fn connection(&self) -> &Arc<dyn PeerConnection> {
         &self.pc
     }
