@@ -140,10 +140,11 @@ impl MediaPacer {
         loop {
             // Resends first, within their own share of the estimate: after a burst of loss
             // they would otherwise take the whole path and leave new pictures to wait.
-            if let Some((_, head)) = self.resends.front() {
-                let bits = Self::bits(head);
-                if self.bucket.can_release(bits) && self.resend_bucket.can_release(bits) {
-                    let (_, packet) = self.resends.pop_front().expect("front just checked");
+            let resend_bits = self.resends.front().map(|(_, head)| Self::bits(head));
+            if let Some(bits) = resend_bits.filter(|&bits| {
+                self.bucket.can_release(bits) && self.resend_bucket.can_release(bits)
+            }) {
+                if let Some((_, packet)) = self.resends.pop_front() {
                     self.resend_bucket.consume(bits);
                     self.send(packet, bits, now, false);
                     continue;
@@ -167,8 +168,9 @@ impl MediaPacer {
                     );
                 }
             }
-            let (_, packet) = self.video.pop_front().expect("front just checked");
-            self.send(packet, bits, now, overdue);
+            if let Some((_, packet)) = self.video.pop_front() {
+                self.send(packet, bits, now, overdue);
+            }
         }
     }
 
