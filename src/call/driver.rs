@@ -876,8 +876,8 @@ impl MeshTask {
             .extend(self.own_ice_servers.iter().cloned());
     }
 
-    /// Once a second: figures for every link, ICE restarts that are
-    /// due, links that never connected, and who fell silent.
+    /// Once a second: figures for every link, ICE restarts that are due, links that never
+    /// connected, and who fell silent.
     async fn tick(&mut self) {
         let now = Instant::now();
         if self.ice_refresh_at.is_some_and(|at| now >= at) {
@@ -912,11 +912,11 @@ impl MeshTask {
             }
             // The estimate comes from the controller itself: 0.21's stats report leaves
             // `target_bitrate` at 0 (see `link::Estimate`).
-            let gcc = entry.link.estimate();
+            let estimate = entry.link.estimate();
             let rtt = sample.rtt_ms;
             entry.link.set_rtt(rtt);
             let figures = entry.stats.push(now, sample, connected);
-            tracing::debug!(%peer, estimate = ?gcc, rtt, path = %figures.path, "link sample");
+            tracing::debug!(%peer, ?estimate, rtt, path = %figures.path, "link sample");
             let never = !entry.connected_once
                 && !entry.timeout_reported
                 && now.duration_since(entry.created) > NEGOTIATION_TIMEOUT;

@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rtc::interceptor::Registry;
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, PacketReport};
-
-use super::congestion::QueueController;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_congestion_control, register_default_interceptors, CongestionFeedback,
@@ -42,6 +40,7 @@ pub use super::codec::{
     h264_codec, negotiated_payload_type, opus_codec, H264_FMTP, H264_PT, MAX_BITRATE, MIN_BITRATE,
     OPUS_PT, START_BITRATE,
 };
+use super::congestion::QueueController;
 use super::jitter::{MAX_VIDEO_WAIT, NACK_INTERVAL};
 use super::negotiation::{Action, Connection, Input, Negotiation, Problem, Step};
 use super::pacer::MediaPacer;
@@ -299,10 +298,8 @@ impl<E: BandwidthEstimator> Published<E> {
 impl<E: BandwidthEstimator> BandwidthEstimator for Published<E> {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
         self.inner.on_reports(now, reports);
-        let n = self.estimate.reports.fetch_add(1, Ordering::Relaxed);
-        if n.is_multiple_of(50) {
-            tracing::debug!(stats = ?self.inner.stats(), reports = reports.len(), lost = reports.iter().filter(|r| !r.arrived).count(), "congestion controller");
-        }
+        // The controller logs its own figures (see `congestion`).
+        self.estimate.reports.fetch_add(1, Ordering::Relaxed);
         self.publish();
     }
 
@@ -418,14 +415,19 @@ impl PeerLink {
         // Congestion control is opt-in in 0.21: our queue-reading controller over TWCC (see
         // `congestion` for why not webrtc-rs's GCC), whose estimate drives the shared
         // encoders' bitrate (see the mesh's stats).
-        let (gcc, estimate) = Published::new(QueueController::new(
+        let (controller, estimate) = Published::new(QueueController::new(
             f64::from(START_BITRATE),
             f64::from(MIN_BITRATE),
             f64::from(MAX_BITRATE),
         ));
         let registry = setup(
             "congestion control",
-            configure_congestion_control(registry, gcc, CongestionFeedback::Twcc, &mut engine),
+            configure_congestion_control(
+                registry,
+                controller,
+                CongestionFeedback::Twcc,
+                &mut engine,
+            ),
         )?;
         // Our pacer in place of webrtc-rs's: audio first, resends next, video paced above the
         // estimate with a bounded wait (see `pacer`).
@@ -745,7 +747,6 @@ impl PeerLink {
         Arc::clone(&self.term)
     }
 
-    /// The peer connection, for stats.
     /// The selected pair's remote candidate, as (type, `ADDRESS:PORT`), from the ICE
     /// transport: the stats report has no entry for a remote candidate learnt as
     /// peer-reflexive, which is how a far end's relay often first shows up.
@@ -764,6 +765,7 @@ impl PeerLink {
         ))
     }
 
+    /// The peer connection, for stats.
     pub fn connection(&self) -> &Arc<dyn PeerConnection> {
         &self.pc
     }

@@ -363,13 +363,13 @@ pub struct Rung {
 
 /// The frame rate and size ladder. The bits a picture needs depend on what it shows, so the
 /// rule of thumb of [`frame_stride`] is corrected by what the encoder does: when its rate
-/// control (or the [`FrameDropper`] after it) skips more than a quarter of the full-size
-/// pictures (noise, fast motion), the
-/// picture halves until the bitrate has grown half again, as libwebrtc's quality scaler does
-/// from the quantiser.
+/// control (or the [`FrameDropper`] before it) skips more than a quarter of the full-size
+/// pictures (noise, fast motion), the picture halves until the bitrate has grown half again,
+/// as libwebrtc's quality scaler does from the quantiser.
 #[derive(Debug, Default)]
 pub struct Ladder {
-    /// Whether each of the latest full-size pictures was skipped by the encoder.
+    /// Whether each of the latest full-size pictures was skipped (by the encoder or the
+    /// dropper).
     recent: std::collections::VecDeque<bool>,
     /// Halved for content until the bitrate reaches this.
     halved_below: Option<u32>,
@@ -382,7 +382,7 @@ impl Ladder {
             self.halved_below = None;
         }
         let half =
-            width >= 320 && (half_size(bitrate, width, height, fps) || self.halved_below.is_some());
+            half_size(bitrate, width, height, fps) || (width >= 320 && self.halved_below.is_some());
         let stride = if half {
             frame_stride(bitrate, width / 2, height / 2, fps)
         } else {
@@ -391,8 +391,8 @@ impl Ladder {
         Rung { stride, half }
     }
 
-    /// What the encoder did with a picture at `rung`: skipped it (its rate control holding the
-    /// bitrate) or not.
+    /// What became of a picture at `rung`: skipped (by the encoder's rate control holding the
+    /// bitrate, or by the dropper) or sent.
     pub fn encoded(&mut self, bitrate: u32, rung: Rung, skipped: bool) {
         if rung.half {
             self.recent.clear();
@@ -559,6 +559,10 @@ pub fn start_audio(mut source: Box<dyn AudioSource>, processing: Arc<Processing>
 mod tests {
     use super::{frame_stride, FrameDropper, Ladder, Rung};
 
+    fn rung_of(stride: u64, half: bool) -> Rung {
+        Rung { stride, half }
+    }
+
     #[test]
     fn frame_rate_falls_before_quality_does() {
         assert_eq!(frame_stride(1_000_000, 640, 480, 30.0), 1);
@@ -582,48 +586,12 @@ mod tests {
     fn the_ladder_keeps_ten_pictures_a_second_down_to_a_sixteenth_of_full() {
         let mut ladder = Ladder::default();
         let rung = |l: &mut Ladder, kbit: u32| l.rung(kbit * 1000, 640, 480, 30.0);
-        assert_eq!(
-            rung(&mut ladder, 400),
-            Rung {
-                stride: 1,
-                half: false
-            }
-        );
-        assert_eq!(
-            rung(&mut ladder, 200),
-            Rung {
-                stride: 2,
-                half: false
-            }
-        );
-        assert_eq!(
-            rung(&mut ladder, 120),
-            Rung {
-                stride: 1,
-                half: true
-            }
-        );
-        assert_eq!(
-            rung(&mut ladder, 60),
-            Rung {
-                stride: 2,
-                half: true
-            }
-        );
-        assert_eq!(
-            rung(&mut ladder, 25),
-            Rung {
-                stride: 3,
-                half: true
-            }
-        );
-        assert_eq!(
-            rung(&mut ladder, 15),
-            Rung {
-                stride: 6,
-                half: true
-            }
-        );
+        assert_eq!(rung(&mut ladder, 400), rung_of(1, false));
+        assert_eq!(rung(&mut ladder, 200), rung_of(2, false));
+        assert_eq!(rung(&mut ladder, 120), rung_of(1, true));
+        assert_eq!(rung(&mut ladder, 60), rung_of(2, true));
+        assert_eq!(rung(&mut ladder, 25), rung_of(3, true));
+        assert_eq!(rung(&mut ladder, 15), rung_of(6, true));
     }
 
     #[test]
@@ -671,20 +639,11 @@ mod tests {
             ladder.encoded(200_000, full, i % 3 == 0);
         }
         let halved = ladder.rung(200_000, 640, 480, 30.0);
-        assert_eq!(
-            halved,
-            Rung {
-                stride: 1,
-                half: true
-            }
-        );
+        assert_eq!(halved, rung_of(1, true));
         assert!(ladder.rung(280_000, 640, 480, 30.0).half);
         assert_eq!(
             ladder.rung(300_000, 640, 480, 30.0),
-            Rung {
-                stride: 2,
-                half: false
-            },
+            rung_of(2, false),
             "half again as much bitrate tries the full size again"
         );
     }

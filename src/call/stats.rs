@@ -118,10 +118,9 @@ impl LinkSample {
                 _ => {}
             }
         }
-        // A relay at either end makes the path a relayed one. The mesh also checks the remote
-        // address against the relay candidates the peer announced. (0.21 keeps no stats entry
-        // for a remote candidate it learnt as peer-reflexive, so a relay at the far end only
-        // shows when its candidate arrived before its packets.)
+        // A relay at either end makes the path a relayed one. 0.21 keeps no stats entry for a
+        // remote candidate it learnt as peer-reflexive, so the mesh also asks the ICE
+        // transport for the selected pair and checks the relays the peer announced.
         let (local, _) = candidate_type(report, &local_candidate, true);
         let (remote, address) = candidate_type(report, &remote_candidate, false);
         s.path = if remote == "relay" { remote } else { local };
