@@ -421,10 +421,8 @@ fn capped_call(
 
 /// The busy pattern needs more than the cap: the congestion controller must bring what alice
 /// sends under it within 15 s (the cap drops next to nothing after that), and the pictures
-/// must keep coming (smaller ones, at a steady rate) without a standing queue. The issue asks
-/// for a p95 of at most 400 ms over the run; most runs give 170-340 ms, but the seconds after
-/// the cap falls on a 1 Mbit/s stream sometimes push it to 410-470 ms, so what is asserted is
-/// a bound that holds (see BENCHMARKS.md).
+/// must keep coming (smaller ones, at a steady rate) without a standing queue, the seconds
+/// after the cap falls on a 1 Mbit/s stream included: the p95 is over the whole run.
 #[test]
 fn uplink_capped_at_300_kbits_keeps_audio_and_video_going() {
     let Some((ra, rb, cap, _)) = capped_call(
@@ -452,7 +450,7 @@ fn uplink_capped_at_300_kbits_keeps_audio_and_video_going() {
         cap.sent
     );
     assert!(fps >= 10.0, "too few pictures: {line}");
-    assert!(p95 <= 800.0, "a standing queue: {line}");
+    assert!(p95 <= 400.0, "a standing queue: {line}");
     assert!(concealed <= 5.0, "audio suffered: {line}");
 }
 

@@ -55,6 +55,15 @@ const BACKOFF: f64 = 0.85;
 pub const DRAIN_TIME: Duration = Duration::from_millis(1500);
 /// The window over which the arriving rate is measured.
 pub const RATE_WINDOW_MS: f64 = 500.0;
+/// A packet that waited this long in queues arrived while the bottleneck was busy.
+const BUSY_MS: f64 = 25.0;
+/// The busy rate is measured over at least this long a run of such packets, ms.
+const BUSY_SPAN_MS: f64 = 150.0;
+/// After a decrease the queue is drained within about this long, ms: the target goes as far
+/// below the path's rate as the queue is long, relative to this (but not below half of it).
+const DRAIN_MS: f64 = 1000.0;
+/// More than the capacity arriving this long without a queue means the path grew.
+const GREW_AFTER: Duration = Duration::from_secs(1);
 /// Feedback silent this long (an outage) starts the delay measurement afresh.
 const SILENCE: Duration = Duration::from_secs(2);
 
@@ -124,14 +133,17 @@ pub struct QueueController {
     base: WindowMin,
     /// The smoothed queueing delay, milliseconds.
     queue_ms: f64,
-    /// What arrived lately: (arrival on the remote's clock in ms, bytes).
-    arrived: VecDeque<(f64, usize)>,
+    /// What arrived lately: (arrival on the remote's clock in ms, bytes, the packet's own
+    /// queueing delay in ms).
+    arrived: VecDeque<(f64, usize, f64)>,
     /// Fates reported lately: (when reported, arrived, lost).
     fates: VecDeque<(Instant, usize, usize)>,
     /// The arriving rate at the last delay-based decrease: the path's capacity as last seen.
     capacity: Option<f64>,
     /// The last delay-based decrease.
     decreased: Option<Decrease>,
+    /// Since when more than the capacity has been arriving without a queue.
+    above_since: Option<Instant>,
     /// The last loss-based decrease.
     lost_at: Option<Instant>,
     /// The last feedback.
@@ -154,6 +166,7 @@ impl QueueController {
             fates: VecDeque::new(),
             capacity: None,
             decreased: None,
+            above_since: None,
             lost_at: None,
             updated: None,
             logged: None,
@@ -175,8 +188,32 @@ impl QueueController {
             return None;
         }
         // The first packet's bytes arrived before the span began.
-        let bytes: usize = self.arrived.iter().skip(1).map(|(_, b)| b).sum();
+        let bytes: usize = self.arrived.iter().skip(1).map(|(_, b, _)| b).sum();
         Some(bytes as f64 * 8.0 * 1000.0 / span)
+    }
+
+    /// What the path carries, bits a second: the rate at which the latest packets arrived,
+    /// if each of them had waited in a queue (so the bottleneck was never idle between them
+    /// and its rate, not the sender's, spaced them). None until [`BUSY_SPAN_MS`] of such
+    /// packets have arrived in a row.
+    pub fn busy_rate(&self) -> Option<f64> {
+        let newest = self.arrived.back()?.0;
+        let mut oldest = newest;
+        let mut bytes = 0usize;
+        let mut first = 0usize;
+        let mut count = 0usize;
+        for (arrival, size, queue) in self.arrived.iter().rev() {
+            if *queue < BUSY_MS {
+                break;
+            }
+            bytes += size;
+            first = *size;
+            oldest = oldest.min(*arrival);
+            count += 1;
+        }
+        let span = newest - oldest;
+        // The oldest packet's bytes arrived before the span began.
+        (span >= BUSY_SPAN_MS && count >= 6).then(|| (bytes - first) as f64 * 8.0 * 1000.0 / span)
     }
 
     /// The share of packets lost over the last second, once enough were reported.
@@ -208,14 +245,15 @@ impl QueueController {
             self.base.add(now, delay);
             sum += delay;
             count += 1;
-            self.arrived.push_back((arrival_ms, report.size));
+            let queue = self.base.get().map_or(0.0, |base| delay - base);
+            self.arrived.push_back((arrival_ms, report.size, queue));
         }
         // Arrival times come in send order, not arrival order: keep the window by the newest.
-        if let Some(newest) = self.arrived.iter().map(|(t, _)| *t).reduce(f64::max) {
+        if let Some(newest) = self.arrived.iter().map(|(t, _, _)| *t).reduce(f64::max) {
             while self
                 .arrived
                 .front()
-                .is_some_and(|(t, _)| newest - t > RATE_WINDOW_MS)
+                .is_some_and(|(t, _, _)| newest - t > RATE_WINDOW_MS)
             {
                 self.arrived.pop_front();
             }
@@ -241,13 +279,24 @@ impl QueueController {
             // What arrives is what the path carries; below it, the queue drains.
             let measured = rate.unwrap_or(self.target);
             let before = self.target;
+            // Packets that all waited arrived at the path's own rate: a measure of it that a
+            // sender slowing down does not spoil, and that needs no waiting for the window
+            // of `measured` to hold only packets sent after the path narrowed. Below it by
+            // as much as the queue is long, the queue drains within about `DRAIN_MS`.
+            let busy = self.busy_rate();
+            if let Some(path) = busy {
+                let share = (1.0 - self.queue_ms / DRAIN_MS).clamp(0.5, BACKOFF);
+                self.capacity = Some(path);
+                self.target = self.target.min(path * share);
+            }
             match &mut self.decreased {
                 Some(d) if now.saturating_duration_since(d.at) < DRAIN_TIME => {
                     // The encoder has not caught up yet, so wait; but a queue still growing
-                    // fast says the first measure was too high (it began before the path
-                    // narrowed). Then a fresh one counts, down to half the first decrease:
-                    // a sender that has already slowed makes what arrives look narrower.
-                    if self.queue_ms > d.peak + 20.0 {
+                    // fast, with no busy measure, says the first measure was too high (it
+                    // began before the path narrowed). Then a fresh one counts, down to half
+                    // the first decrease: a sender that has already slowed makes what
+                    // arrives look narrower.
+                    if busy.is_none() && self.queue_ms > d.peak + 20.0 {
                         self.target = self.target.min((measured * BACKOFF).max(d.target / 2.0));
                     }
                     d.peak = d.peak.max(self.queue_ms);
@@ -264,8 +313,15 @@ impl QueueController {
                 _ => {
                     // Below what arrives, or below the target itself when the sender was
                     // already sending more than it (an encoder over its budget).
-                    self.capacity = Some(measured);
-                    self.target = self.target.min(measured) * BACKOFF;
+                    if busy.is_none() {
+                        self.capacity = Some(measured);
+                        self.target = self.target.min(measured) * BACKOFF;
+                    } else {
+                        // At least a step below the target, which may be what the path
+                        // carries already (a sender over its target, or a queue
+                        // that crept up).
+                        self.target = self.target.min(before * BACKOFF);
+                    }
                     self.decreased = Some(Decrease::new(now, self.queue_ms, self.target));
                 }
             }
@@ -278,14 +334,21 @@ impl QueueController {
                 );
             }
         } else if self.queue_ms < UNDERUSE_MS + crossing.min(MAX_CROSSING_MS) && loss <= HIGH_LOSS {
+            // More than the old capacity arriving without a queue for a while (not just a
+            // router's burst allowance after an idle moment) means the path grew.
+            let above = matches!((self.capacity, rate), (Some(c), Some(r)) if r > c * 1.15);
+            if !above {
+                self.above_since = None;
+            } else if now.saturating_duration_since(*self.above_since.get_or_insert(now))
+                >= GREW_AFTER
+            {
+                self.capacity = None;
+            }
             let growth = match self.capacity {
                 Some(c) if self.target < c * 0.8 => FAR_GROWTH,
-                Some(c) if self.target < c * 1.15 => NEAR_GROWTH,
-                Some(_) => {
-                    // Past the old capacity without a queue: the path grew.
-                    self.capacity = None;
-                    FAR_GROWTH
-                }
+                // Near it, or past it on paper only: a target above the capacity proves
+                // nothing until the sender sends it (an encoder follows a second late).
+                Some(_) => NEAR_GROWTH,
                 None => FAR_GROWTH,
             };
             let grown = self.target * (1.0 + growth).powf(since_last.as_secs_f64().min(0.5));
@@ -386,6 +449,11 @@ mod tests {
         next_id: u64,
         /// Bits the sender may send (its budget, refilled at the target).
         budget: f64,
+        /// The targets of the last `lag` ms: an encoder follows its target this late.
+        lagged: VecDeque<f64>,
+        lag: usize,
+        /// The bottleneck's queue holds at most this many ms.
+        queue_limit_ms: f64,
         seed: u64,
         /// Queueing delays seen by arriving packets, ms.
         delays: Vec<(u64, f64)>,
@@ -407,6 +475,9 @@ mod tests {
                 pending: Vec::new(),
                 next_id: 0,
                 budget: 0.0,
+                lagged: VecDeque::new(),
+                lag: 0,
+                queue_limit_ms: 200.0,
                 seed: 0x2545_f491_4f6c_dd1d,
                 delays: Vec::new(),
                 target_sum: 0.0,
@@ -436,7 +507,13 @@ mod tests {
                 self.now_ms += 1;
                 self.target_sum += self.cc.target_bitrate();
                 self.ticks += 1;
-                self.budget += self.cc.target_bitrate() * overshoot / 1000.0;
+                self.lagged.push_back(self.cc.target_bitrate());
+                let followed = if self.lagged.len() > self.lag {
+                    self.lagged.pop_front().unwrap_or_default()
+                } else {
+                    self.lagged.front().copied().unwrap_or_default()
+                };
+                self.budget += followed * overshoot / 1000.0;
                 while self.budget >= (PACKET * 8) as f64 {
                     self.budget -= (PACKET * 8) as f64;
                     let sent = self.now_ms as f64;
@@ -444,7 +521,7 @@ mod tests {
                         _ if self.random() < loss => None,
                         Some(cap) => {
                             let start = self.link_free_ms.max(sent);
-                            if start - sent > 200.0 {
+                            if start - sent > self.queue_limit_ms {
                                 self.dropped += 1;
                                 None
                             } else {
@@ -527,6 +604,31 @@ mod tests {
         );
         let p95 = sim.p95_delay_since(25_000);
         assert!(p95 < 120.0, "a standing queue: p95 {p95} ms");
+    }
+
+    /// The onset of a cap on a 1 Mbit/s stream from an encoder that follows its target 400 ms
+    /// late, into a router queue of 330 ms (what the tests' `tc tbf` holds at 300 kbit/s): the
+    /// queue is drained within a few seconds, not left standing at its limit.
+    #[test]
+    fn the_queue_at_the_onset_of_a_cap_drains_quickly() {
+        let mut sim = Sim::new(1_000_000.0);
+        sim.lag = 400;
+        sim.queue_limit_ms = 330.0;
+        sim.run(5_000, None, 0.0, 1.0);
+        sim.run(30_000, Some(300_000.0), 0.0, 1.0);
+        let late = |from: u64, to: u64| {
+            sim.delays
+                .iter()
+                .filter(|(t, d)| (from..to).contains(t) && *d > 150.0)
+                .count()
+        };
+        let onset: Vec<usize> = (0..10)
+            .map(|s| late(5_000 + s * 1_000, 6_000 + s * 1_000))
+            .collect();
+        assert!(
+            late(8_000, 35_000) == 0,
+            "the queue stood past 3 s after the onset: {onset:?}"
+        );
     }
 
     #[test]

@@ -51,7 +51,7 @@ const RELAY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A link that has not connected this long is reported.
 const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often the encoders' bitrate follows the congestion estimates.
-const ESTIMATE_POLL: Duration = Duration::from_millis(200);
+const ESTIMATE_POLL: Duration = Duration::from_millis(100);
 /// Keyframe requests from negotiation events (connected, answered) go out at most this often.
 const KEYFRAME_DEBOUNCE: Duration = Duration::from_millis(250);
 

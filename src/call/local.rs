@@ -352,6 +352,9 @@ pub fn half_size(bitrate: u32, width: usize, height: usize, fps: f64) -> bool {
 const LADDER_WINDOW: usize = 30;
 /// A share of skipped pictures above which the picture is too costly for its bitrate.
 const LADDER_SKIPS: f64 = 0.25;
+/// Full-size pictures after going up within which going down again means the full size did
+/// not hold (two to four seconds).
+const LADDER_SHORT_LIVED: usize = 60;
 
 /// What the video pump sends at a bitrate: every how many captured pictures one is encoded,
 /// and whether at half size.
@@ -373,6 +376,12 @@ pub struct Ladder {
     recent: std::collections::VecDeque<bool>,
     /// Halved for content until the bitrate reaches this.
     halved_below: Option<u32>,
+    /// Whether the last rung given was at half size, once one was.
+    was_half: Option<bool>,
+    /// Full-size pictures since the picture last went up to full size.
+    full_since_up: usize,
+    /// Tries at the full size in a row that did not hold.
+    failed_up: u32,
 }
 
 impl Ladder {
@@ -381,8 +390,31 @@ impl Ladder {
         if self.halved_below.is_some_and(|b| bitrate >= b) {
             self.halved_below = None;
         }
-        let half =
+        let mut half =
             half_size(bitrate, width, height, fps) || (width >= 320 && self.halved_below.is_some());
+        // A change of size costs a keyframe at the new size: up only with a margin, so that
+        // an estimate wavering at the edge does not send one each way every second.
+        if !half && self.was_half == Some(true) && half_size(bitrate / 5 * 4, width, height, fps) {
+            half = true;
+        }
+        match (self.was_half, half) {
+            (Some(false), true) if self.full_since_up < LADDER_SHORT_LIVED => {
+                // Up, and down again at once: the full size's keyframe and pictures were
+                // more than the path takes at this bitrate. Another try needs half again,
+                // and a quarter more for each try before it that did not hold either.
+                self.failed_up = self.failed_up.saturating_add(1);
+                let again =
+                    (f64::from(bitrate) * 1.5 * 1.25f64.powi(self.failed_up.min(5) as i32 - 1))
+                        as u32;
+                tracing::debug!(bitrate, again, "video: full size did not hold, halving it");
+                self.halved_below = Some(self.halved_below.map_or(again, |b| b.max(again)));
+            }
+            (Some(true), false) => self.full_since_up = 0,
+            // The size a call starts at was no try.
+            (None, _) => self.full_since_up = LADDER_SHORT_LIVED,
+            _ => {}
+        }
+        self.was_half = Some(half);
         let stride = if half {
             frame_stride(bitrate, width / 2, height / 2, fps)
         } else {
@@ -397,6 +429,10 @@ impl Ladder {
         if rung.half {
             self.recent.clear();
             return;
+        }
+        self.full_since_up = self.full_since_up.saturating_add(1);
+        if self.full_since_up == LADDER_SHORT_LIVED {
+            self.failed_up = 0;
         }
         self.recent.push_back(skipped);
         if self.recent.len() > LADDER_WINDOW {
@@ -646,5 +682,39 @@ mod tests {
             rung_of(2, false),
             "half again as much bitrate tries the full size again"
         );
+    }
+
+    #[test]
+    fn the_picture_size_does_not_flip_at_the_edge_of_a_rung() {
+        let mut ladder = Ladder::default();
+        let rung = |l: &mut Ladder, kbit: u32| l.rung(kbit * 1000, 640, 480, 30.0);
+        // Down to half size at once, after a long time at full size.
+        assert!(!rung(&mut ladder, 400).half);
+        for _ in 0..100 {
+            ladder.encoded(400_000, rung_of(1, false), false);
+        }
+        assert!(rung(&mut ladder, 170).half);
+        // Just over the edge is not enough to go back up; a quarter over it is.
+        assert!(rung(&mut ladder, 180).half);
+        assert!(rung(&mut ladder, 210).half);
+        assert_eq!(rung(&mut ladder, 220), rung_of(2, false));
+        // Down again within a few full-size pictures: the full size did not hold, so the
+        // next try waits for half again as much.
+        for _ in 0..10 {
+            ladder.encoded(220_000, rung_of(2, false), false);
+        }
+        assert!(rung(&mut ladder, 170).half);
+        assert!(rung(&mut ladder, 240).half);
+        assert_eq!(rung(&mut ladder, 260), rung_of(2, false));
+        // And again: each try that does not hold asks a quarter more for the next.
+        assert!(rung(&mut ladder, 170).half);
+        assert!(rung(&mut ladder, 300).half);
+        assert_eq!(rung(&mut ladder, 320), rung_of(2, false));
+        // Going down after holding for a while leaves no such mark.
+        for _ in 0..100 {
+            ladder.encoded(320_000, rung_of(2, false), false);
+        }
+        assert!(rung(&mut ladder, 170).half);
+        assert_eq!(rung(&mut ladder, 220), rung_of(2, false));
     }
 }
