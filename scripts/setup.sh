@@ -10,8 +10,11 @@ set -euo pipefail
 want=${1:-build}
 # libasound2-plugins: ALSA's PulseAudio plugin, through which a client run over SSH reaches
 # the laptop's sound (PULSE_SERVER; see the README's "Over SSH").
-build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 libpulse-dev libasound2-plugins)
-test_pkgs=(xvfb x11-xserver-utils pulseaudio pulseaudio-utils chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client)
+# libpipewire-0.3-dev and libclang-common-14-dev (clang's own headers, for bindgen): cpal's
+# PipeWire host, for machines where PipeWire runs without its PulseAudio service.
+build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 libclang-common-14-dev libpulse-dev libpipewire-0.3-dev libasound2-plugins)
+# pipewire, pipewire-bin, wireplumber and dbus-daemon: a native PipeWire server for its test.
+test_pkgs=(xvfb x11-xserver-utils pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client)
 
 bench_pkgs=(xterm)
 

@@ -11,12 +11,16 @@
 //!   spent in queues. The clocks' offset cancels out, and their drift over the window is
 //!   far below a millisecond.
 //! - **Decrease** when the smoothed queue passes [`OVERUSE_MS`] (plus the time a full packet
-//!   takes to cross the path, which on a slow one is no queue): to 85% of what arrived over
-//!   the last half second (the path's rate, measured), and again, below the target itself, if
-//!   the queue has not started to drain [`DRAIN_TIME`] later (an encoder over its budget).
+//!   takes to cross the path, which on a slow one is no queue): below the path's rate as
+//!   measured from packets that all waited in the queue ([`QueueController::busy_rate`]), by
+//!   as much as the queue is long, so that it drains within about [`DRAIN_MS`]; before there
+//!   is such a measure, to 85% of what arrived over the last half second. Again, below the
+//!   target itself, if the queue has not started to drain [`DRAIN_TIME`] later (an encoder
+//!   over its budget).
 //! - **Increase** while the queue is under [`UNDERUSE_MS`] and loss is low: slowly near the rate
-//!   where the last decrease happened, quickly away from it, never far above what is actually
-//!   being sent (a quiet encoder does not earn a target it never tested).
+//!   where the last decrease happened (until more than it has arrived without a queue for
+//!   [`GREW_AFTER`]), quickly away from it, never far above what is actually being sent (a
+//!   quiet encoder does not earn a target it never tested).
 //! - **Loss** over a second above [`HIGH_LOSS`] lowers the target as GCC's loss half does, but
 //!   not below [`LOSS_FLOOR`]: random loss (a radio link) is not congestion, and a queue that
 //!   overflows has already shown as delay.
@@ -58,12 +62,12 @@ pub const RATE_WINDOW_MS: f64 = 500.0;
 /// A packet that waited this long in queues arrived while the bottleneck was busy.
 const BUSY_MS: f64 = 25.0;
 /// The busy rate is measured over at least this long a run of such packets, ms.
-const BUSY_SPAN_MS: f64 = 150.0;
+pub const BUSY_SPAN_MS: f64 = 150.0;
 /// After a decrease the queue is drained within about this long, ms: the target goes as far
 /// below the path's rate as the queue is long, relative to this (but not below half of it).
-const DRAIN_MS: f64 = 1000.0;
+pub const DRAIN_MS: f64 = 1000.0;
 /// More than the capacity arriving this long without a queue means the path grew.
-const GREW_AFTER: Duration = Duration::from_secs(1);
+pub const GREW_AFTER: Duration = Duration::from_secs(1);
 /// Feedback silent this long (an outage) starts the delay measurement afresh.
 const SILENCE: Duration = Duration::from_secs(2);
 

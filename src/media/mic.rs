@@ -1,7 +1,8 @@
 //! Microphones: 48 kHz mono 20 ms frames, whatever the device's own format. With a
 //! PulseAudio server (or PipeWire's PulseAudio service) the source is recorded over
-//! PulseAudio's own protocol, mono, at its own rate, 10 ms at a time; without one, through
-//! cpal's ALSA host. The stream lives on its own thread, which hands samples over a channel.
+//! PulseAudio's own protocol, mono, at its own rate, 10 ms at a time; with PipeWire running
+//! natively, through cpal's PipeWire host at 48 kHz mono (PipeWire converts); without
+//! either, through cpal's ALSA host. The stream lives on its own thread, which hands samples over a channel.
 
 use std::sync::mpsc;
 use std::thread;
@@ -36,14 +37,15 @@ fn device_names(d: &cpal::Device) -> (String, String) {
 
 /// Finds an input (or output) device: the default when `name` is `None`, else the one
 /// `name` names (see [`sound::choose`]: a description or system name, in any case, or the
-/// start of one). Through PulseAudio when a server answers (its own host: the device at its
-/// own rate, no ALSA plugin between), else through ALSA.
+/// start of one). Through the sound server that answers, PulseAudio or PipeWire (its own
+/// cpal host: the device at the rate asked for, no ALSA plugin between), else through ALSA.
 pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, MediaError> {
-    let host = cpal::default_host();
-    let kind = if input { "microphone" } else { "speaker" };
-    if host.id() == cpal::HostId::PulseAudio {
-        return find_pulse_device(&host, name, input);
+    if let Some((system, chosen)) = server_choice(name, input) {
+        return server_device(system, &chosen?, input);
     }
+    let kind = if input { "microphone" } else { "speaker" };
+    let host = cpal::host_from_id(cpal::HostId::Alsa)
+        .map_err(|e| MediaError::Device(format!("no {kind}: no sound server and no ALSA: {e}")))?;
     match name {
         None => {
             let env = |k: &str| std::env::var(k).ok();
@@ -99,11 +101,14 @@ pub fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, Medi
     }
 }
 
-/// The PulseAudio source (with `input`; monitors too) or sink that `name` names, or the
-/// default; `None` when the devices do not come from PulseAudio.
-fn pulse_choice(name: Option<&str>, input: bool) -> Option<Result<sound::SoundDevice, MediaError>> {
+/// The sound server's source (with `input`; monitors too) or sink that `name` names, or the
+/// default, and which server it is; `None` when the devices come from ALSA.
+fn server_choice(
+    name: Option<&str>,
+    input: bool,
+) -> Option<(sound::SoundSystem, Result<sound::SoundDevice, MediaError>)> {
     let (system, devices) = sound::list();
-    if system != sound::SoundSystem::PulseAudio {
+    if system == sound::SoundSystem::Alsa {
         return None;
     }
     let kind = if input { "microphone" } else { "speaker" };
@@ -123,21 +128,34 @@ fn pulse_choice(name: Option<&str>, input: bool) -> Option<Result<sound::SoundDe
             ))
             }),
         };
-    Some(chosen.cloned())
+    Some((system, chosen.cloned()))
 }
 
-/// cpal's device (of its PulseAudio host) for what [`pulse_choice`] chose.
-fn find_pulse_device(
-    host: &cpal::Host,
-    name: Option<&str>,
+/// cpal's device, of the host for `system`, for what [`server_choice`] chose. A PipeWire
+/// sink's monitor is the sink itself, opened for input (cpal then records what it plays).
+fn server_device(
+    system: sound::SoundSystem,
+    chosen: &sound::SoundDevice,
     input: bool,
 ) -> Result<cpal::Device, MediaError> {
     let kind = if input { "microphone" } else { "speaker" };
-    let chosen = pulse_choice(name, input).unwrap_or_else(|| {
-        Err(MediaError::Device(format!(
-            "no {kind}: the sound server stopped answering"
-        )))
+    let host_id = match system {
+        sound::SoundSystem::PipeWire => cpal::HostId::PipeWire,
+        _ => cpal::HostId::PulseAudio,
+    };
+    let host = cpal::host_from_id(host_id).map_err(|e| {
+        MediaError::Device(format!(
+            "no {kind}: {} stopped answering ({e})",
+            system.name()
+        ))
     })?;
+    let id = match (system, chosen.kind) {
+        (sound::SoundSystem::PipeWire, SoundKind::Monitor) => chosen
+            .id
+            .strip_suffix(super::pipewire_devices::MONITOR_SUFFIX)
+            .unwrap_or(&chosen.id),
+        _ => chosen.id.as_str(),
+    };
     let found = if input {
         host.input_devices()
     } else {
@@ -145,7 +163,7 @@ fn find_pulse_device(
     };
     found
         .map_err(|e| MediaError::Device(format!("cannot list {kind}s: {e}")))?
-        .find(|d| device_names(d).0 == chosen.id)
+        .find(|d| device_names(d).0 == id)
         .ok_or_else(|| {
             MediaError::Device(format!(
                 "{kind} {:?} went away before it could be opened",
@@ -265,6 +283,68 @@ fn record_pulse(
     })
 }
 
+/// Starts capturing from a cpal `device`, handing 48 kHz mono chunks to `tx`: at 16 kHz
+/// mono 16-bit over a thin sound link; at 48 kHz mono in 10 ms periods when the sound server
+/// converts (`converts`, PipeWire); else in the device's own default format. Returns what
+/// keeps the capture running, the device's name and the rate captured at.
+fn capture_from(
+    device: &cpal::Device,
+    thin: bool,
+    converts: bool,
+    tx: mpsc::SyncSender<Vec<i16>>,
+) -> Result<(Box<dyn std::any::Any>, String, u32), MediaError> {
+    let dname = device
+        .description()
+        .map(|n| n.name().to_string())
+        .unwrap_or_else(|_| "microphone".into());
+    let mut rate = THIN_RATE;
+    let stream = if thin {
+        // 16 kHz mono 16-bit: what the link can carry.
+        let config = cpal::StreamConfig {
+            channels: 1,
+            sample_rate: THIN_RATE,
+            buffer_size: cpal::BufferSize::Default,
+        };
+        let stream = soundlink::open_with_retries("microphone", || {
+            let mut errors = StreamErrors::new("microphone");
+            capture::<i16>(device, config, tx.clone(), move |e| errors.note(&e))
+        });
+        if stream.is_ok() {
+            tracing::info!(
+                "microphone {dname:?} over a thin sound link: {THIN_RATE} Hz mono 16-bit"
+            );
+        }
+        stream
+    } else if converts {
+        rate = SAMPLE_RATE;
+        let config = cpal::StreamConfig {
+            channels: 1,
+            sample_rate: SAMPLE_RATE,
+            buffer_size: cpal::BufferSize::Fixed(SAMPLE_RATE / 100),
+        };
+        tracing::info!("microphone {dname:?} through PipeWire: {rate} Hz mono");
+        let mut errors = StreamErrors::new("microphone");
+        capture::<f32>(device, config, tx, move |e| errors.note(&e))
+    } else {
+        let config = device.default_input_config().map_err(|e| {
+            MediaError::Device(format!("microphone {dname:?} has no usable format: {e}"))
+        })?;
+        let config = config.config();
+        rate = config.sample_rate;
+        tracing::info!(
+            "microphone {dname:?}: {rate} Hz, {} channels",
+            config.channels
+        );
+        let mut errors = StreamErrors::new("microphone");
+        capture::<f32>(device, config, tx, move |e| errors.note(&e))
+    }
+    .map_err(|e| MediaError::Device(format!("cannot open microphone {dname:?}: {e}")))?;
+    stream
+        .play()
+        .map_err(|e| MediaError::Device(format!("cannot start microphone {dname:?}: {e}")))?;
+    Ok((Box::new(stream) as Box<dyn std::any::Any>, dname, rate))
+}
+
 /// A microphone as an audio source.
 pub struct MicSource {
     name: String,
@@ -294,9 +374,8 @@ impl MicSource {
                 let thin = soundlink::this_sound_link() == SoundLink::Thin;
                 // What keeps the capture running, its device's name and its rate.
                 type Started = Result<(Box<dyn std::any::Any>, String, u32), MediaError>;
-                let started: Started = if let Some(chosen) = pulse_choice(wanted.as_deref(), true)
-                {
-                    chosen.and_then(|d| {
+                let started: Started = match server_choice(wanted.as_deref(), true) {
+                    Some((sound::SoundSystem::PulseAudio, chosen)) => chosen.and_then(|d| {
                         let (id, dname) = (d.id, d.description);
                         let rate = if thin {
                             THIN_RATE
@@ -308,57 +387,13 @@ impl MicSource {
                         })?;
                         tracing::info!("microphone {dname:?} through PulseAudio: {rate} Hz mono");
                         Ok((Box::new(recording) as Box<dyn std::any::Any>, dname, rate))
-                    })
-                } else {
-                    (|| {
-                    let device = find_device(wanted.as_deref(), true)?;
-                    let dname = device
-                        .description()
-                        .map(|n| n.name().to_string())
-                        .unwrap_or_else(|_| "microphone".into());
-                    let mut rate = THIN_RATE;
-                    let stream = if thin {
-                        // 16 kHz mono 16-bit: what the link can carry.
-                        let config = cpal::StreamConfig {
-                            channels: 1,
-                            sample_rate: THIN_RATE,
-                            buffer_size: cpal::BufferSize::Default,
-                        };
-                        let stream = soundlink::open_with_retries("microphone", || {
-                            let mut errors = StreamErrors::new("microphone");
-                            capture::<i16>(&device, config, tx.clone(), move |e| {
-                                errors.note(&e)
-                            })
-                        });
-                        if stream.is_ok() {
-                            tracing::info!(
-                                "microphone {dname:?} over a thin sound link: {THIN_RATE} Hz mono 16-bit"
-                            );
-                        }
-                        stream
-                    } else {
-                        let config = device.default_input_config().map_err(|e| {
-                            MediaError::Device(format!(
-                                "microphone {dname:?} has no usable format: {e}"
-                            ))
-                        })?;
-                        let config = config.config();
-                        rate = config.sample_rate;
-                        tracing::info!(
-                            "microphone {dname:?}: {rate} Hz, {} channels",
-                            config.channels
-                        );
-                        let mut errors = StreamErrors::new("microphone");
-                        capture::<f32>(&device, config, tx, move |e| errors.note(&e))
-                    }
-                    .map_err(|e| {
-                        MediaError::Device(format!("cannot open microphone {dname:?}: {e}"))
-                    })?;
-                    stream.play().map_err(|e| {
-                        MediaError::Device(format!("cannot start microphone {dname:?}: {e}"))
-                    })?;
-                    Ok((Box::new(stream) as Box<dyn std::any::Any>, dname, rate))
-                })()
+                    }),
+                    // PipeWire converts to what is asked: 48 kHz mono, 10 ms at a time.
+                    Some((system, chosen)) => chosen
+                        .and_then(|d| server_device(system, &d, true))
+                        .and_then(|device| capture_from(&device, thin, true, tx)),
+                    None => find_device(wanted.as_deref(), true)
+                        .and_then(|device| capture_from(&device, thin, false, tx)),
                 };
                 match started {
                     Ok((capture, dname, rate)) => {

@@ -12,6 +12,7 @@ pub mod h264;
 pub mod mic;
 pub mod opus_codec;
 pub mod pattern;
+pub mod pipewire_devices;
 pub mod playback;
 pub mod processing;
 pub mod resample;
@@ -211,7 +212,7 @@ pub fn devices_report() -> String {
         ),
         kind(SoundKind::Microphone),
     );
-    if system == sound::SoundSystem::PulseAudio {
+    if system != sound::SoundSystem::Alsa {
         section(
             &mut out,
             "Monitors (--mic NAME sends what that speaker plays)",

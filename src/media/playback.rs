@@ -308,6 +308,15 @@ fn open_sink(
             .with_buffer_size(cpal::BufferSize::Fixed(THIN_PERIOD));
     } else if device
         .id()
+        .is_ok_and(|id| id.host() == cpal::HostId::PipeWire)
+    {
+        // PipeWire converts to the sink's own rate: the mix goes at 48 kHz, unresampled
+        // here, in 20 ms periods.
+        builder = builder
+            .with_sample_rate(NonZero::new(48_000).unwrap_or(NonZero::<u32>::MIN))
+            .with_buffer_size(cpal::BufferSize::Fixed(960));
+    } else if device
+        .id()
         .is_ok_and(|id| id.host() == cpal::HostId::PulseAudio)
     {
         // PulseAudio's own choice of buffer for a stream that asks for none is two

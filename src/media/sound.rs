@@ -1,7 +1,9 @@
 //! Microphones and speakers as people know them. When a PulseAudio server (or PipeWire's
 //! PulseAudio service) answers, the devices are its sources and sinks, named by their
 //! descriptions ("Built-in Audio Analog Stereo"), asked over its own protocol; the monitors
-//! of its sinks are listed apart from the microphones. Otherwise they are ALSA's hardware
+//! of its sinks are listed apart from the microphones. When PipeWire runs natively (no
+//! PulseAudio service), they are its audio nodes, by description, with the defaults its
+//! session manager chose (`media/pipewire_devices.rs`). Otherwise they are ALSA's hardware
 //! cards and `default`, never its converter and mixer plugins.
 //!
 //! Choosing is pure ([`choose`]): a name matches a device's description or its system name,
@@ -79,6 +81,8 @@ pub fn own_processing<'a>(
 pub enum SoundSystem {
     /// A PulseAudio server, or PipeWire's PulseAudio service.
     PulseAudio,
+    /// PipeWire, natively: no PulseAudio service answered.
+    PipeWire,
     /// ALSA directly: no sound server answered.
     Alsa,
 }
@@ -88,17 +92,22 @@ impl SoundSystem {
     pub fn name(self) -> &'static str {
         match self {
             SoundSystem::PulseAudio => "PulseAudio",
+            SoundSystem::PipeWire => "PipeWire",
             SoundSystem::Alsa => "ALSA",
         }
     }
 }
 
-/// The sound devices of this machine, and where they come from.
+/// The sound devices of this machine, and where they come from: a PulseAudio server (or
+/// PipeWire's PulseAudio service) if one answers, else PipeWire natively, else ALSA.
 pub fn list() -> (SoundSystem, Vec<SoundDevice>) {
-    match pulse_devices() {
-        Some(devices) => (SoundSystem::PulseAudio, devices),
-        None => (SoundSystem::Alsa, alsa_devices()),
+    if let Some(devices) = pulse_devices() {
+        return (SoundSystem::PulseAudio, devices);
     }
+    if let Some(devices) = super::pipewire_devices::devices() {
+        return (SoundSystem::PipeWire, devices);
+    }
+    (SoundSystem::Alsa, alsa_devices())
 }
 
 /// The devices of `kind` in `devices`.
