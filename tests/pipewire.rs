@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use termmeet::media::mic::MicSource;
 use termmeet::media::playback::Playback;
-use termmeet::media::tone::{dominant_frequency, tone_is_dominant, ToneSource};
+use termmeet::media::tone::{dominant_frequency, spurious_db, tone_is_dominant, ToneSource};
 use termmeet::media::AudioSource;
 
 /// A PipeWire server and its session manager, stopped (and their directory removed) when
@@ -22,7 +22,13 @@ struct PipeWire {
 
 impl PipeWire {
     fn start() -> PipeWire {
-        for tool in ["pipewire", "wireplumber", "dbus-run-session", "pw-cli"] {
+        for tool in [
+            "pipewire",
+            "wireplumber",
+            "dbus-run-session",
+            "pw-cli",
+            "pw-metadata",
+        ] {
             assert!(
                 Command::new("sh")
                     .args(["-c", &format!("command -v {tool}")])
@@ -141,6 +147,55 @@ fn section(listed: &str, title: &str) -> String {
         .to_string()
 }
 
+fn floats(samples: &[i16]) -> Vec<f32> {
+    samples.iter().map(|&s| f32::from(s) / 32768.0).collect()
+}
+
+/// A tone of `hz` played for 4 s in real time to the speaker "Test Speaker" (chosen by a
+/// prefix of its description), and 1.2 s of what its monitor (chosen by description) heard
+/// meanwhile, after the first 0.8 s.
+fn through_the_speaker(hz: f64) -> Vec<i16> {
+    let playback = Playback::open(Some("test sp")).expect("the speaker by description");
+    assert_eq!(playback.name(), "Test Speaker");
+    assert_eq!(
+        playback.rate(),
+        48_000,
+        "the mix goes at 48 kHz, unresampled"
+    );
+    let stream = playback.add_stream();
+    let mut tone = ToneSource::new(hz, true);
+    let feeder = std::thread::spawn(move || {
+        let start = Instant::now();
+        for n in 0..200u32 {
+            stream.push(&tone.next_frame().expect("a tone").samples);
+            let due = start + Duration::from_millis(u64::from(n) * 20);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+    });
+    let mut mic = MicSource::open(Some("monitor of test speaker")).expect("the monitor");
+    assert_eq!(mic.device_rate(), 48_000, "captured at 48 kHz, unresampled");
+    assert!(
+        mic.describe().contains("Test Speaker"),
+        "{}",
+        mic.describe()
+    );
+    let mut heard = Vec::new();
+    for n in 0..100 {
+        let frame = mic.next_frame().expect("audio from the monitor");
+        if n >= 40 {
+            heard.extend(frame.samples);
+        }
+    }
+    feeder.join().expect("the feeder");
+    assert!(
+        tone_is_dominant(&heard, hz),
+        "{hz} Hz played to the speaker was heard at {:?} Hz (loudest {:?})",
+        dominant_frequency(&heard),
+        heard.iter().map(|s| s.unsigned_abs()).max()
+    );
+    heard
+}
+
 #[test]
 fn native_pipewire_devices_are_listed_chosen_and_played_through() {
     let pw = PipeWire::start();
@@ -170,48 +225,37 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
     );
 
     // The speaker by a prefix of its description, and what it plays captured through its
-    // monitor by description: both through cpal's PipeWire host, at 48 kHz.
-    let playback = Playback::open(Some("test sp")).expect("the speaker by description");
-    assert_eq!(playback.name(), "Test Speaker");
-    assert_eq!(
-        playback.rate(),
-        48_000,
-        "the mix goes at 48 kHz, unresampled"
+    // monitor by description: both through cpal's PipeWire host, at 48 kHz, so a 5 kHz tone
+    // comes back as clean as it went.
+    let heard = through_the_speaker(5_000.0);
+    let db = spurious_db(&floats(&heard), 48_000, 5_000.0);
+    eprintln!("5 kHz through PipeWire's speaker and monitor at 48 kHz: spurious {db:.1} dB");
+    assert!(db <= -60.0, "at 48 kHz: spurious at {db:.1} dB");
+
+    // With PipeWire's clock at 44.1 kHz, PipeWire converts both ways (termmeet still plays
+    // and captures at 48 kHz): what comes back stays below Opus's own floor (-45 dB).
+    assert!(
+        Command::new("pw-metadata")
+            .args(["-n", "settings", "0", "clock.force-rate", "44100"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
+        "pw-metadata set no rate"
     );
-    let stream = playback.add_stream();
-    let mut tone = ToneSource::new(660.0, true);
-    let feeder = std::thread::spawn(move || {
-        // 4 s of the tone in real time.
-        let start = Instant::now();
-        for n in 0..200u32 {
-            stream.push(&tone.next_frame().expect("a tone").samples);
-            let due = start + Duration::from_millis(u64::from(n) * 20);
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
-        }
+    pw.wait_for("the clock at 44.1 kHz", || {
+        Command::new("pw-metadata")
+            .args(["-n", "settings", "0", "clock.force-rate"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("'44100'"))
     });
-    let mut mic = MicSource::open(Some("monitor of test speaker")).expect("the monitor");
-    assert_eq!(mic.device_rate(), 48_000, "captured at 48 kHz, unresampled");
-    assert!(
-        mic.describe().contains("Test Speaker"),
-        "{}",
-        mic.describe()
-    );
-    let mut heard = Vec::new();
-    for n in 0..100 {
-        let frame = mic.next_frame().expect("audio from the monitor");
-        if n >= 40 {
-            heard.extend(frame.samples);
-        }
-    }
-    feeder.join().expect("the feeder");
-    assert!(
-        tone_is_dominant(&heard, 660.0),
-        "660 Hz played to the speaker was heard at {:?} Hz (loudest {:?})",
-        dominant_frequency(&heard),
-        heard.iter().map(|s| s.unsigned_abs()).max()
-    );
-    drop(mic);
-    drop(playback);
+    let heard = through_the_speaker(5_000.0);
+    let db = spurious_db(&floats(&heard), 48_000, 5_000.0);
+    eprintln!("5 kHz through PipeWire's speaker and monitor at 44.1 kHz: spurious {db:.1} dB");
+    assert!(db <= -50.0, "at 44.1 kHz: spurious at {db:.1} dB");
+    let _ = Command::new("pw-metadata")
+        .args(["-n", "settings", "0", "clock.force-rate", "0"])
+        .stdout(Stdio::null())
+        .status();
 
     // The microphone by description opens, and a name that fits nothing says what there is.
     let mic = MicSource::open(Some("test mic")).expect("the microphone by description");
