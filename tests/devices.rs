@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::PulseModule;
+use common::{devices_output, PulseModule};
 
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -331,16 +331,6 @@ fn playback_moves_to_another_speaker_without_losing_its_streams() {
     );
 }
 
-/// `termmeet devices` as a person runs it.
-fn devices_output() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
-        .arg("devices")
-        .output()
-        .expect("termmeet runs");
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn devices_are_listed_by_their_descriptions_with_the_defaults_marked() {
     require_pulse();
@@ -359,13 +349,7 @@ fn devices_are_listed_by_their_descriptions_with_the_defaults_marked() {
     let listed = devices_output();
     pactl(&["set-default-sink", "vsink"]);
     eprintln!("{listed}");
-    let section = |title: &str| -> String {
-        listed
-            .split("\n\n")
-            .find(|s| s.starts_with(title))
-            .unwrap_or_else(|| panic!("no {title} section in:\n{listed}"))
-            .to_string()
-    };
+    let section = |title: &str| common::devices_section(&listed, title);
     let mics = section("Microphones");
     let monitors = section("Monitors");
     let speakers = section("Speakers");

@@ -4,6 +4,10 @@
 //! devices made by `pw-cli`. The one test here changes this process's environment (where the
 //! sound servers are), so it is alone in its binary.
 
+mod common;
+
+use common::{devices_output, devices_section as section};
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -127,24 +131,6 @@ impl Drop for PipeWire {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// `termmeet devices` as a person runs it (in this process's environment).
-fn devices_output() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
-        .arg("devices")
-        .output()
-        .expect("termmeet runs");
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn section(listed: &str, title: &str) -> String {
-    listed
-        .split("\n\n")
-        .find(|s| s.starts_with(title))
-        .unwrap_or_else(|| panic!("no {title} section in:\n{listed}"))
-        .to_string()
 }
 
 fn floats(samples: &[i16]) -> Vec<f32> {

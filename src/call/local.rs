@@ -688,11 +688,13 @@ mod tests {
     fn the_picture_size_does_not_flip_at_the_edge_of_a_rung() {
         let mut ladder = Ladder::default();
         let rung = |l: &mut Ladder, kbit: u32| l.rung(kbit * 1000, 640, 480, 30.0);
+        // `n` full-size pictures sent at `kbit`, every `stride`th.
+        let sent = |l: &mut Ladder, kbit: u32, stride: u64, n: usize| {
+            (0..n).for_each(|_| l.encoded(kbit * 1000, rung_of(stride, false), false))
+        };
         // Down to half size at once, after a long time at full size.
         assert!(!rung(&mut ladder, 400).half);
-        for _ in 0..100 {
-            ladder.encoded(400_000, rung_of(1, false), false);
-        }
+        sent(&mut ladder, 400, 1, 100);
         assert!(rung(&mut ladder, 170).half);
         // Just over the edge is not enough to go back up; a quarter over it is.
         assert!(rung(&mut ladder, 180).half);
@@ -700,9 +702,7 @@ mod tests {
         assert_eq!(rung(&mut ladder, 220), rung_of(2, false));
         // Down again within a few full-size pictures: the full size did not hold, so the
         // next try waits for half again as much.
-        for _ in 0..10 {
-            ladder.encoded(220_000, rung_of(2, false), false);
-        }
+        sent(&mut ladder, 220, 2, 10);
         assert!(rung(&mut ladder, 170).half);
         assert!(rung(&mut ladder, 240).half);
         assert_eq!(rung(&mut ladder, 260), rung_of(2, false));
@@ -711,9 +711,7 @@ mod tests {
         assert!(rung(&mut ladder, 300).half);
         assert_eq!(rung(&mut ladder, 320), rung_of(2, false));
         // Going down after holding for a while leaves no such mark.
-        for _ in 0..100 {
-            ladder.encoded(320_000, rung_of(2, false), false);
-        }
+        sent(&mut ladder, 320, 2, 100);
         assert!(rung(&mut ladder, 170).half);
         assert_eq!(rung(&mut ladder, 220), rung_of(2, false));
     }

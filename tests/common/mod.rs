@@ -277,3 +277,22 @@ impl Drop for PulseModule {
             .status();
     }
 }
+
+/// `termmeet devices` as a person runs it (in this process's environment).
+pub fn devices_output() -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_termmeet"))
+        .arg("devices")
+        .output()
+        .expect("termmeet runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The section of `termmeet devices`' output whose title starts with `title`.
+pub fn devices_section(listed: &str, title: &str) -> String {
+    listed
+        .split("\n\n")
+        .find(|s| s.starts_with(title))
+        .unwrap_or_else(|| panic!("no {title} section in:\n{listed}"))
+        .to_string()
+}
