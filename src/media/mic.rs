@@ -2,7 +2,8 @@
 //! PulseAudio server (or PipeWire's PulseAudio service) the source is recorded over
 //! PulseAudio's own protocol, mono, at its own rate, 10 ms at a time; with PipeWire running
 //! natively, through cpal's PipeWire host at 48 kHz mono (PipeWire converts); without
-//! either, through cpal's ALSA host. The stream lives on its own thread, which hands samples over a channel.
+//! either, through cpal's ALSA host. The stream lives on its own thread, which hands samples
+//! over a channel.
 
 use std::sync::mpsc;
 use std::thread;

@@ -313,8 +313,8 @@ fn open_sink(
         // PipeWire converts to the sink's own rate: the mix goes at 48 kHz, unresampled
         // here, in 20 ms periods.
         builder = builder
-            .with_sample_rate(NonZero::new(48_000).unwrap_or(NonZero::<u32>::MIN))
-            .with_buffer_size(cpal::BufferSize::Fixed(960));
+            .with_sample_rate(NonZero::new(SAMPLE_RATE).unwrap_or(NonZero::<u32>::MIN))
+            .with_buffer_size(cpal::BufferSize::Fixed(SAMPLE_RATE / 50));
     } else if device
         .id()
         .is_ok_and(|id| id.host() == cpal::HostId::PulseAudio)
