@@ -8,6 +8,8 @@
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
+# One clean build per run: incremental state would only take disk (~2 GB) and time.
+export CARGO_INCREMENTAL ?= 0
 
 .PHONY: demo test bench setup-build setup-test setup-bench fmt lint server man deb deb-check
 
