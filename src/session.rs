@@ -229,10 +229,14 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
             }
         }
     };
-    // Neither device can work without the sound server: one line says why.
-    if let Some(notice) = soundlink::sound_notice(|k| std::env::var(k).ok()) {
-        notices.retain(|n| !n.starts_with("no microphone") && !n.starts_with("no speaker"));
-        notices.push(notice);
+    // A device that failed because the sound server `PULSE_SERVER` names is away: one line
+    // says why, for both. Devices that opened (through PipeWire, say) need no such line.
+    let no_device = |n: &String| n.starts_with("no microphone") || n.starts_with("no speaker");
+    if notices.iter().any(no_device) {
+        if let Some(notice) = soundlink::sound_notice(|k| std::env::var(k).ok()) {
+            notices.retain(|n| !no_device(n));
+            notices.push(notice);
+        }
     }
     let config = MeshConfig {
         join: JoinParams {

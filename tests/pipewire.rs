@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{devices_output, devices_section as section};
+use common::tmux::{log_file, wait_until_gone, Tmux};
+use common::{devices_output, devices_section as section, TestServer};
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -100,6 +101,15 @@ impl PipeWire {
         assert!(
             self.cli(&["create-node", "adapter", &props]).is_some(),
             "pw-cli made no {class} {name}: {}",
+            self.log()
+        );
+    }
+
+    /// Removes the node called `name`, as unplugging a device does.
+    fn destroy(&self, name: &str) {
+        assert!(
+            self.cli(&["destroy", name]).is_some(),
+            "pw-cli did not remove {name}: {}",
             self.log()
         );
     }
@@ -257,9 +267,28 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
         .to_string();
     assert!(e.contains("Test Microphone"), "{e}");
 
-    // A device that appears while running is listed.
-    pw.null_device("tm-headset", "Test Headset", "Audio/Sink");
-    pw.wait_for("the new device", || {
-        devices_output().contains("Test Headset")
+    // A device plugged in during a meeting appears in the picker within seconds, and goes
+    // when unplugged.
+    common::block_on(async {
+        let server = TestServer::start().await;
+        let bin = env!("CARGO_BIN_EXE_termmeet");
+        let t = Tmux::start(
+            "pipewire",
+            &format!(
+                "{bin} join pipewire --server {} --name plug --camera none --mic none --log-file {}; sleep 60",
+                server.url(),
+                log_file("pipewire")
+            ),
+        );
+        t.wait_for(&["plug (you)"], false, Duration::from_secs(30));
+        t.keys(&["d"]);
+        t.wait_for(&["Speaker", "Test Speaker"], false, Duration::from_secs(20));
+        pw.null_device("tm-headset", "Test Headset", "Audio/Sink");
+        let screen = t.wait_for(&["Test Headset"], false, Duration::from_secs(10));
+        // The speaker opened through PipeWire: no notice of missing sound.
+        assert!(!screen.contains("no sound"), "{screen}");
+        pw.destroy("tm-headset");
+        wait_until_gone(&t, "Test Headset", Duration::from_secs(10));
+        t.keys(&["Escape", "q", "y"]);
     });
 }

@@ -2,9 +2,9 @@
 
 mod common;
 
+use common::tmux::{log_file, wait_until_gone, Tmux};
 use common::{participant, TestServer};
 
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,92 +12,6 @@ use termmeet::call::mesh::{Mesh, MeshCommand};
 
 /// The two tests each run a meeting; one at a time keeps them within two cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(name: &str, command: &str) -> Tmux {
-        let socket = format!("termmeet-test-{name}-{}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                "160",
-                "-y",
-                "48",
-                "-s",
-                "t",
-                command,
-            ])
-            .status()
-            .expect("tmux is installed by scripts/setup.sh");
-        assert!(status.success(), "tmux did not start");
-        Tmux { socket }
-    }
-
-    fn capture(&self, colours: bool) -> String {
-        let mut args = vec!["-L", &self.socket, "capture-pane", "-p", "-t", "t"];
-        if colours {
-            args.push("-e");
-        }
-        let out = Command::new("tmux").args(&args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["-L", self.socket.as_str(), "send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        assert!(Command::new("tmux").args(&args).status().unwrap().success());
-    }
-
-    fn type_text(&self, text: &str) {
-        assert!(Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-t", "t", "-l", text])
-            .status()
-            .unwrap()
-            .success());
-    }
-
-    /// The pane's title, as the program in it set it.
-    fn pane_title(&self) -> String {
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &self.socket,
-                "display",
-                "-p",
-                "-t",
-                "t",
-                "#{pane_title}",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Waits until the screen shows all of `wanted`, or panics with what it shows.
-    fn wait_for(&self, wanted: &[&str], colours: bool, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let screen = self.capture(colours);
-            if wanted.iter().all(|w| screen.contains(w)) {
-                return screen;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "waited {within:?} for {wanted:?}; the screen shows:\n{}",
-                    self.capture(false)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
 
 /// Waits until `observer` sees the participant called `name` pass `check`, or panics with
 /// what the terminal under test shows.
@@ -130,37 +44,6 @@ fn esc_twice(t: &Tmux) {
     t.keys(&["Escape"]);
     std::thread::sleep(Duration::from_millis(100));
     t.keys(&["Escape"]);
-}
-
-/// Waits until the screen no longer shows `text`, or panics with what it shows.
-fn wait_until_gone(t: &Tmux, text: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let screen = t.capture(false);
-        if !screen.contains(text) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "waited {within:?} for {text:?} to go; the screen shows:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
-
-fn log_file(name: &str) -> String {
-    std::env::temp_dir()
-        .join(format!("termmeet-{name}-{}.log", std::process::id()))
-        .display()
-        .to_string()
 }
 
 #[test]

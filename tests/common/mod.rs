@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod netlab;
 pub mod sshlab;
+pub mod tmux;
 
 use std::net::SocketAddr;
 
