@@ -253,7 +253,8 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
         .stdout(Stdio::null())
         .status();
 
-    // The microphone by description opens, and a name that fits nothing says what there is.
+    // The microphone by description opens, the defaults open with no name, and a name that
+    // fits nothing says what there is.
     let mic = MicSource::open(Some("test mic")).expect("the microphone by description");
     assert!(
         mic.describe().contains("Test Microphone"),
@@ -261,6 +262,17 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
         mic.describe()
     );
     drop(mic);
+    // With no name, the session manager's defaults.
+    let mic = MicSource::open(None).expect("the default microphone");
+    assert!(
+        mic.describe().contains("Test Microphone"),
+        "{}",
+        mic.describe()
+    );
+    drop(mic);
+    let speaker = Playback::open(None).expect("the default speaker");
+    assert_eq!(speaker.name(), "Test Speaker");
+    drop(speaker);
     let e = MicSource::open(Some("no such thing"))
         .err()
         .expect("an error")
