@@ -26,6 +26,16 @@ if [ "$want" = bench ]; then
   pkgs+=("${bench_pkgs[@]}")
 fi
 
+# A clean test build takes about 3.5 GB under target/; say so before cargo runs out.
+if [ "$want" = test ]; then
+  target_dir=$(cd "$(dirname "$0")/.." && pwd)/target
+  mkdir -p "$target_dir"
+  free_kb=$(df -Pk "$target_dir" 2>/dev/null | awk 'NR == 2 {print $4}')
+  if [ -n "$free_kb" ] && [ "$free_kb" -lt 4000000 ]; then
+    echo "setup: warning: only $((free_kb / 1024)) MB free for $target_dir; a clean test build needs about 4 GB (free some, or 'cargo clean' an old build)" >&2
+  fi
+fi
+
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${pkgs[@]}"; do
