@@ -255,21 +255,14 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
 
     // The microphone by description opens, the defaults open with no name, and a name that
     // fits nothing says what there is.
-    let mic = MicSource::open(Some("test mic")).expect("the microphone by description");
-    assert!(
-        mic.describe().contains("Test Microphone"),
-        "{}",
-        mic.describe()
-    );
-    drop(mic);
-    // With no name, the session manager's defaults.
-    let mic = MicSource::open(None).expect("the default microphone");
-    assert!(
-        mic.describe().contains("Test Microphone"),
-        "{}",
-        mic.describe()
-    );
-    drop(mic);
+    for name in [Some("test mic"), None] {
+        let mic = MicSource::open(name).expect("the microphone, by description or default");
+        let described = mic.describe();
+        assert!(
+            described.contains("Test Microphone"),
+            "{name:?}: {described}"
+        );
+    }
     let speaker = Playback::open(None).expect("the default speaker");
     assert_eq!(speaker.name(), "Test Speaker");
     drop(speaker);
