@@ -65,6 +65,54 @@ impl Quality {
     }
 }
 
+/// The kind of path media takes to a peer: the selected candidate pair's type, a relay at
+/// either end counting as a relayed path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Path {
+    /// No pair selected yet.
+    #[default]
+    Unknown,
+    /// Straight between the hosts' own addresses.
+    Host,
+    /// Through a NAT, by the address a STUN server saw.
+    ServerReflexive,
+    /// Through a NAT, by an address learnt from the peer's checks.
+    PeerReflexive,
+    /// Through a TURN relay.
+    Relay,
+}
+
+impl Path {
+    /// The path of a candidate of this type (`host`, `srflx`, `prflx`, `relay`).
+    pub fn of_candidate(kind: &str) -> Path {
+        match kind {
+            "host" => Path::Host,
+            "srflx" => Path::ServerReflexive,
+            "prflx" => Path::PeerReflexive,
+            "relay" => Path::Relay,
+            _ => Path::Unknown,
+        }
+    }
+
+    /// The name the quality panel and the report use: the candidate type, or empty while
+    /// there is none.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Path::Unknown => "",
+            Path::Host => "host",
+            Path::ServerReflexive => "srflx",
+            Path::PeerReflexive => "prflx",
+            Path::Relay => "relay",
+        }
+    }
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What one stats report of a link says, as running totals where the report has them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LinkSample {
@@ -82,8 +130,8 @@ pub struct LinkSample {
     pub jitter_s: f64,
     /// `ADDRESS:PORT` of the selected pair's remote candidate.
     pub remote_address: String,
-    /// The selected pair's local candidate type: host, srflx, prflx, relay.
-    pub path: String,
+    /// The selected pair's path.
+    pub path: Path,
 }
 
 impl LinkSample {
@@ -123,7 +171,11 @@ impl LinkSample {
         // transport for the selected pair and checks the relays the peer announced.
         let (local, _) = candidate_type(report, &local_candidate, true);
         let (remote, address) = candidate_type(report, &remote_candidate, false);
-        s.path = if remote == "relay" { remote } else { local };
+        s.path = if remote == "relay" {
+            Path::Relay
+        } else {
+            Path::of_candidate(&local)
+        };
         s.remote_address = address;
         s
     }
@@ -182,8 +234,8 @@ pub struct LinkFigures {
     pub bitrate_out_kbps: f64,
     /// Jitter of what we receive, ms.
     pub jitter_ms: f64,
-    /// The selected pair's local candidate type.
-    pub path: String,
+    /// The selected pair's path.
+    pub path: Path,
     /// The level from windowed loss and RTT.
     pub quality: Quality,
 }
@@ -222,7 +274,7 @@ impl StatsWindow {
             bitrate_kbps: kbps,
             bitrate_out_kbps: out_kbps,
             jitter_ms: sample.jitter_s * 1000.0,
-            path: sample.path.clone(),
+            path: sample.path,
             quality: Quality::from_stats(connected, loss_pct, sample.rtt_ms),
         };
         self.samples.push_back((now, sample));

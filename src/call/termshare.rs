@@ -3,15 +3,15 @@
 //! terminal travelling to its sharer when, and only when, the sharer gave us control.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use webrtc::data_channel::DataChannel;
 
 use super::link::TermEvent;
+use super::meeting::Meeting;
 use super::state::{MeshState, SharedTerminal};
-use super::tracks::lock;
 use crate::share::wire::{Decoder, Encoder, Received, VERSION};
 use crate::share::{TermScreen, TerminalHost, TerminalSpec};
 
@@ -49,10 +49,8 @@ pub(super) struct TermShare {
     links: HashMap<String, TermLink>,
 }
 
-fn update<T>(state: &Mutex<MeshState>, f: impl FnOnce(&mut MeshState) -> T) -> T {
-    let mut s = lock(state);
-    s.version += 1;
-    f(&mut s)
+fn update<T>(state: &Meeting, f: impl FnOnce(&mut MeshState) -> T) -> T {
+    state.update(f)
 }
 
 /// Sends `message` (a version byte and a DEFLATE chunk) in pieces webrtc-rs can read, each
@@ -89,7 +87,7 @@ impl TermShare {
     }
 
     /// A link went away: its channel, its screen, and control if it held it.
-    pub fn remove_link(&mut self, peer: &str, state: &Mutex<MeshState>) {
+    pub fn remove_link(&mut self, peer: &str, state: &Meeting) {
         self.links.remove(peer);
         if self.holder.as_deref() == Some(peer) {
             self.holder = None;
@@ -103,7 +101,7 @@ impl TermShare {
     }
 
     /// Starts sharing `spec` (replacing a share already running).
-    pub fn start(&mut self, spec: &TerminalSpec, state: &Mutex<MeshState>) -> Result<(), String> {
+    pub fn start(&mut self, spec: &TerminalSpec, state: &Meeting) -> Result<(), String> {
         let host = TerminalHost::start(spec)?;
         tracing::info!(command = %spec.label(), size = ?spec.size, "sharing a terminal");
         self.host = Some(host);
@@ -116,7 +114,7 @@ impl TermShare {
     }
 
     /// Stops our share: the program is ended and every viewer told.
-    pub async fn stop(&mut self, state: &Mutex<MeshState>) {
+    pub async fn stop(&mut self, state: &Meeting) {
         if self.host.take().is_none() {
             return;
         }
@@ -138,7 +136,7 @@ impl TermShare {
     }
 
     /// Hands the keyboard to `peer`, or takes it back (`None`).
-    pub fn grant(&mut self, peer: Option<String>, state: &Mutex<MeshState>) {
+    pub fn grant(&mut self, peer: Option<String>, state: &Meeting) {
         if !self.sharing() {
             return;
         }
@@ -154,11 +152,8 @@ impl TermShare {
     }
 
     /// Resizes our share; every viewer gets the new size with the next screen.
-    pub fn resize(&mut self, cols: u16, rows: u16, state: &Mutex<MeshState>) -> Result<(), String> {
-        let host = self
-            .host
-            .as_mut()
-            .ok_or("no terminal is shared: press S first")?;
+    pub fn resize(&mut self, cols: u16, rows: u16, state: &Meeting) -> Result<(), String> {
+        let host = self.host.as_mut().ok_or("no terminal is shared")?;
         host.resize(cols, rows)?;
         self.read_host(state);
         Ok(())
@@ -167,7 +162,7 @@ impl TermShare {
     /// Our keys for the terminal `peer` shares. The sharer types them only while it shows
     /// us as holding control (the terminal UI sends none before that; a script may, to see
     /// them refused).
-    pub async fn type_remote(&mut self, peer: &str, bytes: &[u8], state: &Mutex<MeshState>) {
+    pub async fn type_remote(&mut self, peer: &str, bytes: &[u8], state: &Meeting) {
         let Some(link) = self.links.get_mut(peer) else {
             return;
         };
@@ -186,7 +181,7 @@ impl TermShare {
     }
 
     /// Something happened on `peer`'s channel.
-    pub fn on_event(&mut self, peer: &str, event: TermEvent, state: &Mutex<MeshState>) {
+    pub fn on_event(&mut self, peer: &str, event: TermEvent, state: &Meeting) {
         let Some(link) = self.links.get_mut(peer) else {
             return;
         };
@@ -268,7 +263,7 @@ impl TermShare {
     }
 
     /// Reads our share's screen, when it changed, into the state.
-    fn read_host(&mut self, state: &Mutex<MeshState>) {
+    fn read_host(&mut self, state: &Meeting) {
         let Some(host) = &self.host else {
             return;
         };
@@ -282,7 +277,7 @@ impl TermShare {
     }
 
     /// Our share as the state shows it.
-    fn publish(&self, state: &Mutex<MeshState>) {
+    fn publish(&self, state: &Meeting) {
         let mine = match (&self.host, &self.screen) {
             (Some(host), Some(screen)) => Some(SharedTerminal {
                 screen: Arc::clone(screen),
@@ -296,7 +291,7 @@ impl TermShare {
 
     /// Every [`POLL`]: sends what changed (at most every [`BATCH`]) to every open channel,
     /// and ends a share whose program ended once its last screen is out.
-    pub async fn tick(&mut self, now: Instant, state: &Mutex<MeshState>) {
+    pub async fn tick(&mut self, now: Instant, state: &Meeting) {
         let Some(host) = &self.host else {
             return;
         };
@@ -313,7 +308,7 @@ impl TermShare {
         }
     }
 
-    async fn send_screens(&mut self, now: Instant, state: &Mutex<MeshState>) {
+    async fn send_screens(&mut self, now: Instant, state: &Meeting) {
         self.read_host(state);
         let Some(screen) = &self.screen else {
             return;
