@@ -123,7 +123,7 @@ impl AudioReceiver {
                 AudioSlot::Packet(p) => match self.decoder.decode(&p) {
                     Ok(samples) => {
                         self.jitter
-                            .heard(super::tracks::audio_level(&samples) < QUIET_LEVEL);
+                            .heard(crate::media::level::audio_level(&samples) < QUIET_LEVEL);
                         out.extend(samples);
                     }
                     Err(e) => {

@@ -1,3 +1,9 @@
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::audio::{HARD_EXCESS, LATENESS_WINDOW, MAX_CONCEAL_RUN};
+use super::video::{FIRST_RESEND, MAX_UNIT_TIME};
 use super::*;
 
 fn t0() -> Instant {
