@@ -1,4 +1,4 @@
-// termmeet in a browser: the protocol of PROTOCOL.md, as the terminal client speaks it.
+// termmeet in a browser: the protocol of docs/protocol.md, as the terminal client speaks it.
 // One RTCPeerConnection per peer, perfect negotiation (the lower id is polite), candidates
 // queued until the remote description, H.264 constrained baseline preferred.
 // Everything other people send is shown with textContent, never as HTML.
