@@ -1,0 +1,111 @@
+//! Reading one client frame: JSON, a known `type`, every field's type, then ranges and
+//! sanitised text. This is the only way the server reads client input.
+
+use super::client_messages::{ClientMessage, CLIENT_TYPES};
+use super::code::ErrorCode;
+use super::error::{bad_field, ProtocolError};
+use super::schema::check_fields;
+use crate::limits::{MAX_CHAT_CHARS, MAX_NAME_CHARS, MAX_ROOM_CHARS, PROTOCOL_VERSION};
+use crate::sanitize::{sanitize_chat_text, sanitize_name};
+
+/// Reads one client frame, checks every field, and sanitises names and chat text.
+///
+/// Never panics: deep nesting, huge numbers, wrong types and missing fields all come back
+/// as a [`ProtocolError`] naming what was wrong.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> {
+    // serde_json refuses nesting deeper than 128 levels, so hostile depth cannot overflow
+    // the stack here.
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ProtocolError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(ProtocolError::new(
+            ErrorCode::BadJson,
+            "a message must be a JSON object with a string \"type\"",
+        ));
+    };
+    let Some(kind) = object.get("type").and_then(|t| t.as_str()) else {
+        return Err(ProtocolError::new(
+            ErrorCode::BadJson,
+            "a message must have a string \"type\"",
+        ));
+    };
+    let kind = kind.to_string();
+    if kind.is_empty() || !CLIENT_TYPES.contains(&kind.as_str()) {
+        let shown: String = kind.chars().take(40).collect();
+        return Err(ProtocolError::new(
+            ErrorCode::UnknownType,
+            format!("unknown message type {shown:?} (this server speaks protocol version {PROTOCOL_VERSION})"),
+        )
+        .answering(&shown));
+    }
+    check_fields(&kind, object).map_err(|e| e.answering(&kind))?;
+    let message: ClientMessage = serde_json::from_value(value)
+        .map_err(|e| ProtocolError::new(ErrorCode::BadField, e.to_string()).answering(&kind))?;
+    validate(message).map_err(|e| e.answering(&kind))
+}
+
+/// Checks ranges and sanitises free text; the result is what the server acts on.
+fn validate(message: ClientMessage) -> Result<ClientMessage, ProtocolError> {
+    Ok(match message {
+        ClientMessage::Join {
+            room,
+            name,
+            secret,
+            token,
+            resume,
+            client,
+        } => {
+            check_room_name(&room)?;
+            let name = sanitize_name(&name).ok_or_else(|| {
+                bad_field(format!(
+                    "field `name`: must be 1 to {MAX_NAME_CHARS} characters after control characters and escape sequences are removed"
+                ))
+            })?;
+            let client = client.map(|c| {
+                let c = sanitize_chat_text(&c).replace('\n', " ");
+                c.chars().take(64).collect::<String>()
+            });
+            ClientMessage::Join {
+                room,
+                name,
+                secret,
+                token,
+                resume,
+                client: client.filter(|c| !c.is_empty()),
+            }
+        }
+        ClientMessage::Chat { text } => {
+            let text = sanitize_chat_text(&text);
+            let len = text.chars().count();
+            if len == 0 || len > MAX_CHAT_CHARS {
+                return Err(bad_field(format!(
+                    "field `text`: must be 1 to {MAX_CHAT_CHARS} characters after control characters are removed (got {len})"
+                )));
+            }
+            ClientMessage::Chat { text }
+        }
+        ClientMessage::ScreenShareStarted { stream_id } => {
+            if stream_id.is_empty() || stream_id.len() > 256 {
+                return Err(bad_field(
+                    "field `stream_id`: must be 1 to 256 bytes".to_string(),
+                ));
+            }
+            ClientMessage::ScreenShareStarted { stream_id }
+        }
+        other => other,
+    })
+}
+
+/// Checks that a room name is 1 to 64 of `A-Za-z0-9._-`.
+pub fn check_room_name(room: &str) -> Result<(), ProtocolError> {
+    let ok_chars = room
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if room.is_empty() || room.len() > MAX_ROOM_CHARS || !ok_chars {
+        let shown: String = room.chars().take(70).collect();
+        return Err(bad_field(format!(
+            "field `room`: {shown:?} is not a room name; use 1 to {MAX_ROOM_CHARS} of A-Z a-z 0-9 . _ -"
+        )));
+    }
+    Ok(())
+}
