@@ -1,6 +1,7 @@
 //! The expectations of a script: each waits, up to its `within`, for the meeting to show what
 //! it expects, and says what it saw. Most read only the meeting state and are checked again
-//! on each change of it; a tone check also reads the audio outside the state, so it polls.
+//! on each change of it; the audio check reads a counter that changes without waking anyone,
+//! and audio kept outside the state, so it polls.
 
 use std::time::Duration;
 
@@ -39,8 +40,8 @@ pub(super) async fn wait_for(
     }
 }
 
-/// Like [`wait_for`], for a check that reads more than the state (the audio a peer sent,
-/// which is kept outside it): made again every [`POLL`].
+/// Like [`wait_for`], for a check that reads more than the published changes (the audio a
+/// peer sent, counted silently and kept outside the state): made again every [`POLL`].
 async fn poll_for(mesh: &Mesh, within: Duration, check: impl Fn(&MeshState) -> Seen) -> Seen {
     let deadline = Instant::now() + within;
     loop {
@@ -156,26 +157,21 @@ async fn frames_from(mesh: &Mesh, from: &str, frames: u64, screen: bool, within:
 }
 
 /// `expect audio`: half a second more of `from`'s audio than when the line began, and, with a
-/// `tone`, that frequency dominant in the last second of it.
+/// `tone`, that frequency dominant in the last second of it. Both poll: the audio counter
+/// moves without waking subscribers (a counter that moved is no change people see), and the
+/// tone is read from the audio kept outside the state.
 async fn audio(mesh: &Mesh, from: &str, tone: Option<f64>, within: Duration) -> Seen {
     let base = mesh.read(|s| peer(s, from).map(|p| p.audio_ms).unwrap_or(0));
-    let heard = |s: &MeshState| {
+    poll_for(mesh, within, |s| {
         let p = peer(s, from)?;
         let got = p.audio_ms.saturating_sub(base);
         if got < 500 {
             return Err(format!("{got} ms of audio"));
         }
-        Ok((p.info.id.clone(), got))
-    };
-    let Some(hz) = tone else {
-        return wait_for(mesh, within, |s| {
-            heard(s).map(|(_, got)| format!("{got} ms of audio"))
-        })
-        .await;
-    };
-    poll_for(mesh, within, |s| {
-        let (id, got) = heard(s)?;
-        let recent = mesh.recent_audio(&id);
+        let Some(hz) = tone else {
+            return Ok(format!("{got} ms of audio"));
+        };
+        let recent = mesh.recent_audio(&p.info.id);
         if tone_is_dominant(&recent, hz) {
             Ok(format!("{got} ms of audio, {hz} Hz dominant"))
         } else {
