@@ -1,7 +1,12 @@
 //! What the hub does with each message of a joined participant (all but `join` and
 //! `leave`): one method a kind of message.
 
-use super::{broadcast, err, now_ms, Hub, Room, Seat};
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::Utf8Bytes;
+
+use super::room::{broadcast, deliver, Room};
+use super::{err, now_ms, Hub, Seat};
 use crate::protocol::{
     ChatMessage, ClientMessage, ErrorCode, PeerId, ProtocolError, ServerMessage, CHAT_HISTORY_LEN,
 };
@@ -82,6 +87,23 @@ impl Hub {
             }
             ClientMessage::Leave {} | ClientMessage::Ping {} => Ok(()),
         }
+    }
+
+    /// Relays to one member of the room; `None` when `to` is not in it.
+    fn relay(&self, room: &mut Room, to: &str, message: ServerMessage) -> Option<()> {
+        let member = room.member_mut(to)?;
+        let frame: Utf8Bytes = message.to_json().into();
+        deliver(
+            member,
+            &frame,
+            true,
+            self.config.resume_queue,
+            &self.metrics,
+        );
+        self.metrics
+            .messages_relayed
+            .fetch_add(1, Ordering::Relaxed);
+        Some(())
     }
 
     /// Relays to `to`, or says there is no such participant.
