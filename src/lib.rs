@@ -16,6 +16,7 @@ pub mod session;
 pub mod share;
 pub mod signaling;
 pub mod term;
+pub mod text;
 pub mod tls;
 pub mod ttylink;
 pub mod tui;

@@ -115,7 +115,7 @@ pub fn says_truecolor(bytes: &[u8]) -> bool {
 /// `title` and `body` come from other people: only printable text reaches the terminal.
 fn ring(title: &str, body: &str, desktop: bool) -> Vec<u8> {
     let clean = |t: &str| -> String {
-        crate::ui::safe(t)
+        crate::text::safe(t)
             .chars()
             .filter(|c| *c != ';' && !c.is_control())
             .take(200)

@@ -889,7 +889,7 @@ impl App {
         } else {
             format!(
                 "{} is now the host",
-                crate::ui::safe(&next.name_of(&next.host))
+                crate::text::safe(&next.name_of(&next.host))
             )
         };
         self.notice(text);

@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{panel_block, safe};
+use super::panel_block;
+use crate::text::safe;
 use crate::app::App;
 
 /// Hours and minutes of a message's time, in the local time of the offset given.

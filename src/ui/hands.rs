@@ -6,7 +6,8 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{panel_block, safe};
+use super::panel_block;
+use crate::text::safe;
 use crate::app::App;
 
 /// Draws the hands panel.

@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::{panel_block, safe};
+use super::panel_block;
+use crate::text::safe;
 use crate::app::App;
 
 /// Draws the peers panel.

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::safe;
+use crate::text::safe;
 use crate::app::App;
 
 fn flag(on: bool, name: &str) -> Span<'static> {

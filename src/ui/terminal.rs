@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
 use ratatui::Frame;
 
-use super::safe;
+use crate::text::safe;
 use crate::app::{App, TerminalShown};
 use crate::render::ColorMode;
 use crate::share::screen::{

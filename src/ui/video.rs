@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::safe;
+use crate::text::safe;
 use crate::app::{App, Layout};
 use crate::call::mesh::PeerState;
 use crate::media::RgbFrame;
