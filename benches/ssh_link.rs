@@ -1,16 +1,16 @@
 //! `termmeet demo` run on a server over a real SSH session from a laptop's tmux, the link
 //! between them capped at 1 Mbit/s each way, the laptop's sound forwarded (the lab of
-//! `tests/ssh.rs`). For each terminal size and colour mode: bytes a second the server sends
+//! `tests/it/ssh.rs`). For each terminal size and colour mode: bytes a second the server sends
 //! the laptop (the screen, the sound and SSH's own), frames drawn a second, and the time
 //! from `?` to the help on the laptop's screen. Needs root (network namespaces); says so
 //! and measures nothing otherwise.
 //!
 //! `cargo bench --bench ssh_link` (under `scripts/services.sh`, as `make bench` runs it).
 
-#[path = "../tests/common/netlab.rs"]
+#[path = "../tests/it/common/netlab.rs"]
 #[allow(dead_code)]
 mod netlab;
-#[path = "../tests/common/sshlab.rs"]
+#[path = "../tests/it/common/sshlab.rs"]
 #[allow(dead_code)]
 mod sshlab;
 

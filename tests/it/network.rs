@@ -2,12 +2,10 @@
 //! faults injected with nftables (random or total UDP loss) and `tc tbf` (a capped uplink),
 //! each participant a `termmeet headless` process inside its own host.
 
-use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-mod common;
-
-use common::netlab::{failed_steps, figure, tail, End, Lab, SMALL_VIDEO};
+use crate::common::netlab::{failed_steps, figure, tail, End, Lab, SMALL_VIDEO};
+use crate::common::turns::Slot;
 
 /// Two hosts joined by one link, the signaling server on the first.
 struct Pair {
@@ -16,36 +14,6 @@ struct Pair {
     b: End,
     url: String,
     _slot: Slot,
-}
-
-/// At most two scenarios at once: each runs two encoders and two decoders at 640x480, and a
-/// third would make the machine, not the network, the bottleneck.
-static RUNNING: Mutex<usize> = Mutex::new(0);
-static FREED: Condvar = Condvar::new();
-
-struct Slot(usize);
-
-impl Slot {
-    fn take() -> Slot {
-        Slot::take_weighted(1)
-    }
-
-    /// A scenario whose figures are the point takes both slots: it runs alone.
-    fn take_weighted(weight: usize) -> Slot {
-        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        while *running + weight > 2 {
-            running = FREED.wait(running).unwrap_or_else(|e| e.into_inner());
-        }
-        *running += weight;
-        Slot(weight)
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= self.0;
-        FREED.notify_all();
-    }
 }
 
 fn pair(name: &str, default_route: bool) -> Option<Pair> {

@@ -2,12 +2,10 @@
 //! PulseAudio null devices. `scripts/services.sh` (run by `make test`) starts both and sets
 //! TERMMEET_TEST_DISPLAY and TERMMEET_TEST_PULSE.
 
-mod common;
-
-use common::{devices_output, PulseModule};
+use crate::common::turns::sound_turn;
+use crate::common::{devices_output, PulseModule};
 
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use termmeet::media::mic::MicSource;
@@ -17,9 +15,6 @@ use termmeet::media::tone::{dominant_frequency, tone_is_dominant, ToneSource};
 use termmeet::media::{AudioSource, VideoSource};
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt as _};
-
-/// The audio tests change the sound server's defaults, so they take turns.
-static AUDIO: Mutex<()> = Mutex::new(());
 
 fn display() -> String {
     std::env::var("TERMMEET_TEST_DISPLAY").expect(
@@ -90,7 +85,7 @@ fn a_missing_display_is_a_clear_error() {
 
 /// Records `seconds` of the null sink's monitor with parec.
 fn record_sink(seconds: f64) -> Vec<i16> {
-    common::netlab::parec(Command::new("parec"), "vsink.monitor", seconds)
+    crate::common::netlab::parec(Command::new("parec"), "vsink.monitor", seconds)
 }
 
 fn pactl(args: &[&str]) {
@@ -101,7 +96,8 @@ fn pactl(args: &[&str]) {
 #[test]
 fn playback_mixes_remote_streams_into_the_speaker() {
     require_pulse();
-    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The audio tests change the sound server's defaults, so they take turns.
+    let _turn = sound_turn();
     pactl(&["set-default-sink", "vsink"]);
     let playback = Playback::open(None).unwrap();
     let a = playback.add_stream();
@@ -137,7 +133,8 @@ fn playback_mixes_remote_streams_into_the_speaker() {
 #[test]
 fn microphone_delivers_what_the_sound_server_hears() {
     require_pulse();
-    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The audio tests change the sound server's defaults, so they take turns.
+    let _turn = sound_turn();
     // The null source gives silence, in real 20 ms frames.
     pactl(&["set-default-source", "vsrc"]);
     let mut mic = MicSource::open(None).unwrap();
@@ -251,7 +248,8 @@ fn spurious_through_the_microphone(rate: u32, hz: u32) -> (f64, u32) {
 #[test]
 fn a_microphone_at_another_rate_is_resampled_cleanly() {
     require_pulse();
-    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The audio tests change the sound server's defaults, so they take turns.
+    let _turn = sound_turn();
     for (rate, hz) in [(44_100, 5_000), (44_100, 10_000), (16_000, 5_000)] {
         let (db, device_rate) = spurious_through_the_microphone(rate, hz);
         eprintln!("{hz} Hz at {rate} Hz (device opened at {device_rate} Hz): spurious {db:.1} dB");
@@ -265,7 +263,8 @@ fn a_microphone_at_another_rate_is_resampled_cleanly() {
 #[test]
 fn playback_to_a_speaker_at_another_rate_is_resampled_cleanly() {
     require_pulse();
-    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The audio tests change the sound server's defaults, so they take turns.
+    let _turn = sound_turn();
     let _sink = PulseModule::load(&["module-null-sink", "sink_name=sink44", "rate=44100"]);
     pactl(&["set-default-sink", "sink44"]);
     let playback = Playback::open(None).unwrap();
@@ -274,7 +273,7 @@ fn playback_to_a_speaker_at_another_rate_is_resampled_cleanly() {
     // 3 s of a 5 kHz tone in real time, while 2 s of the sink are recorded after 0.5 s.
     let recorder = std::thread::spawn(|| {
         std::thread::sleep(Duration::from_millis(500));
-        common::netlab::parec_at(Command::new("parec"), "sink44.monitor", 44_100, 2.0)
+        crate::common::netlab::parec_at(Command::new("parec"), "sink44.monitor", 44_100, 2.0)
     });
     let mut tone = ToneSource::new(5_000.0, true);
     for _ in 0..150 {
@@ -301,7 +300,8 @@ fn playback_to_a_speaker_at_another_rate_is_resampled_cleanly() {
 #[test]
 fn playback_moves_to_another_speaker_without_losing_its_streams() {
     require_pulse();
-    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The audio tests change the sound server's defaults, so they take turns.
+    let _turn = sound_turn();
     pactl(&["set-default-sink", "vsink"]);
     // Opened on a speaker that is not the null sink we record, then moved to it.
     let playback = Playback::open(Some("no-such-speaker")).err();
@@ -334,7 +334,8 @@ fn playback_moves_to_another_speaker_without_losing_its_streams() {
 #[test]
 fn devices_are_listed_by_their_descriptions_with_the_defaults_marked() {
     require_pulse();
-    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The audio tests change the sound server's defaults, so they take turns.
+    let _turn = sound_turn();
     let _mic = PulseModule::load(&[
         "module-sine-source",
         "source_name=deskmic",
@@ -349,7 +350,7 @@ fn devices_are_listed_by_their_descriptions_with_the_defaults_marked() {
     let listed = devices_output();
     pactl(&["set-default-sink", "vsink"]);
     eprintln!("{listed}");
-    let section = |title: &str| common::devices_section(&listed, title);
+    let section = |title: &str| crate::common::devices_section(&listed, title);
     let mics = section("Microphones");
     let monitors = section("Monitors");
     let speakers = section("Speakers");
@@ -387,7 +388,8 @@ fn devices_are_listed_by_their_descriptions_with_the_defaults_marked() {
 #[test]
 fn the_microphone_and_speaker_are_chosen_by_description() {
     require_pulse();
-    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The audio tests change the sound server's defaults, so they take turns.
+    let _turn = sound_turn();
     let _tone = PulseModule::load(&[
         "module-sine-source",
         "source_name=pick523",
@@ -426,8 +428,9 @@ fn the_microphone_and_speaker_are_chosen_by_description() {
     for _ in 0..25 {
         a.push(&tone.next_frame().unwrap().samples);
     }
-    let recorder =
-        std::thread::spawn(|| common::netlab::parec(Command::new("parec"), "pickspk.monitor", 2.0));
+    let recorder = std::thread::spawn(|| {
+        crate::common::netlab::parec(Command::new("parec"), "pickspk.monitor", 2.0)
+    });
     for _ in 0..125 {
         a.push(&tone.next_frame().unwrap().samples);
     }
@@ -453,7 +456,7 @@ fn the_microphone_and_speaker_are_chosen_by_description() {
 /// plays the tone into, and its monitor as the microphone. (PulseAudio's sine source makes
 /// its sound two seconds at a time, which no microphone does.)
 struct ClockedTone {
-    _player: common::SinkPlayer,
+    _player: crate::common::SinkPlayer,
     _sink: PulseModule,
     name: String,
 }
@@ -467,7 +470,7 @@ impl ClockedTone {
             &format!("sink_properties=device.description={name}-tone"),
         ]);
         ClockedTone {
-            _player: common::SinkPlayer::sine(name, rate, hz, 0.5),
+            _player: crate::common::SinkPlayer::sine(name, rate, hz, 0.5),
             _sink: sink,
             name: name.to_string(),
         }
@@ -484,11 +487,11 @@ impl ClockedTone {
 fn spurious_at_the_far_end(rate: u32) -> f64 {
     let tone = ClockedTone::start(&format!("far5k{rate}"), rate, 5_000.0);
     let name = tone.microphone();
-    common::block_on(async {
+    crate::common::block_on(async {
         use termmeet::call::mesh::{Mesh, MeshCommand};
-        let server = common::TestServer::start().await;
+        let server = crate::common::TestServer::start().await;
         let url = server.url();
-        let mut config = common::participant(&url, "far", "talker", None);
+        let mut config = crate::common::participant(&url, "far", "talker", None);
         // What is measured is the path from the device to the far end, untouched.
         config.processing = termmeet::media::processing::Features {
             echo: false,
@@ -499,7 +502,7 @@ fn spurious_at_the_far_end(rate: u32) -> f64 {
             MicSource::open(Some(&name)).expect("the tone's microphone"),
         ));
         let (talker, t1) = Mesh::start(config);
-        let (listener, t2) = Mesh::start(common::participant(&url, "far", "listener", None));
+        let (listener, t2) = Mesh::start(crate::common::participant(&url, "far", "listener", None));
         let deadline = std::time::Instant::now() + Duration::from_secs(40);
         let mut best = f64::MAX;
         let mut rounds = 0;
@@ -532,7 +535,8 @@ fn spurious_at_the_far_end(rate: u32) -> f64 {
 #[test]
 fn a_5khz_tone_reaches_the_far_end_limited_by_opus_alone() {
     require_pulse();
-    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The audio tests change the sound server's defaults, so they take turns.
+    let _turn = sound_turn();
     for rate in [44_100, 48_000] {
         let db = spurious_at_the_far_end(rate);
         eprintln!(
@@ -545,7 +549,8 @@ fn a_5khz_tone_reaches_the_far_end_limited_by_opus_alone() {
 #[test]
 fn a_device_that_cancels_echo_itself_is_marked() {
     require_pulse();
-    let _turn = AUDIO.lock().unwrap_or_else(|p| p.into_inner());
+    // The audio tests change the sound server's defaults, so they take turns.
+    let _turn = sound_turn();
     let _speaker = PulseModule::load(&["module-null-sink", "sink_name=ownspk"]);
     // The sound server's own echo canceller, with its do-nothing method (the module is
     // what marks the devices, whatever the method).

@@ -1,13 +1,11 @@
 //! What the terminal shows is true: nobody who left during our outage stays as a ghost
 //! after we resume, and a peer without a camera shows their name, not "waiting for video".
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{assert_held, participant, ran, TestServer};
+use crate::common::{assert_held, participant, ran, TestServer};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use termmeet::app::{Action, App};
@@ -192,9 +190,11 @@ async fn a_peer_without_a_camera_shows_their_name_not_waiting_for_video() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let ready = mesh.read(|s| {
-            s.peers
-                .values()
-                .any(|p| p.info.name == "bob" && p.connection == "connected" && !p.info.cam)
+            s.peers.values().any(|p| {
+                p.info.name == "bob"
+                    && p.connection == termmeet::call::peer::LinkState::Connected
+                    && !p.info.cam
+            })
         });
         if ready {
             break;

@@ -11,12 +11,10 @@
 //! reaches the pane. Then the same with the forward refused by sshd: the meeting goes on
 //! without sound and says why.
 
-mod common;
-
 use std::time::Duration;
 
-use common::netlab::{failed_steps, tail, SMALL_VIDEO};
-use common::sshlab::{Pane, SshLab};
+use crate::common::netlab::{failed_steps, tail, SMALL_VIDEO};
+use crate::common::sshlab::{Pane, SshLab};
 use termmeet::media::tone::{dominant_frequency, tone_is_dominant};
 
 /// What the pane, the remote client's log, sshd and the participant said, for failures.

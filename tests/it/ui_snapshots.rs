@@ -28,13 +28,13 @@ fn peer(id: &str, name: &str, colour: [u8; 3]) -> PeerState {
         px.copy_from_slice(&[255, 255, 255]);
     }
     p.latest_video = Some(Arc::new(frame));
-    p.connection = "connected".into();
+    p.connection = termmeet::call::peer::LinkState::Connected;
     p.quality = Quality::Excellent;
     p.rtt_ms = 0.6;
     p.bitrate_kbps = 820.0;
     p.bitrate_out_kbps = 640.0;
     p.jitter_ms = 2.4;
-    p.path = "host".into();
+    p.path = termmeet::call::stats::Path::Host;
     p
 }
 
@@ -209,8 +209,8 @@ fn connections_being_set_up_show_progress() {
     let mut app = App::new("standup");
     let mut m = meeting(&[("a1", "alice"), ("b2", "bob")]);
     let bob = m.peers.get_mut("b2").unwrap();
-    bob.connection = "connecting".into();
-    bob.ice = "checking".into();
+    bob.connection = termmeet::call::peer::LinkState::Connecting;
+    bob.ice = termmeet::call::peer::IceState::Checking;
     bob.latest_video = None;
     app.update(Action::Meeting(Box::new(m)));
     check("negotiating", &app);

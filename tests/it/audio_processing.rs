@@ -18,12 +18,10 @@
 //! person's voice is played into `room` by `pacat`, at the sink's pace: PulseAudio's sine
 //! source makes its sound two seconds at a time, which no person does.
 
-mod common;
-
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{PulseModule, SinkPlayer};
+use crate::common::turns::sound_turn;
+use crate::common::{PulseModule, SinkPlayer};
 use termmeet::call::mesh::{Mesh, MeshCommand};
 use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
 use termmeet::media::mic::MicSource;
@@ -31,9 +29,6 @@ use termmeet::media::playback::Playback;
 use termmeet::media::processing::{Feature, Features};
 use termmeet::media::tone::{level_at, noise_level};
 use termmeet::media::{AudioFrame, AudioSource, MediaError, Pacer};
-
-/// Both tests play into PulseAudio and keep two calls busy: they take turns.
-static TURN: Mutex<()> = Mutex::new(());
 
 const RATE: u32 = 48_000;
 
@@ -189,14 +184,14 @@ struct Call {
     script: Option<tokio::task::JoinHandle<Outcome>>,
     far: Mesh,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    _server: common::TestServer,
+    _server: crate::common::TestServer,
 }
 
 impl Call {
     /// The far end, in a call named `call` on a new server.
-    async fn far(call: &str) -> (Mesh, tokio::task::JoinHandle<()>, common::TestServer) {
-        let server = common::TestServer::start().await;
-        let mut config = common::participant(&server.url(), call, "far", None);
+    async fn far(call: &str) -> (Mesh, tokio::task::JoinHandle<()>, crate::common::TestServer) {
+        let server = crate::common::TestServer::start().await;
+        let mut config = crate::common::participant(&server.url(), call, "far", None);
         config.microphone = Some(Box::new(Talk::new()));
         let (far, task) = Mesh::start(config);
         (far, task, server)
@@ -205,7 +200,7 @@ impl Call {
     /// The local end as a mesh with `features` on.
     async fn start(room: &Room, call: &str, features: Features) -> Call {
         let (far, t2, server) = Call::far(call).await;
-        let mut config = common::participant(&server.url(), call, "local", None);
+        let mut config = crate::common::participant(&server.url(), call, "local", None);
         config.microphone = Some(Box::new(
             MicSource::open(Some(&format!("{}.monitor", room.room)))
                 .expect("the room's microphone"),
@@ -349,9 +344,11 @@ fn only(feature: Feature) -> Features {
 
 #[test]
 fn the_far_end_does_not_hear_itself_come_back() {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    // Both tests play into PulseAudio and measure what comes back: they take turns with
+    // every test that does.
+    let _turn = sound_turn();
     let room = Room::build("echo");
-    common::block_on(async {
+    crate::common::block_on(async {
         let call = Call::start(&room, "echo", only(Feature::Echo)).await;
         call.wait_for_sound().await;
         // The far end talks alone first, as at the start of a call: the canceller learns the
@@ -400,9 +397,11 @@ fn the_far_end_does_not_hear_itself_come_back() {
 
 #[test]
 fn steady_noise_in_the_room_is_taken_out_and_the_voice_stays() {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    // Both tests play into PulseAudio and measure what comes back: they take turns with
+    // every test that does.
+    let _turn = sound_turn();
     let room = Room::build("noise");
-    common::block_on(async {
+    crate::common::block_on(async {
         // The local end is a headless script: it turns suppression off when the far end
         // says it has measured, and leaves when it is done.
         let script = format!(

@@ -1,11 +1,9 @@
 //! Every message type end to end: three clients in one room and one in another, real
 //! WebSocket connections to an in-process server.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use termmeet_signaling::protocol::{ClientMessage, ErrorCode, IceCandidate, ServerMessage};
 use termmeet_signaling::ServerConfig;
 

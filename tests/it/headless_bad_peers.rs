@@ -1,9 +1,7 @@
 //! Peers that misbehave: a garbage SDP offer, a peer that never answers. Each gives a clear
 //! error in the report, and the other participants carry on.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 
 use std::time::Duration;
 

@@ -1,11 +1,9 @@
 //! Every row of PROTOCOL.md's error table, and hostile frames: each gets a clear error or
 //! the close code the protocol names, and the server keeps serving.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use termmeet_signaling::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use termmeet_signaling::ServerConfig;
@@ -53,6 +51,11 @@ async fn each_error_code_of_the_table() {
             ErrorCode::BadField,
         ),
         (false, r#"{"type":"join","room":"r"}"#, ErrorCode::BadField),
+        (
+            false,
+            r#"{"type":"join","room":"r","name":"n","token":5}"#,
+            ErrorCode::BadField,
+        ),
         (true, r#"{"type":"chat","text":7}"#, ErrorCode::BadField),
         (true, r#"{"type":"chat","text":""}"#, ErrorCode::BadField),
         (

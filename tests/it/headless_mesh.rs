@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-mod common;
-
-use common::{assert_held, ran, TestServer};
+use crate::common::{assert_held, ran, TestServer};
 use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
 
 fn options(url: &str) -> HeadlessOptions {

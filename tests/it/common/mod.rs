@@ -1,11 +1,12 @@
 //! What the client's integration tests share: an in-process signaling server on a free port
 //! (which can go away and come back on the same port), and the outcome of a headless script.
-#![allow(dead_code)] // each test binary uses its own part of this
+#![allow(dead_code)] // each test module uses its own part of this
 
 pub mod browser;
 pub mod netlab;
 pub mod sshlab;
 pub mod tmux;
+pub mod turns;
 
 use std::net::SocketAddr;
 

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-
-use common::{assert_held, ran, TestServer};
+use crate::common::{assert_held, ran, TestServer};
 use termmeet::headless::runner::{run_script, HeadlessOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,9 @@
 //! Join tokens through real sockets: what a server with a token secret admits, the errors
 //! and closes of the rest, host powers by role, and the `token` command.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestClient, TestServer};
+use crate::common::{TestClient, TestServer};
 use termmeet_signaling::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use termmeet_signaling::token::{self, Claims, Role, TokenSecret};
 use termmeet_signaling::ServerConfig;

@@ -2,11 +2,9 @@
 //! self-signed certificate or a private CA, join tokens, and the private meeting that
 //! `termmeet join` serves itself.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestServer;
+use crate::common::TestServer;
 use termmeet::signaling::{JoinParams, SignalingClient, SignalingEvent};
 use termmeet::tls::TlsOptions;
 use termmeet_signaling::protocol::ServerMessage;

@@ -1,11 +1,9 @@
 //! What an install ships besides the programs: shell completions and man pages, made by the
 //! programs themselves from their flag definitions.
 
-mod common;
-
 use std::process::Command;
 
-use common::netlab::server_binary;
+use crate::common::netlab::server_binary;
 
 fn run(program: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().unwrap();

@@ -9,14 +9,12 @@
 //! The fake terminal answers cursor-position requests once it has read up to them, as a real
 //! terminal at the end of a slow link does.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{assert_held, ran, TestServer};
+use crate::common::{assert_held, ran, TestServer};
 use termmeet::headless::runner::{run_script, HeadlessOptions};
 
 /// One scenario at a time: each runs three participants, and timings are the point.

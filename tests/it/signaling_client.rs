@@ -1,10 +1,8 @@
 //! The signaling client against a real server that goes away and comes back.
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestServer;
+use crate::common::TestServer;
 use termmeet::signaling::{JoinParams, SignalingClient, SignalingEvent};
 use termmeet_signaling::protocol::{ClientMessage, ServerMessage};
 use tokio::sync::mpsc::UnboundedReceiver;

@@ -1,9 +1,7 @@
 //! The real binary in a real terminal (tmux), as a person uses it.
 
-mod common;
-
-use common::tmux::{log_file, wait_until_gone, Tmux};
-use common::{participant, TestServer};
+use crate::common::tmux::{log_file, wait_until_gone, Tmux};
+use crate::common::{participant, TestServer};
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -86,7 +84,7 @@ fn demo_in_a_terminal() {
 #[test]
 fn a_headless_participant_sees_the_keys() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    common::block_on(headless_sees_keys());
+    crate::common::block_on(headless_sees_keys());
 }
 
 async fn headless_sees_keys() {
@@ -127,7 +125,7 @@ async fn headless_sees_keys() {
 #[test]
 fn a_shared_terminal_is_shown_as_text_and_typed_into_when_given() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    common::block_on(shared_terminal_in_tmux());
+    crate::common::block_on(shared_terminal_in_tmux());
 }
 
 /// A hostile shared program: a title change, bracketed paste on, the screen cleared, then
@@ -254,7 +252,7 @@ async fn shared_terminal_in_tmux() {
 #[test]
 fn the_sharer_types_into_their_own_terminal_and_stops_it_with_s() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    common::block_on(sharer_in_tmux());
+    crate::common::block_on(sharer_in_tmux());
 }
 
 async fn sharer_in_tmux() {
@@ -322,7 +320,7 @@ fn a_speaker_plugged_in_during_the_meeting_appears_in_the_picker() {
         std::env::var("TERMMEET_TEST_PULSE").is_ok(),
         "no test sound server: run the tests with `make test` (scripts/services.sh starts PulseAudio)"
     );
-    common::block_on(async {
+    crate::common::block_on(async {
         let server = TestServer::start().await;
         let url = server.url();
         let bin = env!("CARGO_BIN_EXE_termmeet");
@@ -340,7 +338,7 @@ fn a_speaker_plugged_in_during_the_meeting_appears_in_the_picker() {
             false,
             Duration::from_secs(20),
         );
-        let sink = common::PulseModule::load(&[
+        let sink = crate::common::PulseModule::load(&[
             "module-null-sink",
             "sink_name=hotplugged",
             "sink_properties=device.description=Hotplug-Headset",

@@ -2,9 +2,7 @@
 //! and open sockets must not grow with the count (webrtc-rs issue 906 leaks closed peer
 //! connections through an Arc cycle; the mesh closes and drops everything it holds).
 
-mod common;
-
-use common::{participant, TestServer};
+use crate::common::{participant, TestServer};
 
 use std::time::Duration;
 

@@ -1,9 +1,7 @@
 //! A terminal shared as text over the `term` data channel, between headless participants
 //! in a real mesh (in-process signaling server, real WebRTC over loopback).
 
-mod common;
-
-use common::{assert_held, ran, TestServer};
+use crate::common::{assert_held, ran, TestServer};
 use termmeet::headless::runner::{run_script, HeadlessOptions};
 
 fn options(url: &str) -> HeadlessOptions {

@@ -1,9 +1,7 @@
 //! Who may connect: at most N connections from one address, and browsers only from the
 //! server's own origin or the allowed ones.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use termmeet_signaling::origin_allowed;
 use termmeet_signaling::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use termmeet_signaling::ServerConfig;

@@ -1,12 +1,10 @@
 //! Property tests: the message parser and a live server never panic on hostile input.
 //! Each test writes how many inputs it tried to stderr (outside the test harness' capture).
 
-mod common;
-
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};

@@ -1,13 +1,12 @@
 //! Devices through PipeWire running natively, with no PulseAudio service: a private
 //! `pipewire` and `wireplumber` (its session manager, which links streams to devices and
 //! chooses the defaults) under their own D-Bus session and runtime directory, with null
-//! devices made by `pw-cli`. The one test here changes this process's environment (where the
-//! sound servers are), so it is alone in its binary.
+//! devices made by `pw-cli`. The one test here changes its process's environment (where the
+//! sound servers are), so it runs again in a process of its own.
 
-mod common;
-
-use common::tmux::{log_file, wait_until_gone, Tmux};
-use common::{devices_output, devices_section as section, TestServer};
+use crate::common::tmux::{log_file, wait_until_gone, Tmux};
+use crate::common::turns::{alone, run_alone, sound_turn};
+use crate::common::{devices_output, devices_section as section, TestServer};
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -194,6 +193,14 @@ fn through_the_speaker(hz: f64) -> Vec<i16> {
 
 #[test]
 fn native_pipewire_devices_are_listed_chosen_and_played_through() {
+    if !alone() {
+        // It measures what comes back through a sound server, so it takes the sound turn.
+        let _turn = sound_turn();
+        return run_alone(
+            module_path!(),
+            "native_pipewire_devices_are_listed_chosen_and_played_through",
+        );
+    }
     let pw = PipeWire::start();
     pw.null_device("tm-speaker", "Test Speaker", "Audio/Sink");
     pw.null_device("tm-mic", "Test Microphone", "Audio/Source");
@@ -274,7 +281,7 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
 
     // A device plugged in during a meeting appears in the picker within seconds, and goes
     // when unplugged.
-    common::block_on(async {
+    crate::common::block_on(async {
         let server = TestServer::start().await;
         let bin = env!("CARGO_BIN_EXE_termmeet");
         let t = Tmux::start(

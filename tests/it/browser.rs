@@ -3,13 +3,11 @@
 //! received is read from its `getStats` (through `window.termmeet.stats()`), what it shows from
 //! its DOM, and what it does is done by clicking and typing as a user would.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::browser::{Driver, Page, PageOptions, ONE_AT_A_TIME};
-use common::{assert_held, ran, TestServer};
+use crate::common::browser::{Driver, Page, PageOptions, ONE_AT_A_TIME};
+use crate::common::{assert_held, ran, TestServer};
 use futures_util::{SinkExt, StreamExt};
 use termmeet::headless::runner::{run_script, HeadlessOptions, Report};
 use tokio::task::JoinHandle;

@@ -1,11 +1,9 @@
 //! Connection lifetimes: resume within the grace period, keepalive timeouts, graceful
 //! shutdown, the HTTP endpoints, and join/leave churn without growth.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use std::future::IntoFuture;
 
 use futures_util::StreamExt;
