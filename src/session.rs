@@ -74,14 +74,7 @@ pub struct Venue {
     pub notice: Option<String>,
 }
 
-/// What others need to join a meeting this process serves.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invite {
-    /// The `termmeet join …` command line for other terminals.
-    pub command: String,
-    /// The link for browsers.
-    pub page: String,
-}
+pub use crate::app::Invite;
 
 /// The server named with `--server`, or a private meeting served by this process: a
 /// self-signed certificate, a room secret (the one given, or a random one), on every address

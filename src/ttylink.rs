@@ -285,9 +285,31 @@ impl Pacing {
     }
 }
 
+/// How often the UI draws at most.
+pub const MAX_FPS: u32 = 30;
+
+/// The frame interval for a terminal byte budget: full rate while under it, slower above.
+pub fn frame_interval(tty_rate: u64, max_kbps: Option<u64>) -> Duration {
+    let base = Duration::from_secs(1) / MAX_FPS;
+    match max_kbps {
+        Some(limit) if limit > 0 && tty_rate * 8 / 1000 > limit => {
+            let over = (tty_rate * 8 / 1000) as f64 / limit as f64;
+            base.mul_f64(over.min(10.0))
+        }
+        _ => base,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_budget_slows_drawing() {
+        assert_eq!(frame_interval(0, Some(100)), Duration::from_secs(1) / 30);
+        assert!(frame_interval(50_000, Some(100)) > Duration::from_secs(1) / 30);
+        assert_eq!(frame_interval(50_000, None), Duration::from_secs(1) / 30);
+    }
 
     fn drained(bytes: usize, ms: u64) -> Drained {
         Drained {

@@ -13,12 +13,12 @@ use crossterm::{cursor, execute, terminal};
 use ratatui::Terminal;
 use tokio::sync::mpsc;
 
-use crate::app::{frame_interval, Action, App, Effect, ProcessingView};
+use crate::app::{Action, App, Effect, ProcessingView};
 use crate::call::mesh::{Mesh, MeshState};
 use crate::media::RgbFrame;
 use crate::render::ColorMode;
 use crate::term::LeanBackend;
-use crate::ttylink::{Pacing, TtyLink};
+use crate::ttylink::{frame_interval, Pacing, TtyLink};
 use crate::ui::{self, VideoCache};
 
 /// How the screen is drawn.

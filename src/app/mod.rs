@@ -13,8 +13,10 @@ use crate::share::screen::MAX_SIZE;
 use crate::share::TerminalSpec;
 
 pub mod devices;
+pub mod invite;
 
 use devices::{DevicePicker, FoundDevices};
+pub use invite::Invite;
 
 /// Side panels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -176,7 +178,7 @@ pub struct App {
     pub notices: Vec<String>,
     /// What others need to join, when this process serves the meeting (shown in the status
     /// bar while nobody else is here, and in `?`).
-    pub invite: Option<crate::session::Invite>,
+    pub invite: Option<Invite>,
     /// Bytes a second written to the terminal.
     pub tty_rate: u64,
     /// Terminal size.
@@ -957,21 +959,6 @@ impl App {
     }
 }
 
-/// How often the UI draws at most.
-pub const MAX_FPS: u32 = 30;
-
-/// The frame interval for a terminal byte budget: full rate while under it, slower above.
-pub fn frame_interval(tty_rate: u64, max_kbps: Option<u64>) -> Duration {
-    let base = Duration::from_secs(1) / MAX_FPS;
-    match max_kbps {
-        Some(limit) if limit > 0 && tty_rate * 8 / 1000 > limit => {
-            let over = (tty_rate * 8 / 1000) as f64 / limit as f64;
-            base.mul_f64(over.min(10.0))
-        }
-        _ => base,
-    }
-}
-
 /// Whether `text` names `name` (lower case) as a word of its own: "ada," and "@ada" do,
 /// "adamant" does not.
 fn names(text: &str, name: &str) -> bool {
@@ -1104,12 +1091,5 @@ mod tests {
         assert!(a.help);
         a.update(code(KeyCode::Esc));
         assert!(!a.help);
-    }
-
-    #[test]
-    fn byte_budget_slows_drawing() {
-        assert_eq!(frame_interval(0, Some(100)), Duration::from_secs(1) / 30);
-        assert!(frame_interval(50_000, Some(100)) > Duration::from_secs(1) / 30);
-        assert_eq!(frame_interval(50_000, None), Duration::from_secs(1) / 30);
     }
 }

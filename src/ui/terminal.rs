@@ -9,18 +9,21 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
 use ratatui::Frame;
 
-use crate::text::safe;
 use crate::app::{App, TerminalShown};
 use crate::render::ColorMode;
 use crate::share::screen::{
     Colour, TermScreen, BOLD, DIM, INVERSE, ITALIC, UNDERLINE, WIDE, WIDE_CONTINUATION,
 };
+use crate::text::safe;
 
 /// The first row and column shown of a `screen` in a `width` x `height` view: everything
-/// when it fits; else the half-tile page around the cursor, rows moved by `pan`.
+/// when it fits or the cursor is hidden or inside the first view; else the half-tile page
+/// around the cursor. Rows are then moved by `pan`.
 pub fn viewport(screen: &TermScreen, width: u16, height: u16, pan: i32) -> (u16, u16) {
+    // A hidden cursor (top, less) asks for nothing, and one inside the first view needs no
+    // move: the screen is then shown from its top left, where people read it from.
     let axis = |size: u16, view: u16, cursor: u16| -> u16 {
-        if view == 0 || size <= view {
+        if view == 0 || size <= view || !screen.cursor_visible || cursor < view {
             return 0;
         }
         let step = (view / 2).max(1);
@@ -190,6 +193,20 @@ mod tests {
         // Moving the cursor within the page does not move the view.
         let s2 = screen(100, 30, (25, 91));
         assert_eq!(viewport(&s2, 40, 10, 0), (r, c));
+    }
+
+    #[test]
+    fn a_wider_screen_is_shown_from_its_left_edge_unless_the_cursor_is_beyond() {
+        // top, 100 columns, in a 96-column tile: its cursor hidden at the end of a line.
+        let mut s = screen(100, 30, (3, 97));
+        s.cursor_visible = false;
+        assert_eq!(viewport(&s, 96, 30, 0), (0, 0));
+        // A visible cursor within the first 96 columns needs no move either.
+        let s = screen(100, 30, (3, 60));
+        assert_eq!(viewport(&s, 96, 30, 0), (0, 0));
+        // One beyond them does.
+        let s = screen(100, 30, (3, 98));
+        assert_eq!(viewport(&s, 96, 30, 0), (0, 4));
     }
 
     #[test]
