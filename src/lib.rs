@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod call;
+pub mod commands;
 pub mod config;
 pub mod headless;
 pub mod media;
@@ -15,6 +16,7 @@ pub mod render;
 pub mod session;
 pub mod share;
 pub mod signaling;
+pub mod sync;
 pub mod term;
 pub mod text;
 pub mod tls;

@@ -86,8 +86,7 @@ pub fn run(program: &str, ssh_args: &[String], termmeet_args: &[String]) -> anyh
             "write it as: termmeet ssh [SSH ARGS...] HOST -- join ROOM [ARGS] (the part after -- is run on HOST)"
         );
     }
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     let local = local_pulse_socket(|k| std::env::var(k).ok(), uid).filter(|p| p.exists());
     if local.is_none() {
         eprintln!("termmeet ssh: no PulseAudio or PipeWire-Pulse socket here; the meeting on the other machine will have no sound");

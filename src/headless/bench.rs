@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::runner::{run_script, HeadlessOptions, Outcome, Report};
+use super::runner::{run_script, HeadlessOptions, Outcome, PeerReport, Report};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -21,17 +21,10 @@ pub struct BenchOptions {
     pub seconds: u64,
 }
 
-/// CPU time of this process so far, seconds (user + system).
+/// CPU time of this process so far, seconds (user + system, all threads).
 fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct we pass; nothing else is touched.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
-            return 0.0;
-        }
-        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-        t(usage.ru_utime) + t(usage.ru_stime)
-    }
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 /// Runs the meeting and returns the printed report and whether every receiver got at
@@ -48,6 +41,18 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, bool)> {
     };
     let n = options.participants.max(2);
     let cpu_start = cpu_seconds();
+    let reports = run_participants(options, n, &headless).await?;
+    let cpu = cpu_seconds() - cpu_start;
+    Ok(format_report(options, n, &reports, cpu))
+}
+
+/// Runs `n` participants, each joining 200 ms after the one before (all at once would
+/// measure the join storm, not the meeting), and gathers their reports.
+async fn run_participants(
+    options: &BenchOptions,
+    n: usize,
+    headless: &HeadlessOptions,
+) -> anyhow::Result<Vec<Report>> {
     let mut tasks = Vec::new();
     for i in 0..n {
         let script = format!(
@@ -69,7 +74,12 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, bool)> {
             Outcome::Unusable(e) => anyhow::bail!("bench script: {e}"),
         }
     }
-    let cpu = cpu_seconds() - cpu_start;
+    Ok(reports)
+}
+
+/// The printed report: a line per receiver and sender, the worst latencies, the CPU time,
+/// and whether every receiver got at least 95% of every sender's frames (also returned).
+fn format_report(options: &BenchOptions, n: usize, reports: &[Report], cpu: f64) -> (String, bool) {
     let mut out = format!(
         "{n} participants, {}x{} at {} fps, {} kbit/s, {} s\n",
         options.size.0,
@@ -82,34 +92,15 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, bool)> {
     let mut all_ok = true;
     let mut p50s = Vec::new();
     let mut p95s = Vec::new();
-    for r in &reports {
+    for r in reports {
         for (sender, p) in &r.peers {
-            let sent = p.video_frames_sent.unwrap_or(0);
-            let ratio = if sent > 0 {
-                p.video_frames as f64 / sent as f64
-            } else {
-                0.0
-            };
+            let (line, ratio) = receiver_line(&r.name, sender, p);
+            out += &line;
             all_ok &= ratio >= 0.95;
             if let (Some(a), Some(b)) = (p.latency_ms_p50, p.latency_ms_p95) {
                 p50s.push(a);
                 p95s.push(b);
             }
-            out += &format!(
-                "{:<8} <- {:<8} {:>6}/{:<6}   {:>5.1}%  {:>5.1}  {:>6} ms {:>5} ms\n",
-                r.name,
-                sender,
-                p.video_frames,
-                sent,
-                ratio * 100.0,
-                p.video_fps,
-                p.latency_ms_p50
-                    .map(|v| v.to_string())
-                    .unwrap_or("-".into()),
-                p.latency_ms_p95
-                    .map(|v| v.to_string())
-                    .unwrap_or("-".into()),
-            );
         }
     }
     p50s.sort_unstable();
@@ -128,5 +119,31 @@ pub async fn run(options: &BenchOptions) -> anyhow::Result<(String, bool)> {
         "every receiver got at least 95% of every sender's frames: {}\n",
         if all_ok { "yes" } else { "no" }
     );
-    Ok((out, all_ok))
+    (out, all_ok)
+}
+
+/// One receiver's line for one sender, and the share of that sender's frames it received.
+fn receiver_line(receiver: &str, sender: &str, p: &PeerReport) -> (String, f64) {
+    let sent = p.video_frames_sent.unwrap_or(0);
+    let ratio = if sent > 0 {
+        p.video_frames as f64 / sent as f64
+    } else {
+        0.0
+    };
+    let line = format!(
+        "{:<8} <- {:<8} {:>6}/{:<6}   {:>5.1}%  {:>5.1}  {:>6} ms {:>5} ms\n",
+        receiver,
+        sender,
+        p.video_frames,
+        sent,
+        ratio * 100.0,
+        p.video_fps,
+        p.latency_ms_p50
+            .map(|v| v.to_string())
+            .unwrap_or("-".into()),
+        p.latency_ms_p95
+            .map(|v| v.to_string())
+            .unwrap_or("-".into()),
+    );
+    (line, ratio)
 }
