@@ -7,12 +7,13 @@
 //! its own thread.
 
 pub mod camera;
+pub mod device;
 pub mod frame;
 pub mod h264;
+pub mod level;
 pub mod mic;
 pub mod opus_codec;
 pub mod pattern;
-pub mod pipewire_devices;
 pub mod playback;
 pub mod processing;
 pub mod resample;
@@ -20,6 +21,7 @@ pub mod screen;
 pub mod sound;
 pub mod soundlink;
 pub mod sources;
+pub mod stream_errors;
 pub mod tone;
 pub mod wav;
 pub mod y4m;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use pipewire as pw;
 use pw::types::ObjectType;
 
-use super::sound::{own_processing, SoundDevice, SoundKind};
+use super::{own_processing, SoundDevice, SoundKind};
 
 /// How long the server has to describe its graph.
 pub const LIST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -139,27 +139,39 @@ fn read_graph() -> Option<(Vec<Node>, Defaults)> {
     found
 }
 
+/// What the registry's listeners gather while the main loop runs.
+#[derive(Default)]
+struct Gathered {
+    /// The audio nodes announced so far.
+    nodes: RefCell<Vec<Node>>,
+    /// The defaults the `default` metadata has set so far.
+    defaults: RefCell<Defaults>,
+    /// Round trips still to be answered: the registry's first listing, then one per bound
+    /// metadata object (its properties come before the answer).
+    pending: RefCell<Vec<pw::spa::utils::result::AsyncSeq>>,
+    /// The metadata objects bound, kept with their listeners for as long as the loop runs.
+    bound: RefCell<Vec<(pw::metadata::Metadata, pw::metadata::MetadataListener)>>,
+}
+
+/// Lists the registry's audio nodes and reads the `default` metadata, on a fresh main loop
+/// that ends when every round trip is answered or after [`LIST_TIMEOUT`]; `None` when the
+/// server could not be reached or did not answer in time.
 fn read_registry() -> Option<(Vec<Node>, Defaults)> {
     let mainloop = pw::main_loop::MainLoopRc::new(None).ok()?;
     let context = pw::context::ContextRc::new(&mainloop, None).ok()?;
     let core = context.connect_rc(None).ok()?;
     let registry = core.get_registry_rc().ok()?;
-    let nodes: Rc<RefCell<Vec<Node>>> = Rc::default();
-    let defaults: Rc<RefCell<Defaults>> = Rc::default();
-    // Round trips still to be answered: the registry's first listing, then one per bound
-    // metadata object (its properties come before the answer).
-    let pending = Rc::new(RefCell::new(vec![core.sync(0).ok()?]));
-    let bound: Rc<RefCell<Vec<(pw::metadata::Metadata, pw::metadata::MetadataListener)>>> =
-        Rc::default();
+    let gathered = Rc::new(Gathered::default());
+    gathered.pending.borrow_mut().push(core.sync(0).ok()?);
     let _core_listener = core
         .add_listener_local()
         .done({
-            let (pending, mainloop) = (Rc::clone(&pending), mainloop.clone());
+            let (gathered, mainloop) = (Rc::clone(&gathered), mainloop.clone());
             move |id, seq| {
                 if id != pw::core::PW_ID_CORE {
                     return;
                 }
-                let mut pending = pending.borrow_mut();
+                let mut pending = gathered.pending.borrow_mut();
                 pending.retain(|s| *s != seq);
                 if pending.is_empty() {
                     mainloop.quit();
@@ -170,85 +182,111 @@ fn read_registry() -> Option<(Vec<Node>, Defaults)> {
     let _registry_listener = registry
         .add_listener_local()
         .global({
-            let (nodes, defaults, pending, bound) = (
-                Rc::clone(&nodes),
-                Rc::clone(&defaults),
-                Rc::clone(&pending),
-                Rc::clone(&bound),
-            );
+            let gathered = Rc::clone(&gathered);
             let (registry, core) = (registry.clone(), core.clone());
-            move |global| {
-                let Some(props) = global.props else { return };
-                match global.type_ {
-                    ObjectType::Node => {
-                        let Some(class) = props.get(*pw::keys::MEDIA_CLASS) else {
-                            return;
-                        };
-                        if !class.starts_with("Audio/") {
-                            return;
-                        }
-                        nodes.borrow_mut().push(Node {
-                            name: props.get(*pw::keys::NODE_NAME).unwrap_or("").to_string(),
-                            description: props.get(*pw::keys::NODE_DESCRIPTION).map(str::to_string),
-                            class: class.to_string(),
-                            props: props
-                                .iter()
-                                .map(|(k, v)| (k.to_string(), v.to_string()))
-                                .collect(),
-                        });
-                    }
-                    ObjectType::Metadata => {
-                        if props.get("metadata.name") != Some("default") {
-                            return;
-                        }
-                        let Ok(metadata) = registry.bind::<pw::metadata::Metadata, _>(global)
-                        else {
-                            return;
-                        };
-                        let listener = metadata
-                            .add_listener_local()
-                            .property({
-                                let defaults = Rc::clone(&defaults);
-                                move |_, key, _, value| {
-                                    let name = value.and_then(default_name);
-                                    let mut d = defaults.borrow_mut();
-                                    match key {
-                                        Some("default.audio.sink") => d.sink = name,
-                                        Some("default.audio.source") => d.source = name,
-                                        _ => {}
-                                    }
-                                    0
-                                }
-                            })
-                            .register();
-                        if let Ok(seq) = core.sync(0) {
-                            pending.borrow_mut().push(seq);
-                        }
-                        bound.borrow_mut().push((metadata, listener));
-                    }
-                    _ => {}
-                }
-            }
+            move |global| on_global(global, &gathered, &registry, &core)
         })
         .register();
-    // A server that accepts the connection but never answers must not hold this forever.
-    let (cancel_tx, cancel_rx) = mpsc::channel::<()>();
-    let (timeout_tx, timeout_rx) = pw::channel::channel::<()>();
-    let _timeout = timeout_rx.attach(mainloop.loop_(), {
-        let mainloop = mainloop.clone();
-        move |_| mainloop.quit()
-    });
-    std::thread::spawn(move || {
-        if cancel_rx.recv_timeout(LIST_TIMEOUT).is_err() {
-            let _ = timeout_tx.send(());
-        }
-    });
+    let _timeout = QuitAfter::start(&mainloop, LIST_TIMEOUT);
     mainloop.run();
-    let _ = cancel_tx.send(());
-    let answered = pending.borrow().is_empty();
-    let nodes = nodes.take();
-    let defaults = defaults.take();
+    let answered = gathered.pending.borrow().is_empty();
+    let nodes = gathered.nodes.take();
+    let defaults = gathered.defaults.take();
     answered.then_some((nodes, defaults))
+}
+
+/// One object the registry announced: an audio node is kept; the `default` metadata is
+/// bound so that its properties (the defaults) arrive, with one more round trip to wait for.
+fn on_global(
+    global: &pw::registry::GlobalObject<&pw::spa::utils::dict::DictRef>,
+    gathered: &Rc<Gathered>,
+    registry: &pw::registry::RegistryRc,
+    core: &pw::core::CoreRc,
+) {
+    let Some(props) = global.props else { return };
+    match global.type_ {
+        ObjectType::Node => {
+            if let Some(node) = audio_node(props) {
+                gathered.nodes.borrow_mut().push(node);
+            }
+        }
+        ObjectType::Metadata => {
+            if props.get("metadata.name") != Some("default") {
+                return;
+            }
+            let Ok(metadata) = registry.bind::<pw::metadata::Metadata, _>(global) else {
+                return;
+            };
+            let listener = metadata
+                .add_listener_local()
+                .property({
+                    let gathered = Rc::clone(gathered);
+                    move |_, key, _, value| {
+                        let name = value.and_then(default_name);
+                        let mut d = gathered.defaults.borrow_mut();
+                        match key {
+                            Some("default.audio.sink") => d.sink = name,
+                            Some("default.audio.source") => d.source = name,
+                            _ => {}
+                        }
+                        0
+                    }
+                })
+                .register();
+            if let Ok(seq) = core.sync(0) {
+                gathered.pending.borrow_mut().push(seq);
+            }
+            gathered.bound.borrow_mut().push((metadata, listener));
+        }
+        _ => {}
+    }
+}
+
+/// The node these properties describe, when it is an audio one (`media.class` `Audio/…`).
+fn audio_node(props: &pw::spa::utils::dict::DictRef) -> Option<Node> {
+    let class = props.get(*pw::keys::MEDIA_CLASS)?;
+    if !class.starts_with("Audio/") {
+        return None;
+    }
+    Some(Node {
+        name: props.get(*pw::keys::NODE_NAME).unwrap_or("").to_string(),
+        description: props.get(*pw::keys::NODE_DESCRIPTION).map(str::to_string),
+        class: class.to_string(),
+        props: props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+}
+
+/// Quits a main loop after a time, unless dropped first: a server that accepts the
+/// connection but never answers must not hold the listing forever.
+struct QuitAfter<'l> {
+    /// Dropped (or sent to), it tells the timer thread the loop ended in time.
+    _cancel: mpsc::Sender<()>,
+    /// The timer's message attached to the loop; it quits the loop when it arrives.
+    _attached: pw::channel::AttachedReceiver<'l, ()>,
+}
+
+impl<'l> QuitAfter<'l> {
+    /// Starts the timer for `mainloop`.
+    fn start(mainloop: &'l pw::main_loop::MainLoopRc, after: Duration) -> QuitAfter<'l> {
+        let (cancel_tx, cancel_rx) = mpsc::channel::<()>();
+        let (timeout_tx, timeout_rx) = pw::channel::channel::<()>();
+        let attached = timeout_rx.attach(mainloop.loop_(), {
+            let mainloop = mainloop.clone();
+            move |_| mainloop.quit()
+        });
+        std::thread::spawn(move || {
+            if cancel_rx.recv_timeout(after).is_err() {
+                let _ = timeout_tx.send(());
+            }
+        });
+        QuitAfter {
+            _cancel: cancel_tx,
+            _attached: attached,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,14 +3,17 @@
 //! descriptions ("Built-in Audio Analog Stereo"), asked over its own protocol; the monitors
 //! of its sinks are listed apart from the microphones. When PipeWire runs natively (no
 //! PulseAudio service), they are its audio nodes, by description, with the defaults its
-//! session manager chose (`media/pipewire_devices.rs`). Otherwise they are ALSA's hardware
+//! session manager chose (`sound/pipewire.rs`). Otherwise they are ALSA's hardware
 //! cards and `default`, never its converter and mixer plugins.
 //!
 //! Choosing is pure ([`choose`]): a name matches a device's description or its system name,
 //! case-insensitively, exactly or by a prefix only one device has.
 
-use std::sync::mpsc;
-use std::time::Duration;
+mod alsa;
+pub mod pipewire;
+mod pulse;
+
+pub use alsa::alsa_device_shown;
 
 /// What a sound device is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,13 +104,13 @@ impl SoundSystem {
 /// The sound devices of this machine, and where they come from: a PulseAudio server (or
 /// PipeWire's PulseAudio service) if one answers, else PipeWire natively, else ALSA.
 pub fn list() -> (SoundSystem, Vec<SoundDevice>) {
-    if let Some(devices) = pulse_devices() {
+    if let Some(devices) = pulse::devices() {
         return (SoundSystem::PulseAudio, devices);
     }
-    if let Some(devices) = super::pipewire_devices::devices() {
+    if let Some(devices) = pipewire::devices() {
         return (SoundSystem::PipeWire, devices);
     }
-    (SoundSystem::Alsa, alsa_devices())
+    (SoundSystem::Alsa, alsa::devices())
 }
 
 /// The devices of `kind` in `devices`.
@@ -185,140 +188,6 @@ pub fn default_of<'a>(devices: &'a [SoundDevice], kinds: &[SoundKind]) -> Option
     devices
         .iter()
         .find(|d| d.default && kinds.contains(&d.kind))
-}
-
-fn text(c: &std::ffi::CStr) -> String {
-    c.to_string_lossy().into_owned()
-}
-
-/// The PulseAudio server's sinks and sources, if one answers within 2 s. `PULSE_SINK` and
-/// `PULSE_SOURCE` name the defaults when set (as they do for PulseAudio's own clients).
-fn pulse_devices() -> Option<Vec<SoundDevice>> {
-    pulseaudio::socket_path_from_env()?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("pulse-devices".into())
-        .spawn(move || {
-            let found = (|| {
-                use futures::executor::block_on;
-                let client = pulseaudio::Client::from_env(c"termmeet").ok()?;
-                let server = block_on(client.server_info()).ok()?;
-                let sinks = block_on(client.list_sinks()).ok()?;
-                let sources = block_on(client.list_sources()).ok()?;
-                Some((server, sinks, sources))
-            })();
-            let _ = tx.send(found);
-        })
-        .ok()?;
-    let (server, sinks, sources) = rx.recv_timeout(Duration::from_secs(2)).ok().flatten()?;
-    let env_or = |var: &str, server_default: &Option<std::ffi::CString>| {
-        std::env::var(var)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| server_default.as_deref().map(text))
-    };
-    let default_sink = env_or("PULSE_SINK", &server.default_sink_name);
-    let default_source = env_or("PULSE_SOURCE", &server.default_source_name);
-    let device = |name: &std::ffi::CStr,
-                  description: &Option<std::ffi::CString>,
-                  props: &pulseaudio::protocol::Props,
-                  kind: SoundKind,
-                  default: &Option<String>,
-                  rate: u32| {
-        let id = text(name);
-        let description = description
-            .as_deref()
-            .map(text)
-            .unwrap_or_else(|| id.clone());
-        let props: Vec<(String, String)> = props
-            .iter()
-            .map(|(k, v)| {
-                let v = v.strip_suffix(&[0]).unwrap_or(v);
-                (text(k), String::from_utf8_lossy(v).into_owned())
-            })
-            .collect();
-        SoundDevice {
-            own_processing: own_processing(
-                &id,
-                &description,
-                props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            ),
-            description,
-            kind,
-            default: default.as_deref() == Some(id.as_str()),
-            rate: Some(rate),
-            id,
-        }
-    };
-    let mut out: Vec<SoundDevice> = sources
-        .iter()
-        .map(|s| {
-            let kind = if s.monitor_of_sink_index.is_some() {
-                SoundKind::Monitor
-            } else {
-                SoundKind::Microphone
-            };
-            device(
-                &s.name,
-                &s.description,
-                &s.props,
-                kind,
-                &default_source,
-                s.sample_spec.sample_rate,
-            )
-        })
-        .collect();
-    out.extend(sinks.iter().map(|s| {
-        device(
-            &s.name,
-            &s.description,
-            &s.props,
-            SoundKind::Speaker,
-            &default_sink,
-            s.sample_spec.sample_rate,
-        )
-    }));
-    Some(out)
-}
-
-/// Whether an ALSA device name is one a person owns: a card (`hw:`, `plughw:`) or
-/// `default`; not a converter, mixer or sound-server plugin.
-pub fn alsa_device_shown(id: &str) -> bool {
-    id == "default" || id.starts_with("hw:") || id.starts_with("plughw:")
-}
-
-/// ALSA's cards and `default`, through cpal's ALSA host.
-fn alsa_devices() -> Vec<SoundDevice> {
-    use cpal::traits::{DeviceTrait, HostTrait};
-    let Ok(host) = cpal::host_from_id(cpal::HostId::Alsa) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (kind, devices) in [
-        (SoundKind::Microphone, host.input_devices()),
-        (SoundKind::Speaker, host.output_devices()),
-    ] {
-        let Ok(devices) = devices else { continue };
-        for d in devices {
-            let id = d.id().map(|i| i.id().to_string()).unwrap_or_default();
-            if !alsa_device_shown(&id) {
-                continue;
-            }
-            let description = d
-                .description()
-                .map(|n| n.name().to_string())
-                .unwrap_or_else(|_| id.clone());
-            out.push(SoundDevice {
-                default: id == "default",
-                description,
-                kind,
-                rate: None,
-                own_processing: None,
-                id,
-            });
-        }
-    }
-    out
 }
 
 #[cfg(test)]
