@@ -72,23 +72,23 @@ fn ask_truecolor(wait: Duration) -> bool {
         if left.is_zero() {
             break;
         }
-        let mut poll = libc::pollfd {
-            fd: 0,
-            events: libc::POLLIN,
-            revents: 0,
+        let Ok(timeout) = rustix::event::Timespec::try_from(left) else {
+            break;
         };
-        // SAFETY: poll and read on standard input with buffers we own.
-        let ready = unsafe { libc::poll(&mut poll, 1, left.as_millis().max(1) as i32) };
-        if ready <= 0 {
+        let stdin = std::io::stdin();
+        let mut fds = [rustix::event::PollFd::new(
+            &stdin,
+            rustix::event::PollFlags::IN,
+        )];
+        if !matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(n) if n > 0) {
             break;
         }
         let mut buf = [0u8; 256];
-        // SAFETY: as above.
-        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n as usize]);
+        let n = match rustix::io::read(&stdin, &mut buf) {
+            Ok(n) if n > 0 => n,
+            _ => break,
+        };
+        got.extend_from_slice(&buf[..n]);
     }
     says_truecolor(&got)
 }
