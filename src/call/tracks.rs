@@ -11,8 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::link::{LinkResult, LocalTrack, PeerLink};
 use super::local::{EncodedSample, Pump, PumpControl};
-pub use crate::media::level::audio_level;
-pub use crate::sync::lock;
+use crate::sync::lock;
 
 /// Which local source a track carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
