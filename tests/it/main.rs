@@ -3,6 +3,7 @@
 
 mod common;
 
+mod architecture;
 mod audio_processing;
 mod browser;
 mod call_churn;
