@@ -33,6 +33,28 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
+/// Waits until sshd in `host` accepts connections on `addr` port 22: a session started before
+/// would end at once with "connection refused".
+fn wait_for_sshd(lab: &Lab, host: &str, addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let probe = Command::new("ip")
+            .args(["netns", "exec", host, "bash", "-c"])
+            .arg(format!("exec 3<>/dev/tcp/{addr}/22"))
+            .stderr(Stdio::null())
+            .status();
+        if probe.is_ok_and(|s| s.success()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sshd did not accept connections within 30 s: {}",
+            tail(&lab.log("sshd"))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The two hosts, their link, the laptop's sound and the server's sshd.
 pub struct SshLab {
     pub lab: Lab,
@@ -133,6 +155,7 @@ impl SshLab {
             "sshd",
             &["/usr/sbin/sshd", "-D", "-e", "-f", &at("sshd_config")],
         );
+        wait_for_sshd(&lab, &server, &server_end.addr);
         let url = lab.server(&server, &server_end.addr, &[]);
         let user = String::from_utf8_lossy(&sh(&["id", "-un"]).stdout)
             .trim()
