@@ -237,3 +237,33 @@ impl TestClient {
         answer
     }
 }
+
+/// Set in the environment of a test binary started by `run_alone`.
+const ALONE: &str = "TERMMEET_TEST_ALONE";
+
+/// Whether this process runs one test alone (started by `run_alone`).
+pub fn alone() -> bool {
+    std::env::var_os(ALONE).is_some()
+}
+
+/// Runs the test `name` of the module `module` (its `module_path!()`) again in a child process
+/// of this test binary, alone, and panics if it failed there: for a test that measures the
+/// whole process (its memory, its timing under load), which its neighbours would disturb.
+pub fn run_alone(module: &str, name: &str) {
+    let path = module.split_once("::").map_or(module, |(_, rest)| rest);
+    let test = format!("{path}::{name}");
+    let exe = std::env::current_exe().expect("the path of this test binary");
+    let out = std::process::Command::new(exe)
+        .args([&test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .output()
+        .expect("this test binary runs again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    print!("{stdout}");
+    assert!(
+        stdout.contains("1 passed"),
+        "{test} did not pass in a process of its own ({})",
+        out.status
+    );
+}
