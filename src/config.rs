@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientConfig {
-    /// Signaling server URL (none: find or start one on this machine).
+    /// Signaling server URL (none: this process serves a private meeting itself).
     pub server: Option<String>,
     /// Display name (none: the login name).
     pub name: Option<String>,

@@ -142,9 +142,9 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         if let Some(pid) = self.child.id() {
-            // SAFETY: killpg only sends a signal to the group we created.
-            unsafe {
-                libc::killpg(pid as i32, libc::SIGKILL);
+            // The whole group we created: chromedriver and every Chromium it started.
+            if let Some(group) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -1,0 +1,149 @@
+use super::*;
+use crate::media::frame::SAMPLES_PER_FRAME;
+use crate::media::tone::level_at;
+
+/// A sine at `hz`, amplitude `amp`, from sample `from`.
+fn sine(hz: f64, amp: f64, from: usize, n: usize) -> Vec<f32> {
+    (from..from + n)
+        .map(|i| {
+            (amp * (2.0 * std::f64::consts::PI * hz * i as f64 / f64::from(SAMPLE_RATE)).sin())
+                as f32
+        })
+        .collect()
+}
+
+/// Plays a 440 Hz far end into a room that echoes it 60 ms later, 20 dB down, and a
+/// talker at 523 Hz joins in after three seconds; what is sent in the last second.
+fn echoing_room(features: Features) -> (Vec<f32>, ProcessingFigures) {
+    let shared = Processing::new(features);
+    let far = FarEnd::new(40);
+    shared.set_far_end(Some(Arc::clone(&far)));
+    let mut processor = Processor::new(Arc::clone(&shared));
+    let delay = SAMPLE_RATE as usize * 60 / 1000;
+    let seconds = 8;
+    let played = sine(440.0, 0.5, 0, SAMPLE_RATE as usize * seconds + delay);
+    let talker = sine(523.0, 0.1, 0, SAMPLE_RATE as usize * seconds);
+    // The far end talks alone for the first three seconds, as at the start of a call:
+    // the canceller learns the room before anyone talks over it.
+    let talks_from = SAMPLE_RATE as usize * 3;
+    let mut sent = Vec::new();
+    for n in 0..seconds * 50 {
+        let at = n * SAMPLES_PER_FRAME;
+        // The speaker gets the next 20 ms as the microphone hears what came 60 ms ago.
+        far.push(&played[at + delay..at + delay + CHUNK]);
+        far.push(&played[at + delay + CHUNK..at + delay + 2 * CHUNK]);
+        let samples = (0..SAMPLES_PER_FRAME)
+            .map(|i| {
+                let echo = played[at + i] * 0.1;
+                let near = if at + i >= talks_from {
+                    talker[at + i]
+                } else {
+                    0.0
+                };
+                ((echo + near) * 32768.0) as i16
+            })
+            .collect();
+        let mut frame = AudioFrame { samples };
+        processor.process(&mut frame, Duration::ZERO);
+        sent.extend(frame.samples.iter().map(|&s| f32::from(s) / 32768.0));
+    }
+    let last = sent.split_off(sent.len() - SAMPLE_RATE as usize);
+    (last, shared.figures())
+}
+
+#[test]
+fn the_echo_of_what_is_played_goes_and_the_talker_stays() {
+    let echo_only = Features {
+        echo: true,
+        noise: false,
+        gain: false,
+    };
+    let off = Features {
+        echo: false,
+        noise: false,
+        gain: false,
+    };
+    let (on_audio, figures) = echoing_room(echo_only);
+    let (off_audio, _) = echoing_room(off);
+    let echo_drop = level_at(&off_audio, 48_000, 440.0) - level_at(&on_audio, 48_000, 440.0);
+    let talker_change = level_at(&on_audio, 48_000, 523.0) - level_at(&off_audio, 48_000, 523.0);
+    eprintln!("echo down {echo_drop:.1} dB, talker {talker_change:+.1} dB, {figures:?}");
+    assert!(echo_drop >= 25.0, "echo only {echo_drop:.1} dB down");
+    assert!(talker_change.abs() <= 6.0, "talker {talker_change:+.1} dB");
+    assert!(figures.erle_db.is_some(), "{figures:?}");
+}
+
+#[test]
+fn a_quiet_voice_is_brought_up() {
+    let shared = Processing::new(Features {
+        echo: false,
+        noise: false,
+        gain: true,
+    });
+    let mut processor = Processor::new(Arc::clone(&shared));
+    // A distant voice: 440 Hz at -40 dBFS in syllables of 300 ms with pauses of 200 ms.
+    let quiet: Vec<f32> = sine(440.0, 0.01, 0, SAMPLE_RATE as usize * 8)
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| if i % 24_000 < 14_400 { s } else { 0.0 })
+        .collect();
+    let mut sent = Vec::new();
+    for frame in quiet.chunks(SAMPLES_PER_FRAME) {
+        let samples = frame.iter().map(|s| (s * 32768.0) as i16).collect();
+        let mut frame = AudioFrame { samples };
+        processor.process(&mut frame, Duration::ZERO);
+        sent.extend(frame.samples.iter().map(|&s| f32::from(s) / 32768.0));
+    }
+    let last = &sent[sent.len() - SAMPLE_RATE as usize..];
+    let before = level_at(&quiet[..SAMPLE_RATE as usize], 48_000, 440.0);
+    let after = level_at(last, 48_000, 440.0);
+    eprintln!("a voice at {before:.1} dBFS is sent at {after:.1} dBFS");
+    assert!(after - before >= 10.0, "{before:.1} -> {after:.1} dBFS");
+    assert!(after < -1.0, "not clipped: {after:.1} dBFS");
+}
+
+#[test]
+fn features_parse_and_describe() {
+    assert_eq!(Feature::parse("echo"), Some(Feature::Echo));
+    assert_eq!(Feature::parse("noise-suppression"), Some(Feature::Noise));
+    assert_eq!(Feature::parse("AGC"), Some(Feature::Gain));
+    assert_eq!(Feature::parse("reverb"), None);
+    let mut f = Features::default();
+    assert_eq!(f.describe(), "echo noise gain");
+    f.set(Feature::Noise, false);
+    assert_eq!(f.describe(), "echo gain");
+    f.echo = false;
+    f.gain = false;
+    assert_eq!(f.describe(), "off");
+}
+
+/// Whether the detector says someone speaks after four seconds of `signal`.
+fn heard(signal: impl Fn(usize) -> f32) -> bool {
+    let mut v = VoiceDetector::new();
+    let mut speaking = false;
+    for frame in 0..200 {
+        let samples: Vec<f32> = (frame * 960..(frame + 1) * 960).map(&signal).collect();
+        speaking = v.hears(samples);
+    }
+    speaking
+}
+
+#[test]
+fn noise_is_not_speech_and_a_voiced_sound_is() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<f32> = (0..200 * 960)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            ((seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * 0.2
+        })
+        .collect();
+    assert!(!heard(|i| noise[i]), "loud white noise");
+    assert!(!heard(|i| noise[i] * 0.1), "quiet white noise");
+    assert!(!heard(|_| 0.0), "silence");
+    // A steady voiced sound (the test tones the demo and the tests send) counts.
+    assert!(heard(
+        |i| 0.3 * (i as f32 * 440.0 * std::f32::consts::TAU / 48_000.0).sin()
+    ));
+}
