@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::hub::{Hub, Outbound, Outbox, Seat};
 use crate::protocol::{
@@ -48,72 +51,18 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>, from: std::net::IpAdd
         .clone();
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(sink, rx, shared.config.keepalive));
+    let mut conn = Connection::new(&shared, outbox.clone(), from);
 
-    let mut conn = Connection {
-        hub: Arc::clone(&shared.hub),
-        shared: Arc::clone(&shared),
-        outbox: outbox.clone(),
-        seat: None,
-        from,
-        limiter: RateLimiter::new(
-            shared.config.rate_per_sec,
-            shared.config.rate_burst,
-            Instant::now(),
-        ),
-    };
-
-    let half_queue = shared.config.outbound_queue.div_ceil(2);
-    let ending = loop {
-        tokio::select! {
-            // Frames first: a client that sends `leave` and closes at once may make our writer
-            // fail before its `leave` is read, and then it would be held for the grace period
-            // as if it had dropped.
-            biased;
-            frame = tokio::time::timeout(shared.config.idle_timeout, stream.next()) => {
-                match frame {
-                    Err(_) => break Ending::Dropped("idle timeout"),
-                    Ok(None) => break Ending::Dropped("connection closed"),
-                    Ok(Some(Ok(message))) => {
-                        if let Some(ending) = conn.on_frame(message) {
-                            break ending;
-                        }
-                        // Backpressure: a client that sends faster than it reads its own
-                        // answers is not read from until its writer catches up.
-                        tokio::select! {
-                            room = tokio::time::timeout(shared.config.idle_timeout, outbox.wait_for_room(half_queue)) => {
-                                if !matches!(room, Ok(true)) {
-                                    break Ending::Dropped("not reading its answers");
-                                }
-                            }
-                            _ = kick.cancelled() => break Ending::Kicked,
-                        }
-                    }
-                    Ok(Some(Err(e))) => break ending_for_error(e),
-                }
-            }
-            _ = kick.cancelled() => break Ending::Kicked,
-            _ = shutdown.cancelled() => break Ending::Close(close_code::GOING_AWAY, "server shutting down"),
-            _ = &mut writer => break Ending::Dropped("write failed"),
-        }
-    };
-
-    match ending {
-        Ending::Close(code, reason) => {
-            outbox.push(Outbound::Close(code, reason), metrics);
-            let _ = tokio::time::timeout(CLOSE_FLUSH, &mut writer).await;
-            // Read on until the client's own close (or CLOSE_FLUSH): a socket closed with
-            // unread data in it is reset, and a reset can throw away the errors and the close
-            // frame the client has not read yet, so it would never learn why.
-            let _ = tokio::time::timeout(CLOSE_FLUSH, async {
-                while let Some(Ok(frame)) = stream.next().await {
-                    if matches!(frame, Message::Close(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
-        }
-        Ending::Left | Ending::Dropped(_) | Ending::Kicked => {}
+    let ending = conn
+        .read_until_ending(&mut stream, &kick, &shutdown, &mut writer)
+        .await;
+    if let Ending::Close(code, reason) = ending {
+        outbox.push(Outbound::Close(code, reason), metrics);
+        let _ = tokio::time::timeout(CLOSE_FLUSH, &mut writer).await;
+        // Read on until the client's own close (or CLOSE_FLUSH): a socket closed with
+        // unread data in it is reset, and a reset can throw away the errors and the close
+        // frame the client has not read yet, so it would never learn why.
+        read_until_close(&mut stream).await;
     }
     writer.abort();
     // Anything but `leave` may be a network blip: keep the seat for the grace period.
@@ -124,6 +73,18 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>, from: std::net::IpAdd
         tracing::debug!(conn = conn_id, why, "connection ended");
     }
     metrics.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Reads and drops frames until the client's close frame, for at most [`CLOSE_FLUSH`].
+async fn read_until_close(stream: &mut SplitStream<WebSocket>) {
+    let _ = tokio::time::timeout(CLOSE_FLUSH, async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Tells a connection over its address's limit why, and closes it with 1008.
@@ -146,14 +107,7 @@ pub async fn refuse_too_many(socket: WebSocket, shared: Arc<Shared>) {
             reason: "too many connections from this address".into(),
         })))
         .await;
-    let _ = tokio::time::timeout(CLOSE_FLUSH, async {
-        while let Some(Ok(frame)) = stream.next().await {
-            if matches!(frame, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
+    read_until_close(&mut stream).await;
 }
 
 /// Why a connection is ending.
@@ -169,6 +123,7 @@ enum Ending {
     Kicked,
 }
 
+/// How a failed read ends the connection: too big and not UTF-8 get their close codes.
 fn ending_for_error(e: axum::Error) -> Ending {
     use tokio_tungstenite::tungstenite::Error as WsError;
     let inner = e.into_inner();
@@ -183,21 +138,99 @@ fn ending_for_error(e: axum::Error) -> Ending {
     }
 }
 
+/// The close reason for a refused `join` that also ends the connection (1008): guessing
+/// secrets or tokens, or opening rooms without end, gets no second try on the same socket.
+fn policy_close_reason(code: ErrorCode) -> Option<&'static str> {
+    match code {
+        ErrorCode::BadSecret => Some("bad secret"),
+        ErrorCode::BadToken => Some("bad token"),
+        ErrorCode::TokenExpired => Some("token expired"),
+        ErrorCode::TooManyConnections => Some("too many new rooms from this address"),
+        _ => None,
+    }
+}
+
+/// One connection's reading side: who it is, where it sits once joined, and its rate.
 struct Connection {
+    /// The rooms.
     hub: Arc<Hub>,
+    /// Settings and counters.
     shared: Arc<Shared>,
+    /// This connection's writer queue.
     outbox: Outbox,
     /// Set once `join` succeeds.
     seat: Option<Seat>,
     /// The client's address.
     from: std::net::IpAddr,
+    /// Frames allowed a second, with strikes for going over.
     limiter: RateLimiter,
 }
 
 impl Connection {
+    /// A connection not yet joined, its rate limit starting full.
+    fn new(shared: &Arc<Shared>, outbox: Outbox, from: std::net::IpAddr) -> Connection {
+        Connection {
+            hub: Arc::clone(&shared.hub),
+            shared: Arc::clone(shared),
+            outbox,
+            seat: None,
+            from,
+            limiter: RateLimiter::new(
+                shared.config.rate_per_sec,
+                shared.config.rate_burst,
+                Instant::now(),
+            ),
+        }
+    }
+
+    /// Reads and handles frames until something ends the connection: the client, its idle
+    /// timeout, a full queue, the server's shutdown or a failed write.
+    async fn read_until_ending(
+        &mut self,
+        stream: &mut SplitStream<WebSocket>,
+        kick: &CancellationToken,
+        shutdown: &CancellationToken,
+        writer: &mut JoinHandle<()>,
+    ) -> Ending {
+        let config = Arc::clone(&self.shared.config);
+        let half_queue = config.outbound_queue.div_ceil(2);
+        loop {
+            tokio::select! {
+                // Frames first: a client that sends `leave` and closes at once may make our
+                // writer fail before its `leave` is read, and then it would be held for the
+                // grace period as if it had dropped.
+                biased;
+                frame = tokio::time::timeout(config.idle_timeout, stream.next()) => {
+                    match frame {
+                        Err(_) => return Ending::Dropped("idle timeout"),
+                        Ok(None) => return Ending::Dropped("connection closed"),
+                        Ok(Some(Ok(message))) => {
+                            if let Some(ending) = self.on_frame(message) {
+                                return ending;
+                            }
+                            // Backpressure: a client that sends faster than it reads its own
+                            // answers is not read from until its writer catches up.
+                            tokio::select! {
+                                room = tokio::time::timeout(config.idle_timeout, self.outbox.wait_for_room(half_queue)) => {
+                                    if !matches!(room, Ok(true)) {
+                                        return Ending::Dropped("not reading its answers");
+                                    }
+                                }
+                                _ = kick.cancelled() => return Ending::Kicked,
+                            }
+                        }
+                        Ok(Some(Err(e))) => return ending_for_error(e),
+                    }
+                }
+                _ = kick.cancelled() => return Ending::Kicked,
+                _ = shutdown.cancelled() => return Ending::Close(close_code::GOING_AWAY, "server shutting down"),
+                _ = &mut *writer => return Ending::Dropped("write failed"),
+            }
+        }
+    }
+
     /// Handles one frame; `Some` ends the connection.
     fn on_frame(&mut self, message: Message) -> Option<Ending> {
-        let metrics = &self.shared.metrics;
         let text = match message {
             Message::Text(text) => Some(text),
             Message::Binary(_) => None,
@@ -206,20 +239,13 @@ impl Connection {
             Message::Ping(_) | Message::Pong(_) => return None,
             Message::Close(_) => return Some(Ending::Dropped("client closed")),
         };
-        metrics.messages_received.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .metrics
+            .messages_received
+            .fetch_add(1, Ordering::Relaxed);
         // Every frame counts against the rate, binary ones too.
-        match self.limiter.check(Instant::now()) {
-            Verdict::Allow => {}
-            Verdict::Limited => {
-                return self.reply_error(self.rate_error());
-            }
-            Verdict::Close => {
-                self.reply_error(self.rate_error());
-                return Some(Ending::Close(
-                    close_code::POLICY,
-                    "rate limit exceeded again and again",
-                ));
-            }
+        if let Err(ending) = self.check_rate() {
+            return ending;
         }
         let Some(text) = text else {
             return self.reply_error(ProtocolError::new(
@@ -233,53 +259,72 @@ impl Connection {
         };
         let kind = parsed.type_name();
         tracing::trace!(kind, "message");
-        let result = match (&self.seat, parsed) {
+        match self.dispatch(parsed, kind) {
+            Ok(ending) => ending,
+            Err(e) => self.reply_error(e.answering(kind)),
+        }
+    }
+
+    /// Counts a frame against the rate limit. `Err` means the frame is not handled: it was
+    /// answered with `rate-limited`, and the connection ends if the error says so.
+    fn check_rate(&mut self) -> Result<(), Option<Ending>> {
+        match self.limiter.check(Instant::now()) {
+            Verdict::Allow => Ok(()),
+            Verdict::Limited => Err(self.reply_error(self.rate_error())),
+            Verdict::Close => {
+                self.reply_error(self.rate_error());
+                Err(Some(Ending::Close(
+                    close_code::POLICY,
+                    "rate limit exceeded again and again",
+                )))
+            }
+        }
+    }
+
+    /// Acts on a parsed message; `Ok(Some)` ends the connection, `Err` is answered.
+    fn dispatch(
+        &mut self,
+        parsed: ClientMessage,
+        kind: &str,
+    ) -> Result<Option<Ending>, ProtocolError> {
+        match (&self.seat, parsed) {
             (_, ClientMessage::Ping {}) => {
-                self.outbox.send(&ServerMessage::Pong {}, metrics);
-                Ok(())
+                self.outbox
+                    .send(&ServerMessage::Pong {}, &self.shared.metrics);
+                Ok(None)
             }
-            (None, join @ ClientMessage::Join { .. }) => {
-                match self.hub.join(&self.outbox, join, Some(self.from)) {
-                    Ok(seat) => {
-                        self.seat = Some(seat);
-                        Ok(())
-                    }
-                    Err(e) if e.code == ErrorCode::BadSecret => {
-                        self.reply_error(e.answering(kind));
-                        return Some(Ending::Close(close_code::POLICY, "bad secret"));
-                    }
-                    Err(e) if matches!(e.code, ErrorCode::BadToken | ErrorCode::TokenExpired) => {
-                        let reason = if e.code == ErrorCode::BadToken {
-                            "bad token"
-                        } else {
-                            "token expired"
-                        };
-                        self.reply_error(e.answering(kind));
-                        return Some(Ending::Close(close_code::POLICY, reason));
-                    }
-                    Err(e) if e.code == ErrorCode::TooManyConnections => {
-                        self.reply_error(e.answering(kind));
-                        return Some(Ending::Close(
-                            close_code::POLICY,
-                            "too many new rooms from this address",
-                        ));
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            (None, join @ ClientMessage::Join { .. }) => self.on_join(join, kind),
             (None, _) => Err(ProtocolError::new(
                 ErrorCode::NotJoined,
                 "join a room first: send {\"type\":\"join\",\"room\":…,\"name\":…}",
             )),
             (Some(seat), ClientMessage::Leave {}) => {
                 self.hub.leave(seat);
-                return Some(Ending::Left);
+                Ok(Some(Ending::Left))
             }
-            (Some(seat), message) => self.hub.handle(seat, message),
-        };
-        match result {
-            Ok(()) => None,
-            Err(e) => self.reply_error(e.answering(kind)),
+            (Some(seat), message) => self.hub.handle(seat, message).map(|()| None),
+        }
+    }
+
+    /// `join`: seated, or refused; a bad secret or token and too many new rooms also close
+    /// the connection, after the error.
+    fn on_join(
+        &mut self,
+        join: ClientMessage,
+        kind: &str,
+    ) -> Result<Option<Ending>, ProtocolError> {
+        match self.hub.join(&self.outbox, join, Some(self.from)) {
+            Ok(seat) => {
+                self.seat = Some(seat);
+                Ok(None)
+            }
+            Err(e) => match policy_close_reason(e.code) {
+                Some(reason) => {
+                    self.reply_error(e.answering(kind));
+                    Ok(Some(Ending::Close(close_code::POLICY, reason)))
+                }
+                None => Err(e),
+            },
         }
     }
 
