@@ -44,79 +44,12 @@ impl Metrics {
     /// The Prometheus text exposition, with the room gauges read by the caller.
     pub fn render(&self, rooms: usize, participants: usize) -> String {
         let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
+        for (name, help, kind, value) in self.series(rooms, participants) {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
-        };
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
-        gauge(
-            "termmeet_connections",
-            "WebSocket connections open now.",
-            "gauge",
-            self.connections.load(Ordering::Relaxed).to_string(),
-        );
-        gauge(
-            "termmeet_connections_total",
-            "WebSocket connections accepted.",
-            "counter",
-            load(&self.connections_total),
-        );
-        gauge(
-            "termmeet_rooms",
-            "Rooms open now.",
-            "gauge",
-            rooms.to_string(),
-        );
-        gauge(
-            "termmeet_participants",
-            "Participants in rooms now, those within their resume grace period included.",
-            "gauge",
-            participants.to_string(),
-        );
-        gauge(
-            "termmeet_messages_received_total",
-            "Frames read from clients.",
-            "counter",
-            load(&self.messages_received),
-        );
-        gauge(
-            "termmeet_messages_relayed_total",
-            "Offers, answers and candidates relayed to a peer.",
-            "counter",
-            load(&self.messages_relayed),
-        );
-        gauge(
-            "termmeet_messages_broadcast_total",
-            "Messages broadcast to a room.",
-            "counter",
-            load(&self.messages_broadcast),
-        );
-        gauge(
-            "termmeet_joins_total",
-            "Joins.",
-            "counter",
-            load(&self.joins_total),
-        );
-        gauge(
-            "termmeet_leaves_total",
-            "Participants removed.",
-            "counter",
-            load(&self.leaves_total),
-        );
-        gauge(
-            "termmeet_resumes_total",
-            "Sessions resumed.",
-            "counter",
-            load(&self.resumes_total),
-        );
-        gauge(
-            "termmeet_slow_clients_dropped_total",
-            "Connections dropped because their outgoing queue filled.",
-            "counter",
-            load(&self.slow_clients_dropped),
-        );
+        }
         let _ = writeln!(
             out,
             "# HELP termmeet_errors_total Error messages sent, by code.\n# TYPE termmeet_errors_total counter"
@@ -129,5 +62,83 @@ impl Metrics {
             );
         }
         out
+    }
+
+    /// Name, help, kind and value of each series but the errors, in the order they are
+    /// written.
+    fn series(
+        &self,
+        rooms: usize,
+        participants: usize,
+    ) -> [(&'static str, &'static str, &'static str, String); 11] {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
+        [
+            (
+                "termmeet_connections",
+                "WebSocket connections open now.",
+                "gauge",
+                self.connections.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "termmeet_connections_total",
+                "WebSocket connections accepted.",
+                "counter",
+                load(&self.connections_total),
+            ),
+            (
+                "termmeet_rooms",
+                "Rooms open now.",
+                "gauge",
+                rooms.to_string(),
+            ),
+            (
+                "termmeet_participants",
+                "Participants in rooms now, those within their resume grace period included.",
+                "gauge",
+                participants.to_string(),
+            ),
+            (
+                "termmeet_messages_received_total",
+                "Frames read from clients.",
+                "counter",
+                load(&self.messages_received),
+            ),
+            (
+                "termmeet_messages_relayed_total",
+                "Offers, answers and candidates relayed to a peer.",
+                "counter",
+                load(&self.messages_relayed),
+            ),
+            (
+                "termmeet_messages_broadcast_total",
+                "Messages broadcast to a room.",
+                "counter",
+                load(&self.messages_broadcast),
+            ),
+            (
+                "termmeet_joins_total",
+                "Joins.",
+                "counter",
+                load(&self.joins_total),
+            ),
+            (
+                "termmeet_leaves_total",
+                "Participants removed.",
+                "counter",
+                load(&self.leaves_total),
+            ),
+            (
+                "termmeet_resumes_total",
+                "Sessions resumed.",
+                "counter",
+                load(&self.resumes_total),
+            ),
+            (
+                "termmeet_slow_clients_dropped_total",
+                "Connections dropped because their outgoing queue filled.",
+                "counter",
+                load(&self.slow_clients_dropped),
+            ),
+        ]
     }
 }
