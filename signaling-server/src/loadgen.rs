@@ -12,13 +12,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::{Barrier, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::duration::parse_duration;
 use crate::protocol::{ClientMessage, IceCandidate, ServerMessage};
+
+/// One load client's WebSocket.
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Flags of `termmeet-signaling loadgen`.
 #[derive(clap::Args, Clone, Debug)]
@@ -287,6 +292,8 @@ struct LoadClient {
 }
 
 impl LoadClient {
+    /// Joins, reads while the others join, then sends at its rate for the run's duration
+    /// (reading all along, and for a moment after), and leaves.
     async fn run(
         self,
         gate: Arc<Semaphore>,
@@ -309,22 +316,65 @@ impl LoadClient {
         };
         self.shared.held.fetch_add(1, Ordering::Relaxed);
         let (mut sink, mut stream) = ws.split();
-        // Read while the others join, so the server never sees a stalled reader.
-        let wait_all = async {
+        let start = async {
             joined.wait().await;
             go.wait().await;
         };
-        tokio::pin!(wait_all);
+        if !self
+            .read_until(start, &mut stream, &mut peers, &mut stats)
+            .await
+        {
+            return stats;
+        }
+        let alive = self
+            .send_and_read(&mut sink, &mut stream, &mut peers, &mut stats)
+            .await;
+        if !alive {
+            self.shared.held.fetch_sub(1, Ordering::Relaxed);
+        }
+        let _ = sink
+            .send(Message::Text(ClientMessage::Leave {}.to_json().into()))
+            .await;
+        stats
+    }
+
+    /// Reads while the others join, so the server never sees a stalled reader, until
+    /// `start` completes. False if the connection ended first (it still waits for `start`,
+    /// so the others are not held up).
+    async fn read_until(
+        &self,
+        start: impl std::future::Future<Output = ()>,
+        stream: &mut SplitStream<Socket>,
+        peers: &mut Vec<String>,
+        stats: &mut ClientStats,
+    ) -> bool {
+        tokio::pin!(start);
         loop {
             tokio::select! {
-                _ = &mut wait_all => break,
+                _ = &mut start => return true,
                 frame = stream.next() => match frame {
-                    Some(Ok(Message::Text(t))) => self.on_text(t.as_str(), &mut peers, &mut stats),
+                    Some(Ok(Message::Text(t))) => self.on_text(t.as_str(), peers, stats),
                     Some(Ok(_)) => {}
-                    _ => { self.shared.held.fetch_sub(1, Ordering::Relaxed); (&mut wait_all).await; return stats; }
+                    _ => {
+                        self.shared.held.fetch_sub(1, Ordering::Relaxed);
+                        (&mut start).await;
+                        return false;
+                    }
                 }
             }
         }
+    }
+
+    /// The measured phase: a message every interval (from a random phase, so clients do not
+    /// send in step) until the run's end, reading throughout and for 2 s more so messages in
+    /// flight arrive. Returns whether the connection is still alive.
+    async fn send_and_read(
+        &self,
+        sink: &mut SplitSink<Socket, Message>,
+        stream: &mut SplitStream<Socket>,
+        peers: &mut Vec<String>,
+        stats: &mut ClientStats,
+    ) -> bool {
         let phase_end = Instant::now() + self.duration;
         let phase = rand::rng().random_range(0.0..1.0);
         let first = tokio::time::Instant::now() + self.interval.mul_f64(phase);
@@ -338,16 +388,8 @@ impl LoadClient {
             let sending = Instant::now() < phase_end;
             tokio::select! {
                 _ = tick.tick(), if sending && alive => {
-                    let stamp = self.shared.start.elapsed().as_micros() as u64;
                     count += 1;
-                    let message = if count.is_multiple_of(2) && !peers.is_empty() {
-                        let to = peers[rand::rng().random_range(0..peers.len())].clone();
-                        ClientMessage::Candidate { to, candidate: Some(IceCandidate {
-                            candidate: format!("lg {stamp}"), sdp_mid: Some("0".into()), sdp_mline_index: Some(0), username_fragment: None,
-                        })}
-                    } else {
-                        ClientMessage::Chat { text: format!("lg {stamp}") }
-                    };
+                    let message = self.next_message(count, peers);
                     if sink.send(Message::Text(message.to_json().into())).await.is_err() {
                         alive = false;
                     } else {
@@ -355,20 +397,36 @@ impl LoadClient {
                     }
                 }
                 frame = stream.next(), if alive => match frame {
-                    Some(Ok(Message::Text(t))) => self.on_text(t.as_str(), &mut peers, &mut stats),
+                    Some(Ok(Message::Text(t))) => self.on_text(t.as_str(), peers, stats),
                     Some(Ok(_)) => {}
                     _ => alive = false,
                 },
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
         }
-        if !alive {
-            self.shared.held.fetch_sub(1, Ordering::Relaxed);
+        alive
+    }
+
+    /// The `count`th message to send, stamped with the time: every second one a candidate
+    /// relayed to a random peer (when there is one), the others chat to the room.
+    fn next_message(&self, count: u64, peers: &[String]) -> ClientMessage {
+        let stamp = self.shared.start.elapsed().as_micros() as u64;
+        if count.is_multiple_of(2) && !peers.is_empty() {
+            let to = peers[rand::rng().random_range(0..peers.len())].clone();
+            ClientMessage::Candidate {
+                to,
+                candidate: Some(IceCandidate {
+                    candidate: format!("lg {stamp}"),
+                    sdp_mid: Some("0".into()),
+                    sdp_mline_index: Some(0),
+                    username_fragment: None,
+                }),
+            }
+        } else {
+            ClientMessage::Chat {
+                text: format!("lg {stamp}"),
+            }
         }
-        let _ = sink
-            .send(Message::Text(ClientMessage::Leave {}.to_json().into()))
-            .await;
-        stats
     }
 
     async fn connect(
