@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use portable_pty::{native_pty_system, ChildKiller, CommandBuilder, MasterPty, PtySize};
+use portable_pty::{native_pty_system, Child, ChildKiller, CommandBuilder, MasterPty, PtySize};
 
 use super::screen::{TermScreen, MAX_SIZE};
 
@@ -108,6 +108,61 @@ pub struct TerminalHost {
     spec: TerminalSpec,
 }
 
+/// The program of `spec` as the pseudo-terminal starts it: `sh -c COMMAND`, or the login
+/// shell, in our directory, told it is an xterm with true colour and not inside tmux.
+fn command_for(spec: &TerminalSpec) -> CommandBuilder {
+    let mut cmd = if spec.command.is_empty() {
+        CommandBuilder::new_default_prog()
+    } else {
+        let mut c = CommandBuilder::new("sh");
+        c.args(["-c", &spec.command]);
+        c
+    };
+    if let Ok(dir) = std::env::current_dir() {
+        cmd.cwd(dir);
+    }
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("COLORTERM", "truecolor");
+    cmd.env_remove("TMUX");
+    cmd
+}
+
+/// The reader thread: the program's output into the parser, the parser's answers to its
+/// questions back to the program, until the program closes the terminal; then the child is
+/// reaped and why it ended is kept for the screen.
+fn read_output(
+    mut reader: Box<dyn Read + Send>,
+    mut child: Box<dyn Child + Send + Sync>,
+    shared: &Mutex<Shared>,
+    replies_to: &Mutex<Box<dyn Write + Send>>,
+) {
+    let mut buf = [0u8; 16384];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let replies = {
+                    let mut s = lock(shared);
+                    s.parser.process(&buf[..n]);
+                    s.version += 1;
+                    std::mem::take(&mut s.parser.callbacks_mut().replies)
+                };
+                if !replies.is_empty() {
+                    write_to(replies_to, &replies);
+                }
+            }
+        }
+    }
+    let why = match child.wait() {
+        Ok(status) if status.success() => "the program ended".to_string(),
+        Ok(status) => format!("the program ended ({status})"),
+        Err(e) => format!("the program ended ({e})"),
+    };
+    let mut s = lock(shared);
+    s.exited = Some(why);
+    s.version += 1;
+}
+
 fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -124,26 +179,13 @@ impl TerminalHost {
                 pixel_height: 0,
             })
             .map_err(|e| format!("cannot open a pseudo-terminal: {e}"))?;
-        let mut cmd = if spec.command.is_empty() {
-            CommandBuilder::new_default_prog()
-        } else {
-            let mut c = CommandBuilder::new("sh");
-            c.args(["-c", &spec.command]);
-            c
-        };
-        if let Ok(dir) = std::env::current_dir() {
-            cmd.cwd(dir);
-        }
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("COLORTERM", "truecolor");
-        cmd.env_remove("TMUX");
         let child = pair
             .slave
-            .spawn_command(cmd)
+            .spawn_command(command_for(spec))
             .map_err(|e| format!("cannot start {:?}: {e}", spec.label()))?;
         drop(pair.slave);
         let killer = child.clone_killer();
-        let mut reader = pair
+        let reader = pair
             .master
             .try_clone_reader()
             .map_err(|e| format!("cannot read the pseudo-terminal: {e}"))?;
@@ -167,34 +209,7 @@ impl TerminalHost {
         let replies_to = Arc::clone(&host.writer);
         std::thread::Builder::new()
             .name("term-share".into())
-            .spawn(move || {
-                let mut child = child;
-                let mut buf = [0u8; 16384];
-                loop {
-                    match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            let replies = {
-                                let mut s = lock(&shared);
-                                s.parser.process(&buf[..n]);
-                                s.version += 1;
-                                std::mem::take(&mut s.parser.callbacks_mut().replies)
-                            };
-                            if !replies.is_empty() {
-                                write_to(&replies_to, &replies);
-                            }
-                        }
-                    }
-                }
-                let why = match child.wait() {
-                    Ok(status) if status.success() => "the program ended".to_string(),
-                    Ok(status) => format!("the program ended ({status})"),
-                    Err(e) => format!("the program ended ({e})"),
-                };
-                let mut s = lock(&shared);
-                s.exited = Some(why);
-                s.version += 1;
-            })
+            .spawn(move || read_output(reader, child, &shared, &replies_to))
             .map_err(|e| format!("cannot start the terminal reader: {e}"))?;
         Ok(host)
     }
