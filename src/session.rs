@@ -262,8 +262,7 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
     app.share_spec = options.share.clone();
     if options.share_now {
         mesh.command(MeshCommand::ShareTerminal(Some(options.share.clone())));
-        app.terminal_focus = true;
-        app.share_requested = true;
+        app.wait_for_own_share();
     }
     let result = tui::run(app, mesh.clone(), options.draw.clone(), notices).await;
     mesh.command(MeshCommand::Leave);

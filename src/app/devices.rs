@@ -93,93 +93,104 @@ fn sound_label(d: &SoundDevice) -> String {
 /// Every choice, grouped by kind: the devices found, the clips from the config (`.y4m` as
 /// cameras, `.wav` as microphones), then the stand-ins.
 pub fn device_choices(found: &FoundDevices, clips: &[PathBuf]) -> Vec<DeviceChoice> {
-    let of_kind = |ext: &'static str| {
-        clips
-            .iter()
-            .filter(move |p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext)))
-    };
     let mut out = Vec::new();
-    let mut add = |kind, label: String, command| {
-        out.push(DeviceChoice {
-            kind,
-            label,
-            command,
-        })
-    };
+    camera_choices(found, clips, &mut out);
+    microphone_choices(found, clips, &mut out);
+    speaker_and_screen_choices(found, &mut out);
+    out
+}
+
+/// The clips whose extension is `ext`, in any case.
+fn clips_of<'a>(clips: &'a [PathBuf], ext: &'a str) -> impl Iterator<Item = &'a PathBuf> {
+    clips
+        .iter()
+        .filter(move |p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext)))
+}
+
+/// Appends a choice.
+fn add(out: &mut Vec<DeviceChoice>, kind: DeviceKind, label: String, command: MeshCommand) {
+    out.push(DeviceChoice {
+        kind,
+        label,
+        command,
+    });
+}
+
+/// The cameras found, the `.y4m` clips, the test pattern and none.
+fn camera_choices(found: &FoundDevices, clips: &[PathBuf], out: &mut Vec<DeviceChoice>) {
+    let kind = DeviceKind::Camera;
     for (index, name) in &found.cameras {
+        let spec = VideoSpec::Camera(Some(index.to_string()));
         add(
-            DeviceKind::Camera,
+            out,
+            kind,
             format!("{index}: {name}"),
-            MeshCommand::UseCamera(VideoSpec::Camera(Some(index.to_string()))),
+            MeshCommand::UseCamera(spec),
         );
     }
-    for clip in of_kind("y4m") {
+    for clip in clips_of(clips, "y4m") {
+        let spec = VideoSpec::File(clip.clone());
         add(
-            DeviceKind::Camera,
+            out,
+            kind,
             format!("file {}", clip.display()),
-            MeshCommand::UseCamera(VideoSpec::File(clip.clone())),
+            MeshCommand::UseCamera(spec),
         );
     }
-    add(
-        DeviceKind::Camera,
-        "test pattern".into(),
-        MeshCommand::UseCamera(VideoSpec::TestPattern),
-    );
-    add(
-        DeviceKind::Camera,
-        "none (camera off)".into(),
-        MeshCommand::UseCamera(VideoSpec::None),
-    );
+    let pattern = MeshCommand::UseCamera(VideoSpec::TestPattern);
+    add(out, kind, "test pattern".into(), pattern);
+    let none = MeshCommand::UseCamera(VideoSpec::None);
+    add(out, kind, "none (camera off)".into(), none);
+}
+
+/// The microphones found, the `.wav` clips, a test tone and none.
+fn microphone_choices(found: &FoundDevices, clips: &[PathBuf], out: &mut Vec<DeviceChoice>) {
+    let kind = DeviceKind::Microphone;
     for d in &found.microphones {
-        add(
-            DeviceKind::Microphone,
-            sound_label(d),
-            MeshCommand::UseMicrophone(AudioSpec::Mic(Some(d.id.clone()))),
-        );
+        let spec = AudioSpec::Mic(Some(d.id.clone()));
+        add(out, kind, sound_label(d), MeshCommand::UseMicrophone(spec));
     }
-    for clip in of_kind("wav") {
+    for clip in clips_of(clips, "wav") {
+        let spec = AudioSpec::File(clip.clone());
         add(
-            DeviceKind::Microphone,
+            out,
+            kind,
             format!("file {}", clip.display()),
-            MeshCommand::UseMicrophone(AudioSpec::File(clip.clone())),
+            MeshCommand::UseMicrophone(spec),
         );
     }
+    let tone = MeshCommand::UseMicrophone(AudioSpec::Tone(440.0));
+    add(out, kind, "test tone (440 Hz)".into(), tone);
     add(
-        DeviceKind::Microphone,
-        "test tone (440 Hz)".into(),
-        MeshCommand::UseMicrophone(AudioSpec::Tone(440.0)),
-    );
-    add(
-        DeviceKind::Microphone,
+        out,
+        kind,
         "none (microphone off)".into(),
         MeshCommand::Mic(false),
     );
+}
+
+/// The system's default speaker and those found, then the screens found and a test
+/// pattern.
+fn speaker_and_screen_choices(found: &FoundDevices, out: &mut Vec<DeviceChoice>) {
+    let speaker = DeviceKind::Speaker;
     add(
-        DeviceKind::Speaker,
+        out,
+        speaker,
         "the system's default".into(),
         MeshCommand::UseSpeaker(None),
     );
     for d in &found.speakers {
-        add(
-            DeviceKind::Speaker,
-            sound_label(d),
-            MeshCommand::UseSpeaker(Some(d.id.clone())),
-        );
+        let command = MeshCommand::UseSpeaker(Some(d.id.clone()));
+        add(out, speaker, sound_label(d), command);
     }
+    let screen = DeviceKind::Screen;
     for line in &found.screens {
         let display = line.split_whitespace().next().unwrap_or(line);
-        add(
-            DeviceKind::Screen,
-            line.clone(),
-            MeshCommand::UseScreen(VideoSpec::X11(Some(display.to_string()))),
-        );
+        let spec = VideoSpec::X11(Some(display.to_string()));
+        add(out, screen, line.clone(), MeshCommand::UseScreen(spec));
     }
-    add(
-        DeviceKind::Screen,
-        "test pattern".into(),
-        MeshCommand::UseScreen(VideoSpec::TestPattern),
-    );
-    out
+    let pattern = MeshCommand::UseScreen(VideoSpec::TestPattern);
+    add(out, screen, "test pattern".into(), pattern);
 }
 
 /// The open picker.

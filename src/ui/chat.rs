@@ -48,11 +48,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
             Style::default().fg(Color::Yellow),
         ));
     }
-    let block = panel_block("chat", focused || app.typing);
+    let block = panel_block("chat", focused || app.typing());
     let inner = block.inner(area);
     frame.render_widget(block, area);
     // The input line, when typing, has the bottom row to itself.
-    let (history, input) = if app.typing && inner.height > 1 {
+    let (history, input) = if app.typing() && inner.height > 1 {
         (
             Rect::new(inner.x, inner.y, inner.width, inner.height - 1),
             Some(Rect::new(

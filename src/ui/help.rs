@@ -7,41 +7,9 @@ use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::panel_block;
-use crate::text::safe;
+use crate::app::keys::{KeyBinding, KEYS};
 use crate::app::App;
-
-/// Every key, as the help overlay lists them.
-pub const KEYS: [(&str, &str); 22] = [
-    ("m", "microphone on/off"),
-    ("a", "sound processing on/off"),
-    ("space", "hold to talk while muted"),
-    ("v", "camera on/off"),
-    ("s", "share your screen on/off"),
-    ("S", "share a terminal on/off"),
-    ("Enter", "type into a shared terminal"),
-    ("Esc Esc", "stop typing into it"),
-    ("K", "give/take its keyboard"),
-    ("PgUp/Dn", "pan a large shared terminal"),
-    ("h", "raise or lower your hand"),
-    ("c", "chat: type, Enter sends"),
-    ("d", "devices: cam, mic, speaker"),
-    ("Esc", "leave the chat input"),
-    ("w", "grid or speaker layout"),
-    ("t", "quality panel"),
-    ("p", "peers panel"),
-    ("H", "hands panel"),
-    ("Tab", "move focus between panels"),
-    ("?", "this help"),
-    ("q", "leave (asks first)"),
-    ("Ctrl-C", "leave at once"),
-];
-
-/// The host's keys, listed only while you are host.
-pub const HOST_KEYS: [(&str, &str); 3] = [
-    ("l", "lower chosen hand"),
-    ("L", "lower every hand"),
-    ("C", "chat off/on for all"),
-];
+use crate::text::safe;
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -57,17 +25,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 /// Draws the help overlay: the keys, the host's while you are host, and the invitation when
 /// this process serves the meeting (then the keys go two to a line, to leave it room).
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let mut keys: Vec<String> = KEYS
-        .iter()
-        .map(|(k, what)| format!(" {k:<7} {what}"))
-        .collect();
-    if app.is_host() {
-        keys.extend(
-            HOST_KEYS
-                .iter()
-                .map(|(k, what)| format!(" {k:<7} {what} (host)")),
-        );
-    }
+    let mut keys = help_lines(app.is_host());
     // What the microphone's processing does, under the keys.
     if let Some(view) = &app.processing {
         let figures = view.figures().map(|f| format!(", {f}")).unwrap_or_default();
@@ -110,6 +68,22 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Paragraph::new(lines).block(panel_block("keys", true)),
         box_area,
     );
+}
+
+/// The key table's help lines: everyone's keys, then the host's (marked so) while we are
+/// host.
+fn help_lines(host: bool) -> Vec<String> {
+    let line =
+        |b: &KeyBinding, mark: &str| b.help.map(|what| format!(" {:<7} {what}{mark}", b.label));
+    let everyone = KEYS
+        .iter()
+        .filter(|b| !b.host_only())
+        .filter_map(|b| line(b, ""));
+    let hosts = KEYS
+        .iter()
+        .filter(|b| host && b.host_only())
+        .filter_map(|b| line(b, " (host)"));
+    everyone.chain(hosts).collect()
 }
 
 /// `text` in pieces of at most `width` characters.

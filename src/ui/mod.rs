@@ -81,13 +81,13 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, videos: &mut VideoCache) {
     if let Some(side) = side {
         draw_panels(frame, side, app);
     }
-    if let Some(picker) = &app.picker {
+    if let Some(picker) = app.picker() {
         picker::draw(frame, main, picker);
     }
-    if app.help {
+    if app.help_shown() {
         help::draw(frame, area, app);
     }
-    if app.confirm_quit {
+    if app.confirm_quit() {
         help::confirm_quit(frame, area);
     }
 }

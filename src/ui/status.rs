@@ -109,7 +109,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Style::default().fg(Color::DarkGray),
         ));
     }
-    let hints = if app.typing {
+    let hints = if app.typing() {
         " Enter send · Esc done "
     } else {
         " m v s h c ? q "

@@ -127,7 +127,7 @@ fn title(app: &App, shown: &TerminalShown) -> Line<'static> {
             Style::default().fg(Color::Yellow),
         ),
     ];
-    if app.terminal_focus {
+    if app.terminal_focus() {
         spans.push(Span::styled(
             "typing here (Esc Esc: back to the meeting) ",
             Style::default().fg(Color::Green),
@@ -150,7 +150,7 @@ fn title(app: &App, shown: &TerminalShown) -> Line<'static> {
 
 /// Draws the shared terminal tile.
 pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, shown: &TerminalShown, mode: ColorMode) {
-    let border = if app.terminal_focus {
+    let border = if app.terminal_focus() {
         Color::Green
     } else {
         Color::Cyan

@@ -128,7 +128,7 @@ fn a_turns_the_sound_processing_off_and_back() {
             .map(|f| Effect::Mesh(MeshCommand::AudioProcessing(f, false)))
     );
     assert_eq!(
-        app.processing.map(|p| p.describe()).as_deref(),
+        app.processing().map(|p| p.describe()).as_deref(),
         Some("sound processing off (a: on)")
     );
     // Back to what was on before, not to everything.
@@ -289,7 +289,7 @@ fn the_invitation_in_the_status_bar_and_help() {
         page: "https://192.0.2.7:8080/?room=standup&secret=k7m2q9x4w8ab".into(),
     };
     let mut app = App::new("standup");
-    app.invite = Some(invite);
+    app.update(Action::Invite(Some(invite)));
     app.update(Action::Meeting(Box::new(meeting(&[]))));
     check("invite_alone", &app);
     app.update(Action::Meeting(Box::new(meeting(&[("a1", "alice")]))));
@@ -339,7 +339,7 @@ fn device_picker() {
             )
         )]
     );
-    assert!(app.picker.is_none());
+    assert!(app.picker().is_none());
 }
 
 #[test]
@@ -376,12 +376,12 @@ fn host_keys_in_the_peers_panel_and_help() {
     m.host = "a1".into();
     app.update(Action::Meeting(Box::new(m)));
     assert!(
-        app.notices.iter().any(|n| n == "alice is now the host"),
+        app.notices().iter().any(|n| n == "alice is now the host"),
         "{:?}",
-        app.notices
+        app.notices()
     );
     assert!(app.update(key('L')).is_empty());
-    assert!(app.notices.iter().any(|n| n.contains("only the host")));
+    assert!(app.notices().iter().any(|n| n.contains("only the host")));
     app.update(Action::Key(KeyEvent::from(KeyCode::Esc)));
     app.update(key('?'));
     check("guest_help", &app);
@@ -402,7 +402,11 @@ fn the_speaker_layout_follows_whoever_talks_with_a_hold() {
     m.peers.get_mut("a1").unwrap().speech = false;
     app.update(Action::Meeting(Box::new(m.clone())));
     app.follow_speaker(t0);
-    assert!(app.speaker.is_none(), "{:?}", app.speaker);
+    assert!(
+        app.followed_speaker().is_none(),
+        "{:?}",
+        app.followed_speaker()
+    );
     m.peers.get_mut("a1").unwrap().audio_level = 0.0;
     m.peers.get_mut("a1").unwrap().speech = true;
     m.peers.get_mut("b2").unwrap().audio_level = 0.2;
@@ -465,7 +469,7 @@ fn push_to_talk_status_and_timing() {
     // With release events, the release ends it, however long it was held.
     m.mic = false;
     app.update(Action::Meeting(Box::new(m.clone())));
-    app.ptt = PushToTalk::Release;
+    app.update(Action::PushToTalk(PushToTalk::Release));
     check("ptt_release_idle", &app);
     app.update(down(t0));
     assert!(app.update(Action::Tick(t0 + ms(5000))).is_empty());
@@ -479,7 +483,7 @@ fn push_to_talk_status_and_timing() {
     // Space while typing a chat message is a space.
     app.update(key('c'));
     app.update(down(t0));
-    assert_eq!(app.input, " ");
+    assert_eq!(app.input(), " ");
 }
 
 #[test]
@@ -546,7 +550,7 @@ fn a_shared_terminal_takes_the_main_area_as_text() {
     check("terminal_share", &app);
     // Given the keyboard, Enter types into it and Esc twice comes back.
     app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
-    assert!(app.terminal_focus);
+    assert!(app.terminal_focus());
     let typed = app.update(key('x'));
     assert_eq!(
         typed,
@@ -561,7 +565,7 @@ fn a_shared_terminal_takes_the_main_area_as_text() {
     assert!(app
         .update(Action::Key(KeyEvent::from(KeyCode::Esc)))
         .is_empty());
-    assert!(app.terminal_focus);
+    assert!(app.terminal_focus());
     let t0 = std::time::Instant::now();
     assert!(app.update(Action::Tick(t0)).is_empty());
     assert_eq!(
@@ -590,15 +594,15 @@ fn a_shared_terminal_takes_the_main_area_as_text() {
     assert!(app
         .update(Action::Key(KeyEvent::from(KeyCode::Esc)))
         .is_empty());
-    assert!(!app.terminal_focus, "a second one comes back");
+    assert!(!app.terminal_focus(), "a second one comes back");
     // Control taken back: Enter no longer types into it.
-    let mut m = app.meeting.clone();
+    let mut m = app.meeting().clone();
     if let Some(a) = m.peers.get_mut("a") {
         a.terminal = Some(shared_terminal(None));
     }
     app.update(Action::Meeting(Box::new(m)));
     app.update(Action::Key(KeyEvent::from(KeyCode::Enter)));
-    assert!(!app.terminal_focus);
+    assert!(!app.terminal_focus());
 }
 
 #[test]
@@ -611,7 +615,7 @@ fn k_gives_the_chosen_peer_the_keyboard_and_takes_it_back() {
     app.update(Action::Meeting(Box::new(m.clone())));
     assert!(app.update(key('K')).is_empty());
     assert!(app
-        .notices
+        .notices()
         .last()
         .is_some_and(|n| n.contains("share a terminal first")));
     m.my_terminal = Some(termmeet::call::mesh::SharedTerminal {
@@ -620,12 +624,15 @@ fn k_gives_the_chosen_peer_the_keyboard_and_takes_it_back() {
     });
     app.update(Action::Meeting(Box::new(m.clone())));
     // Choose bob in the peers panel (Tab to it, then down), then K.
-    while app.focus != Some(termmeet::app::Panel::Peers) {
+    while app.focus() != Some(termmeet::app::Panel::Peers) {
         app.update(Action::Key(KeyEvent::from(KeyCode::Tab)));
     }
     app.update(Action::Key(KeyEvent::from(KeyCode::Down)));
     app.update(Action::Key(KeyEvent::from(KeyCode::Down)));
-    let chosen = app.selected_peer.clone().expect("someone chosen");
+    let chosen = app
+        .selected_peer()
+        .map(str::to_string)
+        .expect("someone chosen");
     assert_eq!(
         app.update(key('K')),
         vec![Effect::Mesh(MeshCommand::TerminalControl(Some(
