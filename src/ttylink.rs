@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use crate::render::ColorMode;
 
 /// What went out and how long the terminal took to take it in.
@@ -38,6 +40,8 @@ pub struct TtyLink {
     jobs: Option<SyncSender<Job>>,
     busy: Arc<AtomicBool>,
     drained: Receiver<Drained>,
+    /// Wakes the driver when a frame got through, so it need not look for that.
+    through: Arc<Notify>,
     thread: Option<JoinHandle<()>>,
     /// Bytes written to the terminal so far.
     pub written: Arc<AtomicU64>,
@@ -48,51 +52,39 @@ pub struct TtyLink {
 const UNANSWERED_LIMIT: u32 = 2;
 
 impl TtyLink {
-    /// Starts the writer thread on stdout.
-    pub fn start() -> std::io::Result<TtyLink> {
+    /// Starts the writer thread on stdout. `after_probe` runs after each position request,
+    /// answered or not: crossterm's reader may have taken keys into its queue meanwhile, and
+    /// whoever reads keys should look there.
+    pub fn start(after_probe: impl Fn() + Send + 'static) -> std::io::Result<TtyLink> {
         let (jobs, incoming) = mpsc::sync_channel::<Job>(4);
         let (done, drained) = mpsc::channel();
-        let busy = Arc::new(AtomicBool::new(false));
-        let written = Arc::new(AtomicU64::new(0));
-        let (b, w) = (Arc::clone(&busy), Arc::clone(&written));
+        let writer = Writer {
+            busy: Arc::new(AtomicBool::new(false)),
+            written: Arc::new(AtomicU64::new(0)),
+            through: Arc::new(Notify::new()),
+            done,
+        };
+        let (busy, written, through) = (
+            Arc::clone(&writer.busy),
+            Arc::clone(&writer.written),
+            Arc::clone(&writer.through),
+        );
         let thread = std::thread::Builder::new()
             .name("tty-writer".into())
-            .spawn(move || {
-                let mut out = std::io::stdout();
-                let mut unanswered = 0u32;
-                for job in incoming {
-                    let start = Instant::now();
-                    if out.write_all(&job.bytes).and_then(|_| out.flush()).is_err() {
-                        b.store(false, Ordering::Release);
-                        return;
-                    }
-                    w.fetch_add(job.bytes.len() as u64, Ordering::Relaxed);
-                    let mut answered = false;
-                    if job.probe && unanswered < UNANSWERED_LIMIT {
-                        // Writes ESC[6n and waits (up to 2 s) for the answer.
-                        answered = crossterm::cursor::position().is_ok();
-                        unanswered = if answered { 0 } else { unanswered + 1 };
-                        if unanswered == UNANSWERED_LIMIT {
-                            tracing::info!("the terminal does not answer position requests; timing frames by their writes");
-                        }
-                    }
-                    if job.probe {
-                        let _ = done.send(Drained {
-                            bytes: job.bytes.len(),
-                            took: start.elapsed(),
-                            answered,
-                        });
-                    }
-                    b.store(false, Ordering::Release);
-                }
-            })?;
+            .spawn(move || writer.run(incoming, after_probe))?;
         Ok(TtyLink {
             jobs: Some(jobs),
             busy,
             drained,
+            through,
             thread: Some(thread),
             written,
         })
+    }
+
+    /// Resolves once a frame got through (at once when one did since last asked).
+    pub fn through(&self) -> Arc<Notify> {
+        Arc::clone(&self.through)
     }
 
     /// A writer for ratatui: what it writes goes out, timed, at each flush.
@@ -129,6 +121,52 @@ impl TtyLink {
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread's ends of the link's signals.
+struct Writer {
+    busy: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    through: Arc<Notify>,
+    done: mpsc::Sender<Drained>,
+}
+
+impl Writer {
+    /// Writes each job in turn, timing the frames, until the link closes.
+    fn run(self, incoming: Receiver<Job>, after_probe: impl Fn()) {
+        let mut out = std::io::stdout();
+        let mut unanswered = 0u32;
+        for job in incoming {
+            let start = Instant::now();
+            if out.write_all(&job.bytes).and_then(|_| out.flush()).is_err() {
+                self.busy.store(false, Ordering::Release);
+                self.through.notify_one();
+                return;
+            }
+            self.written
+                .fetch_add(job.bytes.len() as u64, Ordering::Relaxed);
+            if !job.probe {
+                continue;
+            }
+            let mut answered = false;
+            if unanswered < UNANSWERED_LIMIT {
+                // Writes ESC[6n and waits (up to 2 s) for the answer.
+                answered = crossterm::cursor::position().is_ok();
+                after_probe();
+                unanswered = if answered { 0 } else { unanswered + 1 };
+                if unanswered == UNANSWERED_LIMIT {
+                    tracing::info!("the terminal does not answer position requests; timing frames by their writes");
+                }
+            }
+            let _ = self.done.send(Drained {
+                bytes: job.bytes.len(),
+                took: start.elapsed(),
+                answered,
+            });
+            self.busy.store(false, Ordering::Release);
+            self.through.notify_one();
         }
     }
 }

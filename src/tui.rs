@@ -7,19 +7,16 @@ use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use crossterm::event::{self, Event};
-use crossterm::{cursor, execute, terminal};
-use ratatui::Terminal;
-use tokio::sync::mpsc;
-
-use crate::app::{Action, App, Effect, ProcessingView};
-use crate::call::mesh::{Mesh, MeshState};
-use crate::media::RgbFrame;
+use crate::app::App;
+use crate::call::mesh::Mesh;
 use crate::render::ColorMode;
-use crate::term::LeanBackend;
-use crate::ttylink::{frame_interval, Pacing, TtyLink};
-use crate::ui::{self, VideoCache};
+use crate::ttylink::{Pacing, TtyLink};
+use anyhow::Context;
+use crossterm::event;
+use crossterm::{cursor, execute, terminal};
+
+mod driver;
+mod keys;
 
 /// How the screen is drawn.
 #[derive(Clone, Debug)]
@@ -47,7 +44,6 @@ pub fn local_utc_offset() -> i64 {
     )
 }
 
-/// Puts the terminal back as it was.
 /// How long the terminal may take to answer the colour query before 256 colours stand.
 const COLOR_QUERY_WAIT: Duration = Duration::from_millis(500);
 
@@ -181,6 +177,7 @@ impl Window {
 /// Whether we asked the terminal for key-release events (and must ask it to stop).
 static KEYBOARD_ENHANCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Puts the terminal back as it was.
 pub fn restore_terminal() {
     if KEYBOARD_ENHANCED.swap(false, std::sync::atomic::Ordering::Relaxed) {
         let _ = execute!(std::io::stdout(), event::PopKeyboardEnhancementFlags);
@@ -192,18 +189,6 @@ pub fn restore_terminal() {
         terminal::LeaveAlternateScreen,
         cursor::Show
     );
-}
-
-/// Whether two optional pictures are the same one.
-fn same_picture(
-    a: &Option<std::sync::Arc<RgbFrame>>,
-    b: &Option<std::sync::Arc<RgbFrame>>,
-) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
-        (None, None) => true,
-        _ => false,
-    }
 }
 
 /// Runs the meeting UI until the user leaves.
@@ -248,179 +233,9 @@ pub async fn run(
         restore_terminal();
         default_hook(info);
     }));
-    let result = drive(&mut app, &mesh, &draw, notices).await;
+    let result = driver::drive(&mut app, &mesh, &draw, notices).await;
     restore_terminal();
     result
-}
-
-async fn drive(
-    app: &mut App,
-    mesh: &Mesh,
-    draw: &DrawOptions,
-    notices: Vec<String>,
-) -> anyhow::Result<()> {
-    // Frames go out through a writer thread that times each one (see `ttylink`).
-    let link = TtyLink::start()?;
-    let mut terminal = Terminal::new(LeanBackend::new(link.writer()))?;
-    terminal.clear()?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
-    let devices_tx = tx.clone();
-    // Keys come from a blocking reader thread; it ends when the channel closes.
-    std::thread::Builder::new()
-        .name("keys".into())
-        .spawn(move || loop {
-            // Short polls: the writer thread's position requests (see `ttylink`) share
-            // crossterm's reader with us and wait for it between our polls.
-            match event::poll(Duration::from_millis(10)) {
-                Ok(true) => {
-                    let action = match event::read() {
-                        Ok(Event::Key(k))
-                            if k.code == event::KeyCode::Char(' ') && k.modifiers.is_empty() =>
-                        {
-                            Action::Space {
-                                down: k.kind != event::KeyEventKind::Release,
-                                at: Instant::now(),
-                            }
-                        }
-                        Ok(Event::Key(k)) => Action::Key(k),
-                        Ok(Event::FocusGained) => Action::Focus(true),
-                        Ok(Event::FocusLost) => Action::Focus(false),
-                        Ok(Event::Resize(w, h)) => Action::Resize(w, h),
-                        Ok(_) => continue,
-                        Err(_) => return,
-                    };
-                    if tx.send(action).is_err() {
-                        return;
-                    }
-                }
-                Ok(false) => {
-                    if tx.is_closed() {
-                        return;
-                    }
-                }
-                Err(_) => return,
-            }
-        })?;
-    for n in notices {
-        app.update(Action::Notice(n));
-    }
-    let mut videos = VideoCache::new(draw.colors, draw.tolerance);
-    let mut pacing = Pacing::new(std::env::var_os("SSH_CONNECTION").is_some()).with_sound_on_link(
-        crate::media::soundlink::this_sound_link() == crate::media::soundlink::SoundLink::Thin,
-    );
-    let mut window = Window::new(&link);
-    let mut next_draw = Instant::now();
-    // The meeting's version last handed to the app; whether the screen is out of date, and
-    // whether a key is waiting to be seen (drawn before anything else, video held back).
-    let (mut seen, mut dirty, mut urgent) = (None::<u64>, true, false);
-    let mut last_draw = Instant::now();
-    let carry = |effects: Vec<Effect>, quit: &mut bool| {
-        for effect in effects {
-            match effect {
-                Effect::Mesh(c) => mesh.command(c),
-                Effect::FindDevices => {
-                    let tx = devices_tx.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let _ = tx.send(Action::Devices(crate::app::devices::FoundDevices::find()));
-                    });
-                }
-                Effect::Notify { title, body } => link.send_raw(ring(&title, &body, draw.notify)),
-                Effect::Quit => *quit = true,
-            }
-        }
-    };
-    let mut quit = false;
-    while !quit {
-        // While a frame is on its way, look again soon: the next one goes when it is through.
-        let wait = if dirty && link.busy() {
-            Duration::from_millis(4)
-        } else if urgent {
-            Duration::ZERO
-        } else {
-            next_draw.saturating_duration_since(Instant::now())
-        };
-        tokio::select! {
-            action = rx.recv() => {
-                let Some(action) = action else { break };
-                let key = matches!(action, Action::Key(_) | Action::Space { .. });
-                carry(app.update(action), &mut quit);
-                dirty = true;
-                urgent |= key;
-            }
-            _ = tokio::time::sleep(wait) => {
-                for drained in link.drained() {
-                    pacing.on_drained(drained);
-                }
-                // A copy of the meeting only when it changed: with nobody talking or moving,
-                // a tick costs a lock and a comparison.
-                let version = mesh.version();
-                if seen != Some(version) {
-                    seen = Some(version);
-                    carry(app.update(Action::Meeting(Box::new(mesh.read(MeshState::clone)))), &mut quit);
-                    dirty = true;
-                }
-                let level = mesh.mic_level();
-                if (level - app.mic_level).abs() > 0.002 {
-                    app.update(Action::MicLevel(level));
-                    dirty = true;
-                }
-                let (features, figures) = mesh.audio_processing();
-                let view = ProcessingView::of(features, &figures);
-                if app.processing != Some(view) {
-                    app.update(Action::Processing(view));
-                    dirty = true;
-                }
-                dirty |= app.follow_speaker(Instant::now());
-                let ticked = app.update(Action::Tick(Instant::now()));
-                dirty |= !ticked.is_empty();
-                carry(ticked, &mut quit);
-                let view = mesh.self_view();
-                if !same_picture(&view, &app.self_view) {
-                    app.update(Action::SelfView(view));
-                    dirty = true;
-                }
-                let due = urgent || Instant::now() >= next_draw;
-                // Clocks and rates on screen move once a second even in a still meeting.
-                let stale = last_draw.elapsed() >= Duration::from_secs(1);
-                if (dirty || stale) && due && !link.busy() {
-                    // A key's answer goes out alone: video waits for the next frame.
-                    let tiles = app.meeting.peers.len() + usize::from(app.self_view.is_some());
-                    videos.cells_per_tile = if urgent {
-                        Some(0)
-                    } else {
-                        pacing.cells_per_tile(videos.mode, tiles)
-                    };
-                    videos.wanted = 0;
-                    videos.changed = 0;
-                    terminal.draw(|f| ui::draw(f, app, &mut videos))?;
-                    if !urgent {
-                        window.frames += 1;
-                        if pacing.lower_colours(videos.wanted, videos.changed, videos.mode) {
-                            videos.mode = videos.mode.lower();
-                            tracing::info!("terminal too slow for the picture: colours down to {:?}", videos.mode);
-                        }
-                        next_draw = Instant::now() + frame_interval(app.tty_rate, draw.max_tty_kbps);
-                    }
-                    last_draw = Instant::now();
-                    dirty = false;
-                    urgent = false;
-                }
-                if let Some((rate, fps)) = window.roll(&link, &pacing, videos.mode) {
-                    app.update(Action::TerminalRate(rate));
-                    app.draw_fps = fps;
-                    // Over the user's own budget with frame rate already low: fewer colours.
-                    if let Some(limit) = draw.max_tty_kbps {
-                        if rate * 8 / 1000 > limit * 2 {
-                            videos.mode = videos.mode.lower();
-                        }
-                    }
-                }
-            }
-        }
-    }
-    drop(terminal);
-    link.close();
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::panel_block;
-use crate::text::safe;
 use crate::app::App;
+use crate::text::safe;
 
 /// Hours and minutes of a message's time, in the local time of the offset given.
 fn clock(ts_ms: u64, utc_offset_secs: i64) -> String {

@@ -7,8 +7,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::panel_block;
-use crate::text::safe;
 use crate::app::App;
+use crate::text::safe;
 
 /// Draws the hands panel.
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {

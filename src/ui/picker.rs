@@ -7,8 +7,8 @@ use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::panel_block;
-use crate::text::safe;
 use crate::app::devices::DevicePicker;
+use crate::text::safe;
 
 /// Draws the picker in the middle of `area`.
 pub fn draw(frame: &mut Frame<'_>, area: Rect, picker: &DevicePicker) {

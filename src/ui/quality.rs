@@ -9,9 +9,9 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::panel_block;
-use crate::text::safe;
 use crate::app::App;
 use crate::call::stats::Quality;
+use crate::text::safe;
 
 fn colour(q: Quality) -> Color {
     match q {
@@ -53,7 +53,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
             Span::raw(format!("{} ", safe(&p.info.name))),
             Span::styled(p.quality.as_str(), Style::default().fg(colour(p.quality))),
             Span::styled(
-                if p.path.is_empty() {
+                if p.path.as_str().is_empty() {
                     String::new()
                 } else {
                     format!(" {}", p.path)

@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::text::safe;
 use crate::app::App;
+use crate::text::safe;
 
 fn flag(on: bool, name: &str) -> Span<'static> {
     if on {
@@ -26,13 +26,35 @@ fn flag(on: bool, name: &str) -> Span<'static> {
 
 /// Draws the status bar.
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let mut spans = own_state(app);
+    spans.extend(pending_connections(app));
+    spans.extend(invite(app));
+    if !app.notices.is_empty() {
+        let text = safe(&app.notices.join(" · "));
+        spans.push(Span::styled(
+            format!(" {text} "),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    spans.extend(push_to_talk(app));
+    let hints = if app.typing() {
+        " Enter send · Esc done "
+    } else {
+        " m v s h c ? q "
+    };
+    spans.push(Span::styled(hints, Style::default().fg(Color::DarkGray)));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The room, our mic, camera and screen, the signaling state and the terminal's rates.
+fn own_state(app: &App) -> Vec<Span<'static>> {
     let m = &app.meeting;
     let signaling_style = if m.connected {
         Style::default().fg(Color::Green)
     } else {
         Style::default().fg(Color::Yellow)
     };
-    let mut spans = vec![
+    vec![
         Span::styled(
             format!(" {} ", safe(&app.room)),
             Style::default().add_modifier(Modifier::BOLD),
@@ -58,62 +80,58 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             ),
             Style::default().fg(Color::DarkGray),
         ),
-    ];
-    // Long work in progress: the connections still being set up.
-    let pending: Vec<String> = m
+    ]
+}
+
+/// Long work in progress: the first connection still being set up, and how many more.
+fn pending_connections(app: &App) -> Option<Span<'static>> {
+    let pending: Vec<String> = app
+        .meeting
         .peers
         .values()
-        .filter(|p| !matches!(p.connection.as_str(), "connected"))
+        .filter(|p| p.connection != crate::call::peer::LinkState::Connected)
         .filter_map(super::video::progress)
         .collect();
-    if let Some(first) = pending.first() {
-        let more = if pending.len() > 1 {
-            format!(" (+{} more)", pending.len() - 1)
-        } else {
-            String::new()
-        };
-        spans.push(Span::styled(
-            format!(" {first}{more} "),
-            Style::default().fg(Color::Yellow),
-        ));
-    }
-    if let Some(invite) = &app.invite {
-        // Alone, the one thing to do is to ask others in; after that `?` keeps it.
-        let text = if m.peers.is_empty() {
-            format!(" others join with: {} ", safe(&invite.command))
-        } else {
-            " ? invite ".to_string()
-        };
-        spans.push(Span::styled(text, Style::default().fg(Color::Cyan)));
-    }
-    if !app.notices.is_empty() {
-        let text = safe(&app.notices.join(" · "));
-        spans.push(Span::styled(
-            format!(" {text} "),
-            Style::default().fg(Color::Yellow),
-        ));
-    }
-    // Push-to-talk: while talking, and how release is known (the status line says which).
+    let first = pending.first()?;
+    let more = if pending.len() > 1 {
+        format!(" (+{} more)", pending.len() - 1)
+    } else {
+        String::new()
+    };
+    Some(Span::styled(
+        format!(" {first}{more} "),
+        Style::default().fg(Color::Yellow),
+    ))
+}
+
+/// How others join: in full while we are alone, after that `?` keeps it.
+fn invite(app: &App) -> Option<Span<'static>> {
+    let invite = app.invite.as_ref()?;
+    let text = if app.meeting.peers.is_empty() {
+        format!(" others join with: {} ", safe(&invite.command))
+    } else {
+        " ? invite ".to_string()
+    };
+    Some(Span::styled(text, Style::default().fg(Color::Cyan)))
+}
+
+/// Push-to-talk: while talking, and how release is known (the status line says which).
+fn push_to_talk(app: &App) -> Option<Span<'static>> {
     if app.talking.is_some() {
-        spans.push(Span::styled(
+        return Some(Span::styled(
             " talking (space) ",
             Style::default().fg(Color::Black).bg(Color::Green),
         ));
-    } else if !m.mic {
-        let how = match app.ptt {
-            crate::app::PushToTalk::Release => "hold space to talk",
-            crate::app::PushToTalk::Repeat => "hold space to talk (key repeat)",
-        };
-        spans.push(Span::styled(
-            format!(" {how} "),
-            Style::default().fg(Color::DarkGray),
-        ));
     }
-    let hints = if app.typing() {
-        " Enter send · Esc done "
-    } else {
-        " m v s h c ? q "
+    if app.meeting.mic {
+        return None;
+    }
+    let how = match app.ptt {
+        crate::app::PushToTalk::Release => "hold space to talk",
+        crate::app::PushToTalk::Repeat => "hold space to talk (key repeat)",
     };
-    spans.push(Span::styled(hints, Style::default().fg(Color::DarkGray)));
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    Some(Span::styled(
+        format!(" {how} "),
+        Style::default().fg(Color::DarkGray),
+    ))
 }

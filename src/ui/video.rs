@@ -11,11 +11,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::text::safe;
-use crate::app::{App, Layout};
+use crate::app::{App, Layout, TerminalShown};
 use crate::call::mesh::PeerState;
 use crate::media::RgbFrame;
 use crate::render::{bigtext, ColorMode, HalfBlockRenderer};
+use crate::text::safe;
 
 /// One renderer per tile, remembering what it drew (for the colour tolerance).
 pub struct VideoCache {
@@ -162,18 +162,22 @@ fn draw_camera(
 /// What a tile says while the media path to a peer is being restored (ICE restarts).
 pub const RECONNECTING: &str = "reconnecting media…";
 
+use crate::call::peer::LinkState;
+
 /// Whether media from a peer once flowed and the connection is now down or being restarted.
 pub fn reconnecting(p: &PeerState) -> bool {
-    p.first_video.is_some() && p.connection != "connected"
-        || matches!(p.connection.as_str(), "failed" | "disconnected")
+    p.first_video.is_some() && p.connection != LinkState::Connected
+        || matches!(p.connection, LinkState::Failed | LinkState::Disconnected)
 }
 
 /// What is under way with a peer whose video we do not have yet.
 pub fn progress(p: &PeerState) -> Option<String> {
-    match p.connection.as_str() {
-        "connected" if p.info.cam && p.latest_video.is_none() => Some("waiting for video".into()),
-        "connected" => None,
-        "failed" | "disconnected" => Some(RECONNECTING.into()),
+    match p.connection {
+        LinkState::Connected if p.info.cam && p.latest_video.is_none() => {
+            Some("waiting for video".into())
+        }
+        LinkState::Connected => None,
+        LinkState::Failed | LinkState::Disconnected => Some(RECONNECTING.into()),
         _ if p.first_video.is_some() => Some(RECONNECTING.into()),
         _ => Some(format!(
             "negotiating with {} (ICE {})",
@@ -204,13 +208,57 @@ fn split_even(area: Rect, n: usize, direction: Direction) -> Vec<Rect> {
 
 /// Draws the video area.
 pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, cache: &mut VideoCache) {
-    let m = &app.meeting;
-    let hand_of = |id: &str| m.hands.iter().position(|h| h == id).map(|i| i + 1);
-    let mut keys = Vec::new();
-    let peers: Vec<(&String, &PeerState)> = m.peers.iter().collect();
+    let peers: Vec<(&String, &PeerState)> = app.meeting.peers.iter().collect();
+    let mut tiles = Tiles {
+        app,
+        cache,
+        keys: Vec::new(),
+    };
     if let Some(shown) = app.shown_terminal() {
-        // A shared terminal takes the large tile as text, the cameras a strip beside it
-        // (none when nobody else is here).
+        tiles.terminal_layout(f, area, &peers, &shown);
+    } else if peers.is_empty() {
+        draw_waiting(f, area, app);
+    } else {
+        tiles.camera_layout(f, area, &peers);
+        draw_self_view(f, area, app, tiles.cache, &mut tiles.keys);
+    }
+    tiles.cache.retain(&tiles.keys);
+}
+
+/// The peers' tiles as they are drawn, and the renderers they used (the rest are dropped).
+struct Tiles<'a, 'c> {
+    app: &'a App,
+    cache: &'c mut VideoCache,
+    keys: Vec<String>,
+}
+
+impl Tiles<'_, '_> {
+    /// One peer's camera tile.
+    fn camera(&mut self, f: &mut Frame<'_>, area: Rect, id: &str, p: &PeerState) {
+        let hands = &self.app.meeting.hands;
+        let hand = hands.iter().position(|h| h == id).map(|i| i + 1);
+        draw_camera(f, area, id, p, hand, self.cache, &mut self.keys);
+    }
+
+    /// `peers`' cameras one above the other in `strip`.
+    fn strip(&mut self, f: &mut Frame<'_>, strip: Rect, peers: &[(&String, &PeerState)]) {
+        for ((id, p), r) in peers
+            .iter()
+            .zip(split_even(strip, peers.len(), Direction::Vertical))
+        {
+            self.camera(f, r, id, p);
+        }
+    }
+
+    /// A shared terminal takes the large tile as text, the cameras a strip beside it (none
+    /// when nobody else is here).
+    fn terminal_layout(
+        &mut self,
+        f: &mut Frame<'_>,
+        area: Rect,
+        peers: &[(&String, &PeerState)],
+        shown: &TerminalShown,
+    ) {
         let (main, strip) = if peers.is_empty() || area.width < 70 {
             (area, None)
         } else {
@@ -220,110 +268,104 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, cache: &mut VideoCache) {
                 .split(area);
             (cols[0], Some(cols[1]))
         };
-        super::terminal::draw(f, main, app, &shown, cache.mode);
+        super::terminal::draw(f, main, self.app, shown, self.cache.mode);
         if let Some(strip) = strip {
-            for ((id, p), r) in
-                peers
-                    .iter()
-                    .zip(split_even(strip, peers.len(), Direction::Vertical))
-            {
-                draw_camera(f, r, id, p, hand_of(id), cache, &mut keys);
-            }
+            self.strip(f, strip, peers);
         }
-        cache.retain(&keys);
-        return;
     }
-    if peers.is_empty() {
-        let text = vec![
-            Line::styled(
-                format!("room {}", safe(&app.room)),
-                Style::default().add_modifier(Modifier::BOLD),
-            ),
-            Line::from(if m.connected {
-                "waiting for peers"
+
+    /// Cameras: a shared screen or the speaker large with the others in a strip, else a
+    /// grid.
+    fn camera_layout(&mut self, f: &mut Frame<'_>, area: Rect, peers: &[(&String, &PeerState)]) {
+        let app = self.app;
+        let sharer = peers
+            .iter()
+            .find(|(_, p)| p.info.screen && p.latest_screen.is_some());
+        let (main, strip) =
+            if sharer.is_some() || (app.layout == Layout::Speaker && peers.len() > 1) {
+                let cols = Split::default()
+                    .direction(Direction::Horizontal)
+                    .constraints([Constraint::Percentage(75), Constraint::Percentage(25)])
+                    .split(area);
+                (cols[0], Some(cols[1]))
             } else {
-                "connecting to server…"
-            }),
-        ];
-        let y = area.y + area.height / 2;
-        f.render_widget(
-            Paragraph::new(text).alignment(Alignment::Center),
-            Rect::new(area.x, y.saturating_sub(1), area.width, 2.min(area.height)),
-        );
-        cache.retain(&keys);
-        return;
-    }
-    let sharer = peers
-        .iter()
-        .find(|(_, p)| p.info.screen && p.latest_screen.is_some());
-    let (main, strip) = if sharer.is_some() || (app.layout == Layout::Speaker && peers.len() > 1) {
-        let cols = Split::default()
-            .direction(Direction::Horizontal)
-            .constraints([Constraint::Percentage(75), Constraint::Percentage(25)])
-            .split(area);
-        (cols[0], Some(cols[1]))
-    } else {
-        (area, None)
-    };
-    match (sharer, strip) {
-        (Some((id, p)), Some(strip)) => {
-            let block = Block::default()
-                .borders(Borders::ALL)
-                .border_style(Style::default().fg(Color::Cyan))
-                .title(Line::from(format!(
-                    " {} is sharing their screen ",
-                    safe(&p.info.name)
-                )));
-            let inner = block.inner(main);
-            f.render_widget(block, main);
-            if let Some(screen) = &p.latest_screen {
-                let key = format!("screen-{id}");
-                cache.render(&key, screen, inner, f);
-                keys.push(key);
+                (area, None)
+            };
+        match (sharer, strip) {
+            (Some((id, p)), Some(strip)) => {
+                self.screen(f, main, id, p);
+                self.strip(f, strip, peers);
             }
-            for ((id, p), r) in
-                peers
+            (None, Some(strip)) => {
+                // Speaker layout: whoever is talking large (see `App::follow_speaker`), the
+                // rest in the strip.
+                let large = app.main_speaker().unwrap_or_default();
+                let at = peers.iter().position(|(id, _)| *id == large).unwrap_or(0);
+                let (id, p) = peers[at];
+                self.camera(f, main, id, p);
+                let rest: Vec<_> = peers
                     .iter()
-                    .zip(split_even(strip, peers.len(), Direction::Vertical))
-            {
-                draw_camera(f, r, id, p, hand_of(id), cache, &mut keys);
+                    .enumerate()
+                    .filter(|(i, _)| *i != at)
+                    .map(|(_, peer)| *peer)
+                    .collect();
+                self.strip(f, strip, &rest);
             }
+            _ => self.grid(f, main, peers),
         }
-        (None, Some(strip)) => {
-            // Speaker layout: whoever is talking large (see `App::follow_speaker`), the
-            // rest in the strip.
-            let large = app.main_speaker().unwrap_or_default();
-            let at = peers.iter().position(|(id, _)| *id == large).unwrap_or(0);
-            let (id, p) = peers[at];
-            draw_camera(f, main, id, p, hand_of(id), cache, &mut keys);
-            let rest: Vec<_> = peers
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != at)
-                .map(|(_, peer)| *peer)
-                .collect();
-            for ((id, p), r) in rest
-                .iter()
-                .zip(split_even(strip, rest.len(), Direction::Vertical))
-            {
-                draw_camera(f, r, id, p, hand_of(id), cache, &mut keys);
-            }
+    }
+
+    /// A peer's shared screen in the large tile.
+    fn screen(&mut self, f: &mut Frame<'_>, main: Rect, id: &str, p: &PeerState) {
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(Style::default().fg(Color::Cyan))
+            .title(Line::from(format!(
+                " {} is sharing their screen ",
+                safe(&p.info.name)
+            )));
+        let inner = block.inner(main);
+        f.render_widget(block, main);
+        if let Some(screen) = &p.latest_screen {
+            let key = format!("screen-{id}");
+            self.cache.render(&key, screen, inner, f);
+            self.keys.push(key);
         }
-        _ => {
-            let (rows, cols) = grid_shape(peers.len());
-            let mut i = 0;
-            for row in split_even(main, rows, Direction::Vertical) {
-                let in_row = cols.min(peers.len() - i);
-                for cell in split_even(row, in_row, Direction::Horizontal) {
-                    let (id, p) = peers[i];
-                    draw_camera(f, cell, id, p, hand_of(id), cache, &mut keys);
-                    i += 1;
-                }
+    }
+
+    /// Every camera in a grid as square as the tiles allow.
+    fn grid(&mut self, f: &mut Frame<'_>, main: Rect, peers: &[(&String, &PeerState)]) {
+        let (rows, cols) = grid_shape(peers.len());
+        let mut i = 0;
+        for row in split_even(main, rows, Direction::Vertical) {
+            let in_row = cols.min(peers.len() - i);
+            for cell in split_even(row, in_row, Direction::Horizontal) {
+                let (id, p) = peers[i];
+                self.camera(f, cell, id, p);
+                i += 1;
             }
         }
     }
-    draw_self_view(f, area, app, cache, &mut keys);
-    cache.retain(&keys);
+}
+
+/// Nobody else here yet: the room's name and what we wait for.
+fn draw_waiting(f: &mut Frame<'_>, area: Rect, app: &App) {
+    let text = vec![
+        Line::styled(
+            format!("room {}", safe(&app.room)),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        Line::from(if app.meeting.connected {
+            "waiting for peers"
+        } else {
+            "connecting to server…"
+        }),
+    ];
+    let y = area.y + area.height / 2;
+    f.render_widget(
+        Paragraph::new(text).alignment(Alignment::Center),
+        Rect::new(area.x, y.saturating_sub(1), area.width, 2.min(area.height)),
+    );
 }
 
 /// Our own camera, small, in the bottom-right corner of the video area.
@@ -388,17 +430,21 @@ mod reconnect_tests {
     #[test]
     fn a_tile_says_when_its_media_is_being_restored() {
         let mut p = PeerState::new_for_tests(PeerInfo::new("b", "bob"));
-        p.connection = "connecting".into();
+        p.connection = LinkState::Connecting;
         assert!(
             !reconnecting(&p),
             "a first connection is not a reconnection"
         );
         assert!(progress(&p).is_some_and(|s| s.starts_with("negotiating")));
-        p.connection = "connected".into();
+        p.connection = LinkState::Connected;
         p.first_video = Some(std::time::Instant::now());
         assert!(!reconnecting(&p));
-        for state in ["disconnected", "failed", "connecting"] {
-            p.connection = state.into();
+        for state in [
+            LinkState::Disconnected,
+            LinkState::Failed,
+            LinkState::Connecting,
+        ] {
+            p.connection = state;
             assert!(reconnecting(&p), "{state}");
             assert_eq!(progress(&p).as_deref(), Some(RECONNECTING));
             let title = tile_title(&p, None).to_string();

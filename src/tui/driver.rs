@@ -1,0 +1,390 @@
+//! The driver's loop: it sleeps until something happens (a key or another terminal event, a
+//! change of the meeting, a frame through the terminal, a resize) or until a deadline that
+//! what is on screen sets, then hands what happened to the app and draws when due.
+//!
+//! Time alone moves little on screen: the clock and rates once a second, the microphone's
+//! meter and our own picture while they run, and the app's own timers just after a key. So a
+//! still meeting wakes the driver about once a second.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::keys::{self, KeyBell};
+use super::{ring, DrawOptions, Window};
+use crate::app::{Action, App, Effect, ProcessingView};
+use crate::call::mesh::{Mesh, MeshState};
+use crate::media::RgbFrame;
+use crate::term::LeanBackend;
+use crate::ttylink::{frame_interval, LinkWriter, Pacing, TtyLink};
+use crate::ui::{self, VideoCache};
+
+/// How often the screen is drawn at least, for the clock and the rates on it, and how often a
+/// still meeting samples what it polls.
+const STILL_TICK: Duration = Duration::from_secs(1);
+/// How long after a key the app's timers (Esc's wait, push-to-talk's repeat) are followed at
+/// frame rate.
+const AFTER_KEY: Duration = Duration::from_secs(2);
+
+/// Runs the screen until the user leaves.
+pub async fn drive(
+    app: &mut App,
+    mesh: &Mesh,
+    draw: &DrawOptions,
+    notices: Vec<String>,
+) -> anyhow::Result<()> {
+    let (tx, rx) = mpsc::unbounded_channel::<Action>();
+    let bell = keys::start(tx.clone())?;
+    let writer_bell = bell.try_clone()?;
+    // Frames go out through a writer thread that times each one (see `ttylink`).
+    let link = TtyLink::start(move || writer_bell.ring())?;
+    let mut terminal = Terminal::new(LeanBackend::new(link.writer()))?;
+    terminal.clear()?;
+    let mut wakes = Wakes {
+        actions: rx,
+        meeting: mesh.subscribe(),
+        meeting_open: true,
+        through: link.through(),
+        resized: signal(SignalKind::window_change()).ok(),
+        bell,
+    };
+    let mut screen = Screen::new(app, mesh, draw, &link, tx);
+    for n in notices {
+        screen.app.update(Action::Notice(n));
+    }
+    while !screen.quit {
+        let now = Instant::now();
+        let wait = screen.wait(now);
+        let listen = !screen.meeting_pending;
+        match wakes.next(wait, screen.waits_for_frame(), listen).await {
+            Wake::Action(action) => screen.on_action(action, now),
+            Wake::Meeting => {
+                screen.meeting_pending = true;
+                screen.dirty = true;
+            }
+            Wake::Closed => break,
+            Wake::Other => {}
+        }
+        // The meeting is copied only when a frame can show it, at most once a frame.
+        if screen.meeting_pending && screen.can_draw() {
+            screen.take_meeting(&mut wakes.meeting);
+        }
+        screen.sample();
+        screen.draw_if_due(&mut terminal)?;
+        screen.roll_window();
+    }
+    drop(terminal);
+    link.close();
+    Ok(())
+}
+
+/// What woke the driver.
+enum Wake {
+    /// Something for the app: a key, focus, a resize, found devices.
+    Action(Action),
+    /// The meeting changed.
+    Meeting,
+    /// Nothing sends actions any more.
+    Closed,
+    /// A deadline, a frame through, a resize passed on to the key reader.
+    Other,
+}
+
+/// The driver's event sources.
+struct Wakes {
+    /// Actions from the key reader and from device searches.
+    actions: mpsc::UnboundedReceiver<Action>,
+    /// The meeting.
+    meeting: watch::Receiver<MeshState>,
+    /// Whether the mesh still publishes the meeting.
+    meeting_open: bool,
+    /// Signalled when a frame got through the terminal.
+    through: Arc<Notify>,
+    /// Window-size changes, which crossterm learns through its own signal pipe; `None`
+    /// when they cannot be watched.
+    resized: Option<Signal>,
+    /// Wakes the key reader to read crossterm's news.
+    bell: KeyBell,
+}
+
+impl Wakes {
+    /// Sleeps until the next event or `wait`; `frame` also wakes for a frame getting
+    /// through, `meeting` for a change of the meeting.
+    async fn next(&mut self, wait: Duration, frame: bool, meeting: bool) -> Wake {
+        let listen = meeting && self.meeting_open;
+        let changed = self.meeting.changed();
+        let resized = async {
+            match &mut self.resized {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            action = self.actions.recv() => match action {
+                Some(action) => Wake::Action(action),
+                None => Wake::Closed,
+            },
+            open = changed, if listen => {
+                self.meeting_open = open.is_ok();
+                Wake::Meeting
+            }
+            _ = self.through.notified(), if frame => Wake::Other,
+            _ = resized => {
+                self.bell.ring();
+                Wake::Other
+            }
+            _ = tokio::time::sleep(wait) => Wake::Other,
+        }
+    }
+}
+
+/// The app, what draws it and when it last did.
+struct Screen<'a> {
+    app: &'a mut App,
+    mesh: &'a Mesh,
+    draw: &'a DrawOptions,
+    link: &'a TtyLink,
+    /// For device searches to send what they found.
+    actions: mpsc::UnboundedSender<Action>,
+    videos: VideoCache,
+    pacing: Pacing,
+    window: Window,
+    /// When the next video frame may be drawn.
+    next_draw: Instant,
+    last_draw: Instant,
+    /// When what is polled was last looked at.
+    last_sample: Instant,
+    /// Whether the meeting changed since the app last saw it.
+    meeting_pending: bool,
+    /// When the last key came.
+    last_key: Option<Instant>,
+    /// Whether the screen is out of date.
+    dirty: bool,
+    /// Whether a key is waiting to be seen (drawn before anything else, video held back).
+    urgent: bool,
+    quit: bool,
+}
+
+impl<'a> Screen<'a> {
+    fn new(
+        app: &'a mut App,
+        mesh: &'a Mesh,
+        draw: &'a DrawOptions,
+        link: &'a TtyLink,
+        actions: mpsc::UnboundedSender<Action>,
+    ) -> Screen<'a> {
+        let thin =
+            crate::media::soundlink::this_sound_link() == crate::media::soundlink::SoundLink::Thin;
+        let now = Instant::now();
+        Screen {
+            videos: VideoCache::new(draw.colors, draw.tolerance),
+            pacing: Pacing::new(std::env::var_os("SSH_CONNECTION").is_some())
+                .with_sound_on_link(thin),
+            window: Window::new(link),
+            app,
+            mesh,
+            draw,
+            link,
+            actions,
+            next_draw: now,
+            last_draw: now,
+            last_sample: now,
+            last_key: None,
+            meeting_pending: true,
+            dirty: true,
+            urgent: false,
+            quit: false,
+        }
+    }
+
+    /// Carries out what the app asked for.
+    fn carry(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Mesh(c) => self.mesh.command(c),
+                Effect::FindDevices => {
+                    let tx = self.actions.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = tx.send(Action::Devices(crate::app::devices::FoundDevices::find()));
+                    });
+                }
+                Effect::Notify { title, body } => {
+                    self.link.send_raw(ring(&title, &body, self.draw.notify))
+                }
+                Effect::Quit => self.quit = true,
+            }
+        }
+    }
+
+    fn on_action(&mut self, action: Action, now: Instant) {
+        let key = matches!(action, Action::Key(_) | Action::Space { .. });
+        let effects = self.app.update(action);
+        self.carry(effects);
+        self.dirty = true;
+        self.urgent |= key;
+        if key {
+            self.last_key = Some(now);
+        }
+    }
+
+    /// Hands the app a copy of the meeting as it is now.
+    fn take_meeting(&mut self, meeting: &mut watch::Receiver<MeshState>) {
+        self.meeting_pending = false;
+        let state = meeting.borrow_and_update().clone();
+        let effects = self.app.update(Action::Meeting(Box::new(state)));
+        self.carry(effects);
+        self.dirty = true;
+    }
+
+    /// Whether time moves something on screen faster than once a second: our camera or
+    /// microphone running, someone speaking (the speaker layout follows them), a key just
+    /// pressed (the app's timers).
+    fn live(&self, now: Instant) -> bool {
+        let app = &*self.app;
+        app.meeting.cam
+            || app.meeting.mic
+            || app.self_view.is_some()
+            || app.mic_level > 0.0
+            || app.meeting.peers.values().any(|p| p.speaking())
+            || self
+                .last_key
+                .is_some_and(|k| now.saturating_duration_since(k) < AFTER_KEY)
+    }
+
+    /// Whether the driver waits for the frame in flight to draw the next one.
+    fn waits_for_frame(&self) -> bool {
+        self.dirty && self.link.busy()
+    }
+
+    /// Whether a frame may be drawn now: one is due and none is on its way.
+    fn can_draw(&self) -> bool {
+        (self.urgent || Instant::now() >= self.next_draw) && !self.link.busy()
+    }
+
+    /// How long the driver may sleep when nothing happens.
+    fn wait(&self, now: Instant) -> Duration {
+        let busy = self.link.busy();
+        if self.urgent && !busy {
+            return Duration::ZERO;
+        }
+        let sample_every = if self.live(now) {
+            frame_interval(self.app.tty_rate, self.draw.max_tty_kbps)
+        } else {
+            STILL_TICK
+        };
+        let mut at = (self.last_sample + sample_every)
+            .min(self.last_draw + STILL_TICK)
+            .min(self.window.start + STILL_TICK);
+        if self.dirty && !busy {
+            at = at.min(self.next_draw);
+        }
+        at.saturating_duration_since(now)
+    }
+
+    /// Looks at what the mesh does not announce (the microphone's level, the audio
+    /// processing, our own picture) and lets the app's timers run.
+    fn sample(&mut self) {
+        let now = Instant::now();
+        self.last_sample = now;
+        for drained in self.link.drained() {
+            self.pacing.on_drained(drained);
+        }
+        let app = &mut *self.app;
+        let level = self.mesh.mic_level();
+        if (level - app.mic_level).abs() > 0.002 {
+            app.update(Action::MicLevel(level));
+            self.dirty = true;
+        }
+        let (features, figures) = self.mesh.audio_processing();
+        let view = ProcessingView::of(features, &figures);
+        if app.processing != Some(view) {
+            app.update(Action::Processing(view));
+            self.dirty = true;
+        }
+        self.dirty |= app.follow_speaker(now);
+        let ticked = app.update(Action::Tick(now));
+        self.dirty |= !ticked.is_empty();
+        let view = self.mesh.self_view();
+        if !same_picture(&view, &app.self_view) {
+            app.update(Action::SelfView(view));
+            self.dirty = true;
+        }
+        self.carry(ticked);
+    }
+
+    /// Draws when the screen is out of date (or a second old), a frame is due and none is on
+    /// its way.
+    fn draw_if_due(
+        &mut self,
+        terminal: &mut Terminal<LeanBackend<LinkWriter>>,
+    ) -> anyhow::Result<()> {
+        // Clocks and rates on screen move once a second even in a still meeting.
+        let stale = self.last_draw.elapsed() >= STILL_TICK;
+        if !((self.dirty || stale) && self.can_draw()) {
+            return Ok(());
+        }
+        // A key's answer goes out alone: video waits for the next frame.
+        let tiles = self.app.meeting.peers.len() + usize::from(self.app.self_view.is_some());
+        self.videos.cells_per_tile = if self.urgent {
+            Some(0)
+        } else {
+            self.pacing.cells_per_tile(self.videos.mode, tiles)
+        };
+        self.videos.wanted = 0;
+        self.videos.changed = 0;
+        terminal.draw(|f| ui::draw(f, self.app, &mut self.videos))?;
+        if !self.urgent {
+            self.after_video_frame();
+        }
+        self.last_draw = Instant::now();
+        self.dirty = false;
+        self.urgent = false;
+        Ok(())
+    }
+
+    /// Counts a drawn video frame, lowers colours when the terminal keeps falling behind,
+    /// and sets when the next may go.
+    fn after_video_frame(&mut self) {
+        let videos = &mut self.videos;
+        self.window.frames += 1;
+        if self
+            .pacing
+            .lower_colours(videos.wanted, videos.changed, videos.mode)
+        {
+            videos.mode = videos.mode.lower();
+            tracing::info!(
+                "terminal too slow for the picture: colours down to {:?}",
+                videos.mode
+            );
+        }
+        self.next_draw = Instant::now() + frame_interval(self.app.tty_rate, self.draw.max_tty_kbps);
+    }
+
+    /// Once a second: the rates on screen, and fewer colours over the user's own budget.
+    fn roll_window(&mut self) {
+        let Some((rate, fps)) = self.window.roll(self.link, &self.pacing, self.videos.mode) else {
+            return;
+        };
+        self.app.update(Action::TerminalRate(rate));
+        self.app.draw_fps = fps;
+        // Over the user's own budget with frame rate already low: fewer colours.
+        if let Some(limit) = self.draw.max_tty_kbps {
+            if rate * 8 / 1000 > limit * 2 {
+                self.videos.mode = self.videos.mode.lower();
+            }
+        }
+    }
+}
+
+/// Whether two optional pictures are the same one.
+fn same_picture(a: &Option<Arc<RgbFrame>>, b: &Option<Arc<RgbFrame>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
