@@ -256,6 +256,8 @@ impl SignalingClient {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The client's task: connects, runs a session, and after an abnormal end waits out the
+/// backoff and connects again, until we leave or a reconnect would not help.
 async fn drive(
     params: JoinParams,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -270,22 +272,8 @@ async fn drive(
         }
     };
     loop {
-        // A server that accepts the connection but never answers must not hang us.
-        let connecting = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async_tls_with_config(
-                &params.url,
-                None,
-                false,
-                Some(tokio_tungstenite::Connector::Rustls(Arc::clone(&tls))),
-            ),
-        );
-        let ended = match connecting.await.unwrap_or_else(|_| {
-            Err(tokio_tungstenite::tungstenite::Error::Io(
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s"),
-            ))
-        }) {
-            Ok((socket, _)) => session(&params, socket, &mut commands, &events, &mut carried).await,
+        let ended = match connect(&params, &tls).await {
+            Ok(socket) => session(&params, socket, &mut commands, &events, &mut carried).await,
             Err(e) => {
                 // An untrusted certificate will be untrusted next time too: say why, stop.
                 if let Some(reason) = crate::tls::certificate_problem(&e, &params.url, &params.tls)
@@ -318,23 +306,58 @@ async fn drive(
         {
             return;
         }
-        // Keep queueing while waiting; a leave ends everything.
-        let sleep = tokio::time::sleep(delay);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                _ = &mut sleep => break,
-                command = commands.recv() => match command {
-                    Some(Command::Send(m)) => {
-                        tracing::debug!("queued while down");
-                        carried.queue.push(m)
-                    }
-                    Some(Command::Leave) | None => {
-                        let _ = events.send(SignalingEvent::Stopped { reason: "left".into() });
-                        return;
-                    }
-                },
-            }
+        if !wait_to_reconnect(delay, &mut commands, &events, &mut carried).await {
+            return;
+        }
+    }
+}
+
+/// Opens the WebSocket, within [`CONNECT_TIMEOUT`]: a server that accepts the connection but
+/// never answers must not hang us.
+async fn connect(
+    params: &JoinParams,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let connecting = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_tls_with_config(
+            &params.url,
+            None,
+            false,
+            Some(tokio_tungstenite::Connector::Rustls(Arc::clone(tls))),
+        ),
+    );
+    match connecting.await {
+        Ok(result) => result.map(|(socket, _)| socket),
+        Err(_) => Err(tokio_tungstenite::tungstenite::Error::Io(
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s"),
+        )),
+    }
+}
+
+/// Waits `delay` before reconnecting, queueing what is sent meanwhile. False when we left
+/// (a leave ends everything).
+async fn wait_to_reconnect(
+    delay: Duration,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::UnboundedSender<SignalingEvent>,
+    carried: &mut Carried,
+) -> bool {
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            _ = &mut sleep => return true,
+            command = commands.recv() => match command {
+                Some(Command::Send(m)) => {
+                    tracing::debug!("queued while down");
+                    carried.queue.push(m)
+                }
+                Some(Command::Leave) | None => {
+                    let _ = events.send(SignalingEvent::Stopped { reason: "left".into() });
+                    return false;
+                }
+            },
         }
     }
 }
@@ -342,201 +365,240 @@ async fn drive(
 /// What outlives one connection.
 #[derive(Default)]
 struct Carried {
+    /// The delay before the next reconnect, reset once joined.
     backoff: Backoff,
+    /// What was sent while down or joining, for the next join.
     queue: OutgoingQueue,
+    /// The server's token that resumes our seat.
     resume_token: Option<String>,
+    /// Chat we sent that the room has not relayed back yet.
     unconfirmed: UnconfirmedChats,
     /// Our id in the room, once joined.
     me: Option<String>,
 }
 
+/// What one read from the socket gave, the silence limit included.
+type Read = Result<
+    Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    tokio::time::error::Elapsed,
+>;
+
 /// One connection: join (or resume), then pump messages until it ends.
 async fn session(
     params: &JoinParams,
-    mut socket: Socket,
+    socket: Socket,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     events: &mpsc::UnboundedSender<SignalingEvent>,
     carried: &mut Carried,
 ) -> Result<Ended, String> {
-    let Carried {
-        queue,
-        resume_token,
-        backoff,
-        unconfirmed,
-        me,
-    } = carried;
+    let mut session = Session {
+        socket,
+        events,
+        carried,
+        joined: false,
+    };
     let join = ClientMessage::Join {
         room: params.room.clone(),
         name: params.name.clone(),
         secret: params.secret.clone(),
         token: params.token.clone(),
-        resume: resume_token.clone(),
+        resume: session.carried.resume_token.clone(),
         client: Some(concat!("termmeet/", env!("CARGO_PKG_VERSION")).into()),
     };
-    socket
+    session
+        .socket
         .send(Message::Text(join.to_json().into()))
         .await
         .map_err(|e| e.to_string())?;
-    let mut joined = false;
     loop {
-        tokio::select! {
-            frame = tokio::time::timeout(SILENCE_LIMIT, socket.next()) => {
-                let frame = match frame {
-                    Err(_) => return Ok(Ended::Lost),
-                    Ok(None) => return Ok(Ended::Lost),
-                    Ok(Some(Err(e))) => return Err(e.to_string()),
-                    Ok(Some(Ok(f))) => f,
-                };
-                let text = match frame {
-                    Message::Text(t) => t,
-                    Message::Close(frame) => {
-                        let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                        return Ok(Ended::Closed(code));
-                    }
-                    _ => continue,
-                };
-                let message = match ServerMessage::parse(text.as_str()) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::warn!("ignoring a server message that does not parse: {e}");
-                        continue;
-                    }
-                };
-                if let ServerMessage::Peers { resume_token: token, resume_failed, you, chat_history, .. } = &message {
-                    let resumed = resume_token.is_some() && !resume_failed;
-                    *resume_token = Some(token.clone());
-                    let lost = unconfirmed.lost(chat_history, &you.id, me.as_deref());
-                    *me = Some(you.id.clone());
-                    joined = true;
-                    backoff.reset();
-                    let _ = events.send(SignalingEvent::Connected { resumed });
-                    let _ = events.send(SignalingEvent::Message(message));
-                    tracing::debug!(resumed, queued = queue.len(), lost = lost.len(), "joined");
-                    if !lost.is_empty() {
-                        tracing::info!("sending {} chat message(s) again that the server never got", lost.len());
-                    }
-                    let again = lost.into_iter().map(|text| ClientMessage::Chat { text });
-                    let mut outgoing: VecDeque<ClientMessage> = again.chain(queue.drain()).collect();
-                    while let Some(m) = outgoing.pop_front() {
-                        if socket.send(Message::Text(m.to_json().into())).await.is_err() {
-                            // Down again: what was not sent waits for the next connection.
-                            queue.push(m);
-                            for rest in outgoing {
-                                queue.push(rest);
-                            }
-                            return Ok(Ended::Lost);
-                        }
-                        if let ClientMessage::Chat { text } = &m {
-                            unconfirmed.sent(text);
-                        }
-                    }
-                    continue;
-                }
-                if let ServerMessage::Chat(m) = &message {
-                    if me.as_deref() == Some(m.from.as_str()) {
-                        unconfirmed.confirmed(&m.text);
-                    }
-                }
-                if let ServerMessage::Error { code, message: text, .. } = &message {
-                    use termmeet_signaling::protocol::ErrorCode;
-                    if !joined && matches!(code, ErrorCode::BadSecret | ErrorCode::RoomFull | ErrorCode::BadField | ErrorCode::BadToken | ErrorCode::TokenExpired | ErrorCode::TooManyConnections) {
-                        let _ = events.send(SignalingEvent::Stopped { reason: format!("{code}: {text}") });
-                        let _ = socket.close(None).await;
-                        return Ok(Ended::Left);
-                    }
-                }
-                if events.send(SignalingEvent::Message(message)).is_err() {
-                    return Ok(Ended::Left);
-                }
+        let ended = tokio::select! {
+            frame = tokio::time::timeout(SILENCE_LIMIT, session.socket.next()) => {
+                session.on_read(frame).await
             }
-            command = commands.recv() => match command {
-                Some(Command::Send(m)) if joined => {
-                    if socket.send(Message::Text(m.to_json().into())).await.is_err() {
-                        queue.push(m);
-                        return Ok(Ended::Lost);
-                    }
-                    if let ClientMessage::Chat { text } = &m {
-                        unconfirmed.sent(text);
-                    }
+            command = commands.recv() => session.on_command(command).await.map(Ok),
+        };
+        if let Some(ended) = ended {
+            return ended;
+        }
+    }
+}
+
+/// One connection while it lasts.
+struct Session<'a> {
+    /// The WebSocket to the server.
+    socket: Socket,
+    /// Where the client's events go.
+    events: &'a mpsc::UnboundedSender<SignalingEvent>,
+    /// What outlives this connection.
+    carried: &'a mut Carried,
+    /// Whether the server answered our join with `peers`.
+    joined: bool,
+}
+
+impl Session<'_> {
+    /// Handles one read from the server; `Some` ends the connection.
+    async fn on_read(&mut self, frame: Read) -> Option<Result<Ended, String>> {
+        let frame = match frame {
+            Err(_) => return Some(Ok(Ended::Lost)),
+            Ok(None) => return Some(Ok(Ended::Lost)),
+            Ok(Some(Err(e))) => return Some(Err(e.to_string())),
+            Ok(Some(Ok(f))) => f,
+        };
+        let text = match frame {
+            Message::Text(t) => t,
+            Message::Close(frame) => {
+                let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                return Some(Ok(Ended::Closed(code)));
+            }
+            _ => return None,
+        };
+        let message = match ServerMessage::parse(text.as_str()) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("ignoring a server message that does not parse: {e}");
+                return None;
+            }
+        };
+        self.on_message(message).await.map(Ok)
+    }
+
+    /// Handles one server message: `peers` joins us, our own chat coming back confirms it,
+    /// an error refusing the join stops the client, and everything goes on as an event.
+    async fn on_message(&mut self, message: ServerMessage) -> Option<Ended> {
+        if matches!(message, ServerMessage::Peers { .. }) {
+            return self.on_joined(message).await;
+        }
+        if let ServerMessage::Chat(m) = &message {
+            if self.carried.me.as_deref() == Some(m.from.as_str()) {
+                self.carried.unconfirmed.confirmed(&m.text);
+            }
+        }
+        if let ServerMessage::Error {
+            code,
+            message: text,
+            ..
+        } = &message
+        {
+            if !self.joined && refuses_the_join(*code) {
+                let _ = self.events.send(SignalingEvent::Stopped {
+                    reason: format!("{code}: {text}"),
+                });
+                let _ = self.socket.close(None).await;
+                return Some(Ended::Left);
+            }
+        }
+        if self.events.send(SignalingEvent::Message(message)).is_err() {
+            return Some(Ended::Left);
+        }
+        None
+    }
+
+    /// `peers`: joined (or resumed). Keeps the resume token and our id, then sends the chat
+    /// the room's history lacks and what was queued.
+    async fn on_joined(&mut self, message: ServerMessage) -> Option<Ended> {
+        let ServerMessage::Peers {
+            resume_token: token,
+            resume_failed,
+            you,
+            chat_history,
+            ..
+        } = &message
+        else {
+            return None;
+        };
+        let carried = &mut *self.carried;
+        let resumed = carried.resume_token.is_some() && !resume_failed;
+        carried.resume_token = Some(token.clone());
+        let lost = carried
+            .unconfirmed
+            .lost(chat_history, &you.id, carried.me.as_deref());
+        carried.me = Some(you.id.clone());
+        self.joined = true;
+        carried.backoff.reset();
+        let queued = carried.queue.len();
+        let _ = self.events.send(SignalingEvent::Connected { resumed });
+        let _ = self.events.send(SignalingEvent::Message(message));
+        tracing::debug!(resumed, queued, lost = lost.len(), "joined");
+        if !lost.is_empty() {
+            tracing::info!(
+                "sending {} chat message(s) again that the server never got",
+                lost.len()
+            );
+        }
+        let again = lost.into_iter().map(|text| ClientMessage::Chat { text });
+        let outgoing: VecDeque<ClientMessage> = again.chain(self.carried.queue.drain()).collect();
+        self.send_all(outgoing).await
+    }
+
+    /// Sends messages in order; if the connection fails, what was not sent waits for the next
+    /// one and the connection ends.
+    async fn send_all(&mut self, mut outgoing: VecDeque<ClientMessage>) -> Option<Ended> {
+        while let Some(m) = outgoing.pop_front() {
+            if self.send(m).await.is_err() {
+                for rest in outgoing {
+                    self.carried.queue.push(rest);
                 }
-                Some(Command::Send(m)) => {
-                    tracing::debug!("queued while joining");
-                    queue.push(m)
-                }
-                Some(Command::Leave) | None => {
-                    let _ = socket.send(Message::Text(ClientMessage::Leave {}.to_json().into())).await;
-                    let _ = socket.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "left".into() })).await;
-                    return Ok(Ended::Left);
-                }
+                return Some(Ended::Lost);
+            }
+        }
+        None
+    }
+
+    /// Sends one message, remembering chat until the room relays it back; a message that
+    /// could not be sent is queued for the next connection.
+    async fn send(&mut self, m: ClientMessage) -> Result<(), ()> {
+        if self
+            .socket
+            .send(Message::Text(m.to_json().into()))
+            .await
+            .is_err()
+        {
+            self.carried.queue.push(m);
+            return Err(());
+        }
+        if let ClientMessage::Chat { text } = &m {
+            self.carried.unconfirmed.sent(text);
+        }
+        Ok(())
+    }
+
+    /// Handles one command of ours: sent once joined, queued while joining; a leave (or
+    /// the client dropped) says goodbye and ends the connection.
+    async fn on_command(&mut self, command: Option<Command>) -> Option<Ended> {
+        match command {
+            Some(Command::Send(m)) if self.joined => self.send(m).await.err().map(|()| Ended::Lost),
+            Some(Command::Send(m)) => {
+                tracing::debug!("queued while joining");
+                self.carried.queue.push(m);
+                None
+            }
+            Some(Command::Leave) | None => {
+                let leave = ClientMessage::Leave {}.to_json();
+                let _ = self.socket.send(Message::Text(leave.into())).await;
+                let close = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "left".into(),
+                };
+                let _ = self.socket.close(Some(close)).await;
+                Some(Ended::Left)
             }
         }
     }
+}
+
+/// Errors that refuse our join for a reason that trying again would not change.
+fn refuses_the_join(code: termmeet_signaling::protocol::ErrorCode) -> bool {
+    use termmeet_signaling::protocol::ErrorCode;
+    matches!(
+        code,
+        ErrorCode::BadSecret
+            | ErrorCode::RoomFull
+            | ErrorCode::BadField
+            | ErrorCode::BadToken
+            | ErrorCode::TokenExpired
+            | ErrorCode::TooManyConnections
+    )
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_thirty_seconds_with_jitter() {
-        let mut b = Backoff::default();
-        let delays: Vec<u64> = (0..8)
-            .map(|_| b.next_delay(0.5).as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
-        let mut low = Backoff::default();
-        assert_eq!(low.next_delay(0.0), Duration::from_millis(800));
-        let mut high = Backoff::default();
-        assert_eq!(high.next_delay(1.0), Duration::from_millis(1200));
-        b.reset();
-        assert_eq!(b.next_delay(0.5), Duration::from_secs(1));
-    }
-
-    #[test]
-    fn chat_the_server_never_got_is_sent_again_after_a_resume() {
-        use termmeet_signaling::protocol::ChatMessage;
-        let said = |from: &str, text: &str| ChatMessage {
-            from: from.into(),
-            name: "me".into(),
-            text: text.into(),
-            ts: 0,
-            seq: 0,
-        };
-        let mut u = UnconfirmedChats::default();
-        u.sent("confirmed");
-        u.sent(" in history \u{1b}[2J");
-        u.sent("lost");
-        u.sent("");
-        u.confirmed("confirmed");
-        assert_eq!(u.len(), 2);
-        // The server kept "in history" (stripped and trimmed) but never got "lost".
-        let history = [said("old-id", "in history"), said("someone", "lost")];
-        assert_eq!(u.lost(&history, "new-id", Some("old-id")), vec!["lost"]);
-        assert!(u.is_empty());
-    }
-
-    #[test]
-    fn queue_keeps_the_newest_hundred() {
-        let mut q = OutgoingQueue::default();
-        for i in 0..130 {
-            q.push(ClientMessage::Chat {
-                text: format!("m{i}"),
-            });
-        }
-        assert_eq!(q.len(), QUEUE_LIMIT);
-        assert_eq!(q.dropped, 30);
-        let drained = q.drain();
-        assert_eq!(drained[0], ClientMessage::Chat { text: "m30".into() });
-        assert!(q.is_empty());
-    }
-
-    #[test]
-    fn reconnects_only_after_abnormal_ends() {
-        assert!(reconnect_after(&Ended::Lost));
-        assert!(reconnect_after(&Ended::Closed(1001)));
-        assert!(reconnect_after(&Ended::Closed(1006)));
-        assert!(!reconnect_after(&Ended::Closed(1000)));
-        assert!(!reconnect_after(&Ended::Closed(1008)));
-        assert!(!reconnect_after(&Ended::Left));
-    }
-}
+mod tests;
