@@ -570,7 +570,11 @@ fn word_positions(c: &[char], word: &str) -> Vec<usize> {
     let ident = |ch: Option<&char>| ch.is_some_and(|ch| ch.is_alphanumeric() || *ch == '_');
     (0..c.len().saturating_sub(w.len() - 1))
         .filter(|&i| c[i..i + w.len()] == w[..])
-        .filter(|&i| !(i > 0 && ident(c.get(i - 1))) && !ident(c.get(i + w.len())))
+        .filter(|&i| {
+            let before = i > 0 && ident(c.get(i - 1));
+            let after = ident(c.get(i + w.len()));
+            !before && !after
+        })
         .collect()
 }
 
