@@ -1,6 +1,6 @@
 //! termmeet: video meetings in a terminal.
 //!
-//! The crate is layered as `DESIGN.md` describes: [`media`] (sources, codecs, playback) and
+//! The crate is layered as `docs/design.md` describes: [`media`] (sources, codecs, playback) and
 //! [`render`] (frames to half-block cells) know nothing of peers or the UI; [`play`] drives
 //! them to play a clip in the terminal.
 

@@ -177,7 +177,7 @@ enum Command {
         )]
         args: Vec<String>,
     },
-    /// Join a meeting with no UI and follow a script (see SCRIPT.md): for tests, bots and
+    /// Join a meeting with no UI and follow a script (see docs/script.md): for tests, bots and
     /// load. Exits 0 when every `expect` held, 1 when one failed, 2 when the script or the
     /// command line could not be used.
     Headless(HeadlessArgs),

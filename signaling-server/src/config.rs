@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use crate::duration::parse_duration;
 use crate::protocol::{check_room_name, IceServer};
 
-/// Everything the server needs to run; `Default` gives the values of `PROTOCOL.md`.
+/// Everything the server needs to run; `Default` gives the values of `docs/protocol.md`.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Most participants in one room.

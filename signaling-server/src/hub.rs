@@ -1,4 +1,4 @@
-//! Rooms and the participants in them: every rule of `PROTOCOL.md` that is not about bytes
+//! Rooms and the participants in them: every rule of `docs/protocol.md` that is not about bytes
 //! on a socket. Connections call in with parsed messages; the hub answers by putting
 //! serialised frames into each participant's [`Outbox`].
 //!

@@ -1,9 +1,9 @@
-//! The wire protocol of `PROTOCOL.md`, version 1: every message a client or the server sends,
+//! The wire protocol of `docs/protocol.md`, version 1.1: every message a client or the server sends,
 //! defined once and shared by the server, the terminal client and the tests.
 //!
 //! Nothing here knows about sockets or tokio. [`parse_client_message`] is the only way the
 //! server reads client input: it never panics and turns every problem into a [`ProtocolError`]
-//! whose code is one of `PROTOCOL.md`'s error table.
+//! whose code is one of `docs/protocol.md`'s error table.
 //!
 //! The types live in submodules by what they describe; everything is re-exported here, so
 //! `protocol::ClientMessage` and the rest are the paths to use.

@@ -59,7 +59,7 @@ pub fn ice_servers_at(config: &ServerConfig, id: &str, now: u64) -> Vec<IceServe
         .collect()
 }
 
-/// How long before expiry a client should ask for fresh credentials (PROTOCOL.md).
+/// How long before expiry a client should ask for fresh credentials (docs/protocol.md).
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(600);
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `termmeet headless`: the meeting client with no UI, following a script (`SCRIPT.md`).
+//! `termmeet headless`: the meeting client with no UI, following a script (`docs/script.md`).
 
 pub mod bench;
 pub mod runner;

@@ -88,7 +88,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The exit code of `SCRIPT.md`: 0 all held, 1 some failed, 2 unusable.
+    /// The exit code of `docs/script.md`: 0 all held, 1 some failed, 2 unusable.
     pub fn exit_code(&self) -> i32 {
         match self {
             Outcome::Ran(r) if r.ok => 0,

@@ -1,4 +1,4 @@
-//! The headless script language of `SCRIPT.md`: one command a line, `#` comments, durations
+//! The headless script language of `docs/script.md`: one command a line, `#` comments, durations
 //! like `500ms`, `2s`, `1m`, and `within D` on expectations. Parsing is pure; errors name the
 //! line and say what was wrong.
 //!

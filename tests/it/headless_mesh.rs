@@ -1,5 +1,5 @@
 //! Headless participants in a real mesh: an in-process signaling server on port 0 and real
-//! WebRTC peer connections over loopback, driven by SCRIPT.md scripts.
+//! WebRTC peer connections over loopback, driven by docs/script.md scripts.
 
 use std::time::Duration;
 

@@ -15,7 +15,7 @@ pub enum ClientMessage {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
-        /// A join token (see `PROTOCOL.md`, "Access").
+        /// A join token (see `docs/protocol.md`, "Access").
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]

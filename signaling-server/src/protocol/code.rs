@@ -1,8 +1,8 @@
-//! The error codes of `PROTOCOL.md`'s table, as the wire spells them.
+//! The error codes of `docs/protocol.md`'s table, as the wire spells them.
 
 use serde::{Deserialize, Serialize};
 
-/// The error codes of `PROTOCOL.md`.
+/// The error codes of `docs/protocol.md`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorCode {
@@ -39,7 +39,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Every code, in the order of `PROTOCOL.md`'s table.
+    /// Every code, in the order of `docs/protocol.md`'s table.
     pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadJson,
         ErrorCode::BadFrame,

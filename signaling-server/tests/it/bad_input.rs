@@ -1,4 +1,4 @@
-//! Every row of PROTOCOL.md's error table, and hostile frames: each gets a clear error or
+//! Every row of docs/protocol.md's error table, and hostile frames: each gets a clear error or
 //! the close code the protocol names, and the server keeps serving.
 
 use std::time::Duration;

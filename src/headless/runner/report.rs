@@ -1,4 +1,4 @@
-//! The JSON report of a run (`SCRIPT.md`): its types, and how the meeting's state at the end
+//! The JSON report of a run (`docs/script.md`): its types, and how the meeting's state at the end
 //! becomes one.
 
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ pub struct StepReport {
     pub ok: bool,
     /// Milliseconds it took.
     pub ms: u64,
-    /// When it started, milliseconds since the Unix epoch (beyond SCRIPT.md's fields: lets a
+    /// When it started, milliseconds since the Unix epoch (lets a
     /// test line steps up with what it did to the network).
     pub started_ms: u64,
     /// What was seen.
@@ -41,29 +41,28 @@ pub struct PeerReport {
     pub rtt_ms: f64,
     pub loss_pct: f64,
     pub bitrate_kbps: f64,
-    /// What we send to this peer, kbit/s (beyond SCRIPT.md's fields).
+    /// What we send to this peer, kbit/s.
     pub bitrate_out_kbps: f64,
-    /// Interarrival jitter of what we receive, ms (beyond SCRIPT.md's fields).
+    /// Interarrival jitter of what we receive, ms.
     pub jitter_ms: f64,
     pub quality: String,
     pub path: String,
     pub concealed_pct: f64,
     pub freezes: u64,
     pub sas: Option<String>,
-    /// Offers exchanged with this peer, both ways (beyond SCRIPT.md's fields: a source
+    /// Offers exchanged with this peer, both ways (a source
     /// switch adds none).
     pub offers: u64,
-    /// Width and height of the last camera picture decoded (beyond SCRIPT.md's fields).
+    /// Width and height of the last camera picture decoded.
     pub video_size: Option<[usize; 2]>,
-    /// Their microphone and camera as they last announced them (beyond SCRIPT.md's fields).
+    /// Their microphone and camera as they last announced them.
     pub mic: bool,
     pub cam: bool,
     /// Bytes on the `term` channel with this peer, both ways.
     pub terminal_bytes: u64,
     /// Shared-terminal screen updates exchanged with this peer, both ways.
     pub terminal_updates: u64,
-    /// Columns and rows of the terminal this peer shares, while it shares one (beyond
-    /// SCRIPT.md's fields).
+    /// Columns and rows of the terminal this peer shares, while it shares one.
     pub terminal_size: Option<[u16; 2]>,
 }
 
@@ -75,7 +74,7 @@ pub struct ChatReport {
     pub ts: u64,
 }
 
-/// The JSON report of `SCRIPT.md`.
+/// The JSON report of `docs/script.md`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub ok: bool,
@@ -87,7 +86,7 @@ pub struct Report {
     pub chat: Vec<ChatReport>,
     pub hands: Vec<String>,
     pub errors: Vec<String>,
-    /// The microphone's audio processing over the run (beyond SCRIPT.md's fields).
+    /// The microphone's audio processing over the run.
     pub audio_processing: ProcessingReport,
 }
 
@@ -116,7 +115,7 @@ impl ProcessingReport {
 }
 
 impl PeerReport {
-    /// The figures of one peer, rounded as `SCRIPT.md` shows them.
+    /// The figures of one peer, rounded as `docs/script.md` shows them.
     fn of(p: &PeerState) -> PeerReport {
         PeerReport {
             video_frames: p.video_frames,

@@ -44,7 +44,7 @@ pub(super) fn parse_line(line: &str) -> Result<Option<Step>, String> {
         }
         other => {
             return Err(format!(
-                "unknown command {other:?}; see SCRIPT.md for the commands"
+                "unknown command {other:?}; see docs/script.md for the commands"
             ))
         }
     };

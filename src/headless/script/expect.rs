@@ -71,7 +71,7 @@ pub(super) fn parse_expect(mut w: Vec<String>) -> Result<Step, String> {
         Some("left") if w.len() == 3 => Step::ExpectLeft { name: name_at(2)?, within },
         _ => {
             return Err(
-                "cannot read this expectation; see SCRIPT.md (e.g. `expect video from bob frames 30 within 5s`)".to_string(),
+                "cannot read this expectation; see docs/script.md (e.g. `expect video from bob frames 30 within 5s`)".to_string(),
             )
         }
     };
