@@ -24,7 +24,7 @@ use crate::tui::{self, DrawOptions};
 pub struct JoinOptions {
     /// The room.
     pub room: String,
-    /// Signaling server URL; `None` finds or starts one.
+    /// Signaling server URL; `None` serves a private meeting from this process.
     pub server: Option<String>,
     /// Display name.
     pub name: String,
