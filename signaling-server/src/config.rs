@@ -52,6 +52,13 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::ServerTls>,
     /// With it, every join needs a token signed by it.
     pub token_secret: Option<crate::token::TokenSecret>,
+    /// Janus instances (their WebSocket API, `ws://HOST:8188`) to carry rooms bigger than a
+    /// mesh; the first that answers is used. None: every room is a mesh.
+    pub sfu: Vec<String>,
+    /// Most participants a room holds as a mesh; one more moves it to the SFU.
+    pub mesh_max: usize,
+    /// How long a room must stay at `mesh_max` or fewer before it moves back to the mesh.
+    pub sfu_hold: Duration,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +82,9 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             tls: None,
             token_secret: None,
+            sfu: Vec::new(),
+            mesh_max: 2,
+            sfu_hold: Duration::from_secs(10),
         }
     }
 }
@@ -168,6 +178,21 @@ pub struct ServeArgs {
     #[arg(long, env = "TERMMEET_MAX_NEW_ROOMS_PER_MINUTE", default_value_t = 20)]
     pub max_new_rooms_per_minute: usize,
 
+    /// A Janus server (its WebSocket API, like ws://10.0.0.5:8188) to carry rooms bigger
+    /// than --mesh-max through its VideoRoom plugin. Repeat it for several: the first that
+    /// answers is used, the next when it fails. Participants never see its address.
+    #[arg(long = "sfu", env = "TERMMEET_SFU", value_delimiter = ',')]
+    pub sfu: Vec<String>,
+
+    /// Most participants a room holds as a mesh; when one more joins, everyone moves to the
+    /// SFU (with --sfu).
+    #[arg(long, env = "TERMMEET_MESH_MAX", default_value_t = 2)]
+    pub mesh_max: usize,
+
+    /// How long a room must stay at --mesh-max or fewer before it moves back to the mesh.
+    #[arg(long, env = "TERMMEET_SFU_HOLD", default_value = "10s", value_parser = parse_duration)]
+    pub sfu_hold: Duration,
+
     /// Serve Prometheus metrics at http://ADDR/metrics (off by default; never on the public
     /// port). Keep ADDR private, like 127.0.0.1:9090.
     #[arg(long, env = "TERMMEET_METRICS_LISTEN")]
@@ -238,6 +263,36 @@ impl ServeArgs {
         if self.max_room_size < 1 || self.max_rooms < 1 {
             bail!("--max-room-size and --max-rooms must be at least 1");
         }
+        let room_secrets = self.room_secrets()?;
+        let ice_servers = self.ice_servers()?;
+        Ok(ServerConfig {
+            tls: self.tls()?,
+            token_secret: self.token_secret()?,
+            max_room_size: self.max_room_size,
+            max_rooms: self.max_rooms,
+            rate_per_sec: self.rate,
+            rate_burst: self.rate_burst,
+            keepalive: self.keepalive,
+            idle_timeout: self.idle_timeout,
+            grace: self.grace,
+            room_secrets,
+            ice_servers,
+            turn_secret: self.turn_secret.clone(),
+            turn_ttl: self.turn_ttl,
+            max_conns_per_ip: self.max_conns_per_ip.max(1),
+            max_new_rooms_per_minute: self.max_new_rooms_per_minute.max(1),
+            allowed_origins: self.allowed_origins.clone(),
+            sfu: self.sfu.clone(),
+            mesh_max: self.mesh_max.max(1),
+            sfu_hold: self.sfu_hold,
+            ..ServerConfig::default()
+        })
+    }
+}
+
+impl ServeArgs {
+    /// The room secrets of `--room-secret` and of the secrets file.
+    fn room_secrets(&self) -> anyhow::Result<HashMap<String, String>> {
         let mut room_secrets = HashMap::new();
         for entry in &self.room_secrets {
             let (room, secret) =
@@ -257,6 +312,12 @@ impl ServeArgs {
                 room_secrets.insert(room, secret);
             }
         }
+        Ok(room_secrets)
+    }
+
+    /// `--ice-server` as the ICE servers the server hands out: the STUN ones together, the
+    /// TURN ones with the static credentials.
+    fn ice_servers(&self) -> anyhow::Result<Vec<IceServer>> {
         let mut stun = Vec::new();
         let mut turn = Vec::new();
         for url in &self.ice_servers {
@@ -285,29 +346,9 @@ impl ServeArgs {
                 ttl: None,
             });
         }
-        Ok(ServerConfig {
-            tls: self.tls()?,
-            token_secret: self.token_secret()?,
-            max_room_size: self.max_room_size,
-            max_rooms: self.max_rooms,
-            rate_per_sec: self.rate,
-            rate_burst: self.rate_burst,
-            keepalive: self.keepalive,
-            idle_timeout: self.idle_timeout,
-            grace: self.grace,
-            room_secrets,
-            ice_servers,
-            turn_secret: self.turn_secret.clone(),
-            turn_ttl: self.turn_ttl,
-            max_conns_per_ip: self.max_conns_per_ip.max(1),
-            max_new_rooms_per_minute: self.max_new_rooms_per_minute.max(1),
-            allowed_origins: self.allowed_origins.clone(),
-            ..ServerConfig::default()
-        })
+        Ok(ice_servers)
     }
-}
 
-impl ServeArgs {
     fn tls(&self) -> anyhow::Result<Option<crate::tls::ServerTls>> {
         use crate::tls::{certificate_names, ServerTls};
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {

@@ -10,7 +10,8 @@
 //! (removal and host handover) and `messages` (everything a seated participant sends).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
@@ -21,8 +22,10 @@ mod messages;
 mod outbox;
 mod resume;
 mod room;
+mod sfu;
 
 pub use outbox::{Outbound, Outbox};
+pub use sfu::{RoomEvent, Signal};
 
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
@@ -46,6 +49,12 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     /// Rooms and resume tokens.
     state: Mutex<HubState>,
+    /// Where room events for the SFU's driver go, once it runs.
+    sfu: Mutex<Option<tokio::sync::mpsc::UnboundedSender<RoomEvent>>>,
+    /// Whether the SFU can take rooms (its driver says).
+    sfu_up: AtomicBool,
+    /// The hub itself, for timers it starts.
+    me: Weak<Hub>,
 }
 
 /// Everything behind the hub's one mutex.
@@ -95,10 +104,13 @@ fn err(code: ErrorCode, message: impl Into<String>) -> ProtocolError {
 impl Hub {
     /// An empty hub.
     pub fn new(config: Arc<ServerConfig>, metrics: Arc<Metrics>) -> Arc<Hub> {
-        Arc::new(Hub {
+        Arc::new_cyclic(|me| Hub {
             config,
             metrics,
             state: Mutex::new(HubState::default()),
+            sfu: Mutex::new(None),
+            sfu_up: AtomicBool::new(false),
+            me: me.clone(),
         })
     }
 

@@ -17,6 +17,7 @@ pub mod protocol;
 mod ratelimit;
 pub mod sanitize;
 mod server;
+pub mod sfu;
 mod shared;
 pub mod tls;
 pub mod token;

@@ -1,4 +1,4 @@
-//! The wire protocol of `docs/protocol.md`, version 1.1: every message a client or the server sends,
+//! The wire protocol of `docs/protocol.md`, version 1.2: every message a client or the server sends,
 //! defined once and shared by the server, the terminal client and the tests.
 //!
 //! Nothing here knows about sockets or tokio. [`parse_client_message`] is the only way the
@@ -16,6 +16,7 @@ mod parse;
 mod peer;
 mod schema;
 mod server_messages;
+mod sfu;
 
 pub use client_messages::{ClientMessage, CLIENT_TYPES};
 pub use code::ErrorCode;
@@ -24,6 +25,7 @@ pub use ice::{IceCandidate, IceServer};
 pub use parse::{check_room_name, parse_client_message};
 pub use peer::{PeerId, PeerInfo, You};
 pub use server_messages::{ChatMessage, ServerMessage};
+pub use sfu::{is_sfu_id, MediaMode, SFU_PUBLISH, SFU_SUBSCRIBE};
 
 pub use crate::limits::{
     CHAT_HISTORY_LEN, MAX_CHAT_CHARS, MAX_FRAME_BYTES, MAX_NAME_CHARS, MAX_ROOM_CHARS,

@@ -71,8 +71,12 @@ impl ServerHandle {
 pub fn build(config: ServerConfig) -> (Router, ServerHandle) {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::default());
+    let hub = Hub::new(Arc::clone(&config), Arc::clone(&metrics));
+    if !config.sfu.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+        crate::sfu::start(Arc::clone(&hub), config.sfu.clone());
+    }
     let shared = Arc::new(Shared {
-        hub: Hub::new(Arc::clone(&config), Arc::clone(&metrics)),
+        hub,
         config,
         metrics,
         shutdown: std::sync::Mutex::new(CancellationToken::new()),

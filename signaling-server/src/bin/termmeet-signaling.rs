@@ -144,9 +144,28 @@ fn init_logs(filter: &str) {
         .init();
 }
 
+/// Each `--sfu` Janus that answers must take H.264 rooms; one that does not answer yet is
+/// waited for (rooms stay a mesh until it does).
+async fn check_sfu(urls: &[String]) -> anyhow::Result<()> {
+    use termmeet_signaling::sfu::{check, janus::JanusError};
+    for url in urls {
+        match check(url).await {
+            Ok(()) => tracing::info!(%url, "SFU: Janus takes H.264 rooms"),
+            Err(e @ JanusError::Connect { .. }) => {
+                tracing::warn!(%url, "{e}; rooms stay a mesh until it answers")
+            }
+            Err(e) => anyhow::bail!(
+                "--sfu {url}: {e}. termmeet needs Janus's VideoRoom plugin with H.264 (42e01f); check janus.plugin.videoroom is loaded"
+            ),
+        }
+    }
+    Ok(())
+}
+
 async fn serve_until_signal(args: ServeArgs) -> anyhow::Result<()> {
     init_logs(&args.log_level);
     let config = args.to_config()?;
+    check_sfu(&config.sfu).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {

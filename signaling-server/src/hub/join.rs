@@ -238,6 +238,7 @@ impl Hub {
         // The first who may be host is host (with tokens, a room can be without one until a
         // host's token arrives).
         let takes_host = may_host && room.member(&room.host).is_none();
+        self.before_seat(room, room_name);
         if takes_host {
             room.host = id.clone();
         }
@@ -254,6 +255,7 @@ impl Hub {
             chat_history: room.chat_history.iter().cloned().collect(),
             ice_servers: crate::turn::ice_servers_for(&self.config, &id),
             resume_failed,
+            media_mode: room.mode,
         };
         outbox.send(&peers, metrics);
         broadcast(
@@ -272,6 +274,7 @@ impl Hub {
             link: Link::Live(outbox.clone()),
         });
         tracing::info!(room = %room_name, peer = %id, name = %name, "join");
+        self.after_seat(room, room_name, &id);
         (
             Seat {
                 room: room_name.to_string(),

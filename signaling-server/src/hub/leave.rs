@@ -29,9 +29,17 @@ impl Hub {
         metrics.leaves_total.fetch_add(1, Ordering::Relaxed);
         tracing::info!(room = %seat.room, peer = %seat.id, why, "left");
         if room.members.is_empty() {
+            let was_sfu = !room.mode.is_mesh();
             state.rooms.remove(&seat.room);
+            if was_sfu {
+                self.after_leave(None, &seat.room, &seat.id);
+            }
             return;
         }
+        self.after_leave(Some(room), &seat.room, &seat.id);
+        let Some(room) = state.rooms.get_mut(&seat.room) else {
+            return;
+        };
         broadcast(
             room,
             &ServerMessage::PeerLeft {

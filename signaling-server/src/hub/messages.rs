@@ -6,9 +6,10 @@ use std::sync::atomic::Ordering;
 use axum::extract::ws::Utf8Bytes;
 
 use super::room::{broadcast, deliver, Room};
-use super::{err, now_ms, Hub, Seat};
+use super::{err, now_ms, Hub, Seat, Signal};
 use crate::protocol::{
-    ChatMessage, ClientMessage, ErrorCode, PeerId, ProtocolError, ServerMessage, CHAT_HISTORY_LEN,
+    is_sfu_id, ChatMessage, ClientMessage, ErrorCode, PeerId, ProtocolError, ServerMessage,
+    CHAT_HISTORY_LEN,
 };
 
 /// `unknown-peer`, quoting (the start of) the id that was not found.
@@ -18,6 +19,17 @@ fn unknown_peer(id: &str) -> ProtocolError {
         ErrorCode::UnknownPeer,
         format!("no participant {shown:?} in this room"),
     )
+}
+
+/// An offer, answer or candidate addressed to one of the SFU's connections.
+fn sfu_signal(message: &ClientMessage) -> Option<(String, Signal)> {
+    let (to, signal) = match message {
+        ClientMessage::Offer { to, sdp } => (to, Signal::Offer(sdp.clone())),
+        ClientMessage::Answer { to, sdp } => (to, Signal::Answer(sdp.clone())),
+        ClientMessage::Candidate { to, candidate } => (to, Signal::Candidate(candidate.clone())),
+        _ => return None,
+    };
+    is_sfu_id(to).then(|| (to.clone(), signal))
 }
 
 impl Hub {
@@ -41,6 +53,9 @@ impl Hub {
             }
         };
         let me = seat.id.clone();
+        if let Some((to, signal)) = sfu_signal(&message) {
+            return self.signal_sfu(room, &seat.room, me, to, signal);
+        }
         match message {
             ClientMessage::Offer { to, sdp } => {
                 self.relay_or_unknown(room, &to, ServerMessage::Offer { from: me, sdp })

@@ -41,6 +41,7 @@ impl Hub {
         let (host, hands, chat_enabled) =
             (room.host.clone(), room.hands.clone(), room.chat_enabled);
         let history: Vec<ChatMessage> = room.chat_history.iter().cloned().collect();
+        let mode = room.mode;
         let member = room.member_mut(&seat.id)?;
         let queued = match std::mem::replace(&mut member.link, Link::Live(outbox.clone())) {
             Link::Detached { queued, .. } => queued,
@@ -64,6 +65,7 @@ impl Hub {
                 chat_history: history,
                 ice_servers: crate::turn::ice_servers_for(&self.config, &seat.id),
                 resume_failed: false,
+                media_mode: mode,
             },
             metrics,
         );

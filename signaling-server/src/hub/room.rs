@@ -8,7 +8,7 @@ use axum::extract::ws::Utf8Bytes;
 
 use super::outbox::{Outbound, Outbox};
 use crate::metrics::Metrics;
-use crate::protocol::{ChatMessage, PeerId, PeerInfo, ServerMessage};
+use crate::protocol::{ChatMessage, MediaMode, PeerId, PeerInfo, ServerMessage};
 
 /// A room with its participants; it exists while it has at least one.
 pub(super) struct Room {
@@ -24,6 +24,10 @@ pub(super) struct Room {
     pub(super) chat_history: VecDeque<ChatMessage>,
     /// The last chat `seq` given out.
     pub(super) chat_seq: u64,
+    /// How the room carries media.
+    pub(super) mode: MediaMode,
+    /// Counts switches, so a timer set before one does nothing after it.
+    pub(super) mode_epoch: u64,
 }
 
 /// One participant of a room.
@@ -62,6 +66,8 @@ impl Room {
             chat_enabled: true,
             chat_history: VecDeque::new(),
             chat_seq: 0,
+            mode: MediaMode::Mesh,
+            mode_epoch: 0,
         }
     }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::code::ErrorCode;
 use super::ice::{IceCandidate, IceServer};
 use super::peer::{PeerId, PeerInfo, You};
+use super::sfu::MediaMode;
 
 /// A chat message as the server broadcasts it and keeps it in history.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -37,6 +38,9 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         resume_failed: bool,
+        /// How the room carries media (1.2); left out for the mesh.
+        #[serde(default, skip_serializing_if = "MediaMode::is_mesh")]
+        media_mode: MediaMode,
     },
     /// Someone joined.
     PeerJoined { peer: PeerInfo },
@@ -84,6 +88,13 @@ pub enum ServerMessage {
     Pong {},
     /// The answer to `refresh-ice`: the ICE servers with fresh credentials.
     IceServers { ice_servers: Vec<IceServer> },
+    /// The room changes how it carries media (1.2): everyone moves to the SFU, or back to
+    /// the mesh; `reason` says why when it is not the room's size (the SFU failed).
+    MediaMode {
+        mode: MediaMode,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl ServerMessage {
