@@ -98,6 +98,11 @@ impl ConnectWatch {
     }
 
     /// When the link was made.
+    pub fn ever_connected(&self) -> bool {
+        self.connected_once
+    }
+
+    /// When the link was made.
     pub fn created(&self) -> Instant {
         self.created
     }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use termmeet_signaling::protocol::{ChatMessage, PeerInfo, ServerMessage, You};
+use termmeet_signaling::protocol::{ChatMessage, MediaMode, PeerInfo, ServerMessage, You};
 
 pub use super::peer::{
     IceState, LatencyHistogram, LinkState, PeerState, SharedTerminal, SPEAKING_LEVEL,
@@ -55,6 +55,12 @@ pub struct MeshState {
     pub screen: bool,
     /// The terminal we share, if we do.
     pub my_terminal: Option<SharedTerminal>,
+    /// How the room carries media, as the server last said: a mesh, or through the SFU
+    /// (where media is decrypted at the server: not end to end).
+    pub media_mode: MediaMode,
+    /// What we send, over every connection, kbit/s (in the mesh, a copy per peer; through
+    /// the SFU, one).
+    pub upload_kbps: f64,
 }
 
 /// How a server message changed who is in the meeting: what the links must follow.
@@ -165,8 +171,12 @@ impl MeshState {
                 hands,
                 chat_enabled,
                 chat_history,
+                media_mode,
                 ..
-            } => return self.on_peers(you, host, peers, hands, chat_enabled, chat_history),
+            } => {
+                self.media_mode = media_mode;
+                return self.on_peers(you, host, peers, hands, chat_enabled, chat_history);
+            }
             ServerMessage::PeerJoined { peer } => {
                 let id = peer.id.clone();
                 self.peers.insert(id.clone(), PeerState::new(peer));
@@ -213,6 +223,12 @@ impl MeshState {
                     .map(|r| format!(" (answering {r})"))
                     .unwrap_or_default();
                 self.push_error(format!("server: {code}: {message}{answering}"));
+            }
+            ServerMessage::MediaMode { mode, reason } => {
+                self.media_mode = mode;
+                if let Some(reason) = reason {
+                    self.push_error(format!("server: {reason}"));
+                }
             }
             ServerMessage::Offer { .. }
             | ServerMessage::Answer { .. }

@@ -80,6 +80,8 @@ pub enum Path {
     PeerReflexive,
     /// Through a TURN relay.
     Relay,
+    /// Through the SFU (the room is too big for a mesh).
+    Sfu,
 }
 
 impl Path {
@@ -103,6 +105,7 @@ impl Path {
             Path::ServerReflexive => "srflx",
             Path::PeerReflexive => "prflx",
             Path::Relay => "relay",
+            Path::Sfu => "sfu",
         }
     }
 }

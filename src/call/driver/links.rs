@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use termmeet_signaling::protocol::ClientMessage;
+use termmeet_signaling::protocol::{is_sfu_id, ClientMessage, SFU_PUBLISH, SFU_SUBSCRIBE};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -17,7 +17,7 @@ use crate::call::inbound::{receive, PathFigures, ReceiveSink, Received};
 use crate::call::link::{link_state_of, LinkError, LinkEvent, LinkOutput, PeerLink};
 use crate::call::negotiation::Input;
 use crate::call::peer::LinkState;
-use crate::call::stats::{Quality, StatsWindow};
+use crate::call::stats::StatsWindow;
 use crate::call::tracks::{add_source, request_keyframes, SentTrack, Source};
 use crate::sync::lock;
 
@@ -35,6 +35,17 @@ pub(super) struct LinkEntry {
 }
 
 impl LinkEntry {
+    fn new(link: PeerLink) -> LinkEntry {
+        LinkEntry {
+            link,
+            tracks: Vec::new(),
+            receivers: Vec::new(),
+            stats: StatsWindow::default(),
+            connect: ConnectWatch::new(Instant::now()),
+            path: watch::Sender::new(PathFigures::default()),
+        }
+    }
+
     pub(super) async fn close(mut self) {
         for t in self.tracks.drain(..) {
             t.writer.abort();
@@ -75,6 +86,10 @@ impl MeshTask {
         )
         .await?;
         let mut tracks = Vec::new();
+        if peer == SFU_SUBSCRIBE {
+            // The SFU offers what it has for us; we send nothing on it.
+            return Ok(LinkEntry::new(link));
+        }
         let stream = format!("cam-{me}");
         let sources = &self.sources;
         if let Some(p) = &sources.camera {
@@ -83,24 +98,20 @@ impl MeshTask {
         if let Some(p) = &sources.microphone {
             tracks.push(add_source(&link, Source::Microphone, &stream, p).await?);
         }
-        // Without a source of our own, still ask for the other side's camera and sound.
-        if sources.camera.is_none() {
+        // Without a source of our own, still ask for the other side's camera and sound
+        // (the SFU's publishing link only sends).
+        if sources.camera.is_none() && peer != SFU_PUBLISH {
             link.receive_only(RtpCodecKind::Video).await?;
         }
-        if sources.microphone.is_none() {
+        if sources.microphone.is_none() && peer != SFU_PUBLISH {
             link.receive_only(RtpCodecKind::Audio).await?;
         }
         if let Some(p) = &sources.screen {
             tracks.push(add_source(&link, Source::Screen, &sources.screen_stream, p).await?);
         }
-        Ok(LinkEntry {
-            link,
-            tracks,
-            receivers: Vec::new(),
-            stats: StatsWindow::default(),
-            connect: ConnectWatch::new(Instant::now()),
-            path: watch::Sender::new(PathFigures::default()),
-        })
+        let mut entry = LinkEntry::new(link);
+        entry.tracks = tracks;
+        Ok(entry)
     }
 
     pub(super) async fn close_link(&mut self, id: &str) {
@@ -170,9 +181,15 @@ impl MeshTask {
         }
     }
 
-    /// Offers again to every peer (our tracks changed).
+    /// Offers again to every peer (our tracks changed); the SFU's subscribing link carries
+    /// none of ours.
     pub(super) async fn renegotiate_all(&mut self) {
-        let peers: Vec<String> = self.links.keys().cloned().collect();
+        let peers: Vec<String> = self
+            .links
+            .keys()
+            .filter(|id| *id != SFU_SUBSCRIBE)
+            .cloned()
+            .collect();
         for peer in peers {
             self.negotiate(&peer, Input::Negotiate, Instant::now())
                 .await;
@@ -195,12 +212,23 @@ impl MeshTask {
             }),
             LinkEvent::State(state) => self.on_link_state(&peer, link_state_of(state)).await,
             LinkEvent::Track(track) => {
+                let link = peer;
+                let peer = if link == SFU_SUBSCRIBE {
+                    let stream = track.stream_id().await.to_string();
+                    let Some(peer) = self.publisher_of(&stream) else {
+                        tracing::warn!(%stream, "a track from the SFU for nobody in the room; ignored");
+                        return;
+                    };
+                    peer
+                } else {
+                    link.clone()
+                };
                 let sink = ReceiveSink {
                     events: self.received_tx.clone(),
                     taps: Arc::clone(&self.taps),
                     speaker: self.sources.playback.as_ref().map(|p| p.add_stream()),
                     keyframe_targets: Arc::clone(&self.sources.keyframe_targets),
-                    path: self.links.get(&peer).map_or_else(
+                    path: self.links.get(&link).map_or_else(
                         || watch::Sender::new(PathFigures::default()).subscribe(),
                         |e| e.path.subscribe(),
                     ),
@@ -211,7 +239,7 @@ impl MeshTask {
                     }),
                 };
                 let handle = tokio::spawn(receive(peer.clone(), track, sink));
-                if let Some(entry) = self.links.get_mut(&peer) {
+                if let Some(entry) = self.links.get_mut(&link) {
                     entry.receivers.push(handle);
                 }
             }
@@ -223,19 +251,14 @@ impl MeshTask {
     }
 
     async fn on_link_state(&mut self, peer: &str, state: LinkState) {
-        self.meeting.update(|s| {
-            if let Some(p) = s.peers.get_mut(peer) {
-                p.connection = state;
-                if state != LinkState::Connected {
-                    p.quality = Quality::Disconnected;
-                }
-            }
-        });
+        self.show_link_state(peer, state);
         if state == LinkState::Connected {
             if let Some(entry) = self.links.get_mut(peer) {
                 entry.connect.connected();
             }
-            self.note_short_code(peer).await;
+            if !is_sfu_id(peer) {
+                self.note_short_code(peer).await;
+            }
         }
         let input = Input::Connection(crate::call::link::connection_of_state(state));
         self.negotiate(peer, input, Instant::now()).await;
@@ -270,7 +293,7 @@ impl MeshTask {
     ) {
         let peers: Vec<String> = self.links.keys().cloned().collect();
         for peer in &peers {
-            let Some(entry) = self.links.get_mut(peer) else {
+            let Some(entry) = self.links.get_mut(peer).filter(|_| peer != SFU_SUBSCRIBE) else {
                 continue;
             };
             match add_source(&entry.link, source, stream, pump).await {
@@ -283,9 +306,11 @@ impl MeshTask {
         }
     }
 
-    /// The short code of the link to `peer`, from both descriptions' fingerprints.
+    /// The short code of the link to `peer`, from both descriptions' fingerprints. Through
+    /// an SFU there is none: the SFU holds the other end of every link, so a mesh link
+    /// that connects after the switch does not bring one back.
     async fn note_short_code(&mut self, peer: &str) {
-        let Some(entry) = self.links.get(peer) else {
+        let Some(entry) = self.links.get(peer).filter(|_| self.meshed()) else {
             return;
         };
         let pc = entry.link.connection();

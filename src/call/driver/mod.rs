@@ -10,6 +10,7 @@
 //! [`tick`] (the once-a-second look at every link's figures and health).
 
 mod links;
+mod sfu;
 mod sources;
 mod tick;
 
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use termmeet_signaling::protocol::{ClientMessage, IceServer, ServerMessage};
+use termmeet_signaling::protocol::{ClientMessage, IceServer, MediaMode, ServerMessage};
 use tokio::sync::mpsc;
 
 use super::command::MeshCommand;
@@ -79,6 +80,8 @@ struct MeshTask {
     audio_seen: HashMap<String, u64>,
     /// Our shared terminal and every link's `term` channel.
     term: TermShare,
+    /// The media mode our links follow, and a switch under way.
+    mode: sfu::ModeState,
 }
 
 /// The channels the loop reads, apart from the task so that its methods can borrow it.
@@ -128,6 +131,7 @@ pub(super) async fn run(
         keyframe_gate: KeyframeGate::new(KEYFRAME_DEBOUNCE),
         audio_seen: HashMap::new(),
         term: TermShare::default(),
+        mode: sfu::ModeState::default(),
     };
     let inboxes = Inboxes {
         events,
@@ -255,6 +259,7 @@ impl MeshTask {
                 self.follow_roster(roster, now).await;
             }
         }
+        self.follow_mode(now).await;
     }
 
     /// Makes the links follow who is in the meeting.
@@ -265,7 +270,12 @@ impl MeshTask {
                 for (_, entry) in self.links.drain() {
                     entry.close().await;
                 }
+                self.mode = sfu::ModeState::default();
                 self.announce_media();
+                if self.meeting.read(|s| s.media_mode) != MediaMode::Mesh {
+                    // `follow_mode` makes the SFU's links.
+                    return;
+                }
                 // Whoever receives `peers` offers to everyone in it.
                 for id in peers {
                     if self.open_link(&id).await {
@@ -280,7 +290,9 @@ impl MeshTask {
             }
             // The newcomer offers; its tracks arrive for a peer we already know.
             Roster::Arrived(id) => {
-                self.open_link(&id).await;
+                if self.meshed() {
+                    self.open_link(&id).await;
+                }
             }
             Roster::Left(id) => self.close_link(&id).await,
         }

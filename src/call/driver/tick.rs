@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use rtc::statistics::StatsSelector;
-use termmeet_signaling::protocol::ClientMessage;
+use termmeet_signaling::protocol::{is_sfu_id, ClientMessage};
 use webrtc::peer_connection::PeerConnection;
 
 use super::MeshTask;
@@ -18,7 +18,7 @@ use crate::call::inbound::PathFigures;
 use crate::call::link::selected_remote_of;
 use crate::call::negotiation::Input;
 use crate::call::peer::LinkState;
-use crate::call::stats::LinkSample;
+use crate::call::stats::{LinkSample, Path};
 
 /// A link's stats that take longer than this to fetch are skipped for this second.
 const STATS_BOUND: Duration = Duration::from_millis(800);
@@ -41,6 +41,7 @@ impl MeshTask {
         for peer in &peers {
             self.negotiate(peer, Input::Tick, now).await;
         }
+        self.finish_switch(now).await;
         self.check_never_connected(now);
         self.check_relay(now);
         self.quiet_the_silent();
@@ -87,12 +88,18 @@ impl MeshTask {
     pub(super) async fn on_readings(&mut self, readings: Vec<(String, LinkReading)>) {
         self.reading = false;
         let now = Instant::now();
+        let mut upload_kbps = 0.0;
         for (peer, reading) in readings {
+            let shown_on = self.peers_of_link(&peer);
             let connected = self.meeting.read(|s| {
                 s.peers
                     .get(&peer)
                     .is_some_and(|p| p.connection == LinkState::Connected)
-            });
+            }) || (is_sfu_id(&peer)
+                && self
+                    .links
+                    .get(&peer)
+                    .is_some_and(|e| e.connect.ever_connected()));
             let relays = &self.remote_relays;
             let Some(entry) = self.links.get_mut(&peer) else {
                 continue;
@@ -105,7 +112,11 @@ impl MeshTask {
             // `target_bitrate` at 0 (see `estimate`).
             let estimate = entry.link.estimate();
             entry.link.set_rtt(sample.rtt_ms);
-            let figures = entry.stats.push(now, sample, connected);
+            let mut figures = entry.stats.push(now, sample, connected);
+            upload_kbps += figures.bitrate_out_kbps;
+            if is_sfu_id(&peer) {
+                figures.path = Path::Sfu;
+            }
             tracing::debug!(%peer, ?estimate, rtt = figures.rtt_ms, path = %figures.path, "link sample");
             let ms = |v: f64| Duration::from_secs_f64((v.max(0.0) / 1000.0).min(10.0));
             entry.path.send_replace(PathFigures {
@@ -114,7 +125,10 @@ impl MeshTask {
                 loss: figures.loss_pct / 100.0,
             });
             self.meeting.update(|s| {
-                if let Some(p) = s.peers.get_mut(&peer) {
+                for id in &shown_on {
+                    let Some(p) = s.peers.get_mut(id) else {
+                        continue;
+                    };
                     p.rtt_ms = figures.rtt_ms;
                     p.loss_pct = figures.loss_pct;
                     p.bitrate_kbps = figures.bitrate_kbps;
@@ -125,6 +139,8 @@ impl MeshTask {
                 }
             });
         }
+        self.meeting
+            .update_if(|s| std::mem::replace(&mut s.upload_kbps, upload_kbps) != upload_kbps);
     }
 
     /// A link that has not connected within [`NEGOTIATION_TIMEOUT`] is said once.

@@ -28,6 +28,7 @@ fn peers(me: &str, others: &[(&str, &str)], history: Vec<ChatMessage>) -> Server
         chat_history: history,
         ice_servers: vec![],
         resume_failed: false,
+        media_mode: Default::default(),
     }
 }
 

@@ -86,6 +86,10 @@ pub struct Report {
     pub chat: Vec<ChatReport>,
     pub hands: Vec<String>,
     pub errors: Vec<String>,
+    /// How the room carried media at the end: `mesh` or `sfu`.
+    pub media_mode: String,
+    /// What we sent at the end, over every connection, kbit/s.
+    pub upload_kbps: f64,
     /// The microphone's audio processing over the run.
     pub audio_processing: ProcessingReport,
 }
@@ -180,6 +184,11 @@ pub(super) fn build_report(
             .collect(),
         hands: s.hands.iter().map(|h| s.name_of(h)).collect(),
         errors: s.errors.clone(),
+        media_mode: match s.media_mode {
+            termmeet_signaling::protocol::MediaMode::Mesh => "mesh".into(),
+            termmeet_signaling::protocol::MediaMode::Sfu => "sfu".into(),
+        },
+        upload_kbps: s.upload_kbps,
         audio_processing,
     }
 }
