@@ -14,7 +14,8 @@ want=${1:-build}
 # PipeWire host, for machines where PipeWire runs without its PulseAudio service.
 build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 libclang-common-14-dev libpulse-dev libpipewire-0.3-dev libasound2-plugins)
 # pipewire, pipewire-bin, wireplumber and dbus-daemon: a native PipeWire server for its test.
-test_pkgs=(xvfb x11-xserver-utils pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client)
+# janus: the SFU (VideoRoom plugin, WebSocket transport) the SFU tests start in a namespace.
+test_pkgs=(xvfb x11-xserver-utils pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client janus)
 
 bench_pkgs=(xterm)
 

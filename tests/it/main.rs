@@ -20,6 +20,7 @@ mod network;
 mod pipewire;
 mod play_cli;
 mod secure;
+mod sfu;
 mod signaling_client;
 mod slow_terminal;
 mod ssh;

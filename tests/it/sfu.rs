@@ -1,0 +1,131 @@
+//! Rooms on the SFU: a real Janus (VideoRoom) in a lab host of its own beside the signaling
+//! server, participants as `termmeet headless` processes on hosts routed through it. Janus
+//! gathers no loopback candidates, hence the hosts.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::janus;
+use crate::common::netlab::{failed_steps, tail, Lab, SMALL_VIDEO};
+use crate::common::turns::Slot;
+
+/// A hub host (Janus and the signaling server) and one host per participant, each on its
+/// own link to the hub, routed through it.
+struct SfuLab {
+    lab: Lab,
+    /// Each participant's host.
+    hosts: Vec<String>,
+    /// The signaling server's URL.
+    url: String,
+    _slot: Slot,
+}
+
+fn sfu_lab(name: &str, participants: usize, server_flags: &[&str]) -> Option<SfuLab> {
+    if !Lab::available() || !janus::available() {
+        eprintln!("skipped: needs root, ip, nft, tc and janus");
+        return None;
+    }
+    let slot = Slot::take();
+    let mut lab = Lab::new(name);
+    let hub = lab.host("j");
+    lab.exec(&hub, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+    let mut hosts = Vec::new();
+    let mut hub_addr = String::new();
+    for i in 0..participants {
+        let host = lab.host(&format!("p{i}"));
+        let (h, p) = lab.link(&hub, &host, &format!("10.81.{}", i + 1));
+        lab.exec(&host, &["ip", "route", "add", "default", "via", &h.addr]);
+        if i == 0 {
+            hub_addr = h.addr.clone();
+        }
+        let _ = p;
+        hosts.push(host);
+    }
+    let janus_url = janus::start(&mut lab, &hub, &hub_addr, "janus");
+    let mut flags = vec!["--sfu", janus_url.as_str()];
+    flags.extend_from_slice(server_flags);
+    let url = lab.server(&hub, &hub_addr, &flags);
+    Some(SfuLab {
+        lab,
+        hosts,
+        url,
+        _slot: slot,
+    })
+}
+
+/// A participant who sends the test pattern and a tone and expects everyone's.
+fn script(me: &str, others: &[&str], tone: u32, secs: u64) -> String {
+    let mut s = format!(
+        "join big as {me}\nvideo test-pattern\naudio tone:{tone}\nexpect peers {} within 60s\n",
+        others.len()
+    );
+    for o in others {
+        s.push_str(&format!("expect video from {o} frames 30 within 60s\n"));
+    }
+    for o in others {
+        s.push_str(&format!("expect audio from {o} within 30s\n"));
+    }
+    s.push_str(&format!("wait {secs}s\nleave\n"));
+    s
+}
+
+impl SfuLab {
+    /// Starts the named participants, each on its own host.
+    fn start(&mut self, names: &[&str], secs: u64) {
+        for (i, me) in names.iter().enumerate() {
+            let others: Vec<&str> = names.iter().filter(|n| *n != me).copied().collect();
+            let host = self.hosts[i].clone();
+            let url = self.url.clone();
+            let tone = 440 + 110 * i as u32;
+            self.lab.headless(
+                &host,
+                me,
+                &url,
+                &script(me, &others, tone, secs),
+                SMALL_VIDEO,
+            );
+        }
+    }
+
+    /// Waits for every participant; their reports.
+    fn finish(&mut self, names: &[&str], limit: Duration) -> Vec<Value> {
+        let mut reports = Vec::new();
+        for me in names {
+            let code = self.lab.wait(me, limit);
+            let report = self.lab.report(me);
+            assert_eq!(
+                code,
+                Some(0),
+                "{me} did not finish well: {:?}\n{}\nserver:\n{}",
+                failed_steps(&report),
+                tail(&self.lab.log(me)),
+                tail(&self.lab.log("server"))
+            );
+            reports.push(report);
+        }
+        reports
+    }
+}
+
+#[test]
+fn three_headless_participants_meet_through_janus() {
+    let Some(mut lab) = sfu_lab("sfu3", 3, &["--mesh-max", "2"]) else {
+        return;
+    };
+    let names = ["ada", "bob", "cyd"];
+    lab.start(&names, 5);
+    let reports = lab.finish(&names, Duration::from_secs(150));
+    for (me, report) in names.iter().zip(&reports) {
+        assert_eq!(report["media_mode"], "sfu", "{me}: {report:#}");
+        for other in names.iter().filter(|n| *n != me) {
+            let peer = &report["peers"][other];
+            assert_eq!(peer["path"], "sfu", "{me} sees {other}: {peer:#}");
+            assert!(
+                peer["video_frames"].as_u64().unwrap_or(0) >= 30,
+                "{me} from {other}: {peer:#}"
+            );
+            assert_eq!(peer["sas"], Value::Null, "no short code through an SFU");
+        }
+    }
+}
