@@ -11,6 +11,7 @@ use super::panel_block;
 use crate::app::App;
 use crate::call::mesh::PeerState;
 use crate::text::safe;
+use termmeet_signaling::protocol::MediaMode;
 
 /// Draws the peers panel.
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
@@ -35,9 +36,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, focused: bool) {
             Style::default().fg(Color::DarkGray),
         ));
     }
+    // Said plainly where the room is listed: the SFU decrypts what it forwards, so no
+    // short code is shown either.
+    let through = match m.media_mode {
+        MediaMode::Sfu => " · SFU, not end to end",
+        MediaMode::Mesh => "",
+    };
     frame.render_widget(
         Paragraph::new(lines).block(panel_block(
-            &format!("peers {}", m.peers.len() + 1),
+            &format!("peers {}{through}", m.peers.len() + 1),
             focused,
         )),
         area,

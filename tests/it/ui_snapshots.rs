@@ -657,3 +657,16 @@ fn k_gives_the_chosen_peer_the_keyboard_and_takes_it_back() {
         vec![Effect::Mesh(MeshCommand::ShareTerminal(None))]
     );
 }
+
+#[test]
+fn a_room_through_the_sfu_says_it_is_not_end_to_end() {
+    let mut app = App::new("allhands");
+    let mut m = meeting(&[("a1", "alice"), ("b2", "bob"), ("c3", "carol")]);
+    m.media_mode = termmeet_signaling::protocol::MediaMode::Sfu;
+    for p in m.peers.values_mut() {
+        p.path = termmeet::call::stats::Path::Sfu;
+    }
+    app.update(Action::Meeting(Box::new(m)));
+    app.update(key('t'));
+    check("through_the_sfu", &app);
+}
