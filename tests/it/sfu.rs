@@ -18,6 +18,9 @@ struct SfuLab {
     hosts: Vec<String>,
     /// The signaling server's URL.
     url: String,
+    /// The hub host and its address, where Janus runs.
+    hub: String,
+    hub_addr: String,
     _slot: Slot,
 }
 
@@ -50,29 +53,35 @@ fn sfu_lab(name: &str, participants: usize, server_flags: &[&str]) -> Option<Sfu
         lab,
         hosts,
         url,
+        hub,
+        hub_addr,
         _slot: slot,
     })
 }
 
-/// A participant who sends the test pattern and a tone and expects everyone's.
-fn script(me: &str, others: &[&str], tone: u32, secs: u64) -> String {
+/// A participant who sends the test pattern and a tone and expects everyone's, then waits
+/// `secs`; with more `phases`, expects everyone's again after each further wait.
+fn script(me: &str, others: &[&str], tone: u32, phases: &[u64]) -> String {
     let mut s = format!(
         "join big as {me}\nvideo test-pattern\naudio tone:{tone}\nexpect peers {} within 60s\n",
         others.len()
     );
-    for o in others {
-        s.push_str(&format!("expect video from {o} frames 30 within 60s\n"));
+    for secs in phases {
+        for o in others {
+            s.push_str(&format!("expect video from {o} frames 30 within 60s\n"));
+        }
+        for o in others {
+            s.push_str(&format!("expect audio from {o} within 30s\n"));
+        }
+        s.push_str(&format!("wait {secs}s\n"));
     }
-    for o in others {
-        s.push_str(&format!("expect audio from {o} within 30s\n"));
-    }
-    s.push_str(&format!("wait {secs}s\nleave\n"));
+    s.push_str("leave\n");
     s
 }
 
 impl SfuLab {
-    /// Starts the named participants, each on its own host.
-    fn start(&mut self, names: &[&str], secs: u64) {
+    /// Starts the named participants, each on its own host, with the waits of [`script`].
+    fn start(&mut self, names: &[&str], phases: &[u64]) {
         for (i, me) in names.iter().enumerate() {
             let others: Vec<&str> = names.iter().filter(|n| *n != me).copied().collect();
             let host = self.hosts[i].clone();
@@ -82,7 +91,7 @@ impl SfuLab {
                 &host,
                 me,
                 &url,
-                &script(me, &others, tone, secs),
+                &script(me, &others, tone, phases),
                 SMALL_VIDEO,
             );
         }
@@ -114,7 +123,7 @@ fn three_headless_participants_meet_through_janus() {
         return;
     };
     let names = ["ada", "bob", "cyd"];
-    lab.start(&names, 5);
+    lab.start(&names, &[5]);
     let reports = lab.finish(&names, Duration::from_secs(150));
     for (me, report) in names.iter().zip(&reports) {
         assert_eq!(report["media_mode"], "sfu", "{me}: {report:#}");
@@ -126,6 +135,84 @@ fn three_headless_participants_meet_through_janus() {
                 "{me} from {other}: {peer:#}"
             );
             assert_eq!(peer["sas"], Value::Null, "no short code through an SFU");
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, as the reports' `started_ms`.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The steps of `report` on the given script lines: (line, started_ms, ended_ms).
+fn steps_on(report: &Value, lines: std::ops::RangeInclusive<u64>) -> Vec<(u64, u64, u64)> {
+    report["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let line = s["line"].as_u64()?;
+            let started = s["started_ms"].as_u64()?;
+            Some((line, started, started + s["ms"].as_u64()?))
+        })
+        .filter(|(line, _, _)| lines.contains(line))
+        .collect()
+}
+
+#[test]
+fn janus_killed_mid_meeting_the_room_falls_back_to_the_mesh_and_returns_when_it_is_back() {
+    let Some(mut lab) = sfu_lab("sfuk", 3, &["--mesh-max", "2"]) else {
+        return;
+    };
+    let names = ["ada", "bob", "cyd"];
+    // Lines 5-9: through the SFU; 10-14: through the mesh while Janus is away (the test kills
+    // it during line 9's wait); 15-19: through the SFU again (Janus is back during line 14's).
+    lab.start(&names, &[12, 45, 3]);
+    // Three publishers and three subscribers up, as Janus tells it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while lab
+        .lab
+        .log("janus")
+        .matches("WebRTC media is now available")
+        .count()
+        < 6
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the SFU never carried all six connections:\n{}",
+            tail(&lab.lab.log("janus"))
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    lab.lab.stop("janus");
+    let killed = now_ms();
+    std::thread::sleep(Duration::from_secs(40));
+    let (hub, addr) = (lab.hub.clone(), lab.hub_addr.clone());
+    janus::start(&mut lab.lab, &hub, &addr, "janus2");
+    let restarted = now_ms();
+    let reports = lab.finish(&names, Duration::from_secs(240));
+    for (me, report) in names.iter().zip(&reports) {
+        // The mesh carried the meeting while Janus was away, and only then.
+        for (line, started, ended) in steps_on(report, 10..=13) {
+            assert!(
+                started > killed && ended < restarted,
+                "{me}: line {line} ran {started}..{ended}, Janus was away {killed}..{restarted}"
+            );
+        }
+        let told = report["errors"].as_array().into_iter().flatten();
+        assert!(
+            told.filter_map(Value::as_str)
+                .any(|e| e.contains("SFU stopped answering")),
+            "{me} was not told the SFU went: {:#}",
+            report["errors"]
+        );
+        assert_eq!(report["media_mode"], "sfu", "{me} is back on the SFU");
+        for other in names.iter().filter(|n| *n != me) {
+            assert_eq!(report["peers"][other]["path"], "sfu", "{me} sees {other}");
         }
     }
 }

@@ -163,6 +163,15 @@ impl Lab {
         }
     }
 
+    /// Kills the process started as `label` (as a crash would: SIGKILL) and reaps it.
+    pub fn stop(&mut self, label: &str) {
+        if let Some(i) = self.children.iter().position(|(l, _)| l == label) {
+            let (_, mut child) = self.children.remove(i);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// The log of the process started as `label`.
     pub fn log(&self, label: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{label}.log"))).unwrap_or_default()
