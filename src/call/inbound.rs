@@ -235,6 +235,9 @@ async fn receive_audio(
 ) {
     let mut voice = VoiceDetector::new();
     let mut concealment = RecentConcealment::default();
+    // Whether a packet came since the last sound handed on: the jitter buffer often plays
+    // a packet out on a later wake than the one it came on.
+    let mut fresh = false;
     loop {
         let now = match next(&track, audio.deadline()).await {
             Wake::Ended => break,
@@ -242,6 +245,7 @@ async fn receive_audio(
             Wake::Event(TrackRemoteEvent::OnRtpPacket(packet)) => {
                 let now = Instant::now();
                 audio.push(packet.header.sequence_number, packet.payload, now);
+                fresh = true;
                 now
             }
             Wake::Event(e) => {
@@ -262,6 +266,7 @@ async fn receive_audio(
             level: audio_level(&samples),
             speech: voice.hears_i16(&samples),
             concealed: (stats.concealed_pct(), concealment.update(now, &stats)),
+            fresh: std::mem::take(&mut fresh),
         };
         tap(&sink.taps, peer, &samples);
         if sink

@@ -101,6 +101,13 @@ pub struct PeerState {
     pub concealed_recent_pct: f64,
     /// Gaps of more than [`FREEZE`] between decoded camera pictures.
     pub freezes: u64,
+    /// The longest time between two decoded camera pictures while their camera was on, ms:
+    /// what a tile went without, at a switch of links or an outage.
+    pub longest_video_gap_ms: u64,
+    /// The longest time between two sound packets while their microphone was on, ms.
+    pub longest_sound_gap_ms: u64,
+    /// When the last sound packet came.
+    pub last_sound: Option<Instant>,
     /// The short code from both ends' DTLS fingerprints (see [`super::sas`]), once connected.
     pub sas: Option<String>,
     /// Offers exchanged with this peer, both ways: a source switch must not add any.
@@ -176,6 +183,9 @@ impl PeerState {
             concealed_pct: 0.0,
             concealed_recent_pct: 0.0,
             freezes: 0,
+            longest_video_gap_ms: 0,
+            longest_sound_gap_ms: 0,
+            last_sound: None,
             sas: None,
             offers: 0,
             latency: LatencyHistogram::default(),
@@ -226,11 +236,11 @@ impl PeerState {
             return;
         }
         self.video_frames += 1;
-        if self
-            .last_video
-            .is_some_and(|last| now.duration_since(last) > FREEZE && self.info.cam)
-        {
-            self.freezes += 1;
+        if let Some(gap) = self.last_video.map(|last| now.duration_since(last)) {
+            if self.info.cam {
+                self.freezes += u64::from(gap > FREEZE);
+                self.longest_video_gap_ms = self.longest_video_gap_ms.max(gap.as_millis() as u64);
+            }
         }
         self.first_video.get_or_insert(now);
         self.last_video = Some(now);
@@ -242,9 +252,22 @@ impl PeerState {
         self.latest_video = Some(picture.rgb);
     }
 
-    /// Counts decoded sound; says whether it changed what people see (speaking or not).
-    pub fn count_sound(&mut self, sound: &Sound) -> bool {
+    /// Counts sound decoded at `now`; says whether it changed what people see (speaking or
+    /// not).
+    pub fn count_sound(&mut self, sound: &Sound, now: Instant) -> bool {
         let was_speaking = self.speaking();
+        if sound.fresh {
+            if let Some(gap) = self.last_sound.map(|last| now.duration_since(last)) {
+                if self.info.mic {
+                    if gap > FREEZE {
+                        tracing::debug!(peer = %self.info.name, gap_ms = gap.as_millis() as u64, "sound gap");
+                    }
+                    self.longest_sound_gap_ms =
+                        self.longest_sound_gap_ms.max(gap.as_millis() as u64);
+                }
+            }
+            self.last_sound = Some(now);
+        }
         self.audio_ms += sound.ms;
         (self.concealed_pct, self.concealed_recent_pct) = sound.concealed;
         self.audio_level = sound.level;
@@ -276,6 +299,8 @@ pub struct Sound {
     pub speech: bool,
     /// The concealed share over the whole call and over the last 5 s, percent.
     pub concealed: (f64, f64),
+    /// Whether a packet came with it (else it is concealment played into a gap).
+    pub fresh: bool,
 }
 
 /// The peer connection's state, as the tile and the status bar tell it.

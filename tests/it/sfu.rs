@@ -97,6 +97,12 @@ impl SfuLab {
         }
     }
 
+    /// Starts one participant on the `i`th host with its own script.
+    fn start_one(&mut self, i: usize, me: &str, script: &str) {
+        let (host, url) = (self.hosts[i].clone(), self.url.clone());
+        self.lab.headless(&host, me, &url, script, SMALL_VIDEO);
+    }
+
     /// Waits for every participant; their reports.
     fn finish(&mut self, names: &[&str], limit: Duration) -> Vec<Value> {
         let mut reports = Vec::new();
@@ -215,4 +221,69 @@ fn janus_killed_mid_meeting_the_room_falls_back_to_the_mesh_and_returns_when_it_
             assert_eq!(report["peers"][other]["path"], "sfu", "{me} sees {other}");
         }
     }
+}
+
+#[test]
+fn the_switch_to_the_sfu_and_back_leaves_no_tile_or_sound_missing_for_long() {
+    let Some(mut lab) = sfu_lab("sfusw", 3, &["--mesh-max", "2", "--sfu-hold", "3s"]) else {
+        return;
+    };
+    // Ada and Bob meet in a mesh; Cyd joins (the room moves to the SFU) and leaves after a
+    // few seconds (3 s later it moves back). Ada and Bob see each other all along.
+    for (i, (me, other, tone)) in [("ada", "bob", 440), ("bob", "ada", 550)]
+        .iter()
+        .enumerate()
+    {
+        let script = format!(
+            "join big as {me}\nvideo test-pattern\naudio tone:{tone}\nexpect peers 1 within 60s\n\
+             expect video from {other} frames 30 within 60s\nexpect audio from {other} within 30s\n\
+             wait 40s\nexpect video from {other} frames 30 within 60s\n\
+             expect audio from {other} within 30s\nwait 5s\nleave\n"
+        );
+        lab.start_one(i, me, &script);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while ["ada", "bob"]
+        .iter()
+        .any(|me| lab.lab.log(me).matches("remote track").count() < 2)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ada and bob never met"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    lab.start_one(2, "cyd", &script("cyd", &["ada", "bob"], 660, &[4]));
+    let reports = lab.finish(&["ada", "bob", "cyd"], Duration::from_secs(180));
+    let server = plain(&lab.lab.log("server"));
+    assert!(
+        server.contains("mode=Sfu") && server.contains("mode=Mesh"),
+        "the room did not switch up and back:\n{}",
+        tail(&server)
+    );
+    for (me, other, report) in [("ada", "bob", &reports[0]), ("bob", "ada", &reports[1])] {
+        assert_eq!(report["media_mode"], "mesh", "{me} ends in the mesh");
+        let peer = &report["peers"][other];
+        let video = peer["longest_video_gap_ms"].as_u64().unwrap_or(u64::MAX);
+        let sound = peer["longest_sound_gap_ms"].as_u64().unwrap_or(u64::MAX);
+        println!("{me} from {other}: longest video gap {video} ms, sound gap {sound} ms");
+        assert!(
+            video <= 1000 && sound <= 1000,
+            "{me} went without {other} for too long at a switch: {peer:#}"
+        );
+    }
+}
+
+/// `log` without its colours.
+fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -13,6 +13,10 @@ use super::room::{broadcast, deliver, Room};
 use super::Hub;
 use crate::protocol::{IceCandidate, MediaMode, PeerId, ServerMessage};
 
+/// How long a room's SFU side outlives its switch back to the mesh: the participants keep
+/// their SFU links until their mesh links carry media, 15 s at the most.
+const MESH_HANDOVER: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// What the SFU's driver hears of rooms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomEvent {
@@ -94,6 +98,7 @@ impl Hub {
     fn switch(&self, room: &mut Room, name: &str, mode: MediaMode, reason: Option<String>) {
         room.mode = mode;
         room.mode_epoch += 1;
+        let by_size = reason.is_none();
         tracing::info!(room = %name, ?mode, reason = reason.as_deref().unwrap_or("size"), "media mode");
         broadcast(
             room,
@@ -101,15 +106,37 @@ impl Hub {
             None,
             &self.metrics,
         );
-        self.to_sfu(match mode {
-            MediaMode::Sfu => RoomEvent::Open {
+        match mode {
+            MediaMode::Sfu => self.to_sfu(RoomEvent::Open {
                 room: name.to_string(),
                 members: room.members.iter().map(|m| m.info.id.clone()).collect(),
-            },
-            MediaMode::Mesh => RoomEvent::Close {
+            }),
+            // Back to the mesh because the room is small: the SFU's room stays while the
+            // participants make their mesh links (make before break), then goes.
+            MediaMode::Mesh if by_size => {
+                if let Some(hub) = self.me.upgrade() {
+                    let (name, epoch) = (name.to_string(), room.mode_epoch);
+                    tokio::spawn(async move { hub.close_after_handover(name, epoch).await });
+                }
+            }
+            MediaMode::Mesh => self.to_sfu(RoomEvent::Close {
                 room: name.to_string(),
-            },
-        });
+            }),
+        }
+    }
+
+    /// Closes a room's SFU side [`MESH_HANDOVER`] after it went back to the mesh, unless it
+    /// switched again meanwhile (then the driver's new room replaced the old one).
+    async fn close_after_handover(self: Arc<Self>, name: String, epoch: u64) {
+        tokio::time::sleep(MESH_HANDOVER).await;
+        let unchanged = self
+            .lock()
+            .rooms
+            .get(&name)
+            .is_some_and(|r| r.mode_epoch == epoch && r.mode.is_mesh());
+        if unchanged {
+            self.to_sfu(RoomEvent::Close { room: name });
+        }
     }
 
     /// Before a newcomer is seated: a room it takes past `mesh_max` moves to the SFU (the

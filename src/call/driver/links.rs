@@ -274,9 +274,11 @@ impl MeshTask {
                     p.count_picture(picture, now);
                 }
             }),
-            Received::Sound(sound) => self
-                .meeting
-                .update_if(|s| s.peers.get_mut(peer).is_some_and(|p| p.count_sound(&sound))),
+            Received::Sound(sound) => self.meeting.update_if(|s| {
+                s.peers
+                    .get_mut(peer)
+                    .is_some_and(|p| p.count_sound(&sound, now))
+            }),
             Received::Undecodable(what) => self.error(MeshError::Undecodable {
                 name: self.name_of(peer),
                 what,

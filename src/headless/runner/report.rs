@@ -49,6 +49,10 @@ pub struct PeerReport {
     pub path: String,
     pub concealed_pct: f64,
     pub freezes: u64,
+    /// The longest time a tile went without a picture while their camera was on, ms.
+    pub longest_video_gap_ms: u64,
+    /// The longest time between two of their sound packets while their mic was on, ms.
+    pub longest_sound_gap_ms: u64,
     pub sas: Option<String>,
     /// Offers exchanged with this peer, both ways (a source
     /// switch adds none).
@@ -140,6 +144,8 @@ impl PeerReport {
             path: p.path.to_string(),
             concealed_pct: (p.concealed_pct * 10.0).round() / 10.0,
             freezes: p.freezes,
+            longest_video_gap_ms: p.longest_video_gap_ms,
+            longest_sound_gap_ms: p.longest_sound_gap_ms,
             sas: p.sas.clone(),
             offers: p.offers,
             video_size: p.latest_video.as_ref().map(|f| [f.width, f.height]),
