@@ -44,6 +44,7 @@ bench: setup-bench
 	./target/release/termmeet bench-call --participants 2 --size 640x480 --fps 30 --bitrate-kbps 1000 --seconds 15
 	./target/release/termmeet bench-call --participants 4 --size 320x240 --fps 15 --bitrate-kbps 300 --seconds 15
 	scripts/services.sh $(CARGO) bench --workspace
+	$(CARGO) test --test it sfu::mesh_against_sfu -- --ignored --nocapture
 	@echo "terminal bytes a second of the demo: run 'termmeet demo' at 160x48 and read the status bar"
 
 man: setup-build

@@ -129,6 +129,9 @@ pub struct PeerState {
     pub first_video: Option<Instant>,
     /// The newest camera picture (latest wins).
     pub latest_video: Option<Arc<RgbFrame>>,
+    /// The size of the last camera picture decoded, kept when they leave (the picture is
+    /// not).
+    pub video_size: Option<[usize; 2]>,
     /// The newest screen picture.
     pub latest_screen: Option<Arc<RgbFrame>>,
     /// The peer connection's state.
@@ -195,6 +198,7 @@ impl PeerState {
             last_video: None,
             first_video: None,
             latest_video: None,
+            video_size: None,
             latest_screen: None,
             connection: LinkState::New,
             ice: IceState::New,
@@ -249,6 +253,7 @@ impl PeerState {
             let (first, _) = self.stamp_range.unwrap_or((frame, frame));
             self.stamp_range = Some((first.min(frame), frame));
         }
+        self.video_size = Some([picture.rgb.width, picture.rgb.height]);
         self.latest_video = Some(picture.rgb);
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::janus;
-use crate::common::netlab::{failed_steps, tail, Lab, SMALL_VIDEO};
+use crate::common::netlab::{failed_steps, tail, End, Lab, SMALL_VIDEO};
 use crate::common::turns::Slot;
 
 /// A hub host (Janus and the signaling server) and one host per participant, each on its
@@ -16,6 +16,8 @@ struct SfuLab {
     lab: Lab,
     /// Each participant's host.
     hosts: Vec<String>,
+    /// Each participant's end of its link to the hub: its uplink.
+    uplinks: Vec<End>,
     /// The signaling server's URL.
     url: String,
     /// The hub host and its address, where Janus runs.
@@ -34,6 +36,7 @@ fn sfu_lab(name: &str, participants: usize, server_flags: &[&str]) -> Option<Sfu
     let hub = lab.host("j");
     lab.exec(&hub, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
     let mut hosts = Vec::new();
+    let mut uplinks = Vec::new();
     let mut hub_addr = String::new();
     for i in 0..participants {
         let host = lab.host(&format!("p{i}"));
@@ -42,7 +45,7 @@ fn sfu_lab(name: &str, participants: usize, server_flags: &[&str]) -> Option<Sfu
         if i == 0 {
             hub_addr = h.addr.clone();
         }
-        let _ = p;
+        uplinks.push(p);
         hosts.push(host);
     }
     let janus_url = janus::start(&mut lab, &hub, &hub_addr, "janus");
@@ -52,6 +55,7 @@ fn sfu_lab(name: &str, participants: usize, server_flags: &[&str]) -> Option<Sfu
     Some(SfuLab {
         lab,
         hosts,
+        uplinks,
         url,
         hub,
         hub_addr,
@@ -286,4 +290,139 @@ fn plain(log: &str) -> String {
         }
     }
     out
+}
+
+/// CPU time of this process's reaped children so far, seconds (`cutime` and `cstime` of
+/// `/proc/self/stat`, in the kernel's 100 ticks a second).
+fn children_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // After the command's name: state is field 3, cutime 16 and cstime 17.
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(16) + ticks(17)) / 100.0
+}
+
+/// A run of `n` participants, each with a 1 Mbit/s uplink, 320x240 at 15 fps, for 15 s
+/// after everyone sees everyone: their reports, and the CPU each used, percent of a core.
+fn on_capped_uplinks(name: &str, n: usize, mesh_max: usize) -> Option<(Vec<Value>, f64)> {
+    let mesh_max = mesh_max.to_string();
+    let mut lab = sfu_lab(name, n, &["--mesh-max", &mesh_max])?;
+    for end in lab.uplinks.clone() {
+        lab.lab.cap(&end, Some(1000));
+    }
+    let names: Vec<String> = (1..=n).map(|i| format!("p{i}")).collect();
+    let started = (std::time::Instant::now(), children_cpu_seconds());
+    for (i, me) in names.iter().enumerate() {
+        let mut script = format!(
+            "join big as {me}\nvideo test-pattern\naudio tone:{}\nexpect peers {} within 90s\n",
+            300 + 50 * i,
+            n - 1
+        );
+        for other in names.iter().filter(|o| *o != me) {
+            script.push_str(&format!("expect video from {other} frames 15 within 90s\n"));
+        }
+        script.push_str("wait 15s\nleave\n");
+        lab.start_one(i, me, &script);
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let reports = lab.finish(&names, Duration::from_secs(300));
+    let cpu = children_cpu_seconds() - started.1;
+    let wall = started.0.elapsed().as_secs_f64();
+    Some((reports, cpu / wall / n as f64 * 100.0))
+}
+
+/// A feed's figures as a receiver saw them: frames decoded, of those sent between the first
+/// and the last decoded, and the picture's size.
+fn feed(peer: &Value) -> (u64, u64, Value) {
+    let decoded = peer["video_frames"].as_u64().unwrap_or(0);
+    let sent = peer["video_frames_sent"].as_u64().unwrap_or(u64::MAX / 100);
+    (decoded, sent, peer["video_size"].clone())
+}
+
+/// Upload per participant (mean and most, kbit/s) and the worst feed's share of frames
+/// decoded.
+fn figures(reports: &[Value]) -> (f64, f64, f64) {
+    let uploads: Vec<f64> = reports
+        .iter()
+        .map(|r| r["upload_kbps"].as_f64().unwrap_or(0.0))
+        .collect();
+    let mean = uploads.iter().sum::<f64>() / uploads.len().max(1) as f64;
+    let most = uploads.iter().cloned().fold(0.0, f64::max);
+    let worst = reports
+        .iter()
+        .flat_map(|r| r["peers"].as_object().into_iter().flat_map(|p| p.values()))
+        .map(|p| {
+            let (decoded, sent, _) = feed(p);
+            decoded as f64 / sent.max(1) as f64
+        })
+        .fold(f64::INFINITY, f64::min);
+    (mean, most, worst * 100.0)
+}
+
+/// Every receiver decoded at least 95% of the frames of every feed, at full size.
+fn assert_every_feed_whole(reports: &[Value], mode: &str) {
+    for report in reports {
+        let me = report["name"].as_str().unwrap_or("?");
+        assert_eq!(report["media_mode"], mode, "{me}");
+        for (other, peer) in report["peers"].as_object().into_iter().flatten() {
+            let (decoded, sent, size) = feed(peer);
+            assert!(
+                decoded * 100 >= sent * 95,
+                "{me} decoded {decoded} of {sent} frames from {other}: {peer:#}"
+            );
+            assert_eq!(
+                size,
+                serde_json::json!([320, 240]),
+                "{me} from {other} at full size"
+            );
+        }
+    }
+}
+
+#[test]
+fn eight_participants_on_1_mbit_uplinks_through_the_sfu_and_in_a_mesh() {
+    let Some((sfu, sfu_cpu)) = on_capped_uplinks("sfu8", 8, 2) else {
+        return;
+    };
+    assert_every_feed_whole(&sfu, "sfu");
+    let (mesh, mesh_cpu) = on_capped_uplinks("mesh8", 8, 8).expect("the lab worked once");
+    for (mode, reports, cpu) in [("sfu", &sfu, sfu_cpu), ("mesh", &mesh, mesh_cpu)] {
+        let (mean, most, worst) = figures(reports);
+        println!(
+            "8 participants, {mode}: upload {mean:.0} kbit/s (most {most:.0}), worst feed \
+             {worst:.1}% of frames decoded, CPU {cpu:.0}% of a core each"
+        );
+    }
+}
+
+/// The figures of BENCHMARKS.md: 2 to 12 participants, mesh against SFU, on 1 Mbit/s
+/// uplinks. `cargo test --test it sfu::mesh_against_sfu -- --ignored --nocapture`
+#[test]
+#[ignore = "a benchmark: several minutes; run by hand for BENCHMARKS.md"]
+fn mesh_against_sfu_from_2_to_12_participants() {
+    println!("| participants | mode | upload kbit/s (mean, most) | x one stream | worst feed decoded | CPU per participant |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut single = None;
+    for n in [2, 4, 8, 12] {
+        for (mode, mesh_max) in [("mesh", n), ("sfu", 1)] {
+            let Some((reports, cpu)) = on_capped_uplinks(&format!("b{mode}{n}"), n, mesh_max)
+            else {
+                return;
+            };
+            let (mean, most, worst) = figures(&reports);
+            let one = *single.get_or_insert(mean);
+            println!(
+                "| {n} | {mode} | {mean:.0}, {most:.0} | {:.2} | {worst:.1}% | {cpu:.0}% |",
+                mean / one
+            );
+        }
+    }
 }

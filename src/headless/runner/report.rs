@@ -148,7 +148,7 @@ impl PeerReport {
             longest_sound_gap_ms: p.longest_sound_gap_ms,
             sas: p.sas.clone(),
             offers: p.offers,
-            video_size: p.latest_video.as_ref().map(|f| [f.width, f.height]),
+            video_size: p.video_size,
             mic: p.info.mic,
             cam: p.info.cam,
             terminal_bytes: p.terminal_bytes,
