@@ -108,6 +108,11 @@ struct AccessArgs {
     /// self-signed server prints when it starts).
     #[arg(long)]
     server_fingerprint: Option<String>,
+    /// Keep media end to end: this client does not take the SFU, so a room on a server
+    /// with one stays a mesh while you are in it (every other participant then sends to
+    /// you directly).
+    #[arg(long)]
+    end_to_end: bool,
 }
 
 /// STUN and TURN servers of your own (for `join`, `demo` and `headless`).
@@ -343,6 +348,7 @@ impl From<AccessArgs> for Access {
                 ca_file: a.ca_file,
                 fingerprint: a.server_fingerprint,
             },
+            end_to_end: a.end_to_end,
         }
     }
 }
@@ -405,6 +411,7 @@ impl From<HeadlessArgs> for HeadlessRun {
             ice_servers: Vec::new(),
             token: access.token,
             tls: access.tls,
+            end_to_end: access.end_to_end,
             speaker: h.speaker,
             processing,
         };

@@ -34,6 +34,8 @@ pub struct JoinOptions {
     pub token: Option<String>,
     /// How to trust a `wss://` server.
     pub tls: crate::tls::TlsOptions,
+    /// Keep media end to end: the room stays a mesh (no SFU) while we are in it.
+    pub end_to_end: bool,
     /// Media files the device picker offers.
     pub clips: Vec<std::path::PathBuf>,
     /// Camera by index or name; `Some("none")` sends no video.
@@ -239,6 +241,7 @@ pub async fn join(options: JoinOptions) -> anyhow::Result<()> {
             secret: venue.secret.clone(),
             token: options.token.clone(),
             tls: venue.tls.clone(),
+            end_to_end: options.end_to_end,
         },
         camera,
         microphone,

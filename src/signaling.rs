@@ -218,6 +218,9 @@ pub struct JoinParams {
     pub token: Option<String>,
     /// How to trust a `wss://` server.
     pub tls: crate::tls::TlsOptions,
+    /// Keep media end to end: we do not take the SFU, so the room stays a mesh while we are
+    /// in it.
+    pub end_to_end: bool,
 }
 
 /// The handle for sending; events arrive on the receiver returned with it.

@@ -447,6 +447,7 @@ impl LoadClient {
             token: None,
             resume: None,
             client: Some("termmeet-loadgen".into()),
+            sfu: false,
         };
         ws.send(Message::Text(join.to_json().into())).await?;
         while let Some(frame) = ws.next().await {

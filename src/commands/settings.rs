@@ -16,6 +16,8 @@ pub struct Access {
     pub token: Option<String>,
     /// How to trust a `wss://` server.
     pub tls: TlsOptions,
+    /// Keep media end to end (no SFU while we are in the room).
+    pub end_to_end: bool,
 }
 
 /// STUN and TURN servers of the person's own: `--ice-server`, `--turn-username` and
@@ -87,6 +89,7 @@ pub fn join_options(
         secret,
         token: access.token,
         tls: access.tls,
+        end_to_end: access.end_to_end,
         clips: c.clips.unwrap_or_default(),
         camera: c.camera,
         mic: c.mic,

@@ -51,6 +51,8 @@ pub struct HeadlessOptions {
     pub token: Option<String>,
     /// How to trust a `wss://` server.
     pub tls: crate::tls::TlsOptions,
+    /// Keep media end to end: the room stays a mesh (no SFU) while we are in it.
+    pub end_to_end: bool,
     /// The speaker to play what the others send on (`None`: nothing is played).
     pub speaker: Option<String>,
     /// The microphone's audio processing.
@@ -71,6 +73,7 @@ impl Default for HeadlessOptions {
             ice_servers: Vec::new(),
             token: None,
             tls: crate::tls::TlsOptions::default(),
+            end_to_end: false,
             speaker: None,
             processing: crate::media::processing::Features::default(),
         }
@@ -213,6 +216,7 @@ impl Plan {
                 secret: self.secret.clone(),
                 token: options.token.clone(),
                 tls: options.tls.clone(),
+                end_to_end: options.end_to_end,
             },
             camera,
             microphone: Some(microphone),

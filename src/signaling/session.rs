@@ -38,6 +38,7 @@ pub(super) async fn session(
         token: params.token.clone(),
         resume: session.carried.resume_token.clone(),
         client: Some(concat!("termmeet/", env!("CARGO_PKG_VERSION")).into()),
+        sfu: !params.end_to_end,
     };
     session
         .socket

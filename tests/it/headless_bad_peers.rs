@@ -24,6 +24,7 @@ async fn garbage_offers_and_silent_peers_are_reported_and_others_carry_on() {
         token: None,
         resume: None,
         client: None,
+        sfu: false,
     };
     sam.send(Message::Text(join("sam").to_json().into()))
         .await

@@ -438,3 +438,55 @@ fn mesh_against_sfu_from_2_to_12_participants() {
         }
     }
 }
+
+#[test]
+fn one_who_keeps_media_end_to_end_keeps_the_room_a_mesh_until_they_leave() {
+    let Some(mut lab) = sfu_lab("sfue2e", 4, &["--mesh-max", "2"]) else {
+        return;
+    };
+    let names = ["ada", "bob", "cyd", "dan"];
+    for (i, me) in names.iter().enumerate() {
+        let others: Vec<&str> = names.iter().filter(|n| *n != me).copied().collect();
+        let mut script = format!(
+            "join big as {me}\nvideo test-pattern\naudio tone:{}\nexpect peers 3 within 60s\n",
+            440 + 110 * i
+        );
+        for o in &others {
+            script.push_str(&format!("expect video from {o} frames 30 within 60s\n"));
+        }
+        if *me == "cyd" {
+            script.push_str("wait 3s\nleave\n");
+        } else {
+            script.push_str("expect left cyd within 60s\n");
+            for o in others.iter().filter(|o| **o != "cyd") {
+                script.push_str(&format!("expect video from {o} frames 30 within 60s\n"));
+            }
+            script.push_str("wait 8s\nleave\n");
+        }
+        let mut flags = SMALL_VIDEO.to_vec();
+        if *me == "cyd" {
+            flags.push("--end-to-end");
+        }
+        let (host, url) = (lab.hosts[i].clone(), lab.url.clone());
+        lab.lab.headless(&host, me, &url, &script, &flags);
+    }
+    let reports = lab.finish(&names, Duration::from_secs(180));
+    // Cyd's media stayed end to end: every link its own, with a short code to compare.
+    let cyd = &reports[2];
+    assert_eq!(cyd["media_mode"], "mesh", "{cyd:#}");
+    for other in ["ada", "bob", "dan"] {
+        let peer = &cyd["peers"][other];
+        assert_ne!(peer["path"], "sfu", "cyd sees {other}: {peer:#}");
+        assert!(
+            peer["sas"].is_string(),
+            "cyd has a short code with {other}: {peer:#}"
+        );
+    }
+    // Once Cyd left, the room of three moved to the SFU.
+    for (me, report) in names.iter().zip(&reports).filter(|(n, _)| **n != "cyd") {
+        assert_eq!(report["media_mode"], "sfu", "{me}: {report:#}");
+        for other in ["ada", "bob", "dan"].iter().filter(|o| *o != me) {
+            assert_eq!(report["peers"][other]["path"], "sfu", "{me} sees {other}");
+        }
+    }
+}

@@ -31,6 +31,8 @@ struct Newcomer {
     client: Option<String>,
     /// Whether the newcomer may be host.
     may_host: bool,
+    /// Whether its client can take the SFU.
+    sfu: bool,
 }
 
 /// The window of the per-address limit on new rooms.
@@ -51,6 +53,7 @@ impl Hub {
             token,
             resume,
             client,
+            sfu,
         } = message
         else {
             return Err(err(ErrorCode::BadField, "expected a join message"));
@@ -81,6 +84,7 @@ impl Hub {
             name,
             client,
             may_host,
+            sfu,
         };
         let (seat, resume_token) =
             self.seat_member(room, &room_name, newcomer, outbox, resume.is_some());
@@ -224,6 +228,7 @@ impl Hub {
             name,
             client,
             may_host,
+            sfu,
         } = newcomer;
         let metrics = &self.metrics;
         let mut id = random_hex(8);
@@ -238,7 +243,7 @@ impl Hub {
         // The first who may be host is host (with tokens, a room can be without one until a
         // host's token arrives).
         let takes_host = may_host && room.member(&room.host).is_none();
-        self.before_seat(room, room_name);
+        self.before_seat(room, room_name, &name, sfu);
         if takes_host {
             room.host = id.clone();
         }
@@ -272,6 +277,7 @@ impl Hub {
             may_host,
             resume_token: resume_token.clone(),
             link: Link::Live(outbox.clone()),
+            sfu,
         });
         tracing::info!(room = %room_name, peer = %id, name = %name, "join");
         self.after_seat(room, room_name, &id);

@@ -41,6 +41,8 @@ pub(super) struct Member {
     pub(super) resume_token: String,
     /// Where the participant's frames go.
     pub(super) link: Link,
+    /// Whether its client can take the SFU (it said so in `join`).
+    pub(super) sfu: bool,
 }
 
 /// A participant's connection, or the frames waiting for it to come back.

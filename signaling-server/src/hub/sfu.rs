@@ -76,10 +76,16 @@ impl Hub {
             let Some(room) = state.rooms.get_mut(&name) else {
                 continue;
             };
-            if up && room.mode.is_mesh() && room.members.len() > self.config.mesh_max {
-                self.switch(room, &name, MediaMode::Sfu, None);
+            if up && room.mode.is_mesh() && self.wants_sfu(room) {
+                self.switch(room, &name, MediaMode::Sfu, None, false);
             } else if !up && !room.mode.is_mesh() {
-                self.switch(room, &name, MediaMode::Mesh, Some(reason.to_string()));
+                self.switch(
+                    room,
+                    &name,
+                    MediaMode::Mesh,
+                    Some(reason.to_string()),
+                    false,
+                );
             }
         }
     }
@@ -89,16 +95,30 @@ impl Hub {
         let mut state = self.lock();
         if let Some(room) = state.rooms.get_mut(room_name) {
             if !room.mode.is_mesh() {
-                self.switch(room, room_name, MediaMode::Mesh, Some(reason.to_string()));
+                self.switch(
+                    room,
+                    room_name,
+                    MediaMode::Mesh,
+                    Some(reason.to_string()),
+                    false,
+                );
             }
         }
     }
 
-    /// Moves a room to `mode`: everyone is told, the SFU's driver too.
-    fn switch(&self, room: &mut Room, name: &str, mode: MediaMode, reason: Option<String>) {
+    /// Moves a room to `mode`: everyone is told, the SFU's driver too. Back to the mesh
+    /// with `handover`, the SFU's room stays while the participants make their mesh links;
+    /// without (the SFU failed), it goes at once.
+    fn switch(
+        &self,
+        room: &mut Room,
+        name: &str,
+        mode: MediaMode,
+        reason: Option<String>,
+        handover: bool,
+    ) {
         room.mode = mode;
         room.mode_epoch += 1;
-        let by_size = reason.is_none();
         tracing::info!(room = %name, ?mode, reason = reason.as_deref().unwrap_or("size"), "media mode");
         broadcast(
             room,
@@ -111,9 +131,8 @@ impl Hub {
                 room: name.to_string(),
                 members: room.members.iter().map(|m| m.info.id.clone()).collect(),
             }),
-            // Back to the mesh because the room is small: the SFU's room stays while the
-            // participants make their mesh links (make before break), then goes.
-            MediaMode::Mesh if by_size => {
+            // Make before break: the SFU's room goes once the mesh links can be up.
+            MediaMode::Mesh if handover => {
                 if let Some(hub) = self.me.upgrade() {
                     let (name, epoch) = (name.to_string(), room.mode_epoch);
                     tokio::spawn(async move { hub.close_after_handover(name, epoch).await });
@@ -139,11 +158,27 @@ impl Hub {
         }
     }
 
-    /// Before a newcomer is seated: a room it takes past `mesh_max` moves to the SFU (the
-    /// others are told first; the newcomer learns it from `peers`).
-    pub(super) fn before_seat(&self, room: &mut Room, name: &str) {
-        if self.sfu_up() && room.mode.is_mesh() && room.members.len() + 1 > self.config.mesh_max {
-            self.switch(room, name, MediaMode::Sfu, None);
+    /// Whether a room on the mesh should move to the SFU: it is past `mesh_max` and every
+    /// participant's client can take the SFU.
+    fn wants_sfu(&self, room: &Room) -> bool {
+        room.members.len() > self.config.mesh_max && room.members.iter().all(|m| m.sfu)
+    }
+
+    /// Before a newcomer is seated: a room it takes past `mesh_max` moves to the SFU when
+    /// everyone's client, the newcomer's too, can take it (the others are told first; the
+    /// newcomer learns it from `peers`). A newcomer whose client cannot (a 1.1 client, or
+    /// one that keeps media end to end) takes a room on the SFU back to the mesh.
+    pub(super) fn before_seat(&self, room: &mut Room, name: &str, who: &str, sfu: bool) {
+        let everyone = sfu && room.members.iter().all(|m| m.sfu);
+        let past = room.members.len() + 1 > self.config.mesh_max;
+        if self.sfu_up() && room.mode.is_mesh() && past && everyone {
+            self.switch(room, name, MediaMode::Sfu, None, false);
+        } else if !room.mode.is_mesh() && !sfu {
+            let reason = format!(
+                "{} joined with a client that keeps media end to end (or cannot take the SFU); the room is a mesh while they are here",
+                who
+            );
+            self.switch(room, name, MediaMode::Mesh, Some(reason), true);
         }
     }
 
@@ -168,6 +203,10 @@ impl Hub {
             return;
         };
         if room.mode.is_mesh() {
+            // The one who kept the room a mesh may have left.
+            if self.sfu_up() && self.wants_sfu(room) {
+                self.switch(room, name, MediaMode::Sfu, None, false);
+            }
             return;
         }
         self.to_sfu(RoomEvent::Left {
@@ -197,7 +236,7 @@ impl Hub {
             && !room.mode.is_mesh()
             && room.members.len() <= self.config.mesh_max
         {
-            self.switch(room, &name, MediaMode::Mesh, None);
+            self.switch(room, &name, MediaMode::Mesh, None, true);
         }
     }
 

@@ -22,6 +22,10 @@ pub enum ClientMessage {
         resume: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client: Option<String>,
+        /// The client can publish to and subscribe from the SFU (1.2). A room goes through
+        /// the SFU only while every participant can.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sfu: bool,
     },
     /// An SDP offer for one peer.
     Offer { to: PeerId, sdp: String },

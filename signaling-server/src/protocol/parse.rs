@@ -54,6 +54,7 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, ProtocolError> {
             token,
             resume,
             client,
+            sfu,
         } => {
             check_room_name(&room)?;
             let name = sanitize_name(&name).ok_or_else(|| {
@@ -72,6 +73,7 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, ProtocolError> {
                 token,
                 resume,
                 client: client.filter(|c| !c.is_empty()),
+                sfu,
             }
         }
         ClientMessage::Chat { text } => {

@@ -194,6 +194,7 @@ fn every_field_is_named_when_its_type_is_wrong() {
             token: Some("t".into()),
             resume: Some("u".into()),
             client: Some("c".into()),
+            sfu: false,
         },
         ClientMessage::Offer {
             to: "a".into(),

@@ -119,6 +119,7 @@ async fn one_address_opens_only_so_many_rooms_a_minute() {
             token: None,
             resume: None,
             client: None,
+            sfu: false,
         })
         .await;
     let message = fourth.expect_error(ErrorCode::TooManyConnections).await;

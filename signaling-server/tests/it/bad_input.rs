@@ -121,6 +121,7 @@ async fn each_error_code_of_the_table() {
             token: None,
             resume: None,
             client: None,
+            sfu: false,
         })
         .await;
     let message = third.expect_error(ErrorCode::RoomFull).await;
@@ -136,6 +137,7 @@ async fn each_error_code_of_the_table() {
             token: None,
             resume: None,
             client: None,
+            sfu: false,
         })
         .await;
     intruder.expect_error(ErrorCode::BadSecret).await;

@@ -33,6 +33,7 @@ fn join_message(room: &str, token: Option<String>) -> ClientMessage {
         token,
         resume: None,
         client: None,
+        sfu: false,
     }
 }
 
@@ -251,6 +252,7 @@ async fn room_secrets_still_work_alongside_tokens() {
         token: Some(mint("team", "bob", Role::Guest)),
         resume: None,
         client: None,
+        sfu: false,
     })
     .await;
     assert!(matches!(c.recv().await, ServerMessage::Peers { .. }));

@@ -221,6 +221,7 @@ impl TestClient {
             token: None,
             resume: resume.map(Into::into),
             client: Some("termmeet-tests".into()),
+            sfu: false,
         })
         .await;
         let answer = self.recv().await;
