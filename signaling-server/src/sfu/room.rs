@@ -265,6 +265,7 @@ impl SfuRoom {
         if reply.data["video_codec"] == "none" && sdp.contains("m=video") {
             tracing::warn!(room = %self.name, peer = %from, "SFU: the publisher's video is not H.264 42e01f; it is not forwarded");
         }
+        tracing::trace!(room = %self.name, peer = %from, offer = sdp, answer, "SFU: a publisher's offer and Janus's answer");
         self.feed_ids.insert(feed, msids(&sdp));
         self.hub.deliver_to(
             &self.name,
