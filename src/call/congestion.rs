@@ -402,6 +402,17 @@ impl QueueController {
 
 impl BandwidthEstimator for QueueController {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        // Only packets that carried a transport-wide number can be reported on. webrtc-rs
+        // hands us the others too (a stream that negotiated no TWCC: the audio to Janus,
+        // whose answer takes TWCC on video only), each as "not arrived" once a later packet
+        // is acknowledged, which read as three packets in four lost on the link to the SFU.
+        let numbered: Vec<PacketReport>;
+        let reports = if reports.iter().all(|r| r.is_twcc) {
+            reports
+        } else {
+            numbered = reports.iter().filter(|r| r.is_twcc).cloned().collect();
+            &numbered
+        };
         if reports.is_empty() {
             return;
         }

@@ -104,9 +104,8 @@ impl Hub {
         }
     }
 
-    /// Relays to one member of the room; `None` when `to` is not in it.
-    fn relay(&self, room: &mut Room, to: &str, message: ServerMessage) -> Option<()> {
-        let member = room.member_mut(to)?;
+    /// Sends `message` to one member, kept for a resume while it is away.
+    pub(super) fn deliver_one(&self, member: &mut super::room::Member, message: &ServerMessage) {
         let frame: Utf8Bytes = message.to_json().into();
         deliver(
             member,
@@ -115,6 +114,12 @@ impl Hub {
             self.config.resume_queue,
             &self.metrics,
         );
+    }
+
+    /// Relays to one member of the room; `None` when `to` is not in it.
+    fn relay(&self, room: &mut Room, to: &str, message: ServerMessage) -> Option<()> {
+        let member = room.member_mut(to)?;
+        self.deliver_one(member, &message);
         self.metrics
             .messages_relayed
             .fetch_add(1, Ordering::Relaxed);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::room::{broadcast, deliver, Room};
+use super::room::{broadcast, Room};
 use super::Hub;
 use crate::protocol::{IceCandidate, MediaMode, PeerId, ServerMessage};
 
@@ -272,14 +272,7 @@ impl Hub {
         let Some(member) = state.rooms.get_mut(room).and_then(|r| r.member_mut(peer)) else {
             return false;
         };
-        let frame = message.to_json().into();
-        deliver(
-            member,
-            &frame,
-            true,
-            self.config.resume_queue,
-            &self.metrics,
-        );
+        self.deliver_one(member, message);
         true
     }
 

@@ -263,3 +263,44 @@ fn the_window_minimum_forgets_old_values() {
     w.add(t0 + Duration::from_secs(62), 7.0);
     assert_eq!(w.get(), Some(7.0));
 }
+
+#[test]
+fn packets_that_carried_no_transport_wide_number_are_not_counted_lost() {
+    // Against Janus only video is numbered; the audio between its packets comes back as
+    // "not arrived" and must not read as loss.
+    let start = Instant::now();
+    let mut cc = QueueController::new(1_000_000.0, 250_000.0, 2_000_000.0);
+    let mut id = 0u64;
+    let mut twcc = 0u16;
+    for round in 0..20u64 {
+        let reports: Vec<PacketReport> = (0..13u64)
+            .map(|i| {
+                let sent = round * 200 + i * 15;
+                let numbered = i % 4 == 0;
+                id += 1;
+                if numbered {
+                    twcc += 1;
+                }
+                PacketReport {
+                    ssrc: if numbered { 1 } else { 2 },
+                    id,
+                    rtp_sequence_number: id as u16,
+                    is_twcc: numbered,
+                    twcc_sequence_number: if numbered { twcc } else { 0 },
+                    size: PACKET,
+                    arrived: numbered,
+                    departure: start + Duration::from_millis(sent),
+                    arrival: numbered.then(|| Duration::from_millis(sent + 5)),
+                    ecn: Ecn::default(),
+                }
+            })
+            .collect();
+        cc.on_reports(start + Duration::from_millis(round * 200 + 200), &reports);
+    }
+    assert_eq!(cc.loss(), Some(0.0));
+    assert!(
+        cc.target_bitrate() >= 1_000_000.0,
+        "{}",
+        cc.target_bitrate()
+    );
+}
