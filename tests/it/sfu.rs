@@ -191,7 +191,7 @@ fn janus_killed_mid_meeting_the_room_falls_back_to_the_mesh_and_returns_when_it_
     let names = ["ada", "bob", "cyd"];
     // Lines 5-9: through the SFU; 10-14: through the mesh while Janus is away (the test kills
     // it during line 9's wait); 15-19: through the SFU again (Janus is back during line 14's).
-    lab.start(&names, &[12, 45, 3]);
+    lab.start(&names, &[25, 45, 3]);
     // Three publishers and three subscribers up, as Janus tells it.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     while lab
@@ -208,7 +208,9 @@ fn janus_killed_mid_meeting_the_room_falls_back_to_the_mesh_and_returns_when_it_
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_secs(3));
+    // Well after the first expectations hold (a second or two once all six are up, more on
+    // a loaded machine), well inside line 9's wait.
+    std::thread::sleep(Duration::from_secs(10));
     lab.lab.stop("janus");
     let killed = now_ms();
     std::thread::sleep(Duration::from_secs(40));
