@@ -24,10 +24,10 @@ struct SfuLab {
     hub: String,
     hub_addr: String,
     _slot: Slot,
-    /// Held by a run that fills the machine, so the sound tests' measurements do not run
-    /// beside it (no test that takes the sound server's turn takes a slot, so the two never
-    /// wait on each other).
-    _sound: Option<std::sync::MutexGuard<'static, ()>>,
+    /// The sound server's turn: Janus and several participants load the machine, so the
+    /// sound tests' measurements do not run beside a room on the SFU (no test that takes the
+    /// sound turn takes a slot, so the two never wait on each other).
+    _sound: std::sync::MutexGuard<'static, ()>,
 }
 
 fn sfu_lab(name: &str, participants: usize, server_flags: &[&str]) -> Option<SfuLab> {
@@ -47,7 +47,7 @@ fn sfu_lab_weighted(
         return None;
     }
     let slot = Slot::take_weighted(weight);
-    let sound = (weight > 1).then(crate::common::turns::sound_turn);
+    let sound = crate::common::turns::sound_turn();
     let mut lab = Lab::new(name);
     let hub = lab.host("j");
     lab.exec(&hub, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
