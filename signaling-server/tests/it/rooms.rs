@@ -152,8 +152,9 @@ async fn every_message_type_between_three_clients_and_none_across_rooms() {
     }
 
     // Hands: raise, a forbidden lower, the host's lower.
+    // The second hand goes up only once everyone saw the first: the two come over different
+    // sockets, so sent together either could reach the server first.
     b.send(&ClientMessage::RaiseHand {}).await;
-    c.send(&ClientMessage::RaiseHand {}).await;
     for x in [&mut a, &mut b, &mut c] {
         assert_eq!(
             x.recv().await,
@@ -162,6 +163,9 @@ async fn every_message_type_between_three_clients_and_none_across_rooms() {
                 queue: vec![bid.clone()]
             }
         );
+    }
+    c.send(&ClientMessage::RaiseHand {}).await;
+    for x in [&mut a, &mut b, &mut c] {
         assert_eq!(
             x.recv().await,
             ServerMessage::RaiseHand {
