@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::turns::sound_turn;
+use crate::common::turns::quiet_sound_turn;
 use crate::common::{PulseModule, SinkPlayer};
 use termmeet::call::mesh::{Mesh, MeshCommand};
 use termmeet::headless::runner::{run_script, HeadlessOptions, Outcome};
@@ -346,7 +346,7 @@ fn only(feature: Feature) -> Features {
 fn the_far_end_does_not_hear_itself_come_back() {
     // Both tests play into PulseAudio and measure what comes back: they take turns with
     // every test that does.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     let room = Room::build("echo");
     crate::common::block_on(async {
         let call = Call::start(&room, "echo", only(Feature::Echo)).await;
@@ -399,7 +399,7 @@ fn the_far_end_does_not_hear_itself_come_back() {
 fn steady_noise_in_the_room_is_taken_out_and_the_voice_stays() {
     // Both tests play into PulseAudio and measure what comes back: they take turns with
     // every test that does.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     let room = Room::build("noise");
     crate::common::block_on(async {
         // The local end is a headless script: it turns suppression off when the far end

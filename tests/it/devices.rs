@@ -2,7 +2,7 @@
 //! PulseAudio null devices. `scripts/services.sh` (run by `make test`) starts both and sets
 //! TERMMEET_TEST_DISPLAY and TERMMEET_TEST_PULSE.
 
-use crate::common::turns::sound_turn;
+use crate::common::turns::quiet_sound_turn;
 use crate::common::{devices_output, PulseModule};
 
 use std::process::{Command, Stdio};
@@ -97,7 +97,7 @@ fn pactl(args: &[&str]) {
 fn playback_mixes_remote_streams_into_the_speaker() {
     require_pulse();
     // The audio tests change the sound server's defaults, so they take turns.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     pactl(&["set-default-sink", "vsink"]);
     let playback = Playback::open(None).unwrap();
     let a = playback.add_stream();
@@ -134,7 +134,7 @@ fn playback_mixes_remote_streams_into_the_speaker() {
 fn microphone_delivers_what_the_sound_server_hears() {
     require_pulse();
     // The audio tests change the sound server's defaults, so they take turns.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     // The null source gives silence, in real 20 ms frames.
     pactl(&["set-default-source", "vsrc"]);
     let mut mic = MicSource::open(None).unwrap();
@@ -249,7 +249,7 @@ fn spurious_through_the_microphone(rate: u32, hz: u32) -> (f64, u32) {
 fn a_microphone_at_another_rate_is_resampled_cleanly() {
     require_pulse();
     // The audio tests change the sound server's defaults, so they take turns.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     for (rate, hz) in [(44_100, 5_000), (44_100, 10_000), (16_000, 5_000)] {
         let (db, device_rate) = spurious_through_the_microphone(rate, hz);
         eprintln!("{hz} Hz at {rate} Hz (device opened at {device_rate} Hz): spurious {db:.1} dB");
@@ -264,7 +264,7 @@ fn a_microphone_at_another_rate_is_resampled_cleanly() {
 fn playback_to_a_speaker_at_another_rate_is_resampled_cleanly() {
     require_pulse();
     // The audio tests change the sound server's defaults, so they take turns.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     let _sink = PulseModule::load(&["module-null-sink", "sink_name=sink44", "rate=44100"]);
     pactl(&["set-default-sink", "sink44"]);
     let playback = Playback::open(None).unwrap();
@@ -301,7 +301,7 @@ fn playback_to_a_speaker_at_another_rate_is_resampled_cleanly() {
 fn playback_moves_to_another_speaker_without_losing_its_streams() {
     require_pulse();
     // The audio tests change the sound server's defaults, so they take turns.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     pactl(&["set-default-sink", "vsink"]);
     // Opened on a speaker that is not the null sink we record, then moved to it.
     let playback = Playback::open(Some("no-such-speaker")).err();
@@ -335,7 +335,7 @@ fn playback_moves_to_another_speaker_without_losing_its_streams() {
 fn devices_are_listed_by_their_descriptions_with_the_defaults_marked() {
     require_pulse();
     // The audio tests change the sound server's defaults, so they take turns.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     let _mic = PulseModule::load(&[
         "module-sine-source",
         "source_name=deskmic",
@@ -389,7 +389,7 @@ fn devices_are_listed_by_their_descriptions_with_the_defaults_marked() {
 fn the_microphone_and_speaker_are_chosen_by_description() {
     require_pulse();
     // The audio tests change the sound server's defaults, so they take turns.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     let _tone = PulseModule::load(&[
         "module-sine-source",
         "source_name=pick523",
@@ -536,7 +536,7 @@ fn spurious_at_the_far_end(rate: u32) -> f64 {
 fn a_5khz_tone_reaches_the_far_end_limited_by_opus_alone() {
     require_pulse();
     // The audio tests change the sound server's defaults, so they take turns.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     for rate in [44_100, 48_000] {
         let db = spurious_at_the_far_end(rate);
         eprintln!(
@@ -550,7 +550,7 @@ fn a_5khz_tone_reaches_the_far_end_limited_by_opus_alone() {
 fn a_device_that_cancels_echo_itself_is_marked() {
     require_pulse();
     // The audio tests change the sound server's defaults, so they take turns.
-    let _turn = sound_turn();
+    let _turn = quiet_sound_turn();
     let _speaker = PulseModule::load(&["module-null-sink", "sink_name=ownspk"]);
     // The sound server's own echo canceller, with its do-nothing method (the module is
     // what marks the devices, whatever the method).

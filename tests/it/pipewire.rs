@@ -5,7 +5,7 @@
 //! sound servers are), so it runs again in a process of its own.
 
 use crate::common::tmux::{log_file, wait_until_gone, Tmux};
-use crate::common::turns::{alone, run_alone, sound_turn};
+use crate::common::turns::{alone, quiet_sound_turn, run_alone};
 use crate::common::{devices_output, devices_section as section, TestServer};
 
 use std::path::PathBuf;
@@ -195,7 +195,7 @@ fn through_the_speaker(hz: f64) -> Vec<i16> {
 fn native_pipewire_devices_are_listed_chosen_and_played_through() {
     if !alone() {
         // It measures what comes back through a sound server, so it takes the sound turn.
-        let _turn = sound_turn();
+        let _turn = quiet_sound_turn();
         return run_alone(
             module_path!(),
             "native_pipewire_devices_are_listed_chosen_and_played_through",

@@ -14,6 +14,14 @@ pub fn sound_turn() -> MutexGuard<'static, ()> {
     SOUND.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A sound test whose figures are the point (echo, spurious tones): the sound server and
+/// the machine's cores both, so no network scenario's codecs run beside it. The slots are
+/// taken first, in the order every test that takes both takes them.
+pub fn quiet_sound_turn() -> (Slot, MutexGuard<'static, ()>) {
+    let slot = Slot::take_weighted(2);
+    (slot, sound_turn())
+}
+
 /// How many slots the running scenarios hold: each runs encoders and decoders at 640x480 in
 /// its own processes, and a third would make the machine, not the network, the bottleneck.
 static RUNNING: Mutex<usize> = Mutex::new(0);
