@@ -25,8 +25,8 @@ struct SfuLab {
     hub_addr: String,
     _slot: Slot,
     /// The sound server's turn: Janus and several participants load the machine, so the
-    /// sound tests' measurements do not run beside a room on the SFU (no test that takes the
-    /// sound turn takes a slot, so the two never wait on each other).
+    /// sound tests' measurements do not run beside a room on the SFU. Both take the slots
+    /// before the sound turn (see `quiet_sound_turn`), so neither waits on the other.
     _sound: std::sync::MutexGuard<'static, ()>,
 }
 
