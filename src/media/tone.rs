@@ -130,6 +130,23 @@ pub fn spurious_db_beyond(samples: &[f32], rate: u32, hz: f64, guard_hz: f64) ->
     10.0 * (spur.max(1e-30) / tone).log10()
 }
 
+/// [`spurious_db_beyond`] of the signal as it usually is: the median over windows of 16384
+/// samples, half overlapped. A stretch of a few milliseconds that a starved process or a
+/// missed period broke spoils the one or two windows that hold it, not the figure, while a
+/// resampler's images and aliases, which are in every window, still count in full.
+pub fn spurious_db_steady(samples: &[f32], rate: u32, hz: f64, guard_hz: f64) -> f64 {
+    const WINDOW: usize = 16_384;
+    if samples.len() < 2 * WINDOW {
+        return spurious_db_beyond(samples, rate, hz, guard_hz);
+    }
+    let mut values: Vec<f64> = (0..=samples.len() - WINDOW)
+        .step_by(WINDOW / 2)
+        .map(|start| spurious_db_beyond(&samples[start..start + WINDOW], rate, hz, guard_hz))
+        .collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// The power spectrum of up to 32768 samples (a power of two), Blackman-Harris windowed and
 /// scaled so a full-scale sine peaks at 0 dB: the powers and the bin width in Hz.
 fn spectrum(samples: &[f32], rate: u32) -> Option<(Vec<f64>, f64)> {
@@ -221,6 +238,25 @@ mod tests {
             .map(|(i, _)| (0.5 * (TAU * 5_000.0 * i as f64 / rate).sin()) as f32)
             .collect();
         assert!(spurious_db(&clean, 48_000, 5_000.0) < -90.0);
+    }
+
+    #[test]
+    fn a_dropout_spoils_one_window_not_the_steady_figure_but_a_spur_counts() {
+        let rate = 48_000.0;
+        let tone = |i: usize, spur: f64| {
+            let t = i as f64 / rate;
+            (0.5 * (TAU * 5_000.0 * t).sin() + spur * (TAU * 7_000.0 * t).sin()) as f32
+        };
+        // 2 s of a clean tone with 5 ms of silence in it, as a starved player leaves.
+        let mut broken: Vec<f32> = (0..96_000).map(|i| tone(i, 0.0)).collect();
+        broken[16_000..16_240].fill(0.0);
+        assert!(spurious_db(&broken, 48_000, 5_000.0) > -60.0);
+        let steady = spurious_db_steady(&broken, 48_000, 5_000.0, 0.0);
+        assert!(steady < -90.0, "{steady}");
+        // A spur that is always there counts in full.
+        let spurred: Vec<f32> = (0..96_000).map(|i| tone(i, 0.005)).collect();
+        let steady = spurious_db_steady(&spurred, 48_000, 5_000.0, 0.0);
+        assert!((-41.0..-39.0).contains(&steady), "{steady}");
     }
 
     fn seconds_of(mut t: ToneSource, frames: usize) -> Vec<i16> {

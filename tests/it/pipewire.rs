@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use termmeet::media::mic::MicSource;
 use termmeet::media::playback::Playback;
-use termmeet::media::tone::{dominant_frequency, spurious_db, tone_is_dominant, ToneSource};
+use termmeet::media::tone::{dominant_frequency, spurious_db_steady, tone_is_dominant, ToneSource};
 use termmeet::media::AudioSource;
 
 /// A PipeWire server and its session manager, stopped (and their directory removed) when
@@ -231,7 +231,7 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
     // monitor by description: both through cpal's PipeWire host, at 48 kHz, so a 5 kHz tone
     // comes back as clean as it went.
     let heard = through_the_speaker(5_000.0);
-    let db = spurious_db(&floats(&heard), 48_000, 5_000.0);
+    let db = spurious_db_steady(&floats(&heard), 48_000, 5_000.0, 0.0);
     eprintln!("5 kHz through PipeWire's speaker and monitor at 48 kHz: spurious {db:.1} dB");
     assert!(db <= -60.0, "at 48 kHz: spurious at {db:.1} dB");
 
@@ -257,7 +257,7 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
     let mut db = f64::INFINITY;
     for take in 1..=3 {
         let heard = through_the_speaker(5_000.0);
-        let this = spurious_db(&floats(&heard), 48_000, 5_000.0);
+        let this = spurious_db_steady(&floats(&heard), 48_000, 5_000.0, 0.0);
         eprintln!("5 kHz through PipeWire's speaker and monitor at 44.1 kHz, take {take}: spurious {this:.1} dB");
         db = db.min(this);
         if db <= -50.0 {
