@@ -11,5 +11,7 @@ pub const MAX_NAME_CHARS: usize = 32;
 pub const MAX_ROOM_CHARS: usize = 64;
 /// The longest chat message, in characters, after sanitising.
 pub const MAX_CHAT_CHARS: usize = 2000;
+/// Most peers a `view` may name.
+pub const MAX_VIEW: usize = 256;
 /// How many chat messages a room keeps for late joiners.
 pub const CHAT_HISTORY_LEN: usize = 100;

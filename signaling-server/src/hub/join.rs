@@ -278,6 +278,7 @@ impl Hub {
             resume_token: resume_token.clone(),
             link: Link::Live(outbox.clone()),
             sfu,
+            view: None,
         });
         tracing::info!(room = %room_name, peer = %id, name = %name, "join");
         self.after_seat(room, room_name, &id);

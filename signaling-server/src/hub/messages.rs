@@ -76,11 +76,11 @@ impl Hub {
                 Ok(())
             }
             ClientMessage::ScreenShareStarted { stream_id } => {
-                self.on_screen_share(room, me, Some(stream_id));
+                self.on_screen_share(room, &seat.room, me, Some(stream_id));
                 Ok(())
             }
             ClientMessage::ScreenShareStopped {} => {
-                self.on_screen_share(room, me, None);
+                self.on_screen_share(room, &seat.room, me, None);
                 Ok(())
             }
             ClientMessage::RaiseHand {} => {
@@ -98,6 +98,10 @@ impl Hub {
             ClientMessage::RefreshIce {} => {
                 let ice_servers = crate::turn::ice_servers_for(&self.config, &me);
                 self.relay(room, &me, ServerMessage::IceServers { ice_servers });
+                Ok(())
+            }
+            ClientMessage::View { video } => {
+                self.on_view(room, &seat.room, me, video);
                 Ok(())
             }
             ClientMessage::Leave {} | ClientMessage::Ping {} => Ok(()),
@@ -152,11 +156,18 @@ impl Hub {
     }
 
     /// `screen-share-started` (with its stream id) or `screen-share-stopped` (`None`).
-    fn on_screen_share(&self, room: &mut Room, me: PeerId, stream_id: Option<String>) {
+    fn on_screen_share(
+        &self,
+        room: &mut Room,
+        name: &str,
+        me: PeerId,
+        stream_id: Option<String>,
+    ) {
         if let Some(m) = room.member_mut(&me) {
             m.info.screen = stream_id.is_some();
             m.info.screen_stream_id = stream_id.clone();
         }
+        self.screen_to_sfu(room, name, &me, stream_id.clone());
         let out = match stream_id {
             Some(stream_id) => ServerMessage::ScreenShareStarted {
                 from: me.clone(),

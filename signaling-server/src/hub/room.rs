@@ -43,6 +43,8 @@ pub(super) struct Member {
     pub(super) link: Link,
     /// Whether its client can take the SFU (it said so in `join`).
     pub(super) sfu: bool,
+    /// The peers whose cameras it shows (`view`); `None`: everyone's.
+    pub(super) view: Option<Vec<PeerId>>,
 }
 
 /// A participant's connection, or the frames waiting for it to come back.

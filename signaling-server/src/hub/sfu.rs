@@ -28,6 +28,20 @@ pub enum RoomEvent {
     Joined { room: String, peer: PeerId },
     /// Someone left a room on the SFU.
     Left { room: String, peer: PeerId },
+    /// Whose cameras a participant shows (`None`: everyone's); the rest of its
+    /// subscription's video is paused.
+    View {
+        room: String,
+        peer: PeerId,
+        video: Option<Vec<PeerId>>,
+    },
+    /// A participant's screen share started (its stream id) or stopped: a screen's video is
+    /// sent whatever the view.
+    Screen {
+        room: String,
+        peer: PeerId,
+        stream: Option<String>,
+    },
     /// A participant's offer, answer or candidate for one of its SFU connections.
     Signal {
         room: String,
@@ -127,10 +141,16 @@ impl Hub {
             &self.metrics,
         );
         match mode {
-            MediaMode::Sfu => self.to_sfu(RoomEvent::Open {
-                room: name.to_string(),
-                members: room.members.iter().map(|m| m.info.id.clone()).collect(),
-            }),
+            MediaMode::Sfu => {
+                self.to_sfu(RoomEvent::Open {
+                    room: name.to_string(),
+                    members: room.members.iter().map(|m| m.info.id.clone()).collect(),
+                });
+                // The new SFU room learns the views and screens the mesh kept.
+                for m in &room.members {
+                    self.seat_to_sfu(name, m);
+                }
+            }
             // Make before break: the SFU's room goes once the mesh links can be up.
             MediaMode::Mesh if handover => {
                 if let Some(hub) = self.me.upgrade() {
@@ -237,6 +257,56 @@ impl Hub {
             && room.members.len() <= self.config.mesh_max
         {
             self.switch(room, &name, MediaMode::Mesh, None, true);
+        }
+    }
+
+    /// What the SFU room needs of a member besides its id: its view and its screen.
+    fn seat_to_sfu(&self, name: &str, member: &super::room::Member) {
+        let peer = member.info.id.clone();
+        if member.view.is_some() {
+            self.to_sfu(RoomEvent::View {
+                room: name.to_string(),
+                peer: peer.clone(),
+                video: member.view.clone(),
+            });
+        }
+        if let Some(stream) = &member.info.screen_stream_id {
+            self.to_sfu(RoomEvent::Screen {
+                room: name.to_string(),
+                peer,
+                stream: Some(stream.clone()),
+            });
+        }
+    }
+
+    /// `view`: kept (a room that moves to the SFU later uses it) and, on the SFU, applied.
+    pub(super) fn on_view(
+        &self,
+        room: &mut Room,
+        name: &str,
+        me: PeerId,
+        video: Option<Vec<PeerId>>,
+    ) {
+        if let Some(m) = room.member_mut(&me) {
+            m.view = video.clone();
+        }
+        if !room.mode.is_mesh() {
+            self.to_sfu(RoomEvent::View {
+                room: name.to_string(),
+                peer: me,
+                video,
+            });
+        }
+    }
+
+    /// A screen share started or stopped in a room on the SFU.
+    pub(super) fn screen_to_sfu(&self, room: &Room, name: &str, me: &str, stream: Option<String>) {
+        if !room.mode.is_mesh() {
+            self.to_sfu(RoomEvent::Screen {
+                room: name.to_string(),
+                peer: me.to_string(),
+                stream,
+            });
         }
     }
 

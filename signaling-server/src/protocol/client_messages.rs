@@ -61,10 +61,16 @@ pub enum ClientMessage {
     Ping {},
     /// Asks for fresh TURN credentials (answered with `ice-servers`).
     RefreshIce {},
+    /// The peers whose cameras the sender shows (1.2). Through the SFU only their camera
+    /// video is sent to it; `None` means everyone's. Audio and screens always come.
+    View {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        video: Option<Vec<PeerId>>,
+    },
 }
 
 /// The `type` values a version-1 client may send.
-pub const CLIENT_TYPES: [&str; 15] = [
+pub const CLIENT_TYPES: [&str; 16] = [
     "join",
     "offer",
     "answer",
@@ -80,6 +86,7 @@ pub const CLIENT_TYPES: [&str; 15] = [
     "leave",
     "ping",
     "refresh-ice",
+    "view",
 ];
 
 impl ClientMessage {
@@ -101,6 +108,7 @@ impl ClientMessage {
             ClientMessage::Leave {} => "leave",
             ClientMessage::Ping {} => "ping",
             ClientMessage::RefreshIce {} => "refresh-ice",
+            ClientMessage::View { .. } => "view",
         }
     }
 

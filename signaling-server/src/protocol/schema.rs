@@ -12,6 +12,8 @@ enum FieldKind {
     Str,
     Bool,
     Index,
+    /// A list of strings.
+    StrList,
     /// An ICE candidate object, or `null`.
     Candidate,
 }
@@ -31,6 +33,7 @@ fn schema(kind: &str) -> &'static [Field] {
             ("token", Str, false),
             ("resume", Str, false),
             ("client", Str, false),
+            ("sfu", Bool, false),
         ],
         "offer" | "answer" => &[("to", Str, true), ("sdp", Str, true)],
         "candidate" => &[("to", Str, true), ("candidate", Candidate, false)],
@@ -38,6 +41,7 @@ fn schema(kind: &str) -> &'static [Field] {
         "screen-share-started" => &[("stream_id", Str, true)],
         "lower-hand" => &[("peer", Str, false)],
         "chat" => &[("text", Str, true)],
+        "view" => &[("video", StrList, false)],
         _ => &[],
     }
 }
@@ -95,6 +99,7 @@ fn fits(
         (Some(Value::Number(n)), FieldKind::Index) => {
             n.as_u64().is_some_and(|n| n <= u64::from(u16::MAX))
         }
+        (Some(Value::Array(items)), FieldKind::StrList) => items.iter().all(Value::is_string),
         (Some(Value::Object(inner)), FieldKind::Candidate) => {
             check_object(inner, CANDIDATE_SCHEMA, path)?;
             true
@@ -109,6 +114,7 @@ fn wanted(kind: FieldKind) -> &'static str {
         FieldKind::Str => "a string",
         FieldKind::Bool => "true or false",
         FieldKind::Index => "a whole number from 0 to 65535",
+        FieldKind::StrList => "a list of strings",
         FieldKind::Candidate => "a candidate object or null",
     }
 }

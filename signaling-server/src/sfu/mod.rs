@@ -200,6 +200,8 @@ impl Session {
             }
             RoomEvent::Joined { room, peer } => (room, RoomInput::Members(vec![peer])),
             RoomEvent::Left { room, peer } => (room, RoomInput::Left(peer)),
+            RoomEvent::View { room, peer, video } => (room, RoomInput::View { peer, video }),
+            RoomEvent::Screen { room, peer, stream } => (room, RoomInput::Screen { peer, stream }),
             RoomEvent::Signal {
                 room,
                 from,

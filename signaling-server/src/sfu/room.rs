@@ -14,6 +14,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+mod view;
+
 use super::janus::{Janus, JanusError};
 use super::sdp::{msids, with_msids, Msid};
 use crate::hub::{Hub, Signal};
@@ -26,6 +28,16 @@ pub enum RoomInput {
     Members(Vec<PeerId>),
     /// Someone left.
     Left(PeerId),
+    /// Whose cameras a participant shows (`None`: everyone's).
+    View {
+        peer: PeerId,
+        video: Option<Vec<PeerId>>,
+    },
+    /// A participant's screen stream, or none.
+    Screen {
+        peer: PeerId,
+        stream: Option<String>,
+    },
     /// A participant's offer, answer or candidate.
     Signal {
         from: PeerId,
@@ -59,8 +71,14 @@ struct Seat {
     awaiting_answer: bool,
     /// Subscriptions changed while an answer was awaited.
     update_due: bool,
-    /// The subscriber's sections: mid to (feed, the feed's mid).
-    streams: HashMap<String, (u64, String)>,
+    /// The subscriber's sections, by mid.
+    streams: HashMap<String, view::Section>,
+    /// Whose cameras it shows (`None`: everyone's).
+    view: Option<BTreeSet<PeerId>>,
+    /// Its subscription's sections Janus was told not to send.
+    paused: BTreeSet<(String, u64, String)>,
+    /// Its screen's stream id, while it shares one.
+    screen: Option<String>,
 }
 
 /// A room's SFU state, held by its task.
@@ -163,6 +181,18 @@ impl SfuRoom {
                     Ok(())
                 }
                 RoomInput::Left(peer) => self.left(&peer).await,
+                RoomInput::View { peer, video } => {
+                    if let Some(seat) = self.seats.get_mut(&peer) {
+                        seat.view = video.map(|v| v.into_iter().collect());
+                    }
+                    self.apply_view(&peer).await
+                }
+                RoomInput::Screen { peer, stream } => {
+                    if let Some(seat) = self.seats.get_mut(&peer) {
+                        seat.screen = stream;
+                    }
+                    self.apply_views().await
+                }
                 RoomInput::Signal { from, to, signal } => self.signal(&from, &to, signal).await,
                 RoomInput::Janus { handle, message } => self.on_janus(handle, message).await,
                 RoomInput::Close => break,
@@ -382,10 +412,12 @@ impl SfuRoom {
             seat.streams = streams
                 .iter()
                 .filter_map(|s| {
-                    Some((
-                        s["mid"].as_str()?.to_string(),
-                        (s["feed_id"].as_u64()?, s["feed_mid"].as_str()?.to_string()),
-                    ))
+                    let section = view::Section {
+                        feed: s["feed_id"].as_u64()?,
+                        feed_mid: s["feed_mid"].as_str()?.to_string(),
+                        video: s["type"] == "video",
+                    };
+                    Some((s["mid"].as_str()?.to_string(), section))
                 })
                 .collect();
         }
@@ -396,8 +428,8 @@ impl SfuRoom {
         let ids: HashMap<String, Msid> = seat
             .streams
             .iter()
-            .filter_map(|(mid, (feed, feed_mid))| {
-                let id = self.feed_ids.get(feed)?.get(feed_mid)?;
+            .filter_map(|(mid, s)| {
+                let id = self.feed_ids.get(&s.feed)?.get(&s.feed_mid)?;
                 Some((mid.clone(), id.clone()))
             })
             .collect();
@@ -432,7 +464,7 @@ impl SfuRoom {
         if due {
             self.subscribe(from).await?;
         }
-        Ok(())
+        self.apply_view(from).await
     }
 
     /// The participant offered on its subscribing connection (an ICE restart): Janus is the
