@@ -46,6 +46,9 @@ pub enum MeshCommand {
     TerminalResize(u16, u16),
     /// Turn one of the microphone's audio processing features on or off.
     AudioProcessing(Feature, bool),
+    /// The peers whose cameras are drawn (`None`: everyone's): through the SFU only their
+    /// cameras are sent to us.
+    View(Option<Vec<String>>),
     /// Leave the meeting.
     Leave,
 }

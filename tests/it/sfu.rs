@@ -498,3 +498,40 @@ fn one_who_keeps_media_end_to_end_keeps_the_room_a_mesh_until_they_leave() {
         }
     }
 }
+
+#[test]
+fn a_participant_who_shows_one_camera_is_sent_only_that_one() {
+    let Some(mut lab) = sfu_lab("sfuview", 4, &["--mesh-max", "2"]) else {
+        return;
+    };
+    let names = ["ada", "bob", "cyd", "dan"];
+    for (i, me) in names.iter().enumerate() {
+        let others: Vec<&str> = names.iter().filter(|n| *n != me).copied().collect();
+        let mut script = format!(
+            "join big as {me}\nvideo test-pattern\naudio tone:{}\nexpect peers 3 within 60s\n",
+            440 + 110 * i
+        );
+        for o in &others {
+            script.push_str(&format!("expect video from {o} frames 30 within 60s\n"));
+        }
+        if *me == "dan" {
+            // Only Ada's camera is drawn: Bob's and Cyd's stop coming, their sound does not.
+            script.push_str("show ada\n");
+            script.push_str("expect no video from bob for 4s\nexpect no video from cyd for 4s\n");
+            script.push_str("expect video from ada frames 30 within 30s\n");
+            script.push_str("expect audio from bob tone 550 within 30s\n");
+            script.push_str("expect audio from cyd tone 660 within 30s\n");
+            // Everyone again: the paused cameras come back.
+            script.push_str("show everyone\n");
+            script.push_str("expect video from bob frames 30 within 30s\n");
+            script.push_str("expect video from cyd frames 30 within 30s\n");
+            script.push_str("leave\n");
+        } else {
+            script.push_str("expect left dan within 120s\nleave\n");
+        }
+        let (host, url) = (lab.hosts[i].clone(), lab.url.clone());
+        lab.lab.headless(&host, me, &url, &script, SMALL_VIDEO);
+    }
+    let reports = lab.finish(&names, Duration::from_secs(180));
+    assert_eq!(reports[3]["media_mode"], "sfu", "{:#}", reports[3]);
+}

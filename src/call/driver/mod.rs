@@ -82,6 +82,8 @@ struct MeshTask {
     term: TermShare,
     /// The media mode our links follow, and a switch under way.
     mode: sfu::ModeState,
+    /// The peers whose cameras are drawn, as last told to the server (`None`: everyone's).
+    view: Option<Vec<String>>,
 }
 
 /// The channels the loop reads, apart from the task so that its methods can borrow it.
@@ -132,6 +134,7 @@ pub(super) async fn run(
         audio_seen: HashMap::new(),
         term: TermShare::default(),
         mode: sfu::ModeState::default(),
+        view: None,
     };
     let inboxes = Inboxes {
         events,
@@ -308,6 +311,11 @@ impl MeshTask {
                 stream_id: self.sources.screen_stream.clone(),
             });
         }
+        if self.view.is_some() {
+            self.signaling.send(ClientMessage::View {
+                video: self.view.clone(),
+            });
+        }
     }
 
     async fn on_command(&mut self, command: MeshCommand) {
@@ -326,6 +334,12 @@ impl MeshTask {
                 processing.set(feature, on);
                 let what = processing.features().describe();
                 tracing::info!("audio processing: {what}");
+            }
+            MeshCommand::View(video) => {
+                if video != self.view {
+                    self.view = video.clone();
+                    self.signaling.send(ClientMessage::View { video });
+                }
             }
             MeshCommand::Leave => {}
             source => self.on_source_command(source).await,

@@ -43,6 +43,13 @@ fn commands_for(mesh: &Mesh, step: &Step) -> Result<Option<Vec<MeshCommand>>, St
         Step::Audio(spec) => vec![MeshCommand::UseMicrophone(spec.clone())],
         Step::ScreenSource(spec) => vec![MeshCommand::UseScreen(spec.clone())],
         Step::HandLowerFor(name) => vec![MeshCommand::HandLower(Some(id_of(name)?))],
+        Step::Show(names) => {
+            let ids = names
+                .as_ref()
+                .map(|n| n.iter().map(|name| id_of(name)).collect::<Result<Vec<_>, _>>())
+                .transpose()?;
+            vec![MeshCommand::View(ids)]
+        }
         Step::TerminalKeys { to, bytes } => vec![MeshCommand::TerminalKeys {
             to: to.as_deref().map(id_of).transpose()?,
             bytes: bytes.clone(),

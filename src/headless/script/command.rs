@@ -24,6 +24,7 @@ pub(super) fn parse_line(line: &str) -> Result<Option<Step>, String> {
         "cam" | "mic" | "screen" | "chat-enabled" => parse_switch(&w)?,
         "audio-processing" => parse_audio_processing(&w)?,
         "hand" => parse_hand(&w)?,
+        "show" => parse_show(&w)?,
         "terminal-keys" => parse_terminal_keys(trimmed)?,
         "terminal-control" => parse_terminal_control(&w)?,
         "terminal-size" => {
@@ -127,6 +128,16 @@ fn parse_hand(w: &[String]) -> Result<Step, String> {
         (Some("lower"), 3) => Step::HandLowerFor(w[2].clone()),
         _ => return Err("write `hand raise`, `hand lower` or `hand lower NAME`".into()),
     })
+}
+
+/// `show everyone` or `show NAME...`: whose cameras this participant draws.
+fn parse_show(w: &[String]) -> Result<Step, String> {
+    match w.get(1).map(String::as_str) {
+        None => Err("write `show everyone`, `show nobody` or `show NAME...`".into()),
+        Some("everyone") if w.len() == 2 => Ok(Step::Show(None)),
+        Some("nobody") if w.len() == 2 => Ok(Step::Show(Some(Vec::new()))),
+        Some(_) => Ok(Step::Show(Some(w[1..].to_vec()))),
+    }
 }
 
 /// `terminal-keys TEXT` or `terminal-keys to NAME TEXT`: the text is read from the line as

@@ -28,6 +28,8 @@ pub enum Step {
     Command(MeshCommand),
     /// `hand lower NAME` (host): the name is looked up when the line runs.
     HandLowerFor(String),
+    /// Draw only these peers' cameras (by name), or everyone's (`None`).
+    Show(Option<Vec<String>>),
     /// `terminal-keys TEXT...` (into our share) or `terminal-keys to NAME TEXT...` (into
     /// the terminal NAME shares), with `\r`, `\n`, `\t`, `\e` and `\\` escapes.
     TerminalKeys { to: Option<String>, bytes: Vec<u8> },

@@ -76,6 +76,12 @@ fn every_command() {
     check("hand raise", Step::Command(MeshCommand::HandRaise));
     check("hand lower", Step::Command(MeshCommand::HandLower(None)));
     check("hand lower bob", Step::HandLowerFor("bob".into()));
+    check("show everyone", Step::Show(None));
+    check("show nobody", Step::Show(Some(Vec::new())));
+    check(
+        "show ada bob",
+        Step::Show(Some(vec!["ada".into(), "bob".into()])),
+    );
     check(
         "chat hello   there  ",
         Step::Command(MeshCommand::Chat("hello   there".into())),
