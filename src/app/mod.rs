@@ -7,6 +7,7 @@
 //! picker, the side panels, hands and the host, shared terminals, push-to-talk, the active
 //! speaker, the bell, and the sound processing.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -166,6 +167,8 @@ pub struct App {
     processing_before: Option<Features>,
     /// Whom the speaker layout shows large, and when they were last heard.
     speaker: Option<(String, Instant)>,
+    /// When each peer was last heard speaking: who gets a tile when not all fit.
+    pub(crate) spoke: HashMap<String, Instant>,
     /// How push-to-talk learns of space's release.
     pub(crate) ptt: PushToTalk,
     /// While talking with space held: when space was last seen down.
@@ -206,6 +209,7 @@ impl App {
             processing: None,
             processing_before: None,
             speaker: None,
+            spoke: HashMap::new(),
             ptt: PushToTalk::Repeat,
             talking: None,
             focused: true,

@@ -14,6 +14,10 @@ impl App {
     /// people talking over each other do not make it flicker. Returns whether it changed.
     pub fn follow_speaker(&mut self, now: Instant) -> bool {
         let peers = &self.meeting.peers;
+        self.spoke.retain(|id, _| peers.contains_key(id));
+        for (id, _) in peers.iter().filter(|(_, p)| p.speaking()) {
+            self.spoke.insert(id.clone(), now);
+        }
         let loudest = peers
             .iter()
             .filter(|(_, p)| p.speaking())
@@ -36,6 +40,14 @@ impl App {
             _ => {}
         }
         before != self.speaker.as_ref().map(|(id, _)| id.clone())
+    }
+
+    /// `peers` by who spoke last: the most recent first, those never heard last, each
+    /// group in the order given.
+    pub fn by_last_spoken<'p, T>(&self, peers: &'p [(&'p String, T)]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..peers.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.spoke.get(peers[i].0.as_str()).copied()));
+        order
     }
 
     /// The peer the speaker layout follows, if it follows anyone yet.

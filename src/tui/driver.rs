@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::keys::{self, KeyBell};
 use super::{ring, DrawOptions, Window};
 use crate::app::{Action, App, Effect, ProcessingView};
-use crate::call::mesh::{Mesh, MeshState};
+use crate::call::mesh::{Mesh, MeshCommand, MeshState};
 use crate::media::RgbFrame;
 use crate::term::LeanBackend;
 use crate::ttylink::{frame_interval, LinkWriter, Pacing, TtyLink};
@@ -166,6 +166,9 @@ struct Screen<'a> {
     dirty: bool,
     /// Whether a key is waiting to be seen (drawn before anything else, video held back).
     urgent: bool,
+    /// The cameras we last told the meeting we draw (sorted), so that through an SFU only
+    /// they are sent to us.
+    view: Option<Vec<String>>,
     quit: bool,
 }
 
@@ -197,6 +200,7 @@ impl<'a> Screen<'a> {
             meeting_pending: true,
             dirty: true,
             urgent: false,
+            view: None,
             quit: false,
         }
     }
@@ -337,6 +341,7 @@ impl<'a> Screen<'a> {
         self.videos.wanted = 0;
         self.videos.changed = 0;
         terminal.draw(|f| ui::draw(f, self.app, &mut self.videos))?;
+        self.tell_view();
         if !self.urgent {
             self.after_video_frame();
         }
@@ -344,6 +349,17 @@ impl<'a> Screen<'a> {
         self.dirty = false;
         self.urgent = false;
         Ok(())
+    }
+
+    /// Tells the meeting whose cameras are drawn when that changed: a room on an SFU then
+    /// sends no others.
+    fn tell_view(&mut self) {
+        let mut shown = self.videos.shown.clone();
+        shown.sort_unstable();
+        if self.view.as_ref() != Some(&shown) {
+            self.view = Some(shown.clone());
+            self.mesh.command(MeshCommand::View(Some(shown)));
+        }
     }
 
     /// Counts a drawn video frame, lowers colours when the terminal keeps falling behind,

@@ -3,6 +3,7 @@
 //! of what each tile showed (for the colour tolerance), kept in [`VideoCache`].
 
 pub mod chat;
+pub mod fit;
 pub mod hands;
 pub mod help;
 pub mod peers;
@@ -58,6 +59,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, videos: &mut VideoCache) {
             area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
         );
         frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        videos.shown.clear();
         return;
     }
     let rows = Split::default()

@@ -11,6 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
+use super::fit;
 use crate::app::{App, Layout, TerminalShown};
 use crate::call::mesh::PeerState;
 use crate::media::RgbFrame;
@@ -33,6 +34,8 @@ pub struct VideoCache {
     pub wanted: usize,
     /// See `wanted`.
     pub changed: usize,
+    /// The peers whose cameras the last draw gave a tile, in the order drawn.
+    pub shown: Vec<String>,
 }
 
 impl VideoCache {
@@ -46,6 +49,7 @@ impl VideoCache {
             phase: 0,
             wanted: 0,
             changed: 0,
+            shown: Vec::new(),
         }
     }
 
@@ -213,6 +217,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, cache: &mut VideoCache) {
         app,
         cache,
         keys: Vec::new(),
+        shown: Vec::new(),
     };
     if let Some(shown) = app.shown_terminal() {
         tiles.terminal_layout(f, area, &peers, &shown);
@@ -223,6 +228,7 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App, cache: &mut VideoCache) {
         draw_self_view(f, area, app, tiles.cache, &mut tiles.keys);
     }
     tiles.cache.retain(&tiles.keys);
+    tiles.cache.shown = tiles.shown;
 }
 
 /// The peers' tiles as they are drawn, and the renderers they used (the rest are dropped).
@@ -230,6 +236,8 @@ struct Tiles<'a, 'c> {
     app: &'a App,
     cache: &'c mut VideoCache,
     keys: Vec<String>,
+    /// The peers whose camera got a tile.
+    shown: Vec<String>,
 }
 
 impl Tiles<'_, '_> {
@@ -238,15 +246,19 @@ impl Tiles<'_, '_> {
         let hands = &self.app.meeting.hands;
         let hand = hands.iter().position(|h| h == id).map(|i| i + 1);
         draw_camera(f, area, id, p, hand, self.cache, &mut self.keys);
+        self.shown.push(id.to_string());
     }
 
-    /// `peers`' cameras one above the other in `strip`.
+    /// `peers`' cameras one above the other in `strip`, as many as fit.
     fn strip(&mut self, f: &mut Frame<'_>, strip: Rect, peers: &[(&String, &PeerState)]) {
-        for ((id, p), r) in peers
-            .iter()
-            .zip(split_even(strip, peers.len(), Direction::Vertical))
-        {
-            self.camera(f, r, id, p);
+        let (drawn, hidden) = fit::choose(self.app, peers, fit::strip_room(strip));
+        let tiles = drawn.len() + usize::from(!hidden.is_empty());
+        let cells = split_even(strip, tiles, Direction::Vertical);
+        for ((id, p), r) in drawn.iter().zip(&cells) {
+            self.camera(f, *r, id, p);
+        }
+        if let (false, Some(last)) = (hidden.is_empty(), cells.last()) {
+            fit::draw_others(f, *last, &hidden);
         }
     }
 
@@ -333,15 +345,19 @@ impl Tiles<'_, '_> {
         }
     }
 
-    /// Every camera in a grid as square as the tiles allow.
+    /// Every camera in a grid as square as the tiles allow, as many as fit.
     fn grid(&mut self, f: &mut Frame<'_>, main: Rect, peers: &[(&String, &PeerState)]) {
-        let (rows, cols) = grid_shape(peers.len());
+        let (drawn, hidden) = fit::choose(self.app, peers, fit::grid_room(main, peers.len()));
+        let tiles = drawn.len() + usize::from(!hidden.is_empty());
+        let (rows, cols) = grid_shape(tiles);
         let mut i = 0;
         for row in split_even(main, rows, Direction::Vertical) {
-            let in_row = cols.min(peers.len() - i);
+            let in_row = cols.min(tiles - i);
             for cell in split_even(row, in_row, Direction::Horizontal) {
-                let (id, p) = peers[i];
-                self.camera(f, cell, id, p);
+                match drawn.get(i) {
+                    Some((id, p)) => self.camera(f, cell, id, p),
+                    None => fit::draw_others(f, cell, &hidden),
+                }
                 i += 1;
             }
         }

@@ -670,3 +670,37 @@ fn a_room_through_the_sfu_says_it_is_not_end_to_end() {
     app.update(key('t'));
     check("through_the_sfu", &app);
 }
+
+#[test]
+fn a_room_larger_than_the_screen_shows_who_spoke_last_and_names_the_rest() {
+    let ids: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("p{i:02}"), format!("person{i:02}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = ids.iter().map(|(i, n)| (i.as_str(), n.as_str())).collect();
+    let mut app = App::new("allhands");
+    let mut m = meeting(&refs);
+    // Person 17 talks: at 80x24 they get one of the few tiles.
+    let talker = m.peers.get_mut("p17").unwrap();
+    talker.speech = true;
+    talker.audio_level = 0.3;
+    app.update(Action::Meeting(Box::new(m)));
+    app.follow_speaker(std::time::Instant::now());
+    check("twenty_peers", &app);
+    // What is drawn is what is asked for: at 80x24 a few tiles, person 17 among them.
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let mut videos = VideoCache::new(ColorMode::TrueColor, 0);
+    terminal.draw(|f| ui::draw(f, &app, &mut videos)).unwrap();
+    assert!(
+        videos.shown.contains(&"p17".to_string()),
+        "{:?}",
+        videos.shown
+    );
+    assert!(videos.shown.len() < 20, "{:?}", videos.shown);
+    let text = format!("{:?}", terminal.backend());
+    let more = 20 - videos.shown.len();
+    assert!(text.contains(&format!("+{more} more")), "{text}");
+    // At 200x60 everyone fits.
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    terminal.draw(|f| ui::draw(f, &app, &mut videos)).unwrap();
+    assert_eq!(videos.shown.len(), 20, "{:?}", videos.shown);
+}

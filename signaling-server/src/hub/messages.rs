@@ -156,13 +156,7 @@ impl Hub {
     }
 
     /// `screen-share-started` (with its stream id) or `screen-share-stopped` (`None`).
-    fn on_screen_share(
-        &self,
-        room: &mut Room,
-        name: &str,
-        me: PeerId,
-        stream_id: Option<String>,
-    ) {
+    fn on_screen_share(&self, room: &mut Room, name: &str, me: PeerId, stream_id: Option<String>) {
         if let Some(m) = room.member_mut(&me) {
             m.info.screen = stream_id.is_some();
             m.info.screen_stream_id = stream_id.clone();

@@ -5,9 +5,7 @@ use super::client_messages::{ClientMessage, CLIENT_TYPES};
 use super::code::ErrorCode;
 use super::error::{bad_field, ProtocolError};
 use super::schema::check_fields;
-use crate::limits::{
-    MAX_CHAT_CHARS, MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_VIEW, PROTOCOL_VERSION,
-};
+use crate::limits::{MAX_CHAT_CHARS, MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_VIEW, PROTOCOL_VERSION};
 use crate::sanitize::{sanitize_chat_text, sanitize_name};
 
 /// Reads one client frame, checks every field, and sanitises names and chat text.

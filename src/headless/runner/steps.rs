@@ -46,7 +46,11 @@ fn commands_for(mesh: &Mesh, step: &Step) -> Result<Option<Vec<MeshCommand>>, St
         Step::Show(names) => {
             let ids = names
                 .as_ref()
-                .map(|n| n.iter().map(|name| id_of(name)).collect::<Result<Vec<_>, _>>())
+                .map(|n| {
+                    n.iter()
+                        .map(|name| id_of(name))
+                        .collect::<Result<Vec<_>, _>>()
+                })
                 .transpose()?;
             vec![MeshCommand::View(ids)]
         }
