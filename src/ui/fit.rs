@@ -8,7 +8,6 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::video::grid_shape;
 use crate::app::App;
 use crate::call::mesh::PeerState;
 use crate::text::safe;
@@ -18,6 +17,16 @@ pub const MIN_TILE: (u16, u16) = (16, 6);
 
 /// A peer and their state, as the layouts pass them.
 pub type Peer<'p> = (&'p String, &'p PeerState);
+
+/// Rows and columns for `n` tiles: 1, 2, 2x2, 3x2, 3x3 …
+pub fn grid_shape(n: usize) -> (usize, usize) {
+    if n == 0 {
+        return (0, 0);
+    }
+    let cols = (n as f64).sqrt().ceil() as usize;
+    let rows = n.div_ceil(cols);
+    (rows, cols)
+}
 
 /// How many tiles a grid in `area` holds at [`MIN_TILE`] or larger (one at least).
 pub fn grid_room(area: Rect, peers: usize) -> usize {
@@ -72,6 +81,17 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
     use termmeet_signaling::protocol::PeerInfo;
+
+    #[test]
+    fn grid_shapes() {
+        assert_eq!(grid_shape(1), (1, 1));
+        assert_eq!(grid_shape(2), (1, 2));
+        assert_eq!(grid_shape(3), (2, 2));
+        assert_eq!(grid_shape(4), (2, 2));
+        assert_eq!(grid_shape(5), (2, 3));
+        assert_eq!(grid_shape(6), (2, 3));
+        assert_eq!(grid_shape(7), (3, 3));
+    }
 
     #[test]
     fn a_grid_holds_what_fits_at_the_smallest_tile() {

@@ -191,16 +191,6 @@ pub fn progress(p: &PeerState) -> Option<String> {
     }
 }
 
-/// Rows and columns for `n` tiles: 1, 2, 2x2, 3x2, 3x3 …
-pub fn grid_shape(n: usize) -> (usize, usize) {
-    if n == 0 {
-        return (0, 0);
-    }
-    let cols = (n as f64).sqrt().ceil() as usize;
-    let rows = n.div_ceil(cols);
-    (rows, cols)
-}
-
 fn split_even(area: Rect, n: usize, direction: Direction) -> Vec<Rect> {
     let constraints: Vec<Constraint> = (0..n).map(|_| Constraint::Ratio(1, n as u32)).collect();
     Split::default()
@@ -349,7 +339,7 @@ impl Tiles<'_, '_> {
     fn grid(&mut self, f: &mut Frame<'_>, main: Rect, peers: &[(&String, &PeerState)]) {
         let (drawn, hidden) = fit::choose(self.app, peers, fit::grid_room(main, peers.len()));
         let tiles = drawn.len() + usize::from(!hidden.is_empty());
-        let (rows, cols) = grid_shape(tiles);
+        let (rows, cols) = fit::grid_shape(tiles);
         let mut i = 0;
         for row in split_even(main, rows, Direction::Vertical) {
             let in_row = cols.min(tiles - i);
@@ -425,17 +415,6 @@ fn draw_self_view(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grid_shapes() {
-        assert_eq!(grid_shape(1), (1, 1));
-        assert_eq!(grid_shape(2), (1, 2));
-        assert_eq!(grid_shape(3), (2, 2));
-        assert_eq!(grid_shape(4), (2, 2));
-        assert_eq!(grid_shape(5), (2, 3));
-        assert_eq!(grid_shape(6), (2, 3));
-        assert_eq!(grid_shape(7), (3, 3));
-    }
 }
 
 #[cfg(test)]
