@@ -413,11 +413,6 @@ fn draw_self_view(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-}
-
-#[cfg(test)]
 mod reconnect_tests {
     use super::*;
     use termmeet_signaling::protocol::PeerInfo;
