@@ -447,6 +447,22 @@ fn mesh_against_sfu_from_2_to_12_participants() {
     }
 }
 
+/// The start of participant `i`'s script in a room of four in `big`: each sends a test
+/// pattern and a tone of its own (440, 550, 660, 770 Hz) and sees the other three. The others'
+/// names, and the script so far.
+fn four_who_see_each_other<'n>(names: &[&'n str; 4], i: usize) -> (Vec<&'n str>, String) {
+    let me = names[i];
+    let others: Vec<&str> = names.iter().filter(|n| **n != me).copied().collect();
+    let mut script = format!(
+        "join big as {me}\nvideo test-pattern\naudio tone:{}\nexpect peers 3 within 60s\n",
+        440 + 110 * i
+    );
+    for o in &others {
+        script.push_str(&format!("expect video from {o} frames 30 within 60s\n"));
+    }
+    (others, script)
+}
+
 #[test]
 fn one_who_keeps_media_end_to_end_keeps_the_room_a_mesh_until_they_leave() {
     let Some(mut lab) = sfu_lab("sfue2e", 4, &["--mesh-max", "2"]) else {
@@ -454,14 +470,7 @@ fn one_who_keeps_media_end_to_end_keeps_the_room_a_mesh_until_they_leave() {
     };
     let names = ["ada", "bob", "cyd", "dan"];
     for (i, me) in names.iter().enumerate() {
-        let others: Vec<&str> = names.iter().filter(|n| *n != me).copied().collect();
-        let mut script = format!(
-            "join big as {me}\nvideo test-pattern\naudio tone:{}\nexpect peers 3 within 60s\n",
-            440 + 110 * i
-        );
-        for o in &others {
-            script.push_str(&format!("expect video from {o} frames 30 within 60s\n"));
-        }
+        let (others, mut script) = four_who_see_each_other(&names, i);
         if *me == "cyd" {
             script.push_str("wait 3s\nleave\n");
         } else {
@@ -506,14 +515,7 @@ fn a_participant_who_shows_one_camera_is_sent_only_that_one() {
     };
     let names = ["ada", "bob", "cyd", "dan"];
     for (i, me) in names.iter().enumerate() {
-        let others: Vec<&str> = names.iter().filter(|n| *n != me).copied().collect();
-        let mut script = format!(
-            "join big as {me}\nvideo test-pattern\naudio tone:{}\nexpect peers 3 within 60s\n",
-            440 + 110 * i
-        );
-        for o in &others {
-            script.push_str(&format!("expect video from {o} frames 30 within 60s\n"));
-        }
+        let (_, mut script) = four_who_see_each_other(&names, i);
         if *me == "dan" {
             // Only Ada's camera is drawn: Bob's and Cyd's stop coming, their sound does not.
             script.push_str("show ada\n");
