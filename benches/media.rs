@@ -1,4 +1,4 @@
-//! Media hot paths: H.264 encode and decode per frame, the half-block render of a 720p frame,
+//! Media hot paths: H.264 encode and decode per frame, the render of a 720p frame (half and quadrant cells),
 //! Opus per 20 ms frame, the microphone's audio processing per 20 ms. `cargo bench --bench
 //! media`; results in BENCHMARKS.md.
 
@@ -9,7 +9,7 @@ use termmeet::media::h264::{EncoderSettings, H264Decoder, H264Encoder};
 use termmeet::media::opus_codec::{OpusDecoder, OpusEncoder};
 use termmeet::media::pattern::{PatternStyle, TestPattern};
 use termmeet::media::tone::ToneSource;
-use termmeet::render::{ColorMode, HalfBlockRenderer};
+use termmeet::render::{CellKind, ColorMode, HalfBlockRenderer};
 
 fn h264(c: &mut Criterion) {
     for (w, h, bps) in [(640, 480, 1_000_000), (1280, 720, 2_500_000)] {
@@ -97,6 +97,11 @@ fn render(c: &mut Criterion) {
             |b| b.iter(|| r.render(&frame, area, &mut buf)),
         );
     }
+    let mut r = HalfBlockRenderer::new(ColorMode::TrueColor, 0).with_cells(CellKind::Quadrant);
+    c.bench_function(
+        "render 1280x720 into 160x45 cells, TrueColor, quadrant cells",
+        |b| b.iter(|| r.render(&frame, area, &mut buf)),
+    );
 }
 
 fn opus(c: &mut Criterion) {

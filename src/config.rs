@@ -27,6 +27,8 @@ pub struct ClientConfig {
     pub colors: Option<String>,
     /// Colour tolerance.
     pub tolerance: Option<u8>,
+    /// Characters to draw video with: half or quadrant (none: half).
+    pub cells: Option<String>,
     /// Terminal byte budget, kbit/s.
     pub max_tty_kbps: Option<u64>,
     /// Log file.
@@ -143,6 +145,7 @@ impl ClientConfig {
             screen: self.screen.or(under.screen),
             colors: self.colors.or(under.colors),
             tolerance: self.tolerance.or(under.tolerance),
+            cells: self.cells.or(under.cells),
             max_tty_kbps: self.max_tty_kbps.or(under.max_tty_kbps),
             notify: self.notify.or(under.notify),
             clips: self.clips.or(under.clips),

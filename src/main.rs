@@ -8,11 +8,16 @@ use termmeet::commands::{self, Access, HeadlessRun, IceFlags, MeetingFlags};
 use termmeet::config::ClientConfig;
 use termmeet::media::sources::parse_picture_size;
 use termmeet::play::{parse_size, PlayOptions};
-use termmeet::render::ColorMode;
+use termmeet::render::{CellKind, ColorMode};
 
 /// Checks a colour mode name, keeping the text for the config.
 fn parse_colors(text: &str) -> Result<String, String> {
     text.parse::<ColorMode>().map(|_| text.to_string())
+}
+
+/// Checks a kind of cell, keeping the text for the config.
+fn parse_cells(text: &str) -> Result<String, String> {
+    text.parse::<CellKind>().map(|_| text.to_string())
 }
 
 /// Video meetings in a terminal: your camera, microphone and screen over WebRTC, everyone
@@ -56,6 +61,10 @@ struct MeetingArgs {
     /// Largest per-channel colour change that leaves a cell as drawn (saves bytes; default 8).
     #[arg(long)]
     tolerance: Option<u8>,
+    /// Characters to draw video with: half (two pixels a cell, the default) or quadrant
+    /// (four pixels a cell: sharper, for terminals whose font has the quadrant blocks).
+    #[arg(long, value_parser = parse_cells)]
+    cells: Option<String>,
     /// Terminal byte budget in kbit/s (over SSH): frame rate drops first, then colours.
     #[arg(long)]
     max_tty_kbps: Option<u64>,
@@ -225,6 +234,9 @@ struct PlayArgs {
     /// Largest per-channel colour change that leaves a cell as drawn (saves bytes).
     #[arg(long, default_value_t = 8)]
     tolerance: u8,
+    /// Characters to draw with: half (two pixels a cell) or quadrant (four, sharper).
+    #[arg(long, default_value_t = CellKind::Half)]
+    cells: CellKind,
     /// Play the clip this many times.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
@@ -319,6 +331,7 @@ impl MeetingArgs {
             screen: self.screen,
             colors: self.colors,
             tolerance: self.tolerance,
+            cells: self.cells,
             max_tty_kbps: self.max_tty_kbps,
             log_file: self.log_file,
             ice_servers: (!self.ice.ice_server.is_empty()).then_some(self.ice.ice_server),
@@ -372,6 +385,7 @@ impl From<PlayArgs> for PlayOptions {
             tolerance: p.tolerance,
             repeat: p.repeat,
             fast: p.fast,
+            cells: p.cells,
         }
     }
 }

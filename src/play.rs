@@ -15,8 +15,8 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 use crate::media::frame::psnr;
 use crate::media::y4m::Y4mReader;
 use crate::media::Pacer;
-use crate::render::halfblock::to_cells;
-use crate::render::{ColorMode, HalfBlockRenderer};
+use crate::render::cells::source_quads;
+use crate::render::{CellKind, ColorMode, HalfBlockRenderer};
 use crate::term::{CountingWriter, LeanBackend};
 
 /// How to play.
@@ -34,6 +34,8 @@ pub struct PlayOptions {
     pub repeat: u32,
     /// Draw as fast as possible instead of at the clip's frame rate.
     pub fast: bool,
+    /// The characters drawn with.
+    pub cells: CellKind,
 }
 
 /// What a playback measured.
@@ -134,7 +136,7 @@ fn play_frames<W: Write>(
     count: &AtomicU64,
     interactive: bool,
 ) -> anyhow::Result<PlayStats> {
-    let mut renderer = HalfBlockRenderer::new(mode, options.tolerance);
+    let mut renderer = HalfBlockRenderer::new(mode, options.tolerance).with_cells(options.cells);
     let mut pacer = Pacer::new(reader.header.fps);
     let (mut times, mut bytes, mut psnrs) = (Vec::new(), Vec::new(), Vec::new());
     let mut size = (0, 0);
@@ -176,20 +178,21 @@ fn play_frames<W: Write>(
     })
 }
 
-/// PSNR of the colours the terminal shows against the exact area-averaged picture.
+/// PSNR of the colours the terminal shows against the picture area-averaged to two by two
+/// pixels a cell (the finest any kind of cell shows), over the cells of picture.
 fn shown_psnr(
     rgb: &crate::media::RgbFrame,
     shown: &crate::render::CellGrid,
     mode: ColorMode,
 ) -> f64 {
-    let exact = to_cells(rgb, shown.cols, shown.rows);
+    let exact = source_quads(rgb, shown.cols, shown.rows);
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for (e, s) in exact.cells.iter().zip(&shown.cells) {
+    for (e, s) in exact.iter().zip(&shown.cells) {
         if let (Some(e), Some(s)) = (e, s) {
-            a.extend(e.top);
-            a.extend(e.bottom);
-            b.extend(mode.shown(s.top));
-            b.extend(mode.shown(s.bottom));
+            for (q, px) in e.iter().enumerate() {
+                a.extend(px);
+                b.extend(mode.shown(s.quadrant(q)));
+            }
         }
     }
     psnr(&a, &b)

@@ -25,6 +25,8 @@ pub struct DrawOptions {
     pub colors: ColorMode,
     /// Colour tolerance.
     pub tolerance: u8,
+    /// Characters video is drawn with.
+    pub cells: crate::render::CellKind,
     /// Terminal byte budget, kbit/s.
     pub max_tty_kbps: Option<u64>,
     /// Desktop notifications besides the bell (`notify = true` in the config).

@@ -73,6 +73,12 @@ pub fn join_options(
             .parse()
             .map_err(|e: String| anyhow::anyhow!("colors: {e}"))?,
     };
+    let cells = match c.cells.as_deref() {
+        None => crate::render::CellKind::Half,
+        Some(text) => text
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("cells: {e}"))?,
+    };
     let ice_servers = crate::call::link::ice_servers_from(
         c.ice_servers.as_deref().unwrap_or_default(),
         c.turn_username.as_deref(),
@@ -101,6 +107,7 @@ pub fn join_options(
         draw: crate::tui::DrawOptions {
             colors,
             tolerance: c.tolerance.unwrap_or(8),
+            cells,
             max_tty_kbps: c.max_tty_kbps,
             notify: c.notify.unwrap_or(false),
             // SSH does not pass COLORTERM: ask the terminal itself.

@@ -1,5 +1,6 @@
-//! A decoded frame to half-block cells: `▀` with the top pixel as foreground and the bottom
-//! pixel as background, so each cell shows two pixels.
+//! Drawing a decoded frame into a tile of cells: half blocks (`▀` with the top pixel as
+//! foreground and the bottom pixel as background, two pixels a cell) by default, or the
+//! quadrant blocks of [`super::cells`] (four pixels a cell).
 //!
 //! The frame is fitted to the tile with its aspect ratio kept (a cell is about twice as tall
 //! as wide, so a cell's two pixels are about square), scaled down by area averaging, and
@@ -11,125 +12,17 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 
+use super::cells::{to_cells_of, CellKind, SYMBOLS};
 use super::color::{luminance, ColorMode};
+pub use super::grid::{place, CellColors, CellGrid, Placement};
 use crate::media::frame::RgbFrame;
 
 /// The upper half block.
 pub const UPPER_HALF: &str = "▀";
 
-/// The colours of one cell's two pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CellColors {
-    /// The top pixel (drawn as the foreground of `▀`).
-    pub top: [u8; 3],
-    /// The bottom pixel (drawn as the background).
-    pub bottom: [u8; 3],
-}
-
-/// Where the picture sits in a tile, in pixels (two per cell vertically).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Placement {
-    /// Columns of letterbox on the left.
-    pub x: usize,
-    /// Pixel rows of letterbox on top (always even: whole cells).
-    pub y: usize,
-    /// Picture width in pixels (= cells).
-    pub width: usize,
-    /// Picture height in pixels (even: whole cells).
-    pub height: usize,
-}
-
-/// Fits a `frame_w` x `frame_h` picture into `cols` x `rows` cells, centred.
-pub fn place(frame_w: usize, frame_h: usize, cols: usize, rows: usize) -> Placement {
-    let (tile_w, tile_h) = (cols, rows * 2);
-    if frame_w == 0 || frame_h == 0 || tile_w == 0 || tile_h == 0 {
-        return Placement {
-            x: 0,
-            y: 0,
-            width: 0,
-            height: 0,
-        };
-    }
-    let scale = (tile_w as f64 / frame_w as f64).min(tile_h as f64 / frame_h as f64);
-    let width = ((frame_w as f64 * scale).round() as usize).clamp(1, tile_w);
-    // Whole cells vertically: round the height to an even number of pixels.
-    let height = ((((frame_h as f64 * scale) / 2.0).round() as usize) * 2).clamp(2, tile_h);
-    Placement {
-        x: (tile_w - width) / 2,
-        y: ((tile_h - height) / 4) * 2,
-        width,
-        height,
-    }
-}
-
-/// The picture as cells: `cols * rows` entries row by row, `None` for letterbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CellGrid {
-    /// Width in cells.
-    pub cols: usize,
-    /// Height in cells.
-    pub rows: usize,
-    /// Row-major cells.
-    pub cells: Vec<Option<CellColors>>,
-}
-
-/// Scales `frame` into a `cols` x `rows` tile by area averaging. Pure.
+/// Scales `frame` into a `cols` x `rows` tile of half blocks by area averaging. Pure.
 pub fn to_cells(frame: &RgbFrame, cols: usize, rows: usize) -> CellGrid {
-    let mut cells = vec![None; cols * rows];
-    let p = place(frame.width, frame.height, cols, rows);
-    if p.width == 0 || frame.data.len() < frame.width * frame.height * 3 {
-        return CellGrid { cols, rows, cells };
-    }
-    let (fw, fh) = (frame.width, frame.height);
-    // Source column ranges for each output column, computed once.
-    let xs: Vec<(usize, usize)> = (0..p.width)
-        .map(|x| {
-            let a = x * fw / p.width;
-            (a, ((x + 1) * fw / p.width).max(a + 1).min(fw))
-        })
-        .collect();
-    let span = |y: usize| {
-        let a = y * fh / p.height;
-        (a, ((y + 1) * fh / p.height).max(a + 1).min(fh))
-    };
-    let mut sums = vec![[0u32; 3]; p.width];
-    let mut average_row = |y0: usize, y1: usize, out: &mut Vec<[u8; 3]>| {
-        sums.iter_mut().for_each(|s| *s = [0; 3]);
-        for row in y0..y1 {
-            let line = &frame.data[row * fw * 3..(row + 1) * fw * 3];
-            for (s, &(x0, x1)) in sums.iter_mut().zip(&xs) {
-                for px in line[x0 * 3..x1 * 3].chunks_exact(3) {
-                    s[0] += px[0] as u32;
-                    s[1] += px[1] as u32;
-                    s[2] += px[2] as u32;
-                }
-            }
-        }
-        out.clear();
-        for (s, &(x0, x1)) in sums.iter().zip(&xs) {
-            let n = ((x1 - x0) * (y1 - y0)) as u32;
-            out.push([
-                ((s[0] + n / 2) / n) as u8,
-                ((s[1] + n / 2) / n) as u8,
-                ((s[2] + n / 2) / n) as u8,
-            ]);
-        }
-    };
-    let (mut top, mut bottom) = (Vec::with_capacity(p.width), Vec::with_capacity(p.width));
-    for cell_row in 0..p.height / 2 {
-        let (a0, a1) = span(cell_row * 2);
-        let (b0, b1) = span(cell_row * 2 + 1);
-        average_row(a0, a1, &mut top);
-        average_row(b0, b1, &mut bottom);
-        let row = p.y / 2 + cell_row;
-        for x in 0..p.width {
-            cells[row * cols + p.x + x] = Some(CellColors {
-                top: top[x],
-                bottom: bottom[x],
-            });
-        }
-    }
-    CellGrid { cols, rows, cells }
+    to_cells_of(CellKind::Half, frame, cols, rows)
 }
 
 /// Whether every channel of `a` is within `tolerance` of `b`.
@@ -144,7 +37,10 @@ pub fn hold_close_cells(next: &mut CellGrid, previous: &CellGrid, tolerance: u8)
     }
     for (n, p) in next.cells.iter_mut().zip(&previous.cells) {
         if let (Some(new), Some(old)) = (n.as_ref(), p) {
-            if close(new.top, old.top, tolerance) && close(new.bottom, old.bottom, tolerance) {
+            if new.shape == old.shape
+                && close(new.fg, old.fg, tolerance)
+                && close(new.bg, old.bg, tolerance)
+            {
                 *n = Some(*old);
             }
         }
@@ -203,18 +99,22 @@ pub fn write_cells(grid: &CellGrid, mode: ColorMode, area: Rect, buf: &mut Buffe
                         .set_bg(Color::Reset);
                 }
                 Some(c) if mode == ColorMode::Mono => {
-                    let l = (luminance(c.top) as usize + luminance(c.bottom) as usize) / 2;
+                    let l = (0..4).map(|q| luminance(c.quadrant(q)) as usize).sum::<usize>() / 4;
                     cell.set_symbol(SHADES[(l * SHADES.len() / 256).min(SHADES.len() - 1)])
                         .set_fg(Color::Reset)
                         .set_bg(Color::Reset);
                 }
                 Some(c) => {
-                    let (fg, bg) = (mode.color(c.top), mode.color(c.bottom));
-                    if fg == bg {
+                    let (fg, bg) = (mode.color(c.fg), mode.color(c.bg));
+                    let shape = c.shape & 0b1111;
+                    if fg == bg || shape == 0 || shape == 0b1111 {
                         // One colour: a space with that background is cheaper to send.
-                        cell.set_symbol(" ").set_fg(Color::Reset).set_bg(bg);
+                        let one = if shape == 0b1111 { fg } else { bg };
+                        cell.set_symbol(" ").set_fg(Color::Reset).set_bg(one);
                     } else {
-                        cell.set_symbol(UPPER_HALF).set_fg(fg).set_bg(bg);
+                        cell.set_symbol(SYMBOLS[shape as usize])
+                            .set_fg(fg)
+                            .set_bg(bg);
                     }
                 }
             }
@@ -229,6 +129,8 @@ pub struct HalfBlockRenderer {
     pub mode: ColorMode,
     /// Largest per-channel change that leaves a cell as it was (0 redraws every change).
     pub tolerance: u8,
+    /// The characters drawn with.
+    pub cells: CellKind,
     /// What was drawn last, for the tolerance.
     last: Option<CellGrid>,
 }
@@ -239,8 +141,15 @@ impl HalfBlockRenderer {
         HalfBlockRenderer {
             mode,
             tolerance,
+            cells: CellKind::Half,
             last: None,
         }
+    }
+
+    /// The same renderer drawing with `cells`.
+    pub fn with_cells(mut self, cells: CellKind) -> HalfBlockRenderer {
+        self.cells = cells;
+        self
     }
 
     /// Draws `frame` into `area` of `buf`.
@@ -259,7 +168,12 @@ impl HalfBlockRenderer {
         max_changes: usize,
         phase: usize,
     ) -> (usize, usize) {
-        let mut grid = to_cells(frame, area.width as usize, area.height as usize);
+        let mut grid = to_cells_of(
+            self.cells,
+            frame,
+            area.width as usize,
+            area.height as usize,
+        );
         let (wanted, changed) = match &self.last {
             Some(last) => {
                 hold_close_cells(&mut grid, last, self.tolerance);
@@ -290,12 +204,7 @@ mod tests {
 
     #[test]
     fn limited_changes_take_rows_in_turn() {
-        let cell = |v: u8| {
-            Some(CellColors {
-                top: [v, v, v],
-                bottom: [v, v, v],
-            })
-        };
+        let cell = |v: u8| Some(CellColors::half([v, v, v], [v, v, v]));
         let grid = |v: u8| CellGrid {
             cols: 4,
             rows: 3,
@@ -437,9 +346,9 @@ mod tests {
         assert_eq!(grid.cells[0], None);
         assert_eq!(grid.cells[2], None);
         let c = grid.cells[1].unwrap();
-        assert_eq!(c.top, R);
+        assert_eq!(c.fg, R);
         // Bottom pixel averages rows 2..5: two red rows and one blue.
-        assert_eq!(c.bottom, [170, 0, 85]);
+        assert_eq!(c.bg, [170, 0, 85]);
         let buf = draw(&f, area, ColorMode::TrueColor);
         assert_eq!(
             buf,

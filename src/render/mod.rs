@@ -1,8 +1,12 @@
 //! Turning decoded frames into terminal cells. Pure: nothing here awaits or does I/O.
 
 pub mod bigtext;
+pub mod cells;
 pub mod color;
+pub mod grid;
 pub mod halfblock;
 
 pub use color::ColorMode;
-pub use halfblock::{CellColors, CellGrid, HalfBlockRenderer};
+pub use cells::CellKind;
+pub use grid::{CellColors, CellGrid};
+pub use halfblock::HalfBlockRenderer;

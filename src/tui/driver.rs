@@ -184,7 +184,7 @@ impl<'a> Screen<'a> {
             crate::media::soundlink::this_sound_link() == crate::media::soundlink::SoundLink::Thin;
         let now = Instant::now();
         Screen {
-            videos: VideoCache::new(draw.colors, draw.tolerance),
+            videos: VideoCache::new(draw.colors, draw.tolerance).with_cells(draw.cells),
             pacing: Pacing::new(std::env::var_os("SSH_CONNECTION").is_some())
                 .with_sound_on_link(thin),
             window: Window::new(link),

@@ -15,7 +15,7 @@ use super::fit;
 use crate::app::{App, Layout, TerminalShown};
 use crate::call::mesh::PeerState;
 use crate::media::RgbFrame;
-use crate::render::{bigtext, ColorMode, HalfBlockRenderer};
+use crate::render::{bigtext, CellKind, ColorMode, HalfBlockRenderer};
 use crate::text::safe;
 
 /// One renderer per tile, remembering what it drew (for the colour tolerance).
@@ -24,6 +24,8 @@ pub struct VideoCache {
     pub mode: ColorMode,
     /// Colour tolerance.
     pub tolerance: u8,
+    /// Characters drawn with.
+    pub cells: CellKind,
     renderers: HashMap<String, (Rect, HalfBlockRenderer)>,
     /// Most cells one tile may change in one draw (none: no limit), so a frame fits what
     /// the terminal's link drains in a frame time.
@@ -44,6 +46,7 @@ impl VideoCache {
         VideoCache {
             mode,
             tolerance,
+            cells: CellKind::Half,
             renderers: HashMap::new(),
             cells_per_tile: None,
             phase: 0,
@@ -53,16 +56,23 @@ impl VideoCache {
         }
     }
 
+    /// The same cache drawing with `cells`.
+    pub fn with_cells(mut self, cells: CellKind) -> VideoCache {
+        self.cells = cells;
+        self
+    }
+
     fn render(&mut self, key: &str, frame: &RgbFrame, area: Rect, f: &mut Frame<'_>) {
-        let (mode, tolerance) = (self.mode, self.tolerance);
+        let (mode, tolerance, cells) = (self.mode, self.tolerance, self.cells);
         let (last_area, renderer) = self
             .renderers
             .entry(key.to_string())
             .or_insert_with(|| (area, HalfBlockRenderer::new(mode, tolerance)));
-        if *last_area != area || renderer.mode != mode {
+        if *last_area != area || renderer.mode != mode || renderer.cells != cells {
             // A moved or resized tile starts afresh.
             *last_area = area;
             renderer.mode = mode;
+            renderer.cells = cells;
             renderer.reset();
         }
         let max = self.cells_per_tile.unwrap_or(usize::MAX);

@@ -97,6 +97,46 @@ fn bad_arguments_say_what_is_wrong() {
     );
     let e = run(&["headless", "--script", "x", "--video-size", "3840x2160"]);
     assert!(e.contains("1920x1080"), "{e}");
+    let e = run(&["play", "x.y4m", "--cells", "sextant"]);
+    assert!(e.contains("--cells quadrant"), "{e}");
+    let e = run(&["join", "room", "--cells", "dots"]);
+    assert!(e.contains("half") && e.contains("quadrant"), "{e}");
+}
+
+/// Plays the test clip at 40x12 with `cells`, giving the screen and the PSNR reported.
+fn play_with_cells(path: &std::path::Path, cells: &str) -> (String, f64) {
+    let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
+        .args(["play", path.to_str().unwrap(), "--size", "40x12", "--stats"])
+        .args(["--colors", "truecolor", "--fast", "--tolerance", "0"])
+        .args(["--cells", cells])
+        .output()
+        .unwrap();
+    let stats = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stats}");
+    let psnr = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("PSNR vs scaled frame:"))
+        .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no PSNR in\n{stats}"));
+    (String::from_utf8_lossy(&out.stdout).to_string(), psnr)
+}
+
+#[test]
+fn quadrant_cells_draw_the_block_elements_and_come_closer_to_the_picture() {
+    let path = clip();
+    let (half_screen, half) = play_with_cells(&path, "half");
+    let (quad_screen, quad) = play_with_cells(&path, "quadrant");
+    let quadrants = ['▘', '▝', '▖', '▌', '▞', '▛', '▗', '▚', '▐', '▜', '▄', '▙', '▟'];
+    assert!(
+        !half_screen.contains(quadrants),
+        "half blocks only by default"
+    );
+    assert!(quad_screen.contains(quadrants), "quadrant blocks drawn");
+    // Both are measured against the picture at two by two pixels a cell.
+    assert!(
+        quad >= half + 2.0,
+        "quadrants should come at least 2 dB closer: half {half:.1} dB, quadrant {quad:.1} dB"
+    );
 }
 
 #[test]
