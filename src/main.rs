@@ -21,7 +21,7 @@ fn parse_cells(text: &str) -> Result<String, String> {
 }
 
 /// Video meetings in a terminal: your camera, microphone and screen over WebRTC, everyone
-/// else drawn as half-block pixels.
+/// else drawn as block-character pixels.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -61,8 +61,8 @@ struct MeetingArgs {
     /// Largest per-channel colour change that leaves a cell as drawn (saves bytes; default 8).
     #[arg(long)]
     tolerance: Option<u8>,
-    /// Characters to draw video with: half (two pixels a cell, the default) or quadrant
-    /// (four pixels a cell: sharper, for terminals whose font has the quadrant blocks).
+    /// Characters to draw video with: quadrant (four pixels a cell, the default except on
+    /// the Linux console) or half (two pixels a cell, for a font without quadrant blocks).
     #[arg(long, value_parser = parse_cells)]
     cells: Option<String>,
     /// Terminal byte budget in kbit/s (over SSH): frame rate drops first, then colours.
@@ -234,9 +234,10 @@ struct PlayArgs {
     /// Largest per-channel colour change that leaves a cell as drawn (saves bytes).
     #[arg(long, default_value_t = 8)]
     tolerance: u8,
-    /// Characters to draw with: half (two pixels a cell) or quadrant (four, sharper).
-    #[arg(long, default_value_t = CellKind::Half)]
-    cells: CellKind,
+    /// Characters to draw with: half (two pixels a cell) or quadrant (four, sharper; the
+    /// default except on the Linux console).
+    #[arg(long)]
+    cells: Option<CellKind>,
     /// Play the clip this many times.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
@@ -385,7 +386,7 @@ impl From<PlayArgs> for PlayOptions {
             tolerance: p.tolerance,
             repeat: p.repeat,
             fast: p.fast,
-            cells: p.cells,
+            cells: p.cells.unwrap_or_else(CellKind::from_env),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! so the answer's delay is how long the frame took to get through, whatever lies between.
 //! The UI draws the next frame only when the last one has been answered (at most one frame
 //! in flight), and [`Pacing`] sizes frames from the measured speed: a byte budget per frame,
-//! then fewer colours when even that budget keeps the picture from keeping up.
+//! then half blocks in place of quadrants and then fewer colours when even that budget keeps
+//! the picture from keeping up.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -306,16 +307,15 @@ impl Pacing {
     }
 
     /// A video frame was drawn wanting `wanted` cell changes and making `changed`: whether
-    /// to drop a colour level (the picture keeps falling behind at this depth).
-    pub fn lower_colours(&mut self, wanted: usize, changed: usize, mode: ColorMode) -> bool {
+    /// to make the picture cheaper (it keeps falling behind as it is), when `can_thin` says
+    /// there is a cheaper one (see `tui::driver::thinner`).
+    pub fn go_thinner(&mut self, wanted: usize, changed: usize, can_thin: bool) -> bool {
         if wanted > 2 * changed.max(1) {
             self.starved += 1;
         } else {
             self.starved = 0;
         }
-        if self.starved >= STARVED_FRAMES
-            && matches!(mode, ColorMode::TrueColor | ColorMode::Ansi256)
-        {
+        if self.starved >= STARVED_FRAMES && can_thin {
             self.starved = 0;
             return true;
         }
@@ -411,18 +411,16 @@ mod tests {
     }
 
     #[test]
-    fn colours_drop_only_when_the_picture_keeps_falling_behind() {
+    fn the_picture_thins_only_when_it_keeps_falling_behind() {
         let mut p = Pacing::new(true);
         for _ in 0..9 {
-            assert!(!p.lower_colours(1000, 100, ColorMode::Ansi256));
+            assert!(!p.go_thinner(1000, 100, true));
         }
-        assert!(p.lower_colours(1000, 100, ColorMode::Ansi256));
-        assert!(!p.lower_colours(1000, 900, ColorMode::Ansi256));
+        assert!(p.go_thinner(1000, 100, true));
+        assert!(!p.go_thinner(1000, 900, true));
         for _ in 0..20 {
-            assert!(
-                !p.lower_colours(1000, 100, ColorMode::Ansi16),
-                "16 colours is the floor"
-            );
+            assert!(!p.go_thinner(1000, 100, false), "nothing cheaper to go to");
         }
+        assert!(!ColorMode::Ansi16.has_lower() && ColorMode::Ansi256.has_lower());
     }
 }

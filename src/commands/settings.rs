@@ -74,7 +74,7 @@ pub fn join_options(
             .map_err(|e: String| anyhow::anyhow!("colors: {e}"))?,
     };
     let cells = match c.cells.as_deref() {
-        None => crate::render::CellKind::Half,
+        None => crate::render::CellKind::from_env(),
         Some(text) => text
             .parse()
             .map_err(|e: String| anyhow::anyhow!("cells: {e}"))?,

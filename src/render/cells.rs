@@ -36,6 +36,26 @@ impl FromStr for CellKind {
     }
 }
 
+impl CellKind {
+    /// The best kind the terminal named by `TERM` can be trusted to draw: quadrants, which
+    /// every common terminal font has, except on the Linux console and old VT terminals,
+    /// whose fonts stop at the half blocks.
+    pub fn for_term(term: Option<&str>) -> CellKind {
+        let term = term.unwrap_or_default();
+        let plain = term == "linux" || term == "dumb" || term.starts_with("vt");
+        if plain {
+            CellKind::Half
+        } else {
+            CellKind::Quadrant
+        }
+    }
+
+    /// The kind for this process's terminal (see [`CellKind::for_term`]).
+    pub fn from_env() -> CellKind {
+        CellKind::for_term(std::env::var("TERM").ok().as_deref())
+    }
+}
+
 impl std::fmt::Display for CellKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -57,60 +77,64 @@ const SPLITS: [u8; 8] = [UPPER, 0, 1, 2, 4, 5, 6, 7];
 
 /// The two-colour cell closest to four pixels (top left, top right, bottom left, bottom
 /// right) in squared error, with each colour the mean of its pixels.
+///
+/// A split's squared error is the pixels' sum of squares, the same for every split, less
+/// each group's squared sum over its size; so the best split is the one whose groups give the
+/// largest `sum² / n`, kept whole by working in twelfths (12 divides by 1 to 4).
 pub fn best_split(q: [[u8; 3]; 4]) -> CellColors {
-    let mut best = (u64::MAX, UPPER);
-    for &mask in &SPLITS {
-        let cost = split_cost(&q, mask);
-        if cost < best.0 {
-            best = (cost, mask);
+    let mut total = [0u32; 3];
+    for px in &q {
+        for c in 0..3 {
+            total[c] += px[c] as u32;
         }
     }
-    let mask = best.1;
-    let bg = mean(&q, |i| mask & (1 << i) == 0);
-    let fg = if mask == 0 {
-        bg
-    } else {
-        mean(&q, |i| mask & (1 << i) != 0)
-    };
+    let (mut best, mut best_mask) = (None, UPPER);
+    for &mask in &SPLITS {
+        let score = split_score(&q, &total, mask);
+        if best.is_none_or(|b| score > b) {
+            (best, best_mask) = (Some(score), mask);
+        }
+    }
+    let fg_n = best_mask.count_ones();
+    let fg_sum = group_sum(&q, best_mask);
+    let bg_sum = [0, 1, 2].map(|c| total[c] - fg_sum[c]);
+    let bg = mean(bg_sum, 4 - fg_n);
+    let fg = if fg_n == 0 { bg } else { mean(fg_sum, fg_n) };
     CellColors {
         fg,
         bg,
-        shape: mask,
+        shape: best_mask,
     }
 }
 
-/// Twelve times the squared error of splitting `q` by `mask` (twelve keeps it whole for
-/// groups of one to four).
-fn split_cost(q: &[[u8; 3]; 4], mask: u8) -> u64 {
-    let mut cost = 0u64;
+/// Twelve times the sum over both groups and channels of `sum² / n` for the split `mask`.
+fn split_score(q: &[[u8; 3]; 4], total: &[u32; 3], mask: u8) -> u64 {
+    let fg_n = mask.count_ones() as u64;
+    let fg = group_sum(q, mask);
+    let (fg_w, bg_w) = (12u64.checked_div(fg_n).unwrap_or(0), 12 / (4 - fg_n));
+    let mut score = 0u64;
     for c in 0..3 {
-        // [background, foreground]: sum, sum of squares, count.
-        let (mut sum, mut squares, mut n) = ([0u64; 2], [0u64; 2], [0u64; 2]);
-        for (i, px) in q.iter().enumerate() {
-            let g = ((mask >> i) & 1) as usize;
-            let v = px[c] as u64;
-            sum[g] += v;
-            squares[g] += v * v;
-            n[g] += 1;
-        }
-        for g in 0..2 {
-            if n[g] > 0 {
-                cost += 12 * squares[g] - (12 / n[g]) * sum[g] * sum[g];
+        let (f, b) = (fg[c] as u64, (total[c] - fg[c]) as u64);
+        score += fg_w * f * f + bg_w * b * b;
+    }
+    score
+}
+
+/// The channel sums of the pixels of `q` in `mask` (never the bottom right one).
+fn group_sum(q: &[[u8; 3]; 4], mask: u8) -> [u32; 3] {
+    let mut sum = [0u32; 3];
+    for (i, px) in q.iter().enumerate().take(3) {
+        if mask & (1 << i) != 0 {
+            for c in 0..3 {
+                sum[c] += px[c] as u32;
             }
         }
     }
-    cost
+    sum
 }
 
-/// The rounded mean of the pixels of `q` for which `member` holds (of all four when none).
-fn mean(q: &[[u8; 3]; 4], member: impl Fn(usize) -> bool) -> [u8; 3] {
-    let (mut sum, mut n) = ([0u32; 3], 0u32);
-    for (_, px) in q.iter().enumerate().filter(|(i, _)| member(*i)) {
-        for c in 0..3 {
-            sum[c] += px[c] as u32;
-        }
-        n += 1;
-    }
+/// Channel sums over `n` pixels, as their rounded mean.
+fn mean(sum: [u32; 3], n: u32) -> [u8; 3] {
     let n = n.max(1);
     sum.map(|s| ((s + n / 2) / n) as u8)
 }
@@ -160,10 +184,40 @@ mod tests {
         assert_eq!((c.shape, c.fg, c.bg), (UPPER, g(15), g(205)));
     }
 
+    /// Squared error of showing `cell` for the four pixels `q`.
+    fn error(cell: &CellColors, q: &[[u8; 3]; 4]) -> u64 {
+        (0..4)
+            .flat_map(|i| (0..3).map(move |c| (i, c)))
+            .map(|(i, c)| (cell.quadrant(i)[c] as i64 - q[i][c] as i64).pow(2) as u64)
+            .sum()
+    }
+
+    #[test]
+    fn never_worse_than_the_half_block() {
+        let mut seed = 0x2545_f491_u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 24) as u8
+        };
+        for _ in 0..20_000 {
+            let q: [[u8; 3]; 4] = std::array::from_fn(|_| [next(), next(), next()]);
+            let avg = |a: [u8; 3], b: [u8; 3]| {
+                [0, 1, 2].map(|c| (a[c] as u16 + b[c] as u16).div_ceil(2) as u8)
+            };
+            let half = CellColors::half(avg(q[0], q[1]), avg(q[2], q[3]));
+            let best = best_split(q);
+            // Rounding the means costs at most a little on each of the twelve values.
+            assert!(
+                error(&best, &q) <= error(&half, &q) + 12,
+                "{q:?}: {best:?} against {half:?}"
+            );
+        }
+    }
+
     #[test]
     fn quadrant_cells_show_what_half_blocks_blur() {
         // A one-pixel vertical line in a 4x2 frame drawn into two cells.
-        let mut px = vec![K; 8];
+        let mut px = [K; 8];
         px[1] = W;
         px[5] = W;
         let f = RgbFrame {
@@ -193,5 +247,15 @@ mod tests {
         assert!(sextant.contains("--cells quadrant"), "{sextant}");
         assert!("braille".parse::<CellKind>().unwrap_err().contains("half"));
         assert_eq!(CellKind::Quadrant.to_string(), "quadrant");
+        for (term, kind) in [
+            (Some("xterm-256color"), CellKind::Quadrant),
+            (Some("tmux-256color"), CellKind::Quadrant),
+            (Some("xterm-kitty"), CellKind::Quadrant),
+            (None, CellKind::Quadrant),
+            (Some("linux"), CellKind::Half),
+            (Some("vt220"), CellKind::Half),
+        ] {
+            assert_eq!(CellKind::for_term(term), kind, "{term:?}");
+        }
     }
 }

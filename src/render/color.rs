@@ -41,6 +41,11 @@ impl ColorMode {
         ColorMode::detect(|k| std::env::var(k).ok())
     }
 
+    /// Whether [`ColorMode::lower`] has a step to take (16 colours is the floor).
+    pub fn has_lower(self) -> bool {
+        matches!(self, ColorMode::TrueColor | ColorMode::Ansi256)
+    }
+
     /// One step less colour, for the terminal byte budget.
     pub fn lower(self) -> ColorMode {
         match self {

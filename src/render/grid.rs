@@ -200,10 +200,13 @@ mod tests {
         let got = average(&f, &p, 2);
         let reds: Vec<u8> = got.iter().map(|c| c[0]).collect();
         assert_eq!(reds, vec![0, 10, 20, 30, 40, 50, 60, 70]);
-        assert_eq!(average(&f, &p, 1).iter().map(|c| c[0]).collect::<Vec<_>>(), {
-            // Pairs averaged, rounding half up.
-            vec![5, 25, 45, 65]
-        });
+        assert_eq!(
+            average(&f, &p, 1).iter().map(|c| c[0]).collect::<Vec<_>>(),
+            {
+                // Pairs averaged, rounding half up.
+                vec![5, 25, 45, 65]
+            }
+        );
     }
 
     #[test]

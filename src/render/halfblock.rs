@@ -99,7 +99,10 @@ pub fn write_cells(grid: &CellGrid, mode: ColorMode, area: Rect, buf: &mut Buffe
                         .set_bg(Color::Reset);
                 }
                 Some(c) if mode == ColorMode::Mono => {
-                    let l = (0..4).map(|q| luminance(c.quadrant(q)) as usize).sum::<usize>() / 4;
+                    let l = (0..4)
+                        .map(|q| luminance(c.quadrant(q)) as usize)
+                        .sum::<usize>()
+                        / 4;
                     cell.set_symbol(SHADES[(l * SHADES.len() / 256).min(SHADES.len() - 1)])
                         .set_fg(Color::Reset)
                         .set_bg(Color::Reset);
@@ -168,12 +171,7 @@ impl HalfBlockRenderer {
         max_changes: usize,
         phase: usize,
     ) -> (usize, usize) {
-        let mut grid = to_cells_of(
-            self.cells,
-            frame,
-            area.width as usize,
-            area.height as usize,
-        );
+        let mut grid = to_cells_of(self.cells, frame, area.width as usize, area.height as usize);
         let (wanted, changed) = match &self.last {
             Some(last) => {
                 hold_close_cells(&mut grid, last, self.tolerance);

@@ -6,7 +6,7 @@ pub mod color;
 pub mod grid;
 pub mod halfblock;
 
-pub use color::ColorMode;
 pub use cells::CellKind;
+pub use color::ColorMode;
 pub use grid::{CellColors, CellGrid};
 pub use halfblock::HalfBlockRenderer;

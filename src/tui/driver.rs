@@ -18,6 +18,7 @@ use super::{ring, DrawOptions, Window};
 use crate::app::{Action, App, Effect, ProcessingView};
 use crate::call::mesh::{Mesh, MeshCommand, MeshState};
 use crate::media::RgbFrame;
+use crate::render::CellKind;
 use crate::term::LeanBackend;
 use crate::ttylink::{frame_interval, LinkWriter, Pacing, TtyLink};
 use crate::ui::{self, VideoCache};
@@ -362,37 +363,49 @@ impl<'a> Screen<'a> {
         }
     }
 
-    /// Counts a drawn video frame, lowers colours when the terminal keeps falling behind,
+    /// Counts a drawn video frame, thins the picture when the terminal keeps falling behind,
     /// and sets when the next may go.
     fn after_video_frame(&mut self) {
         let videos = &mut self.videos;
         self.window.frames += 1;
+        let can_thin = videos.cells == CellKind::Quadrant || videos.mode.has_lower();
         if self
             .pacing
-            .lower_colours(videos.wanted, videos.changed, videos.mode)
+            .go_thinner(videos.wanted, videos.changed, can_thin)
         {
-            videos.mode = videos.mode.lower();
-            tracing::info!(
-                "terminal too slow for the picture: colours down to {:?}",
-                videos.mode
-            );
+            thinner(videos);
         }
         self.next_draw = Instant::now() + frame_interval(self.app.tty_rate, self.draw.max_tty_kbps);
     }
 
-    /// Once a second: the rates on screen, and fewer colours over the user's own budget.
+    /// Once a second: the rates on screen, and a thinner picture over the user's own budget.
     fn roll_window(&mut self) {
         let Some((rate, fps)) = self.window.roll(self.link, &self.pacing, self.videos.mode) else {
             return;
         };
         self.app.update(Action::TerminalRate(rate));
         self.app.draw_fps = fps;
-        // Over the user's own budget with frame rate already low: fewer colours.
+        // Over the user's own budget with frame rate already low: a thinner picture.
         if let Some(limit) = self.draw.max_tty_kbps {
             if rate * 8 / 1000 > limit * 2 {
-                self.videos.mode = self.videos.mode.lower();
+                thinner(&mut self.videos);
             }
         }
+    }
+}
+
+/// A picture that costs the terminal fewer bytes: half blocks in place of quadrants first
+/// (their edges change most from frame to frame), then fewer colours.
+fn thinner(videos: &mut VideoCache) {
+    if videos.cells == CellKind::Quadrant {
+        videos.cells = CellKind::Half;
+        tracing::info!("terminal too slow for the picture: half blocks instead of quadrants");
+    } else if videos.mode.has_lower() {
+        videos.mode = videos.mode.lower();
+        tracing::info!(
+            "terminal too slow for the picture: colours down to {:?}",
+            videos.mode
+        );
     }
 }
 
@@ -402,5 +415,31 @@ fn same_picture(a: &Option<Arc<RgbFrame>>, b: &Option<Arc<RgbFrame>>) -> bool {
         (Some(a), Some(b)) => Arc::ptr_eq(a, b),
         (None, None) => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::ColorMode;
+
+    #[test]
+    fn a_slow_terminal_loses_quadrants_before_colours() {
+        let mut videos = VideoCache::new(ColorMode::TrueColor, 8).with_cells(CellKind::Quadrant);
+        let mut steps = Vec::new();
+        for _ in 0..5 {
+            thinner(&mut videos);
+            steps.push((videos.cells, videos.mode));
+        }
+        assert_eq!(
+            steps,
+            vec![
+                (CellKind::Half, ColorMode::TrueColor),
+                (CellKind::Half, ColorMode::Ansi256),
+                (CellKind::Half, ColorMode::Ansi16),
+                (CellKind::Half, ColorMode::Ansi16),
+                (CellKind::Half, ColorMode::Ansi16),
+            ]
+        );
     }
 }

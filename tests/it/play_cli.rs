@@ -37,7 +37,10 @@ fn plays_into_a_fixed_tile_and_reports_stats() {
         String::from_utf8_lossy(&out.stderr)
     );
     let screen = String::from_utf8_lossy(&out.stdout);
-    assert!(screen.contains('▀'), "half blocks drawn");
+    assert!(
+        screen.contains(|c| ('\u{2580}'..='\u{259f}').contains(&c)),
+        "block elements drawn"
+    );
     assert!(screen.contains("\x1b[38;2;"), "truecolor foreground");
     assert!(screen.contains("48;2;"), "truecolor background");
     let stats = String::from_utf8_lossy(&out.stderr);
@@ -126,10 +129,12 @@ fn quadrant_cells_draw_the_block_elements_and_come_closer_to_the_picture() {
     let path = clip();
     let (half_screen, half) = play_with_cells(&path, "half");
     let (quad_screen, quad) = play_with_cells(&path, "quadrant");
-    let quadrants = ['▘', '▝', '▖', '▌', '▞', '▛', '▗', '▚', '▐', '▜', '▄', '▙', '▟'];
+    let quadrants = [
+        '▘', '▝', '▖', '▌', '▞', '▛', '▗', '▚', '▐', '▜', '▄', '▙', '▟',
+    ];
     assert!(
         !half_screen.contains(quadrants),
-        "half blocks only by default"
+        "half blocks only with --cells half"
     );
     assert!(quad_screen.contains(quadrants), "quadrant blocks drawn");
     // Both are measured against the picture at two by two pixels a cell.
