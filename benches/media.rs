@@ -1,4 +1,4 @@
-//! Media hot paths: H.264 encode and decode per frame, the render of a 720p frame (half and quadrant cells),
+//! Media hot paths: H.264 encode and decode per frame, the render of a 720p frame (half, quadrant and sextant cells),
 //! Opus per 20 ms frame, the microphone's audio processing per 20 ms. `cargo bench --bench
 //! media`; results in BENCHMARKS.md.
 
@@ -97,11 +97,13 @@ fn render(c: &mut Criterion) {
             |b| b.iter(|| r.render(&frame, area, &mut buf)),
         );
     }
-    let mut r = HalfBlockRenderer::new(ColorMode::TrueColor, 0).with_cells(CellKind::Quadrant);
-    c.bench_function(
-        "render 1280x720 into 160x45 cells, TrueColor, quadrant cells",
-        |b| b.iter(|| r.render(&frame, area, &mut buf)),
-    );
+    for cells in [CellKind::Quadrant, CellKind::Sextant] {
+        let mut r = HalfBlockRenderer::new(ColorMode::TrueColor, 0).with_cells(cells);
+        c.bench_function(
+            &format!("render 1280x720 into 160x45 cells, TrueColor, {cells} cells"),
+            |b| b.iter(|| r.render(&frame, area, &mut buf)),
+        );
+    }
 }
 
 fn opus(c: &mut Criterion) {

@@ -62,7 +62,8 @@ struct MeetingArgs {
     #[arg(long)]
     tolerance: Option<u8>,
     /// Characters to draw video with: quadrant (four pixels a cell, the default except on
-    /// the Linux console) or half (two pixels a cell, for a font without quadrant blocks).
+    /// the Linux console), half (two, for a font without quadrant blocks) or sextant (six,
+    /// for a font with Unicode's Symbols for Legacy Computing).
     #[arg(long, value_parser = parse_cells)]
     cells: Option<String>,
     /// Terminal byte budget in kbit/s (over SSH): frame rate drops first, then colours.
@@ -234,8 +235,8 @@ struct PlayArgs {
     /// Largest per-channel colour change that leaves a cell as drawn (saves bytes).
     #[arg(long, default_value_t = 8)]
     tolerance: u8,
-    /// Characters to draw with: half (two pixels a cell) or quadrant (four, sharper; the
-    /// default except on the Linux console).
+    /// Characters to draw with: quadrant (four pixels a cell; the default except on the
+    /// Linux console), half (two) or sextant (six, for fonts that have them).
     #[arg(long)]
     cells: Option<CellKind>,
     /// Play the clip this many times.

@@ -15,7 +15,7 @@ use ratatui::{Terminal, TerminalOptions, Viewport};
 use crate::media::frame::psnr;
 use crate::media::y4m::Y4mReader;
 use crate::media::Pacer;
-use crate::render::cells::source_quads;
+use crate::render::cells::source_raster;
 use crate::render::{CellKind, ColorMode, HalfBlockRenderer};
 use crate::term::{CountingWriter, LeanBackend};
 
@@ -178,20 +178,20 @@ fn play_frames<W: Write>(
     })
 }
 
-/// PSNR of the colours the terminal shows against the picture area-averaged to two by two
-/// pixels a cell (the finest any kind of cell shows), over the cells of picture.
+/// PSNR of the colours the terminal shows against the picture area-averaged to two by six
+/// pixels a cell (where every kind of cell is exact), over the cells of picture.
 fn shown_psnr(
     rgb: &crate::media::RgbFrame,
     shown: &crate::render::CellGrid,
     mode: ColorMode,
 ) -> f64 {
-    let exact = source_quads(rgb, shown.cols, shown.rows);
+    let exact = source_raster(rgb, shown.cols, shown.rows);
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for (e, s) in exact.iter().zip(&shown.cells) {
         if let (Some(e), Some(s)) = (e, s) {
-            for (q, px) in e.iter().enumerate() {
+            for (i, px) in e.iter().enumerate() {
                 a.extend(px);
-                b.extend(mode.shown(s.quadrant(q)));
+                b.extend(mode.shown(s.at(i % 2, i / 2)));
             }
         }
     }

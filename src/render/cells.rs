@@ -1,11 +1,13 @@
 //! Which characters a picture is drawn with. Half blocks (`▀`) show two pixels a cell, one
 //! above the other. Quadrant blocks (`▘▝▀▖▌▞▛▗▚▐▜▄▙▟`) show four, two by two, in two
 //! colours: each cell takes the split of its four pixels into two colours that loses least,
-//! so edges and text come out twice as sharp across and the same down. Pure.
+//! so edges and text come out twice as sharp across and the same down. Sextants
+//! ([`super::sextant`]) show six, two by three, where the font has them. Pure.
 
 use std::str::FromStr;
 
-use super::grid::{build, CellColors, CellGrid, UPPER};
+use super::grid::{blocks, build, CellColors, CellGrid, FLAT, QUADRANT_SPLITS, SEXTANT, UPPER};
+use super::sextant;
 use crate::media::frame::RgbFrame;
 
 /// The characters a picture is drawn with.
@@ -16,6 +18,9 @@ pub enum CellKind {
     Half,
     /// The quadrant block elements with two colours: four pixels a cell.
     Quadrant,
+    /// Sextants, quadrants and half blocks with two colours: up to six pixels a cell, for
+    /// fonts with Unicode's Symbols for Legacy Computing.
+    Sextant,
 }
 
 impl FromStr for CellKind {
@@ -25,12 +30,9 @@ impl FromStr for CellKind {
         match text.trim().to_ascii_lowercase().as_str() {
             "half" | "halfblock" | "half-block" => Ok(CellKind::Half),
             "quadrant" | "quadrants" | "quad" => Ok(CellKind::Quadrant),
-            "sextant" | "sextants" => Err(
-                "sextant cells are not drawn yet (few terminal fonts have them); use --cells quadrant"
-                    .to_string(),
-            ),
+            "sextant" | "sextants" => Ok(CellKind::Sextant),
             _ => Err(format!(
-                "{text:?} is not a kind of cell; use half (two pixels a cell, the default) or quadrant (four)"
+                "{text:?} is not a kind of cell; use quadrant (four pixels a cell, the default), half (two) or sextant (six, where the font has them)"
             )),
         }
     }
@@ -61,19 +63,16 @@ impl std::fmt::Display for CellKind {
         f.write_str(match self {
             CellKind::Half => "half",
             CellKind::Quadrant => "quadrant",
+            CellKind::Sextant => "sextant",
         })
     }
 }
 
 /// The character of each quadrant mask (bit 0 top left, 1 top right, 2 bottom left,
 /// 3 bottom right set: that quadrant shows the foreground).
-pub const SYMBOLS: [&str; 16] = [
-    " ", "▘", "▝", "▀", "▖", "▌", "▞", "▛", "▗", "▚", "▐", "▜", "▄", "▙", "▟", "█",
+pub const SYMBOLS: [char; 16] = [
+    ' ', '▘', '▝', '▀', '▖', '▌', '▞', '▛', '▗', '▚', '▐', '▜', '▄', '▙', '▟', '█',
 ];
-
-/// Every way to split four pixels into two groups, once each (the bottom right pixel always
-/// in the background), the half block first so that it wins ties.
-const SPLITS: [u8; 8] = [UPPER, 0, 1, 2, 4, 5, 6, 7];
 
 /// The two-colour cell closest to four pixels (top left, top right, bottom left, bottom
 /// right) in squared error, with each colour the mean of its pixels.
@@ -82,14 +81,24 @@ const SPLITS: [u8; 8] = [UPPER, 0, 1, 2, 4, 5, 6, 7];
 /// each group's squared sum over its size; so the best split is the one whose groups give the
 /// largest `sum² / n`, kept whole by working in twelfths (12 divides by 1 to 4).
 pub fn best_split(q: [[u8; 3]; 4]) -> CellColors {
-    let mut total = [0u32; 3];
+    let (mut total, mut squares) = ([0u32; 3], 0u64);
     for px in &q {
         for c in 0..3 {
             total[c] += px[c] as u32;
+            squares += u64::from(px[c]).pow(2);
         }
     }
+    // A flat cell (see FLAT) is a half block: 4 times its squared error against its mean is
+    // at most 4 times FLAT for each of its 12 values.
+    let spread = 4 * squares - total.iter().map(|&t| u64::from(t).pow(2)).sum::<u64>();
+    if spread <= 4 * 12 * FLAT {
+        let avg = |a: [u8; 3], b: [u8; 3]| {
+            [0, 1, 2].map(|c| (a[c] as u16 + b[c] as u16).div_ceil(2) as u8)
+        };
+        return CellColors::half(avg(q[0], q[1]), avg(q[2], q[3]));
+    }
     let (mut best, mut best_mask) = (None, UPPER);
-    for &mask in &SPLITS {
+    for &mask in &QUADRANT_SPLITS {
         let score = split_score(&q, &total, mask);
         if best.is_none_or(|b| score > b) {
             (best, best_mask) = (Some(score), mask);
@@ -139,20 +148,36 @@ fn mean(sum: [u32; 3], n: u32) -> [u8; 3] {
     sum.map(|s| ((s + n / 2) / n) as u8)
 }
 
-/// Scales `frame` into a `cols` x `rows` tile as cells of `kind`. Pure.
-pub fn to_cells_of(kind: CellKind, frame: &RgbFrame, cols: usize, rows: usize) -> CellGrid {
-    match kind {
-        CellKind::Half => build(frame, cols, rows, 1, |t, b| CellColors::half(t[0], b[0])),
-        CellKind::Quadrant => build(frame, cols, rows, 2, |t, b| {
-            best_split([t[0], t[1], b[0], b[1]])
-        }),
+/// The character drawn for a cell's shape (see [`CellColors::shape`]).
+pub fn symbol(shape: u8) -> char {
+    if shape & SEXTANT != 0 {
+        sextant::symbol(shape)
+    } else {
+        SYMBOLS[(shape & 0b1111) as usize]
     }
 }
 
-/// The frame as two by two pixels a cell (top left, top right, bottom left, bottom right),
-/// the finest picture any cell kind here can show: what a drawn cell is measured against.
-pub fn source_quads(frame: &RgbFrame, cols: usize, rows: usize) -> Vec<Option<[[u8; 3]; 4]>> {
-    super::grid::blocks(frame, cols, rows, 2, |t, b| [t[0], t[1], b[0], b[1]])
+/// Scales `frame` into a `cols` x `rows` tile as cells of `kind`. Pure.
+pub fn to_cells_of(kind: CellKind, frame: &RgbFrame, cols: usize, rows: usize) -> CellGrid {
+    let size = (cols, rows);
+    match kind {
+        CellKind::Half => build(frame, size, (1, 2), |p| CellColors::half(p[0], p[1])),
+        CellKind::Quadrant => build(frame, size, (2, 2), |p| {
+            best_split([p[0], p[1], p[2], p[3]])
+        }),
+        CellKind::Sextant => build(
+            frame,
+            size,
+            (sextant::ACROSS, sextant::DOWN),
+            sextant::best_sextant,
+        ),
+    }
+}
+
+/// The frame as two by six pixels a cell, row by row: the finest grid on which every kind
+/// of cell here is exact, and what a drawn cell is measured against.
+pub fn source_raster(frame: &RgbFrame, cols: usize, rows: usize) -> Vec<Option<Vec<[u8; 3]>>> {
+    blocks(frame, (cols, rows), (2, 6), |p| p.to_vec())
 }
 
 #[cfg(test)]
@@ -167,7 +192,7 @@ mod tests {
     fn each_split_is_found_and_the_half_block_wins_ties() {
         // Left column white, right black: the left half block.
         let c = best_split([W, K, W, K]);
-        assert_eq!((SYMBOLS[c.shape as usize], c.fg, c.bg), ("▌", W, K));
+        assert_eq!((symbol(c.shape), c.fg, c.bg), ('▌', W, K));
         // One corner differs.
         let c = best_split([K, K, K, R]);
         assert_eq!(c.shape, 0b0111);
@@ -188,7 +213,7 @@ mod tests {
     fn error(cell: &CellColors, q: &[[u8; 3]; 4]) -> u64 {
         (0..4)
             .flat_map(|i| (0..3).map(move |c| (i, c)))
-            .map(|(i, c)| (cell.quadrant(i)[c] as i64 - q[i][c] as i64).pow(2) as u64)
+            .map(|(i, c)| (cell.at(i % 2, (i / 2) * 3)[c] as i64 - q[i][c] as i64).pow(2) as u64)
             .sum()
     }
 
@@ -230,11 +255,11 @@ mod tests {
         // Half blocks average the line into grey; quadrants keep it.
         assert_eq!(half.cells[0].unwrap().fg, [128, 128, 128]);
         let q = quad.cells[0].unwrap();
-        assert_eq!((SYMBOLS[q.shape as usize], q.fg, q.bg), ("▌", K, W));
+        assert_eq!((symbol(q.shape), q.fg, q.bg), ('▌', K, W));
         assert_eq!(quad.cells[1], Some(CellColors::half(K, K)));
         assert_eq!(
-            source_quads(&f, 2, 1)[0],
-            Some([K, W, K, W]),
+            source_raster(&f, 2, 1)[0],
+            Some([K, W].repeat(6)),
             "the reference keeps every pixel"
         );
     }
@@ -243,8 +268,7 @@ mod tests {
     fn kinds_parse_with_clear_errors() {
         assert_eq!("quadrant".parse::<CellKind>(), Ok(CellKind::Quadrant));
         assert_eq!(" Half ".parse::<CellKind>(), Ok(CellKind::Half));
-        let sextant = "sextant".parse::<CellKind>().unwrap_err();
-        assert!(sextant.contains("--cells quadrant"), "{sextant}");
+        assert_eq!("sextant".parse::<CellKind>(), Ok(CellKind::Sextant));
         assert!("braille".parse::<CellKind>().unwrap_err().contains("half"));
         assert_eq!(CellKind::Quadrant.to_string(), "quadrant");
         for (term, kind) in [

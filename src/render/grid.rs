@@ -5,6 +5,16 @@ use crate::media::frame::RgbFrame;
 
 /// The shape of the upper half block `▀` as a quadrant mask (see [`CellColors::shape`]).
 pub const UPPER: u8 = 0b0011;
+/// Every way to split a cell's four quadrants into two groups, once each (the bottom right
+/// always in the background), the half block first so that it wins ties.
+pub const QUADRANT_SPLITS: [u8; 8] = [UPPER, 0, 1, 2, 4, 5, 6, 7];
+/// A cell whose values (every pixel's every channel) differ from their mean by no more than
+/// this squared, on average, is flat: it looks the same drawn any way, so the matchers draw
+/// it as a half block without searching, and it keeps its shape from frame to frame (which
+/// the colour tolerance needs to hold it).
+pub const FLAT: u64 = 9;
+/// Set in [`CellColors::shape`] when the other six bits are a sextant mask.
+pub const SEXTANT: u8 = 0b0100_0000;
 
 /// One cell: a foreground and a background colour and which of its four quadrants show the
 /// foreground.
@@ -14,8 +24,10 @@ pub struct CellColors {
     pub fg: [u8; 3],
     /// The background colour.
     pub bg: [u8; 3],
-    /// Which quadrants are foreground: bit 0 top left, bit 1 top right, bit 2 bottom left,
-    /// bit 3 bottom right. A half-block cell is [`UPPER`].
+    /// Which parts are foreground. Without [`SEXTANT`], a quadrant mask: bit 0 top left,
+    /// bit 1 top right, bit 2 bottom left, bit 3 bottom right (a half-block cell is
+    /// [`UPPER`]). With it, a sextant mask, two across and three down, bit 0 top left to
+    /// bit 5 bottom right.
     pub shape: u8,
 }
 
@@ -29,9 +41,15 @@ impl CellColors {
         }
     }
 
-    /// The colour of quadrant `q` (0 top left, 1 top right, 2 bottom left, 3 bottom right).
-    pub fn quadrant(&self, q: usize) -> [u8; 3] {
-        if self.shape & (1 << q) != 0 {
+    /// The colour shown at column `col` (0 or 1) of sixth `row` (0 to 5) of the cell: the
+    /// finest grid on which every shape here is exact.
+    pub fn at(&self, col: usize, row: usize) -> [u8; 3] {
+        let bit = if self.shape & SEXTANT != 0 {
+            col + 2 * (row / 2)
+        } else {
+            col + 2 * (row / 3)
+        };
+        if self.shape & (1 << bit) != 0 {
             self.fg
         } else {
             self.bg
@@ -97,13 +115,13 @@ impl CellGrid {
     }
 }
 
-/// The placed picture scaled by area averaging to `across` pixels per cell across and two
-/// down: `p.width * across` by `p.height` pixels, row by row. Empty when the frame is
-/// shorter than its size says or the picture has no area.
-pub fn average(frame: &RgbFrame, p: &Placement, across: usize) -> Vec<[u8; 3]> {
+/// The placed picture scaled by area averaging to `across` pixels per cell across and
+/// `down` down: `p.width * across` by `p.height / 2 * down` pixels, row by row. Empty when
+/// the frame is shorter than its size says or the picture has no area.
+pub fn average(frame: &RgbFrame, p: &Placement, across: usize, down: usize) -> Vec<[u8; 3]> {
     let (fw, fh) = (frame.width, frame.height);
-    let out_w = p.width * across;
-    if out_w == 0 || p.height == 0 || frame.data.len() < fw * fh * 3 {
+    let (out_w, out_h) = (p.width * across, p.height / 2 * down);
+    if out_w == 0 || out_h == 0 || frame.data.len() < fw * fh * 3 {
         return Vec::new();
     }
     let span = |i: usize, of: usize, n: usize| {
@@ -112,56 +130,97 @@ pub fn average(frame: &RgbFrame, p: &Placement, across: usize) -> Vec<[u8; 3]> {
     };
     // Source column ranges for each output column, computed once.
     let xs: Vec<(usize, usize)> = (0..out_w).map(|x| span(x, fw, out_w)).collect();
+    let widest = xs.iter().map(|(a, b)| b - a).max().unwrap_or(1);
     let mut sums = vec![[0u32; 3]; out_w];
-    let mut out = Vec::with_capacity(out_w * p.height);
-    for y in 0..p.height {
-        let (y0, y1) = span(y, fh, p.height);
-        sums.iter_mut().for_each(|s| *s = [0; 3]);
+    // The source rows of one output row added up, value by value (which vectorises), and
+    // then across each output column's span.
+    let mut rows = vec![0u32; fw * 3];
+    let mut out = Vec::with_capacity(out_w * out_h);
+    for y in 0..out_h {
+        let (y0, y1) = span(y, fh, out_h);
+        rows.iter_mut().for_each(|v| *v = 0);
         for row in y0..y1 {
             let line = &frame.data[row * fw * 3..(row + 1) * fw * 3];
-            for (s, &(x0, x1)) in sums.iter_mut().zip(&xs) {
-                for px in line[x0 * 3..x1 * 3].chunks_exact(3) {
-                    s[0] += px[0] as u32;
-                    s[1] += px[1] as u32;
-                    s[2] += px[2] as u32;
-                }
+            for (v, &b) in rows.iter_mut().zip(line) {
+                *v += u32::from(b);
             }
         }
+        for (s, &(x0, x1)) in sums.iter_mut().zip(&xs) {
+            *s = [0; 3];
+            for px in rows[x0 * 3..x1 * 3].chunks_exact(3) {
+                s[0] += px[0];
+                s[1] += px[1];
+                s[2] += px[2];
+            }
+        }
+        // Every column of a row is one of two widths, so one of two divisors: divide by
+        // multiplying with each one's reciprocal, found once a row.
+        let divisors = [widest - 1, widest].map(|w| Divide::by((w.max(1) * (y1 - y0)) as u32));
         for (s, &(x0, x1)) in sums.iter().zip(&xs) {
-            let n = ((x1 - x0) * (y1 - y0)) as u32;
-            out.push([
-                ((s[0] + n / 2) / n) as u8,
-                ((s[1] + n / 2) / n) as u8,
-                ((s[2] + n / 2) / n) as u8,
-            ]);
+            let d = &divisors[usize::from(x1 - x0 == widest)];
+            out.push([d.rounded(s[0]), d.rounded(s[1]), d.rounded(s[2])]);
         }
     }
     out
 }
 
-/// Each cell of a `cols` x `rows` tile made from its `across` x 2 block of averaged pixels
-/// (top row, bottom row) with `cell`, row by row; `None` for letterbox.
+/// Rounded division of a sum of at most `n` bytes by `n`, by a multiplication where that is
+/// exact (`n` under 4096) and by division otherwise.
+#[derive(Clone, Copy, Debug)]
+struct Divide {
+    n: u32,
+    /// `2^32 / n`, rounded up; 0 when dividing plainly.
+    reciprocal: u64,
+}
+
+impl Divide {
+    fn by(n: u32) -> Divide {
+        let n = n.max(1);
+        // Exact while (sum + n/2) * n stays under 2^32: sums are at most 255 n.
+        let reciprocal = if n < 4096 {
+            (1u64 << 32) / u64::from(n) + 1
+        } else {
+            0
+        };
+        Divide { n, reciprocal }
+    }
+
+    /// `(sum + n / 2) / n`.
+    fn rounded(&self, sum: u32) -> u8 {
+        let x = sum + self.n / 2;
+        if self.reciprocal == 0 {
+            (x / self.n) as u8
+        } else {
+            ((u64::from(x) * self.reciprocal) >> 32) as u8
+        }
+    }
+}
+
+/// Each cell of a `cols` x `rows` tile made from its `across` x `down` block of averaged
+/// pixels (row by row) with `cell`, row by row; `None` for letterbox.
 pub fn blocks<T: Clone>(
     frame: &RgbFrame,
-    cols: usize,
-    rows: usize,
-    across: usize,
-    mut cell: impl FnMut(&[[u8; 3]], &[[u8; 3]]) -> T,
+    (cols, rows): (usize, usize),
+    (across, down): (usize, usize),
+    mut cell: impl FnMut(&[[u8; 3]]) -> T,
 ) -> Vec<Option<T>> {
     let mut cells = vec![None; cols * rows];
     let p = place(frame.width, frame.height, cols, rows);
-    let pixels = average(frame, &p, across);
+    let pixels = average(frame, &p, across, down);
     if pixels.is_empty() {
         return cells;
     }
     let w = p.width * across;
+    let mut block = Vec::with_capacity(across * down);
     for cell_row in 0..p.height / 2 {
-        let top = &pixels[cell_row * 2 * w..(cell_row * 2 + 1) * w];
-        let bottom = &pixels[(cell_row * 2 + 1) * w..(cell_row * 2 + 2) * w];
         let row = p.y / 2 + cell_row;
         for x in 0..p.width {
-            let (a, b) = (x * across, (x + 1) * across);
-            cells[row * cols + p.x + x] = Some(cell(&top[a..b], &bottom[a..b]));
+            block.clear();
+            for r in 0..down {
+                let start = (cell_row * down + r) * w + x * across;
+                block.extend_from_slice(&pixels[start..start + across]);
+            }
+            cells[row * cols + p.x + x] = Some(cell(&block));
         }
     }
     cells
@@ -170,15 +229,14 @@ pub fn blocks<T: Clone>(
 /// A grid made with [`blocks`].
 pub fn build(
     frame: &RgbFrame,
-    cols: usize,
-    rows: usize,
-    across: usize,
-    cell: impl FnMut(&[[u8; 3]], &[[u8; 3]]) -> CellColors,
+    size: (usize, usize),
+    block: (usize, usize),
+    cell: impl FnMut(&[[u8; 3]]) -> CellColors,
 ) -> CellGrid {
     CellGrid {
-        cols,
-        rows,
-        cells: blocks(frame, cols, rows, across, cell),
+        cols: size.0,
+        rows: size.1,
+        cells: blocks(frame, size, block, cell),
     }
 }
 
@@ -197,16 +255,30 @@ mod tests {
         };
         let p = place(4, 2, 2, 1);
         assert_eq!((p.width, p.height), (2, 2));
-        let got = average(&f, &p, 2);
+        let got = average(&f, &p, 2, 2);
         let reds: Vec<u8> = got.iter().map(|c| c[0]).collect();
         assert_eq!(reds, vec![0, 10, 20, 30, 40, 50, 60, 70]);
-        assert_eq!(
-            average(&f, &p, 1).iter().map(|c| c[0]).collect::<Vec<_>>(),
-            {
-                // Pairs averaged, rounding half up.
-                vec![5, 25, 45, 65]
+        let reds = |across, down| -> Vec<u8> {
+            average(&f, &p, across, down).iter().map(|c| c[0]).collect()
+        };
+        // Pairs averaged, rounding half up.
+        assert_eq!(reds(1, 2), vec![5, 25, 45, 65]);
+        // Six down from two rows: each row three times.
+        assert_eq!(reds(1, 6), [[5, 25].repeat(3), [45, 65].repeat(3)].concat());
+    }
+
+    #[test]
+    fn division_by_reciprocal_is_exact() {
+        for n in (1..4200u32).chain([65_535, 1 << 20]) {
+            let d = Divide::by(n);
+            for k in 0..=255u32 {
+                for sum in [k * n, (k * n + n / 2).saturating_sub(1), k * n + n / 2] {
+                    if sum <= 255 * n {
+                        assert_eq!(u32::from(d.rounded(sum)), (sum + n / 2) / n, "{sum} / {n}");
+                    }
+                }
             }
-        );
+        }
     }
 
     #[test]
@@ -216,9 +288,18 @@ mod tests {
             bg: [2, 2, 2],
             shape: 0b1001,
         };
-        let q: Vec<u8> = (0..4).map(|i| c.quadrant(i)[0]).collect();
-        assert_eq!(q, vec![1, 2, 2, 1]);
+        let q: Vec<u8> = (0..6).map(|r| c.at(r % 2, r)[0]).collect();
+        // Down the diagonal: top left, top right, top left, bottom right, bottom left...
+        assert_eq!(q, vec![1, 2, 1, 1, 2, 1]);
         let h = CellColors::half([9; 3], [3; 3]);
-        assert_eq!([h.quadrant(0), h.quadrant(3)], [[9; 3], [3; 3]]);
+        assert_eq!([h.at(1, 2), h.at(0, 3)], [[9; 3], [3; 3]]);
+        // A sextant: the middle row's right pixel only.
+        let s = CellColors {
+            shape: SEXTANT | 0b00_1000,
+            ..c
+        };
+        let col1: Vec<u8> = (0..6).map(|r| s.at(1, r)[0]).collect();
+        assert_eq!(col1, vec![2, 2, 1, 1, 2, 2]);
+        assert!((0..6).all(|r| s.at(0, r) == [2; 3]));
     }
 }

@@ -12,7 +12,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 
-use super::cells::{to_cells_of, CellKind, SYMBOLS};
+use super::cells::{symbol, to_cells_of, CellKind};
 use super::color::{luminance, ColorMode};
 pub use super::grid::{place, CellColors, CellGrid, Placement};
 use crate::media::frame::RgbFrame;
@@ -99,25 +99,23 @@ pub fn write_cells(grid: &CellGrid, mode: ColorMode, area: Rect, buf: &mut Buffe
                         .set_bg(Color::Reset);
                 }
                 Some(c) if mode == ColorMode::Mono => {
-                    let l = (0..4)
-                        .map(|q| luminance(c.quadrant(q)) as usize)
+                    let l = (0..12)
+                        .map(|i| luminance(c.at(i % 2, i / 2)) as usize)
                         .sum::<usize>()
-                        / 4;
+                        / 12;
                     cell.set_symbol(SHADES[(l * SHADES.len() / 256).min(SHADES.len() - 1)])
                         .set_fg(Color::Reset)
                         .set_bg(Color::Reset);
                 }
                 Some(c) => {
                     let (fg, bg) = (mode.color(c.fg), mode.color(c.bg));
-                    let shape = c.shape & 0b1111;
-                    if fg == bg || shape == 0 || shape == 0b1111 {
+                    let ch = symbol(c.shape);
+                    if fg == bg || ch == ' ' || ch == '█' {
                         // One colour: a space with that background is cheaper to send.
-                        let one = if shape == 0b1111 { fg } else { bg };
+                        let one = if ch == '█' { fg } else { bg };
                         cell.set_symbol(" ").set_fg(Color::Reset).set_bg(one);
                     } else {
-                        cell.set_symbol(SYMBOLS[shape as usize])
-                            .set_fg(fg)
-                            .set_bg(bg);
+                        cell.set_char(ch).set_fg(fg).set_bg(bg);
                     }
                 }
             }

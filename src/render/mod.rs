@@ -5,6 +5,7 @@ pub mod cells;
 pub mod color;
 pub mod grid;
 pub mod halfblock;
+pub mod sextant;
 
 pub use cells::CellKind;
 pub use color::ColorMode;

@@ -100,8 +100,8 @@ fn bad_arguments_say_what_is_wrong() {
     );
     let e = run(&["headless", "--script", "x", "--video-size", "3840x2160"]);
     assert!(e.contains("1920x1080"), "{e}");
-    let e = run(&["play", "x.y4m", "--cells", "sextant"]);
-    assert!(e.contains("--cells quadrant"), "{e}");
+    let e = run(&["play", "x.y4m", "--cells", "braille"]);
+    assert!(e.contains("quadrant") && e.contains("sextant"), "{e}");
     let e = run(&["join", "room", "--cells", "dots"]);
     assert!(e.contains("half") && e.contains("quadrant"), "{e}");
 }
@@ -125,22 +125,30 @@ fn play_with_cells(path: &std::path::Path, cells: &str) -> (String, f64) {
 }
 
 #[test]
-fn quadrant_cells_draw_the_block_elements_and_come_closer_to_the_picture() {
+fn finer_cells_draw_their_block_elements_and_come_closer_to_the_picture() {
     let path = clip();
     let (half_screen, half) = play_with_cells(&path, "half");
     let (quad_screen, quad) = play_with_cells(&path, "quadrant");
+    let (sext_screen, sext) = play_with_cells(&path, "sextant");
     let quadrants = [
         '▘', '▝', '▖', '▌', '▞', '▛', '▗', '▚', '▐', '▜', '▄', '▙', '▟',
     ];
+    let sextants = |c: char| ('\u{1fb00}'..='\u{1fb3b}').contains(&c);
     assert!(
-        !half_screen.contains(quadrants),
+        !half_screen.contains(quadrants) && !half_screen.contains(sextants),
         "half blocks only with --cells half"
     );
     assert!(quad_screen.contains(quadrants), "quadrant blocks drawn");
-    // Both are measured against the picture at two by two pixels a cell.
     assert!(
-        quad >= half + 2.0,
-        "quadrants should come at least 2 dB closer: half {half:.1} dB, quadrant {quad:.1} dB"
+        !quad_screen.contains(sextants),
+        "no sextants unless asked for"
+    );
+    assert!(sext_screen.contains(sextants), "sextants drawn");
+    // All are measured against the picture at two by six pixels a cell.
+    assert!(
+        quad >= half + 1.0 && sext >= quad + 1.0,
+        "each finer kind should come at least 1 dB closer: half {half:.1} dB, \
+         quadrant {quad:.1} dB, sextant {sext:.1} dB"
     );
 }
 
