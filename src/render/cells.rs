@@ -219,11 +219,7 @@ mod tests {
 
     #[test]
     fn never_worse_than_the_half_block() {
-        let mut seed = 0x2545_f491_u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 24) as u8
-        };
+        let mut next = crate::render::grid::test_bytes(0x2545_f491);
         for _ in 0..20_000 {
             let q: [[u8; 3]; 4] = std::array::from_fn(|_| [next(), next(), next()]);
             let avg = |a: [u8; 3], b: [u8; 3]| {

@@ -240,6 +240,16 @@ pub fn build(
     }
 }
 
+/// Bytes from a small linear congruential generator, the same for the same `seed`: noise for
+/// the matchers' tests.
+#[cfg(test)]
+pub fn test_bytes(mut seed: u32) -> impl FnMut() -> u8 {
+    move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (seed >> 24) as u8
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

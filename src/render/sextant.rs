@@ -162,11 +162,7 @@ mod tests {
 
     #[test]
     fn never_worse_than_a_quadrant_cell() {
-        let mut seed = 7u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 24) as u8
-        };
+        let mut next = crate::render::grid::test_bytes(7);
         let error = |c: &CellColors, px: &[[u8; 3]]| -> u64 {
             px.iter()
                 .enumerate()
