@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages termmeet needs, when they are missing.
 #   scripts/setup.sh build    compilers and headers to build the workspace
-#   scripts/setup.sh test     build + PulseAudio, Xvfb, Chromium, tmux for the device and browser tests
-#   scripts/setup.sh bench    test + xterm (a terminal shared as pixels, to compare with text)
+#   scripts/setup.sh test     build + PulseAudio, Xvfb, Chromium, tmux, xterm for the device, browser and terminal tests
+#   scripts/setup.sh bench    the same as test
 # On Debian and Ubuntu it uses apt-get (as root, or through sudo). Elsewhere it prints
 # the list of packages to install by hand and exits non-zero if any is missing.
 set -euo pipefail
@@ -15,16 +15,12 @@ want=${1:-build}
 build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 libclang-common-14-dev libpulse-dev libpipewire-0.3-dev libasound2-plugins)
 # pipewire, pipewire-bin, wireplumber and dbus-daemon: a native PipeWire server for its test.
 # janus: the SFU (VideoRoom plugin, WebSocket transport) the SFU tests start in a namespace.
-test_pkgs=(xvfb x11-xserver-utils pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client janus)
-
-bench_pkgs=(xterm)
+# xterm, x11-apps (xwd) and fonts-dejavu-core: sixel in a real terminal, captured (sixel_xterm).
+test_pkgs=(xvfb x11-xserver-utils xterm x11-apps fonts-dejavu-core pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client janus)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want" = test ] || [ "$want" = demo ] || [ "$want" = bench ]; then
   pkgs+=("${test_pkgs[@]}")
-fi
-if [ "$want" = bench ]; then
-  pkgs+=("${bench_pkgs[@]}")
 fi
 
 # A clean test build takes about 3.5 GB under target/; say so before cargo runs out.

@@ -239,6 +239,10 @@ struct PlayArgs {
     /// Linux console), half (two) or sextant (six, for fonts that have them).
     #[arg(long)]
     cells: Option<CellKind>,
+    /// Real pixels instead of cells: kitty (kitty's graphics protocol: kitty, WezTerm,
+    /// Ghostty, Konsole), sixel (xterm -ti vt340, foot, mlterm, Windows Terminal) or off.
+    #[arg(long, default_value = "off")]
+    graphics: termmeet::play::Graphics,
     /// Play the clip this many times.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
@@ -388,6 +392,7 @@ impl From<PlayArgs> for PlayOptions {
             repeat: p.repeat,
             fast: p.fast,
             cells: p.cells.unwrap_or_else(CellKind::from_env),
+            graphics: p.graphics,
         }
     }
 }

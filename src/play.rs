@@ -16,6 +16,8 @@ use crate::media::frame::psnr;
 use crate::media::y4m::Y4mReader;
 use crate::media::Pacer;
 use crate::render::cells::source_raster;
+use crate::render::grid::Placement;
+use crate::render::{kitty, sixel};
 use crate::render::{CellKind, ColorMode, HalfBlockRenderer};
 use crate::term::{CountingWriter, LeanBackend};
 
@@ -36,6 +38,37 @@ pub struct PlayOptions {
     pub fast: bool,
     /// The characters drawn with.
     pub cells: CellKind,
+    /// Draw real pixels by a graphics protocol instead of cells.
+    pub graphics: Graphics,
+}
+
+/// How the picture reaches the terminal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Graphics {
+    /// As cells of text (see `--cells`).
+    #[default]
+    Off,
+    /// As sixel pixels.
+    Sixel,
+    /// As pixels by kitty's graphics protocol.
+    Kitty,
+}
+
+impl std::str::FromStr for Graphics {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Graphics, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "off" | "none" | "cells" => Ok(Graphics::Off),
+            "sixel" => Ok(Graphics::Sixel),
+            "kitty" => Ok(Graphics::Kitty),
+            "auto" => Err(
+                "--graphics auto (asking the terminal) is not there yet: use kitty (kitty, WezTerm, Ghostty), sixel (xterm -ti vt340, foot, mlterm) or off"
+                    .to_string(),
+            ),
+            _ => Err(format!("{text:?} is not a graphics mode; use kitty, sixel or off")),
+        }
+    }
 }
 
 /// What a playback measured.
@@ -53,18 +86,29 @@ pub struct PlayStats {
     pub mode: Option<ColorMode>,
     /// The tile size, cells.
     pub size: (u16, u16),
+    /// Where the picture was on the screen in pixels (width, height, x, y), when the cell
+    /// size in pixels was known.
+    pub picture: Option<[usize; 4]>,
+    /// Sixel instead of cells.
+    pub graphics: Graphics,
 }
 
 impl std::fmt::Display for PlayStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "frames drawn:        {}", self.frames)?;
+        let drawn = match self.graphics {
+            Graphics::Sixel => "sixel".to_string(),
+            Graphics::Kitty => "kitty graphics".to_string(),
+            Graphics::Off => format!("{:?}", self.mode.unwrap_or(ColorMode::TrueColor)),
+        };
         writeln!(
             f,
-            "tile:                {}x{} cells, {:?}",
-            self.size.0,
-            self.size.1,
-            self.mode.unwrap_or(ColorMode::TrueColor)
+            "tile:                {}x{} cells, {drawn}",
+            self.size.0, self.size.1,
         )?;
+        if let Some([w, h, x, y]) = self.picture {
+            writeln!(f, "picture:             {w}x{h} pixels at {x},{y}")?;
+        }
         writeln!(
             f,
             "render time/frame:   p50 {:.3} ms, p95 {:.3} ms",
@@ -92,31 +136,21 @@ pub fn run(options: &PlayOptions) -> anyhow::Result<PlayStats> {
     let interactive = std::io::stdout().is_terminal() && options.size.is_none();
     let mode = options.colors.unwrap_or_else(ColorMode::from_env);
     let (writer, count) = CountingWriter::new(std::io::stdout());
-    let mut terminal = if interactive {
+    if interactive {
         crossterm::terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
         crossterm::execute!(
             std::io::stdout(),
             crossterm::terminal::EnterAlternateScreen,
             crossterm::cursor::Hide
         )?;
-        Terminal::new(LeanBackend::new(writer))?
-    } else {
-        let (w, h) = options.size.unwrap_or((80, 24));
-        Terminal::with_options(
-            LeanBackend::new(writer),
-            TerminalOptions {
-                viewport: Viewport::Fixed(Rect::new(0, 0, w, h)),
-            },
-        )?
-    };
-    let result = play_frames(
-        &mut terminal,
-        &mut reader,
+    }
+    let run = Run {
         options,
         mode,
-        &count,
+        count: &count,
         interactive,
-    );
+    };
+    let result = play_to(writer, &mut reader, &run);
     if interactive {
         let _ = crossterm::execute!(
             std::io::stdout(),
@@ -128,23 +162,174 @@ pub fn run(options: &PlayOptions) -> anyhow::Result<PlayStats> {
     result
 }
 
-fn play_frames<W: Write>(
-    terminal: &mut Terminal<LeanBackend<CountingWriter<W>>>,
-    reader: &mut Y4mReader,
-    options: &PlayOptions,
+/// What every part of one playback reads.
+struct Run<'a> {
+    options: &'a PlayOptions,
+    /// Colour depth for cells.
     mode: ColorMode,
-    count: &AtomicU64,
+    /// Bytes written so far.
+    count: &'a AtomicU64,
+    /// Whether the output is the person's terminal (keys stop it).
     interactive: bool,
+}
+
+/// A cell's size in pixels, when the terminal says (xterm, kitty, foot and most others do).
+fn cell_pixels(interactive: bool) -> Option<(usize, usize)> {
+    let size = crossterm::terminal::window_size()
+        .ok()
+        .filter(|_| interactive)?;
+    let (w, h) = (usize::from(size.width), usize::from(size.height));
+    let (cols, rows) = (usize::from(size.columns), usize::from(size.rows));
+    (w >= cols && h >= rows && cols > 0 && rows > 0).then(|| (w / cols, h / rows))
+}
+
+fn play_to<W: Write>(
+    writer: CountingWriter<W>,
+    reader: &mut Y4mReader,
+    run: &Run<'_>,
 ) -> anyhow::Result<PlayStats> {
-    let mut renderer = HalfBlockRenderer::new(mode, options.tolerance).with_cells(options.cells);
+    let (options, interactive) = (run.options, run.interactive);
+    let cell = cell_pixels(interactive);
+    let size = match options.size {
+        Some(size) => size,
+        None if interactive => crossterm::terminal::size()?,
+        None => (80, 24),
+    };
+    if options.graphics != Graphics::Off {
+        // Without the terminal's word, a common cell of 10x20 pixels.
+        let cell = cell.unwrap_or((10, 20));
+        return play_pixels(writer, reader, run, (size, cell));
+    }
+    let mut terminal = if interactive {
+        Terminal::new(LeanBackend::new(writer))?
+    } else {
+        Terminal::with_options(
+            LeanBackend::new(writer),
+            TerminalOptions {
+                viewport: Viewport::Fixed(Rect::new(0, 0, size.0, size.1)),
+            },
+        )?
+    };
+    let mut stats = play_frames(&mut terminal, reader, run)?;
+    if let Some((cw, ch)) = cell {
+        let (fw, fh) = (reader.header.width, reader.header.height);
+        let p = crate::render::grid::place(fw, fh, stats.size.0.into(), stats.size.1.into());
+        stats.picture = Some([p.width * cw, p.height / 2 * ch, p.x * cw, p.y / 2 * ch]);
+    }
+    Ok(stats)
+}
+
+/// Plays the clip as pictures by sixel or kitty's protocol, fitted to `size` cells of
+/// `cell` pixels, each drawn at the cursor from the picture's top left cell. One cell row is
+/// kept free below, so that the terminal does not scroll when a picture ends on the last row.
+fn play_pixels<W: Write>(
+    mut out: CountingWriter<W>,
+    reader: &mut Y4mReader,
+    run: &Run<'_>,
+    ((cols, rows), (cw, ch)): ((u16, u16), (usize, usize)),
+) -> anyhow::Result<PlayStats> {
+    let options = run.options;
+    let (tw, th) = (
+        usize::from(cols) * cw,
+        usize::from(rows).saturating_sub(1) * ch,
+    );
+    let (fw, fh) = (reader.header.width, reader.header.height);
+    let p = fit_pixels((fw, fh), (tw, th));
+    let x_cells = tw.saturating_sub(p.width) / 2 / cw.max(1);
+    let y_cells = th.saturating_sub(p.height) / 2 / ch.max(1);
+    let mut m = Measures::default();
+    let sixels = options.graphics == Graphics::Sixel;
+    each_frame(reader, run, &mut m, |rgb| {
+        let pixels: Vec<u8> = crate::render::grid::average(rgb, &p, 1, 2)
+            .into_iter()
+            .flatten()
+            .collect();
+        write!(out, "\x1b[{};{}H", y_cells + 1, x_cells + 1)?;
+        out.write_all(&if sixels {
+            sixel::encode(&pixels, p.width, p.height)
+        } else {
+            kitty::encode(&pixels, p.width, p.height)
+        })?;
+        out.flush()?;
+        // Kitty's pictures arrive as sent; sixel's in its palette.
+        Ok(Box::new(move || {
+            let shown: Vec<u8> = pixels
+                .chunks_exact(3)
+                .flat_map(|c| {
+                    let px = [c[0], c[1], c[2]];
+                    if sixels {
+                        sixel::shown(px)
+                    } else {
+                        px
+                    }
+                })
+                .collect();
+            psnr(&pixels, &shown)
+        }))
+    })?;
+    let mut stats = m.stats();
+    stats.size = (cols, rows);
+    stats.graphics = options.graphics;
+    stats.picture = Some([p.width, p.height, x_cells * cw, y_cells * ch]);
+    Ok(stats)
+}
+
+/// A `fw` x `fh` picture fitted into `tw` x `th` pixels, its aspect kept, its height even
+/// (as [`crate::render::grid::average`] takes it with one pixel across and two down a cell).
+fn fit_pixels((fw, fh): (usize, usize), (tw, th): (usize, usize)) -> Placement {
+    let scale = (tw as f64 / fw.max(1) as f64).min(th as f64 / fh.max(1) as f64);
+    let width = ((fw as f64 * scale).round() as usize).clamp(1, tw.max(1));
+    let height = (((fh as f64 * scale / 2.0).round() as usize) * 2).clamp(2, th.max(2) & !1);
+    Placement {
+        x: 0,
+        y: 0,
+        width,
+        height,
+    }
+}
+
+/// What each frame measured.
+#[derive(Default)]
+struct Measures {
+    times: Vec<f64>,
+    bytes: Vec<f64>,
+    psnrs: Vec<f64>,
+}
+
+impl Measures {
+    fn stats(mut self) -> PlayStats {
+        self.times.sort_by(f64::total_cmp);
+        let mean_bytes = self.bytes.iter().sum::<f64>() / self.bytes.len().max(1) as f64;
+        self.bytes.sort_by(f64::total_cmp);
+        PlayStats {
+            frames: self.times.len(),
+            render_ms: (percentile(&self.times, 0.5), percentile(&self.times, 0.95)),
+            bytes_per_frame: (percentile(&self.bytes, 0.5), mean_bytes),
+            psnr_db: self.psnrs.iter().sum::<f64>() / self.psnrs.len().max(1) as f64,
+            ..PlayStats::default()
+        }
+    }
+}
+
+/// What a drawn frame's PSNR is, worked out after its time is taken.
+type Score = Box<dyn FnOnce() -> f64>;
+
+/// Calls `draw` on each frame of the clip, `options.repeat` times over, at the clip's rate
+/// unless `options.fast`, until a key says stop; measures each draw's time and bytes, and
+/// the PSNR it gives back, into `m`.
+fn each_frame(
+    reader: &mut Y4mReader,
+    run: &Run<'_>,
+    m: &mut Measures,
+    mut draw: impl FnMut(&crate::media::RgbFrame) -> anyhow::Result<Score>,
+) -> anyhow::Result<()> {
+    let (options, count) = (run.options, run.count);
     let mut pacer = Pacer::new(reader.header.fps);
-    let (mut times, mut bytes, mut psnrs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut size = (0, 0);
-    'outer: for _ in 0..options.repeat.max(1) {
+    for _ in 0..options.repeat.max(1) {
         reader.rewind()?;
         while let Some(frame) = reader.read_frame()? {
-            if interactive && quit_requested()? {
-                break 'outer;
+            if run.interactive && quit_requested()? {
+                return Ok(());
             }
             if !options.fast {
                 pacer.wait();
@@ -152,29 +337,42 @@ fn play_frames<W: Write>(
             let rgb = frame.to_rgb();
             let before = count.load(Ordering::Relaxed);
             let start = Instant::now();
-            let mut area = Rect::default();
-            terminal.draw(|f| {
-                area = f.area();
-                renderer.render(&rgb, area, f.buffer_mut());
-            })?;
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
-            bytes.push((count.load(Ordering::Relaxed) - before) as f64);
-            size = (area.width, area.height);
-            if let Some(shown) = renderer.last_cells() {
-                psnrs.push(shown_psnr(&rgb, shown, mode));
-            }
+            let score = draw(&rgb)?;
+            m.times.push(start.elapsed().as_secs_f64() * 1000.0);
+            m.bytes
+                .push((count.load(Ordering::Relaxed) - before) as f64);
+            m.psnrs.push(score());
         }
     }
-    times.sort_by(f64::total_cmp);
-    let mean_bytes = bytes.iter().sum::<f64>() / bytes.len().max(1) as f64;
-    bytes.sort_by(f64::total_cmp);
+    Ok(())
+}
+
+fn play_frames<W: Write>(
+    terminal: &mut Terminal<LeanBackend<CountingWriter<W>>>,
+    reader: &mut Y4mReader,
+    run: &Run<'_>,
+) -> anyhow::Result<PlayStats> {
+    let (options, mode) = (run.options, run.mode);
+    let mut renderer = HalfBlockRenderer::new(mode, options.tolerance).with_cells(options.cells);
+    let mut m = Measures::default();
+    let mut size = (0, 0);
+    each_frame(reader, run, &mut m, |rgb| {
+        let mut area = Rect::default();
+        terminal.draw(|f| {
+            area = f.area();
+            renderer.render(rgb, area, f.buffer_mut());
+        })?;
+        size = (area.width, area.height);
+        let shown = renderer.last_cells().cloned();
+        let rgb = rgb.clone();
+        Ok(Box::new(move || {
+            shown.map_or(0.0, |shown| shown_psnr(&rgb, &shown, mode))
+        }))
+    })?;
     Ok(PlayStats {
-        frames: times.len(),
-        render_ms: (percentile(&times, 0.5), percentile(&times, 0.95)),
-        bytes_per_frame: (percentile(&bytes, 0.5), mean_bytes),
-        psnr_db: psnrs.iter().sum::<f64>() / psnrs.len().max(1) as f64,
         mode: Some(mode),
         size,
+        ..m.stats()
     })
 }
 

@@ -177,6 +177,9 @@ pub struct App {
     pub(crate) focused: bool,
     /// Video frames a second actually drawn (the terminal driver measures it).
     pub(crate) draw_fps: f64,
+    /// What the picture was made cheaper to, when the terminal was too slow for it ("half
+    /// blocks, 256 colours"); shown in the status bar.
+    pub(crate) thinned: Option<String>,
     /// Media files from the config that the device picker offers.
     pub(crate) clips: Vec<PathBuf>,
     /// Rows the shared terminal's view is moved from where the cursor puts it (PgUp/PgDn).
@@ -214,6 +217,7 @@ impl App {
             talking: None,
             focused: true,
             draw_fps: 0.0,
+            thinned: None,
             clips: Vec::new(),
             terminal_pan: 0,
             share_spec: TerminalSpec::shell(),

@@ -41,6 +41,16 @@ impl ColorMode {
         ColorMode::detect(|k| std::env::var(k).ok())
     }
 
+    /// The mode in words: "24-bit colour", "256 colours", "16 colours", "no colour".
+    pub fn describe(self) -> &'static str {
+        match self {
+            ColorMode::TrueColor => "24-bit colour",
+            ColorMode::Ansi256 => "256 colours",
+            ColorMode::Ansi16 => "16 colours",
+            ColorMode::Mono => "no colour",
+        }
+    }
+
     /// Whether [`ColorMode::lower`] has a step to take (16 colours is the floor).
     pub fn has_lower(self) -> bool {
         matches!(self, ColorMode::TrueColor | ColorMode::Ansi256)

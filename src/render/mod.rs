@@ -5,7 +5,9 @@ pub mod cells;
 pub mod color;
 pub mod grid;
 pub mod halfblock;
+pub mod kitty;
 pub mod sextant;
+pub mod sixel;
 
 pub use cells::CellKind;
 pub use color::ColorMode;

@@ -368,12 +368,12 @@ impl<'a> Screen<'a> {
     fn after_video_frame(&mut self) {
         let videos = &mut self.videos;
         self.window.frames += 1;
-        let can_thin = videos.cells == CellKind::Quadrant || videos.mode.has_lower();
+        let can_thin = videos.cells != CellKind::Half || videos.mode.has_lower();
         if self
             .pacing
             .go_thinner(videos.wanted, videos.changed, can_thin)
         {
-            thinner(videos);
+            self.app.thinned = thinner(videos).or(self.app.thinned.take());
         }
         self.next_draw = Instant::now() + frame_interval(self.app.tty_rate, self.draw.max_tty_kbps);
     }
@@ -388,25 +388,26 @@ impl<'a> Screen<'a> {
         // Over the user's own budget with frame rate already low: a thinner picture.
         if let Some(limit) = self.draw.max_tty_kbps {
             if rate * 8 / 1000 > limit * 2 {
-                thinner(&mut self.videos);
+                self.app.thinned = thinner(&mut self.videos).or(self.app.thinned.take());
             }
         }
     }
 }
 
-/// A picture that costs the terminal fewer bytes: half blocks in place of quadrants first
-/// (their edges change most from frame to frame), then fewer colours.
-fn thinner(videos: &mut VideoCache) {
-    if videos.cells == CellKind::Quadrant {
+/// A picture that costs the terminal fewer bytes: half blocks in place of quadrants or
+/// sextants first (their edges change most from frame to frame), then fewer colours. Says
+/// what the picture is now, if it changed.
+fn thinner(videos: &mut VideoCache) -> Option<String> {
+    if videos.cells != CellKind::Half {
         videos.cells = CellKind::Half;
-        tracing::info!("terminal too slow for the picture: half blocks instead of quadrants");
     } else if videos.mode.has_lower() {
         videos.mode = videos.mode.lower();
-        tracing::info!(
-            "terminal too slow for the picture: colours down to {:?}",
-            videos.mode
-        );
+    } else {
+        return None;
     }
+    let now = format!("half blocks, {}", videos.mode.describe());
+    tracing::info!("terminal too slow for the picture: now {now}");
+    Some(now)
 }
 
 /// Whether two optional pictures are the same one.
@@ -428,17 +429,30 @@ mod tests {
         let mut videos = VideoCache::new(ColorMode::TrueColor, 8).with_cells(CellKind::Quadrant);
         let mut steps = Vec::new();
         for _ in 0..5 {
-            thinner(&mut videos);
-            steps.push((videos.cells, videos.mode));
+            let said = thinner(&mut videos);
+            steps.push((videos.cells, videos.mode, said));
         }
+        let said = |t: &str| Some(t.to_string());
         assert_eq!(
             steps,
             vec![
-                (CellKind::Half, ColorMode::TrueColor),
-                (CellKind::Half, ColorMode::Ansi256),
-                (CellKind::Half, ColorMode::Ansi16),
-                (CellKind::Half, ColorMode::Ansi16),
-                (CellKind::Half, ColorMode::Ansi16),
+                (
+                    CellKind::Half,
+                    ColorMode::TrueColor,
+                    said("half blocks, 24-bit colour")
+                ),
+                (
+                    CellKind::Half,
+                    ColorMode::Ansi256,
+                    said("half blocks, 256 colours")
+                ),
+                (
+                    CellKind::Half,
+                    ColorMode::Ansi16,
+                    said("half blocks, 16 colours")
+                ),
+                (CellKind::Half, ColorMode::Ansi16, None),
+                (CellKind::Half, ColorMode::Ansi16, None),
             ]
         );
     }

@@ -1,4 +1,5 @@
-//! The status bar: room, our mic/camera/screen, signaling state, terminal bytes a second,
+//! The status bar: room, our mic/camera/screen, signaling state, terminal bytes a second (and
+//! what the picture was thinned to when the terminal is too slow for it),
 //! notices and key hints.
 
 use ratatui::layout::Rect;
@@ -33,6 +34,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         let text = safe(&app.notices.join(" · "));
         spans.push(Span::styled(
             format!(" {text} "),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    if let Some(now) = &app.thinned {
+        // After the notices, which matter more.
+        spans.push(Span::styled(
+            format!(" slow terminal: {now} "),
             Style::default().fg(Color::Yellow),
         ));
     }
@@ -134,4 +142,34 @@ fn push_to_talk(app: &App) -> Option<Span<'static>> {
         format!(" {how} "),
         Style::default().fg(Color::DarkGray),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(app: &App) -> String {
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 1)).unwrap();
+        terminal
+            .draw(|f| draw(f, f.area(), app))
+            .unwrap()
+            .buffer
+            .content()
+            .iter()
+            .map(|c| c.symbol())
+            .collect()
+    }
+
+    #[test]
+    fn a_thinned_picture_is_said_in_the_status_bar() {
+        let mut app = App::new("standup");
+        assert!(!bar(&app).contains("slow terminal"));
+        app.thinned = Some("half blocks, 256 colours".into());
+        let text = bar(&app);
+        assert!(
+            text.contains("slow terminal: half blocks, 256 colours"),
+            "{text}"
+        );
+    }
 }

@@ -22,6 +22,7 @@ mod play_cli;
 mod secure;
 mod sfu;
 mod signaling_client;
+mod sixel_xterm;
 mod slow_terminal;
 mod ssh;
 mod terminal_share;

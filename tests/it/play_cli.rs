@@ -104,6 +104,8 @@ fn bad_arguments_say_what_is_wrong() {
     assert!(e.contains("quadrant") && e.contains("sextant"), "{e}");
     let e = run(&["join", "room", "--cells", "dots"]);
     assert!(e.contains("half") && e.contains("quadrant"), "{e}");
+    let e = run(&["play", "x.y4m", "--graphics", "auto"]);
+    assert!(e.contains("kitty") && e.contains("sixel"), "{e}");
 }
 
 /// Plays the test clip at 40x12 with `cells`, giving the screen and the PSNR reported.
@@ -122,6 +124,38 @@ fn play_with_cells(path: &std::path::Path, cells: &str) -> (String, f64) {
         .and_then(|v| v.trim().trim_end_matches("dB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no PSNR in\n{stats}"));
     (String::from_utf8_lossy(&out.stdout).to_string(), psnr)
+}
+
+#[test]
+fn pixels_by_kitty_and_sixel_go_out_as_their_protocols_say() {
+    let path = clip();
+    for (graphics, start, end) in [
+        ("kitty", "\x1b_Ga=T,f=24", "\x1b\\"),
+        ("sixel", "\x1bP0;1q", "\x1b\\"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_termmeet"))
+            .args(["play", path.to_str().unwrap(), "--size", "40x12", "--stats"])
+            .args(["--fast", "--graphics", graphics])
+            .output()
+            .unwrap();
+        let stats = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stats}");
+        let screen = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            screen.matches(start).count(),
+            15,
+            "{graphics}: one picture a frame"
+        );
+        assert!(
+            screen.ends_with(end),
+            "{graphics}: the last picture is closed"
+        );
+        // 40x12 cells of 10x20 pixels, one row kept free: 400x220, the clip's 4:3 in it.
+        assert!(
+            stats.contains("picture:             293x220 pixels"),
+            "{stats}"
+        );
+    }
 }
 
 #[test]
