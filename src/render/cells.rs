@@ -6,7 +6,10 @@
 
 use std::str::FromStr;
 
-use super::grid::{blocks, build, CellColors, CellGrid, FLAT, QUADRANT_SPLITS, SEXTANT, UPPER};
+use super::grid::{
+    blocks, build, group_sum, rounded_mean, split_score, CellColors, CellGrid, FLAT,
+    QUADRANT_SPLITS, SEXTANT, UPPER,
+};
 use super::sextant;
 use crate::media::frame::RgbFrame;
 
@@ -77,75 +80,38 @@ pub const SYMBOLS: [char; 16] = [
 /// The two-colour cell closest to four pixels (top left, top right, bottom left, bottom
 /// right) in squared error, with each colour the mean of its pixels.
 ///
-/// A split's squared error is the pixels' sum of squares, the same for every split, less
-/// each group's squared sum over its size; so the best split is the one whose groups give the
-/// largest `sum² / n`, kept whole by working in twelfths (12 divides by 1 to 4).
+/// Splits are scored by [`split_score`] in twelfths (12 divides by 1 to 4).
 pub fn best_split(q: [[u8; 3]; 4]) -> CellColors {
-    let (mut total, mut squares) = ([0u32; 3], 0u64);
-    for px in &q {
-        for c in 0..3 {
-            total[c] += px[c] as u32;
-            squares += u64::from(px[c]).pow(2);
-        }
-    }
+    let parts = q.map(|p| p.map(u32::from));
+    let total = group_sum(&parts, 0b1111);
+    let squares: u64 = q.iter().flatten().map(|&v| u64::from(v).pow(2)).sum();
     // A flat cell (see FLAT) is a half block: 4 times its squared error against its mean is
     // at most 4 times FLAT for each of its 12 values.
     let spread = 4 * squares - total.iter().map(|&t| u64::from(t).pow(2)).sum::<u64>();
     if spread <= 4 * 12 * FLAT {
-        let avg = |a: [u8; 3], b: [u8; 3]| {
-            [0, 1, 2].map(|c| (a[c] as u16 + b[c] as u16).div_ceil(2) as u8)
-        };
-        return CellColors::half(avg(q[0], q[1]), avg(q[2], q[3]));
+        let half = |mask| rounded_mean(group_sum(&parts, mask), 2);
+        return CellColors::half(half(UPPER), half(0b1100));
     }
     let (mut best, mut best_mask) = (None, UPPER);
     for &mask in &QUADRANT_SPLITS {
-        let score = split_score(&q, &total, mask);
+        let score = split_score(&total, group_sum(&parts, mask), mask.count_ones(), 4, 12);
         if best.is_none_or(|b| score > b) {
             (best, best_mask) = (Some(score), mask);
         }
     }
     let fg_n = best_mask.count_ones();
-    let fg_sum = group_sum(&q, best_mask);
-    let bg_sum = [0, 1, 2].map(|c| total[c] - fg_sum[c]);
-    let bg = mean(bg_sum, 4 - fg_n);
-    let fg = if fg_n == 0 { bg } else { mean(fg_sum, fg_n) };
+    let fg_sum = group_sum(&parts, best_mask);
+    let bg = rounded_mean([0, 1, 2].map(|c| total[c] - fg_sum[c]), 4 - fg_n);
+    let fg = if fg_n == 0 {
+        bg
+    } else {
+        rounded_mean(fg_sum, fg_n)
+    };
     CellColors {
         fg,
         bg,
         shape: best_mask,
     }
-}
-
-/// Twelve times the sum over both groups and channels of `sum² / n` for the split `mask`.
-fn split_score(q: &[[u8; 3]; 4], total: &[u32; 3], mask: u8) -> u64 {
-    let fg_n = mask.count_ones() as u64;
-    let fg = group_sum(q, mask);
-    let (fg_w, bg_w) = (12u64.checked_div(fg_n).unwrap_or(0), 12 / (4 - fg_n));
-    let mut score = 0u64;
-    for c in 0..3 {
-        let (f, b) = (fg[c] as u64, (total[c] - fg[c]) as u64);
-        score += fg_w * f * f + bg_w * b * b;
-    }
-    score
-}
-
-/// The channel sums of the pixels of `q` in `mask` (never the bottom right one).
-fn group_sum(q: &[[u8; 3]; 4], mask: u8) -> [u32; 3] {
-    let mut sum = [0u32; 3];
-    for (i, px) in q.iter().enumerate().take(3) {
-        if mask & (1 << i) != 0 {
-            for c in 0..3 {
-                sum[c] += px[c] as u32;
-            }
-        }
-    }
-    sum
-}
-
-/// Channel sums over `n` pixels, as their rounded mean.
-fn mean(sum: [u32; 3], n: u32) -> [u8; 3] {
-    let n = n.max(1);
-    sum.map(|s| ((s + n / 2) / n) as u8)
 }
 
 /// The character drawn for a cell's shape (see [`CellColors::shape`]).

@@ -104,15 +104,39 @@ pub struct CellGrid {
     pub cells: Vec<Option<CellColors>>,
 }
 
-impl CellGrid {
-    /// A grid of letterbox only.
-    pub fn empty(cols: usize, rows: usize) -> CellGrid {
-        CellGrid {
-            cols,
-            rows,
-            cells: vec![None; cols * rows],
+/// The channel sums of the `parts` in `mask` (bit `i` for part `i`).
+pub fn group_sum<const N: usize>(parts: &[[u32; 3]; N], mask: u8) -> [u32; 3] {
+    let mut sum = [0u32; 3];
+    for (i, part) in parts.iter().enumerate() {
+        if mask & (1 << i) != 0 {
+            for c in 0..3 {
+                sum[c] += part[c];
+            }
         }
     }
+    sum
+}
+
+/// Channel sums over `n` pixels, as their rounded mean.
+pub fn rounded_mean(sum: [u32; 3], n: u32) -> [u8; 3] {
+    let n = n.max(1);
+    sum.map(|s| ((s + n / 2) / n) as u8)
+}
+
+/// How good a two-colour split is: `scale` times `sum² / n` of both groups over the three
+/// channels, for a foreground of `n` of the cell's `of` pixels summing to `fg` (`total` for
+/// the whole cell). A split's squared error is the cell's sum of squares, the same for every
+/// split, less this over `scale`; so the best split scores highest. `scale` must divide by
+/// every group size, to keep it whole.
+pub fn split_score(total: &[u32; 3], fg: [u32; 3], n: u32, of: u32, scale: u64) -> u64 {
+    let fg_w = scale.checked_div(u64::from(n)).unwrap_or(0);
+    let bg_w = scale / u64::from(of - n);
+    (0..3)
+        .map(|c| {
+            let (f, b) = (u64::from(fg[c]), u64::from(total[c] - fg[c]));
+            fg_w * f * f + bg_w * b * b
+        })
+        .sum()
 }
 
 /// The placed picture scaled by area averaging to `across` pixels per cell across and

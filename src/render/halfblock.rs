@@ -17,14 +17,6 @@ use super::color::{luminance, ColorMode};
 pub use super::grid::{place, CellColors, CellGrid, Placement};
 use crate::media::frame::RgbFrame;
 
-/// The upper half block.
-pub const UPPER_HALF: &str = "▀";
-
-/// Scales `frame` into a `cols` x `rows` tile of half blocks by area averaging. Pure.
-pub fn to_cells(frame: &RgbFrame, cols: usize, rows: usize) -> CellGrid {
-    to_cells_of(CellKind::Half, frame, cols, rows)
-}
-
 /// Whether every channel of `a` is within `tolerance` of `b`.
 fn close(a: [u8; 3], b: [u8; 3], tolerance: u8) -> bool {
     a.iter().zip(b).all(|(&x, y)| x.abs_diff(y) <= tolerance)
@@ -252,7 +244,7 @@ mod tests {
                     cell.set_symbol(" ").set_fg(Color::Reset).set_bg(*bg);
                 }
                 Some((fg, bg)) => {
-                    cell.set_symbol(UPPER_HALF).set_fg(*fg).set_bg(*bg);
+                    cell.set_symbol("▀").set_fg(*fg).set_bg(*bg);
                 }
             }
         }
@@ -338,7 +330,7 @@ mod tests {
                 height: 2
             }
         );
-        let grid = to_cells(&f, 3, 1);
+        let grid = to_cells_of(CellKind::Half, &f, 3, 1);
         assert_eq!(grid.cells[0], None);
         assert_eq!(grid.cells[2], None);
         let c = grid.cells[1].unwrap();
@@ -358,7 +350,7 @@ mod tests {
         let area = Rect::new(3, 2, 1, 1);
         let mut buf = Buffer::empty(Rect::new(0, 0, 6, 4));
         HalfBlockRenderer::new(ColorMode::TrueColor, 0).render(&f, area, &mut buf);
-        assert_eq!(buf[(3, 2)].symbol(), UPPER_HALF);
+        assert_eq!(buf[(3, 2)].symbol(), "▀");
         assert_eq!(buf[(3, 2)].fg, rgb(R));
         assert_eq!(buf[(3, 2)].bg, rgb(B));
         // Zero-size tiles and empty frames draw nothing and do not panic.

@@ -4,7 +4,9 @@
 //! exact, so a sextant cell is never further from the picture than a quadrant or half block
 //! would be. Pure.
 
-use super::grid::{CellColors, FLAT, QUADRANT_SPLITS, SEXTANT};
+use super::grid::{
+    group_sum, rounded_mean, split_score, CellColors, FLAT, QUADRANT_SPLITS, SEXTANT,
+};
 
 /// The character of a sextant mask (bit 0 top left to bit 5 bottom right).
 pub fn symbol(mask: u8) -> char {
@@ -47,18 +49,18 @@ pub fn best_sextant(px: &[[u8; 3]]) -> CellColors {
     // is at most 12 times FLAT for each of its 36 values.
     let spread = 12 * u64::from(squares) - total.iter().map(|&t| u64::from(t).pow(2)).sum::<u64>();
     if spread <= 12 * 36 * FLAT {
-        let mean = |a: &[u32; 3], b: &[u32; 3]| [0, 1, 2].map(|c| ((a[c] + b[c] + 3) / 6) as u8);
-        return CellColors::half(mean(&quad[0], &quad[1]), mean(&quad[2], &quad[3]));
+        let half = |mask| rounded_mean(group_sum(&quad, mask), 6);
+        return CellColors::half(half(0b0011), half(0b1100));
     }
     let mut best: Option<(u64, u8, [u32; 3], u32)> = None;
     let mut consider = |shape: u8, fg: [u32; 3], n: u32| {
-        let score = score(&total, fg, n);
+        let score = split_score(&total, fg, n, 12, 360);
         if best.is_none_or(|b| score > b.0) {
             best = Some((score, shape, fg, n));
         }
     };
     for &mask in &QUADRANT_SPLITS {
-        consider(mask, group(&quad, mask), 3 * mask.count_ones());
+        consider(mask, group_sum(&quad, mask), 3 * mask.count_ones());
     }
     // Bottom right always in the background: each split once, in Gray code order so that
     // each step adds or takes away one sextant's sums.
@@ -79,39 +81,12 @@ pub fn best_sextant(px: &[[u8; 3]]) -> CellColors {
     let Some((_, shape, fg_sum, n)) = best else {
         return CellColors::half([0; 3], [0; 3]);
     };
-    let mean = |sum: [u32; 3], n: u32| sum.map(|s| ((s + n / 2) / n.max(1)) as u8);
-    let bg = mean([0, 1, 2].map(|c| total[c] - fg_sum[c]), 12 - n);
+    let bg = rounded_mean([0, 1, 2].map(|c| total[c] - fg_sum[c]), 12 - n);
     CellColors {
-        fg: if n == 0 { bg } else { mean(fg_sum, n) },
+        fg: if n == 0 { bg } else { rounded_mean(fg_sum, n) },
         bg,
         shape,
     }
-}
-
-fn group<const N: usize>(parts: &[[u32; 3]; N], mask: u8) -> [u32; 3] {
-    let mut sum = [0u32; 3];
-    for (i, part) in parts.iter().enumerate() {
-        if mask & (1 << i) != 0 {
-            for c in 0..3 {
-                sum[c] += part[c];
-            }
-        }
-    }
-    sum
-}
-
-/// 360 times `sum² / n` over both groups and the three channels.
-fn score(total: &[u32; 3], fg: [u32; 3], n: u32) -> u64 {
-    let (fg_w, bg_w) = (
-        360u64.checked_div(u64::from(n)).unwrap_or(0),
-        360 / u64::from(12 - n),
-    );
-    (0..3)
-        .map(|c| {
-            let (f, b) = (u64::from(fg[c]), u64::from(total[c] - fg[c]));
-            fg_w * f * f + bg_w * b * b
-        })
-        .sum()
 }
 
 #[cfg(test)]
