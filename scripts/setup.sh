@@ -16,7 +16,8 @@ build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 li
 # pipewire, pipewire-bin, wireplumber and dbus-daemon: a native PipeWire server for its test.
 # janus: the SFU (VideoRoom plugin, WebSocket transport) the SFU tests start in a namespace.
 # xterm, x11-apps (xwd) and fonts-dejavu-core: sixel in a real terminal, captured (sixel_xterm).
-test_pkgs=(xvfb x11-xserver-utils xterm x11-apps fonts-dejavu-core pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client janus)
+# espeak-ng: two synthetic voices, far end and local talker, for the echo test matrix.
+test_pkgs=(xvfb x11-xserver-utils xterm x11-apps fonts-dejavu-core espeak-ng pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client janus)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want" = test ] || [ "$want" = demo ] || [ "$want" = bench ]; then

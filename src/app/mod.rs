@@ -245,7 +245,13 @@ impl App {
         match action {
             Action::Focus(focused) => self.focused = focused,
             Action::MicLevel(level) => self.mic_level = level,
-            Action::Processing(view) => self.processing = Some(view),
+            Action::Processing(view) => {
+                let was = self.processing.is_some_and(|p| p.not_converged);
+                if view.not_converged && !was {
+                    self.notice(processing::NOT_CONVERGED.into());
+                }
+                self.processing = Some(view);
+            }
             Action::Devices(found) => self.devices_found(&found),
             Action::TerminalRate(rate) => self.tty_rate = rate,
             Action::Notice(text) => self.notice(text),

@@ -5,6 +5,9 @@ use super::{App, Effect};
 use crate::call::mesh::MeshCommand;
 use crate::media::processing::{Feature, Features, ProcessingFigures};
 
+/// What the echo line and the notice say when the echo still goes out.
+pub const NOT_CONVERGED: &str = "echo: not converged — headphones?";
+
 /// The microphone's audio processing as the UI shows it: what is on, and the echo
 /// canceller's figures rounded to what is drawn (so a change is worth a redraw).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -17,6 +20,10 @@ pub struct ProcessingView {
     pub erle_db: Option<i32>,
     /// The echo's delay, ms.
     pub delay_ms: Option<i32>,
+    /// How much lower the echo goes out than the microphone hears it, whole dB.
+    pub taken_out_db: Option<i32>,
+    /// The echo still goes out after 10 s of far-end sound.
+    pub not_converged: bool,
 }
 
 impl ProcessingView {
@@ -27,6 +34,8 @@ impl ProcessingView {
             active: figures.active,
             erle_db: figures.erle_db.map(|e| e.round() as i32),
             delay_ms: figures.delay_ms,
+            taken_out_db: figures.echo_taken_out_db.map(|e| e.round() as i32),
+            not_converged: figures.echo_not_converged,
         }
     }
 
@@ -41,12 +50,17 @@ impl ProcessingView {
         }
     }
 
-    /// What the echo canceller measured, while it runs: "echo -24 dB, 64 ms".
+    /// What the echo canceller achieves, while it runs: "echo -24 dB, 64 ms", the echo as
+    /// it goes out against the microphone where the speaker is heard (else the canceller's
+    /// own figure), or that it has not converged.
     pub fn figures(&self) -> Option<String> {
         if !(self.active && self.features.echo) {
             return None;
         }
-        let (erle, delay) = (self.erle_db?, self.delay_ms?);
+        if self.not_converged {
+            return Some(NOT_CONVERGED.into());
+        }
+        let (erle, delay) = (self.taken_out_db.or(self.erle_db)?, self.delay_ms?);
         Some(format!("echo -{erle} dB, {delay} ms"))
     }
 }

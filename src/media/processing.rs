@@ -25,6 +25,9 @@ use sonora::{AudioProcessing, Config, StreamConfig};
 use sonora_agc2::vad_wrapper::VoiceActivityDetectorWrapper;
 
 use super::frame::{AudioFrame, SAMPLE_RATE};
+use echo_watch::EchoWatch;
+
+pub mod echo_watch;
 
 /// Samples in 10 ms at 48 kHz: the module's frame.
 pub const CHUNK: usize = SAMPLE_RATE as usize / 100;
@@ -172,6 +175,11 @@ pub struct ProcessingFigures {
     pub processed_ms: u64,
     /// Far-end time fed to the echo canceller, ms.
     pub far_end_ms: u64,
+    /// How much lower the speaker's echo is in what is sent than in the microphone, dB, as
+    /// measured here ([`echo_watch`]) while the speaker is heard in the room.
+    pub echo_taken_out_db: Option<f64>,
+    /// After 10 s of far-end sound the echo still goes out: the canceller has not converged.
+    pub echo_not_converged: bool,
 }
 
 /// The settings and figures a microphone's processor shares with the meeting.
@@ -367,6 +375,8 @@ pub struct Processor {
     render_out: Vec<f32>,
     /// The far end's frames being fed, empty between calls.
     render_queue: VecDeque<Vec<f32>>,
+    /// Whether the echo goes out, judged from outside the module.
+    watch: EchoWatch,
     figures: ProcessingFigures,
 }
 
@@ -390,6 +400,7 @@ impl Processor {
             output: vec![0.0; CHUNK],
             render_out: vec![0.0; CHUNK],
             render_queue: VecDeque::with_capacity(FAR_END_FRAMES),
+            watch: EchoWatch::default(),
             figures: ProcessingFigures {
                 active: true,
                 ..Default::default()
@@ -441,6 +452,7 @@ impl Processor {
                         let out = &mut self.render_out[..render.len().min(CHUNK)];
                         if self.apm.process_render_f32(&[render], &mut [out]).is_ok() {
                             self.figures.far_end_ms += 10;
+                            self.watch.render(render);
                         }
                     }
                     far.recycle(self.render_queue.drain(..));
@@ -462,6 +474,7 @@ impl Processor {
             for (s, f) in chunk.iter_mut().zip(self.output.iter()) {
                 *s = (f * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
             }
+            self.watch_echo(echo);
             self.figures.processed_ms += 10;
         }
         // Published every 100 ms of audio.
@@ -472,6 +485,19 @@ impl Processor {
             self.figures.delay_ms = stats.delay_ms.filter(|_| echo);
             self.shared.publish(self.figures.clone());
         }
+    }
+}
+
+impl Processor {
+    /// Gives the watch the 10 ms just processed, and its judgement to the figures.
+    fn watch_echo(&mut self, echo: bool) {
+        let judged = if echo {
+            self.watch.capture(&self.input, &self.output)
+        } else {
+            echo_watch::EchoJudgement::default()
+        };
+        self.figures.echo_taken_out_db = judged.taken_out_db;
+        self.figures.echo_not_converged = judged.not_converged;
     }
 }
 

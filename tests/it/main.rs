@@ -10,6 +10,7 @@ mod call_churn;
 mod call_link;
 mod device_switch;
 mod devices;
+mod echo_matrix;
 mod headless_bad_peers;
 mod headless_mesh;
 mod headless_outage;

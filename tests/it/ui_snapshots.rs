@@ -103,9 +103,45 @@ fn three_peers_with_quality() {
         active: true,
         erle_db: Some(24),
         delay_ms: Some(64),
+        ..ProcessingView::default()
     }));
     app.update(key('t'));
     check("three_peers", &app);
+}
+
+#[test]
+fn an_echo_that_still_goes_out_says_so_once() {
+    let mut app = App::new("standup");
+    let mut view = ProcessingView {
+        features: Features::default(),
+        active: true,
+        erle_db: Some(3),
+        delay_ms: Some(64),
+        taken_out_db: Some(2),
+        not_converged: true,
+    };
+    app.update(Action::Processing(view));
+    app.update(Action::Processing(view));
+    let said = |app: &App| {
+        app.notices()
+            .iter()
+            .filter(|n| n.as_str() == "echo: not converged — headphones?")
+            .count()
+    };
+    assert_eq!(said(&app), 1, "{:?}", app.notices());
+    assert_eq!(
+        app.processing().and_then(|p| p.figures()).as_deref(),
+        Some("echo: not converged — headphones?")
+    );
+    // Converged: the line gives what goes out, measured against the microphone.
+    view.not_converged = false;
+    view.taken_out_db = Some(31);
+    app.update(Action::Processing(view));
+    assert_eq!(
+        app.processing().and_then(|p| p.figures()).as_deref(),
+        Some("echo -31 dB, 64 ms")
+    );
+    assert_eq!(said(&app), 1);
 }
 
 #[test]
