@@ -56,28 +56,38 @@ fn processing(c: &mut Criterion) {
     use std::sync::Arc;
     use std::time::Duration;
     use termmeet::media::frame::AudioFrame;
-    use termmeet::media::processing::{FarEnd, Features, Processing, Processor, VoiceDetector};
-    let shared = Processing::new(Features::default());
-    let far = FarEnd::new(40);
-    shared.set_far_end(Some(Arc::clone(&far)));
-    let mut processor = Processor::new(Arc::clone(&shared));
-    let mut voice = ToneSource::new(440.0, false);
+    use termmeet::media::processing::{
+        FarEnd, Features, Processing, Processor, Suppressor, VoiceDetector,
+    };
     let mut mic = ToneSource::new(523.0, false);
-    c.bench_function("audio processing 20 ms (echo, noise, gain)", |b| {
-        b.iter(|| {
-            let played = voice.generate();
-            let floats: Vec<f32> = played
-                .samples
-                .iter()
-                .map(|&s| f32::from(s) / 32768.0)
-                .collect();
-            far.push(&floats[..480]);
-            far.push(&floats[480..]);
-            let mut frame: AudioFrame = mic.generate();
-            processor.process(&mut frame, Duration::ZERO);
-            frame
-        })
-    });
+    for (name, suppressor) in [
+        ("echo, noise (both suppressors), gain", Suppressor::Both),
+        ("echo, noise (WebRTC's alone), gain", Suppressor::Webrtc),
+    ] {
+        let shared = Processing::new(Features {
+            suppressor,
+            ..Features::default()
+        });
+        let far = FarEnd::new(40);
+        shared.set_far_end(Some(Arc::clone(&far)));
+        let mut processor = Processor::new(Arc::clone(&shared));
+        let mut voice = ToneSource::new(440.0, false);
+        c.bench_function(&format!("audio processing 20 ms ({name})"), |b| {
+            b.iter(|| {
+                let played = voice.generate();
+                let floats: Vec<f32> = played
+                    .samples
+                    .iter()
+                    .map(|&s| f32::from(s) / 32768.0)
+                    .collect();
+                far.push(&floats[..480]);
+                far.push(&floats[480..]);
+                let mut frame: AudioFrame = mic.generate();
+                processor.process(&mut frame, Duration::ZERO);
+                frame
+            })
+        });
+    }
     let mut detector = VoiceDetector::new();
     c.bench_function("voice detector 20 ms (per remote peer)", |b| {
         b.iter(|| detector.hears_i16(&mic.generate().samples))

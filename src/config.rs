@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::media::processing::Suppressor;
+
 /// Every setting the config file may hold; all optional.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -47,8 +49,8 @@ pub struct ClientConfig {
     pub notify: Option<bool>,
     /// Echo cancellation: `on` (the default) or `off`.
     pub echo_cancel: Option<OnOff>,
-    /// Noise suppression: `on` (the default) or `off`.
-    pub noise_suppression: Option<OnOff>,
+    /// Noise suppression: `on` (the default: both suppressors), `webrtc`, `rnnoise` or `off`.
+    pub noise_suppression: Option<NoiseChoice>,
     /// Automatic gain control: `on` (the default) or `off`.
     pub auto_gain: Option<OnOff>,
 }
@@ -75,18 +77,63 @@ impl Serialize for OnOff {
     }
 }
 
+/// A setting written as `true`/`false` or as a word: either parses the word.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BoolOrWord {
+    Bool(bool),
+    Word(String),
+}
+
+impl BoolOrWord {
+    fn parse<T: std::str::FromStr<Err = String>, E: serde::de::Error>(
+        self,
+        from_bool: impl FnOnce(bool) -> T,
+    ) -> Result<T, E> {
+        match self {
+            BoolOrWord::Bool(b) => Ok(from_bool(b)),
+            BoolOrWord::Word(w) => w.parse().map_err(E::custom),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for OnOff {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<OnOff, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Bool(bool),
-            Text(String),
+        BoolOrWord::deserialize(d)?.parse(OnOff)
+    }
+}
+
+/// Which noise suppression: `off`, or the suppressors to run (`on` is `both`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoiseChoice(pub Option<Suppressor>);
+
+impl std::str::FromStr for NoiseChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<NoiseChoice, String> {
+        if let Some(suppressor) = Suppressor::parse(text) {
+            return Ok(NoiseChoice(Some(suppressor)));
         }
-        match Either::deserialize(d)? {
-            Either::Bool(b) => Ok(OnOff(b)),
-            Either::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        match text.parse::<OnOff>() {
+            Ok(OnOff(true)) => Ok(NoiseChoice(Some(Suppressor::Both))),
+            Ok(OnOff(false)) => Ok(NoiseChoice(None)),
+            Err(_) => Err(format!(
+                "{text:?} is not a noise suppression: on, off, webrtc (steady noise only), \
+                 rnnoise or both"
+            )),
         }
+    }
+}
+
+impl Serialize for NoiseChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.map_or("off", Suppressor::word))
+    }
+}
+
+impl<'de> Deserialize<'de> for NoiseChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<NoiseChoice, D::Error> {
+        BoolOrWord::deserialize(d)?.parse(|on| NoiseChoice(on.then_some(Suppressor::Both)))
     }
 }
 
@@ -96,8 +143,9 @@ impl ClientConfig {
         let on = |v: Option<OnOff>| v.is_none_or(|v| v.0);
         crate::media::processing::Features {
             echo: on(self.echo_cancel),
-            noise: on(self.noise_suppression),
+            noise: self.noise_suppression.is_none_or(|n| n.0.is_some()),
             gain: on(self.auto_gain),
+            suppressor: self.noise_suppression.and_then(|n| n.0).unwrap_or_default(),
         }
     }
 }
@@ -204,6 +252,18 @@ mod tests {
         std::fs::write(&path, "echo_cancel = \"maybe\"\n").unwrap();
         let e = format!("{:#}", load(&path).unwrap_err());
         assert!(e.contains("neither on nor off"), "{e}");
+        std::fs::write(&path, "noise_suppression = \"rnnoise\"\n").unwrap();
+        let processing = load(&path).unwrap().processing();
+        assert!(processing.noise && processing.suppressor == Suppressor::Rnnoise);
+        std::fs::write(&path, "noise_suppression = false\n").unwrap();
+        assert!(!load(&path).unwrap().processing().noise);
+        std::fs::write(&path, "noise_suppression = \"krisp\"\n").unwrap();
+        let e = format!("{:#}", load(&path).unwrap_err());
+        assert!(e.contains("webrtc") && e.contains("rnnoise"), "{e}");
+        assert_eq!(
+            "on".parse::<NoiseChoice>(),
+            Ok(NoiseChoice(Some(Suppressor::Both)))
+        );
         std::fs::write(&path, "nmae = \"typo\"\n").unwrap();
         let e = format!("{:#}", load(&path).unwrap_err());
         assert!(e.contains("config.toml") && e.contains("nmae"), "{e}");

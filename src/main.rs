@@ -93,10 +93,11 @@ struct ProcessingArgs {
     /// what your microphone hears, so speakers work without headphones.
     #[arg(long, value_name = "on|off")]
     echo_cancel: Option<termmeet::config::OnOff>,
-    /// Noise suppression, on or off (default on): steady background noise (fans, traffic,
-    /// a café) is taken out.
-    #[arg(long, value_name = "on|off")]
-    noise_suppression: Option<termmeet::config::OnOff>,
+    /// Noise suppression (default on, which is both): webrtc takes out steady background
+    /// noise (fans, traffic, a café), rnnoise every sound that is not a voice (key clicks,
+    /// a mouse, a cup set down), both runs one then the other.
+    #[arg(long, value_name = "on|off|webrtc|rnnoise|both")]
+    noise_suppression: Option<termmeet::config::NoiseChoice>,
     /// Automatic gain control, on or off (default on): a quiet or distant voice is brought up
     /// to a steady level.
     #[arg(long, value_name = "on|off")]

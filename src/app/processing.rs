@@ -76,6 +76,7 @@ impl App {
                 echo: false,
                 noise: false,
                 gain: false,
+                suppressor: now.suppressor,
             }
         } else {
             self.processing_before.take().unwrap_or_default()

@@ -10,6 +10,8 @@
 //! stream delay: it is set from the buffers' sizes and the wait measured here, and AEC3's own
 //! delay estimator finds the rest.
 //!
+//! After the module, RNNoise (`transients`) takes out what is not a voice: key clicks.
+//!
 //! Only live microphones are processed: a tone or a file has no room and no echo.
 
 use std::collections::VecDeque;
@@ -26,8 +28,11 @@ use sonora_agc2::vad_wrapper::VoiceActivityDetectorWrapper;
 
 use super::frame::{AudioFrame, SAMPLE_RATE};
 use echo_watch::EchoWatch;
+pub use transients::Suppressor;
+use transients::TransientSuppressor;
 
 pub mod echo_watch;
+pub mod transients;
 
 /// Samples in 10 ms at 48 kHz: the module's frame.
 pub const CHUNK: usize = SAMPLE_RATE as usize / 100;
@@ -87,6 +92,8 @@ pub struct Features {
     pub noise: bool,
     /// Automatic gain control.
     pub gain: bool,
+    /// Which suppressors noise suppression runs (kept while it is off, for when it is on).
+    pub suppressor: Suppressor,
 }
 
 impl Default for Features {
@@ -95,6 +102,7 @@ impl Default for Features {
             echo: true,
             noise: true,
             gain: true,
+            suppressor: Suppressor::Both,
         }
     }
 }
@@ -123,7 +131,8 @@ impl Features {
         self.echo || self.noise || self.gain
     }
 
-    /// What is on, for people: "echo noise gain", or "off".
+    /// What is on, for people: "echo noise gain", or "off"; a suppressor chosen other than
+    /// both is named ("noise (rnnoise)").
     pub fn describe(&self) -> String {
         if !self.any() {
             return "off".into();
@@ -131,9 +140,19 @@ impl Features {
         Feature::ALL
             .iter()
             .filter(|f| self.get(**f))
-            .map(|f| f.word())
+            .map(|f| match f {
+                Feature::Noise if self.suppressor != Suppressor::Both => {
+                    format!("noise ({})", self.suppressor.word())
+                }
+                f => f.word().to_string(),
+            })
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// Whether RNNoise runs after the module.
+    fn transients(&self) -> bool {
+        self.noise && self.suppressor.transients()
     }
 
     /// The module's configuration for these features. The high-pass filter runs whenever
@@ -143,7 +162,7 @@ impl Features {
             high_pass_filter: self.any().then(HighPassFilter::default),
             echo_canceller: self.echo.then(EchoCanceller::default),
             // What Chromium uses for a call: about 18 dB off steady noise.
-            noise_suppression: self.noise.then(|| NoiseSuppression {
+            noise_suppression: (self.noise && self.suppressor.steady()).then(|| NoiseSuppression {
                 level: NoiseSuppressionLevel::High,
                 ..Default::default()
             }),
@@ -377,6 +396,8 @@ pub struct Processor {
     render_queue: VecDeque<Vec<f32>>,
     /// Whether the echo goes out, judged from outside the module.
     watch: EchoWatch,
+    /// RNNoise, while it is chosen (made when first needed).
+    transients: Option<TransientSuppressor>,
     figures: ProcessingFigures,
 }
 
@@ -401,6 +422,7 @@ impl Processor {
             render_out: vec![0.0; CHUNK],
             render_queue: VecDeque::with_capacity(FAR_END_FRAMES),
             watch: EchoWatch::default(),
+            transients: None,
             figures: ProcessingFigures {
                 active: true,
                 ..Default::default()
@@ -416,6 +438,9 @@ impl Processor {
             self.generation = generation;
             self.features = self.shared.features();
             self.apm.apply_config(self.features.config());
+            if !self.features.transients() {
+                self.transients = None;
+            }
         }
         let far_end = self.shared.far_end();
         let same = match (&far_end, &self.far_end) {
@@ -458,24 +483,9 @@ impl Processor {
                     far.recycle(self.render_queue.drain(..));
                 }
             }
-            if chunk.len() != CHUNK {
-                continue;
+            if chunk.len() == CHUNK {
+                self.capture(chunk, echo);
             }
-            for (f, s) in self.input.iter_mut().zip(chunk.iter()) {
-                *f = f32::from(*s) / 32768.0;
-            }
-            if self
-                .apm
-                .process_capture_f32(&[&self.input], &mut [&mut self.output])
-                .is_err()
-            {
-                continue;
-            }
-            for (s, f) in chunk.iter_mut().zip(self.output.iter()) {
-                *s = (f * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
-            }
-            self.watch_echo(echo);
-            self.figures.processed_ms += 10;
         }
         // Published every 100 ms of audio.
         if self.figures.processed_ms.is_multiple_of(100) {
@@ -489,6 +499,30 @@ impl Processor {
 }
 
 impl Processor {
+    /// Processes 10 ms of microphone in place: the module, then RNNoise when it is chosen.
+    fn capture(&mut self, chunk: &mut [i16], echo: bool) {
+        for (f, s) in self.input.iter_mut().zip(chunk.iter()) {
+            *f = f32::from(*s) / 32768.0;
+        }
+        if self
+            .apm
+            .process_capture_f32(&[&self.input], &mut [&mut self.output])
+            .is_err()
+        {
+            return;
+        }
+        if self.features.transients() {
+            self.transients
+                .get_or_insert_with(TransientSuppressor::new)
+                .process(&mut self.output);
+        }
+        for (s, f) in chunk.iter_mut().zip(self.output.iter()) {
+            *s = (f * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+        }
+        self.watch_echo(echo);
+        self.figures.processed_ms += 10;
+    }
+
     /// Gives the watch the 10 ms just processed, and its judgement to the figures.
     fn watch_echo(&mut self, echo: bool) {
         let judged = if echo {

@@ -318,6 +318,7 @@ fn only(feature: Feature) -> Features {
         echo: false,
         noise: false,
         gain: false,
+        ..Default::default()
     };
     f.set(feature, true);
     f

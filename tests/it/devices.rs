@@ -499,6 +499,7 @@ fn spurious_at_the_far_end(rate: u32) -> f64 {
             echo: false,
             noise: false,
             gain: false,
+            ..Default::default()
         };
         config.microphone = Some(Box::new(
             MicSource::open(Some(&name)).expect("the tone's microphone"),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::call::mesh::{Mesh, MeshState, PeerState};
-use crate::media::processing::ProcessingFigures;
+use crate::media::processing::{ProcessingFigures, Suppressor};
 
 /// One step's outcome.
 #[derive(Clone, Debug, Serialize)]
@@ -104,6 +104,8 @@ pub struct Report {
 pub struct ProcessingReport {
     pub echo: bool,
     pub noise: bool,
+    /// Which suppressors noise suppression runs: `both`, `webrtc` or `rnnoise`.
+    pub noise_suppressor: Suppressor,
     pub gain: bool,
     #[serde(flatten)]
     pub figures: ProcessingFigures,
@@ -116,6 +118,7 @@ impl ProcessingReport {
         ProcessingReport {
             echo: features.echo,
             noise: features.noise,
+            noise_suppressor: features.suppressor,
             gain: features.gain,
             figures,
         }

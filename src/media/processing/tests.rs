@@ -57,11 +57,13 @@ fn the_echo_of_what_is_played_goes_and_the_talker_stays() {
         echo: true,
         noise: false,
         gain: false,
+        ..Default::default()
     };
     let off = Features {
         echo: false,
         noise: false,
         gain: false,
+        ..Default::default()
     };
     let (on_audio, figures) = echoing_room(echo_only);
     let (off_audio, _) = echoing_room(off);
@@ -79,6 +81,7 @@ fn a_quiet_voice_is_brought_up() {
         echo: false,
         noise: false,
         gain: true,
+        ..Default::default()
     });
     let mut processor = Processor::new(Arc::clone(&shared));
     // A distant voice: 440 Hz at -40 dBFS in syllables of 300 ms with pauses of 200 ms.
@@ -115,6 +118,41 @@ fn features_parse_and_describe() {
     f.echo = false;
     f.gain = false;
     assert_eq!(f.describe(), "off");
+    let webrtc = Features {
+        suppressor: Suppressor::Webrtc,
+        ..Features::default()
+    };
+    assert_eq!(webrtc.describe(), "echo noise (webrtc) gain");
+    assert_eq!(Suppressor::parse("steady"), Some(Suppressor::Webrtc));
+    assert_eq!(Suppressor::parse("RNNoise"), Some(Suppressor::Rnnoise));
+    assert_eq!(Suppressor::parse("krisp"), None);
+}
+
+/// RNNoise's gate: key clicks with no voice go far down (the voice is kept: echo_matrix::typing).
+#[test]
+fn clicks_alone_are_gated() {
+    let mut seed = 7u64;
+    let mut noise = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u32 << 23) as f32 - 1.0
+    };
+    // A click (2 ms of noise, decaying) every 150 ms, 3 s.
+    let clicks: Vec<f32> = (0..3 * SAMPLE_RATE as usize)
+        .map(|n| {
+            let t = (n % 7200) as f32 / SAMPLE_RATE as f32;
+            0.5 * (-t / 0.002).exp() * noise()
+        })
+        .collect();
+    let mut out = clicks.clone();
+    let mut suppressor = transients::TransientSuppressor::new();
+    out.chunks_mut(CHUNK).for_each(|c| {
+        suppressor.process(c);
+    });
+    let power = |x: &[f32]| x.iter().map(|s| s * s).sum::<f32>() / x.len() as f32;
+    let lower = 10.0 * (power(&clicks[48_000..]) / power(&out[48_000..])).log10();
+    assert!(lower >= 15.0, "clicks only {lower:.1} dB lower");
 }
 
 /// Whether the detector says someone speaks after four seconds of `signal`.

@@ -195,15 +195,24 @@ pub fn assert_held(who: &str, r: &Report) {
 pub struct PulseModule(String);
 
 impl PulseModule {
-    /// `pactl load-module ARGS...`.
+    /// `pactl load-module ARGS...`. A connection the server refuses (it takes 64 clients at
+    /// once, and rooms of several tests' sound share it) is tried again, five times at most.
     pub fn load(args: &[&str]) -> PulseModule {
-        let out = std::process::Command::new("pactl")
-            .arg("load-module")
-            .args(args)
-            .output()
-            .expect("pactl (pulseaudio-utils) is installed by scripts/setup.sh");
-        assert!(out.status.success(), "pactl load-module {args:?}: {out:?}");
-        PulseModule(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        let mut tries = 0;
+        loop {
+            let out = std::process::Command::new("pactl")
+                .arg("load-module")
+                .args(args)
+                .output()
+                .expect("pactl (pulseaudio-utils) is installed by scripts/setup.sh");
+            let refused = String::from_utf8_lossy(&out.stderr).contains("Connection");
+            tries += 1;
+            if out.status.success() || !refused || tries == 5 {
+                assert!(out.status.success(), "pactl load-module {args:?}: {out:?}");
+                return PulseModule(String::from_utf8_lossy(&out.stdout).trim().to_string());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 }
 
