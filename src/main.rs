@@ -94,8 +94,8 @@ struct ProcessingArgs {
     #[arg(long, value_name = "on|off")]
     echo_cancel: Option<termmeet::config::OnOff>,
     /// Noise suppression (default on, which is both): webrtc takes out steady background
-    /// noise (fans, traffic, a café), rnnoise every sound that is not a voice (key clicks,
-    /// a mouse, a cup set down), both runs one then the other.
+    /// noise (fans, traffic, a café), both then key clicks between words too; rnnoise is
+    /// RNNoise alone, which takes down every sound that is not a voice, tones and music too.
     #[arg(long, value_name = "on|off|webrtc|rnnoise|both")]
     noise_suppression: Option<termmeet::config::NoiseChoice>,
     /// Automatic gain control, on or off (default on): a quiet or distant voice is brought up

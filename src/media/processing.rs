@@ -10,7 +10,8 @@
 //! stream delay: it is set from the buffers' sizes and the wait measured here, and AEC3's own
 //! delay estimator finds the rest.
 //!
-//! After the module, RNNoise (`transients`) takes out what is not a voice: key clicks.
+//! After the module, the click suppressor (`transients`, with RNNoise's voice probability)
+//! takes out key clicks between words.
 //!
 //! Only live microphones are processed: a tone or a file has no room and no echo.
 
@@ -29,7 +30,7 @@ use sonora_agc2::vad_wrapper::VoiceActivityDetectorWrapper;
 use super::frame::{AudioFrame, SAMPLE_RATE};
 use echo_watch::EchoWatch;
 pub use transients::Suppressor;
-use transients::TransientSuppressor;
+use transients::{TransientSuppressor, Transients};
 
 pub mod echo_watch;
 pub mod transients;
@@ -150,7 +151,7 @@ impl Features {
             .join(" ")
     }
 
-    /// Whether RNNoise runs after the module.
+    /// Whether the transient stage (clicks, or RNNoise) runs after the module.
     fn transients(&self) -> bool {
         self.noise && self.suppressor.transients()
     }
@@ -396,7 +397,7 @@ pub struct Processor {
     render_queue: VecDeque<Vec<f32>>,
     /// Whether the echo goes out, judged from outside the module.
     watch: EchoWatch,
-    /// RNNoise, while it is chosen (made when first needed).
+    /// The transient stage, while it is chosen (made when first needed).
     transients: Option<TransientSuppressor>,
     figures: ProcessingFigures,
 }
@@ -499,7 +500,7 @@ impl Processor {
 }
 
 impl Processor {
-    /// Processes 10 ms of microphone in place: the module, then RNNoise when it is chosen.
+    /// Processes 10 ms of microphone in place: the module, then the transient stage.
     fn capture(&mut self, chunk: &mut [i16], echo: bool) {
         for (f, s) in self.input.iter_mut().zip(chunk.iter()) {
             *f = f32::from(*s) / 32768.0;
@@ -512,8 +513,15 @@ impl Processor {
             return;
         }
         if self.features.transients() {
+            let way = match self.features.suppressor {
+                Suppressor::Rnnoise => Transients::Rnnoise,
+                _ => Transients::Clicks,
+            };
+            if self.transients.as_ref().is_some_and(|t| t.way() != way) {
+                self.transients = None;
+            }
             self.transients
-                .get_or_insert_with(TransientSuppressor::new)
+                .get_or_insert_with(|| TransientSuppressor::new(way))
                 .process(&mut self.output);
         }
         for (s, f) in chunk.iter_mut().zip(self.output.iter()) {

@@ -1,6 +1,7 @@
 //! Typing in a meeting: key clicks, 5–10 a second at the level of speech, alone and under
 //! the talker's voice, recorded in a PulseAudio room through termmeet's microphone with the
-//! noise suppression on (both suppressors, the default), with WebRTC's alone, and off.
+//! noise suppression on (WebRTC's suppressor and the click suppressor, the default), with
+//! WebRTC's alone, with RNNoise alone, and off.
 //!
 //! | seconds | what the room hears |
 //! | --- | --- |
@@ -92,6 +93,7 @@ fn key_clicks_are_taken_out_and_the_voice_kept() {
     let choices = [
         ("noise suppression on (both)", true, Suppressor::Both),
         ("WebRTC's suppressor alone", true, Suppressor::Webrtc),
+        ("RNNoise alone, gated", true, Suppressor::Rnnoise),
         ("noise suppression off", false, Suppressor::Both),
     ];
     let scenes: Vec<Scene> = choices
@@ -121,7 +123,7 @@ fn key_clicks_are_taken_out_and_the_voice_kept() {
             .map(|t| Heard::of(&t.join().expect("a take")))
             .collect()
     });
-    let off = &heard[2];
+    let off = &heard[choices.len() - 1];
     eprintln!(
         "| suppression | clicks alone lower by | clicks under speech lower by | voice lower by |"
     );
