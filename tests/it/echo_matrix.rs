@@ -186,6 +186,11 @@ pub(crate) fn at(seconds: f64) -> usize {
     (seconds * f64::from(RATE)) as usize
 }
 
+/// Seconds `from..to` of `x` (as far as it goes).
+pub(crate) fn span(x: &[f32], from: f64, to: f64) -> &[f32] {
+    &x[at(from).min(x.len())..at(to).min(x.len())]
+}
+
 /// `source` repeated to fill `from..to` seconds of `into`.
 fn lay(into: &mut [f32], source: &[f32], from: f64, to: f64) {
     let (from, to) = (at(from), at(to).min(into.len()));

@@ -2,7 +2,7 @@
 
 use termmeet::media::tone::level_at;
 
-use super::{at, power, Take, DOUBLE_TALK, END, FAR_AGAIN, LOCAL_ALONE, TALKER_ENDS};
+use super::{at, power, span, Take, DOUBLE_TALK, END, FAR_AGAIN, LOCAL_ALONE, TALKER_ENDS};
 
 /// ERLE a window must reach to count as converged, dB (G.168's tests ask 20 dB and more of
 /// the canceller once it has converged).
@@ -39,11 +39,6 @@ pub struct Figures {
     /// How much lower the far end's tones come back while the talker talks too, dB (the
     /// mean over its tones; rows whose far end has steady tones).
     pub tones_in_double_talk: Option<f64>,
-}
-
-fn span(x: &[f32], from: f64, to: f64) -> &[f32] {
-    let (a, b) = (at(from).min(x.len()), at(to).min(x.len()));
-    &x[a..b]
 }
 
 fn db(ratio: f64) -> f64 {

@@ -12,7 +12,7 @@
 //! Clicks alone are measured from 1 s (the suppressors settle); the clicks under speech are
 //! what the third window has over the second, which holds the same words.
 
-use super::{at, noise, normalised, power, voice, TALKER_TEXT};
+use super::{at, noise, normalised, power, span, voice, TALKER_TEXT};
 use crate::common::echo_lab::{self, Scene, Take};
 use crate::common::turns::quiet_sound_turn;
 use termmeet::media::processing::{Features, Suppressor};
@@ -49,10 +49,6 @@ fn clicks(into: &mut [f32], from: f64, to: f64) {
 /// The dB that `a` is above `b`.
 fn db(a: f64, b: f64) -> f64 {
     10.0 * (a.max(1e-12) / b.max(1e-12)).log10()
-}
-
-fn span(x: &[f32], from: f64, to: f64) -> &[f32] {
-    &x[at(from).min(x.len())..at(to).min(x.len())]
 }
 
 /// What one take sent: the clicks alone, the voice alone, and what the clicks added to it.
