@@ -17,7 +17,8 @@ build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 li
 # janus: the SFU (VideoRoom plugin, WebSocket transport) the SFU tests start in a namespace.
 # xterm, x11-apps (xwd) and fonts-dejavu-core: sixel in a real terminal, captured (sixel_xterm).
 # espeak-ng: two synthetic voices, far end and local talker, for the echo test matrix.
-test_pkgs=(xvfb x11-xserver-utils xterm x11-apps fonts-dejavu-core espeak-ng pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client janus)
+# redis-server: the shared state of several signaling instances, started by the cluster tests.
+test_pkgs=(xvfb x11-xserver-utils xterm x11-apps fonts-dejavu-core espeak-ng pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client janus redis-server)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want" = test ] || [ "$want" = demo ] || [ "$want" = bench ]; then

@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub mesh_max: usize,
     /// How long a room must stay at `mesh_max` or fewer before it moves back to the mesh.
     pub sfu_hold: Duration,
+    /// The Redis (`redis://HOST:PORT`, `unix:///PATH`) that instances serving the same
+    /// rooms share. None: this instance serves its rooms alone.
+    pub redis: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +88,7 @@ impl Default for ServerConfig {
             sfu: Vec::new(),
             mesh_max: 2,
             sfu_hold: Duration::from_secs(10),
+            redis: None,
         }
     }
 }
@@ -193,6 +197,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TERMMEET_SFU_HOLD", default_value = "10s", value_parser = parse_duration)]
     pub sfu_hold: Duration,
 
+    /// A Redis shared with other instances (redis://HOST:PORT, or unix:///PATH/redis.sock):
+    /// they then serve the same rooms, and a participant may connect to any of them. Each
+    /// room runs on one instance, and moves to another when that one stops.
+    #[arg(long, env = "TERMMEET_REDIS")]
+    pub redis: Option<String>,
+
     /// Serve Prometheus metrics at http://ADDR/metrics (off by default; never on the public
     /// port). Keep ADDR private, like 127.0.0.1:9090.
     #[arg(long, env = "TERMMEET_METRICS_LISTEN")]
@@ -285,6 +295,7 @@ impl ServeArgs {
             sfu: self.sfu.clone(),
             mesh_max: self.mesh_max.max(1),
             sfu_hold: self.sfu_hold,
+            redis: self.redis.clone(),
             ..ServerConfig::default()
         })
     }

@@ -29,16 +29,23 @@ pub mod close_code {
     pub const POLICY: u16 = 1008;
     /// A frame or message over 64 KiB.
     pub const TOO_BIG: u16 = 1009;
+    /// The room's server (in a cluster) did not answer.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A connection id not used before in this process.
+pub(crate) fn next_conn_id() -> u64 {
+    NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed)
+}
 
 /// How long to wait for the writer to flush a close frame.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 /// Serves one upgraded connection until it closes, is dropped, or the server shuts down.
 pub async fn serve(socket: WebSocket, shared: Arc<Shared>, from: std::net::IpAddr) {
-    let conn_id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+    let conn_id = next_conn_id();
     let metrics = &shared.metrics;
     metrics.connections.fetch_add(1, Ordering::Relaxed);
     metrics.connections_total.fetch_add(1, Ordering::Relaxed);
@@ -51,7 +58,7 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>, from: std::net::IpAdd
         .clone();
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(sink, rx, shared.config.keepalive));
-    let mut conn = Connection::new(&shared, outbox.clone(), from);
+    let mut conn = Connection::new(&shared, outbox.clone(), from, conn_id);
 
     let ending = conn
         .read_until_ending(&mut stream, &kick, &shutdown, &mut writer)
@@ -66,8 +73,11 @@ pub async fn serve(socket: WebSocket, shared: Arc<Shared>, from: std::net::IpAdd
     }
     writer.abort();
     // Anything but `leave` may be a network blip: keep the seat for the grace period.
-    if let (Some(seat), false) = (&conn.seat, matches!(ending, Ending::Left)) {
-        conn.hub.detach(seat, conn_id);
+    let left = matches!(ending, Ending::Left);
+    match (&conn.seat, &conn.owner, &shared.cluster) {
+        (Some(_), Some(owner), Some(cluster)) => cluster.edge_ended(owner, conn_id, left),
+        (Some(seat), _, _) if !left => conn.hub.detach(seat, conn_id),
+        _ => {}
     }
     if let Ending::Dropped(why) = ending {
         tracing::debug!(conn = conn_id, why, "connection ended");
@@ -160,6 +170,10 @@ struct Connection {
     outbox: Outbox,
     /// Set once `join` succeeds.
     seat: Option<Seat>,
+    /// The instance that owns the room, when it is not this one (with `--redis`).
+    owner: Option<String>,
+    /// This connection's id.
+    conn_id: u64,
     /// The client's address.
     from: std::net::IpAddr,
     /// Frames allowed a second, with strikes for going over.
@@ -168,12 +182,19 @@ struct Connection {
 
 impl Connection {
     /// A connection not yet joined, its rate limit starting full.
-    fn new(shared: &Arc<Shared>, outbox: Outbox, from: std::net::IpAddr) -> Connection {
+    fn new(
+        shared: &Arc<Shared>,
+        outbox: Outbox,
+        from: std::net::IpAddr,
+        conn_id: u64,
+    ) -> Connection {
         Connection {
             hub: Arc::clone(&shared.hub),
             shared: Arc::clone(shared),
             outbox,
             seat: None,
+            owner: None,
+            conn_id,
             from,
             limiter: RateLimiter::new(
                 shared.config.rate_per_sec,
@@ -205,7 +226,7 @@ impl Connection {
                         Err(_) => return Ending::Dropped("idle timeout"),
                         Ok(None) => return Ending::Dropped("connection closed"),
                         Ok(Some(Ok(message))) => {
-                            if let Some(ending) = self.on_frame(message) {
+                            if let Some(ending) = self.on_frame(message).await {
                                 return ending;
                             }
                             // Backpressure: a client that sends faster than it reads its own
@@ -230,7 +251,7 @@ impl Connection {
     }
 
     /// Handles one frame; `Some` ends the connection.
-    fn on_frame(&mut self, message: Message) -> Option<Ending> {
+    async fn on_frame(&mut self, message: Message) -> Option<Ending> {
         let text = match message {
             Message::Text(text) => Some(text),
             Message::Binary(_) => None,
@@ -259,7 +280,15 @@ impl Connection {
         };
         let kind = parsed.type_name();
         tracing::trace!(kind, "message");
-        match self.dispatch(parsed, kind) {
+        if let (Some(cluster), None, ClientMessage::Join { .. }) =
+            (&self.shared.cluster, &self.seat, &parsed)
+        {
+            let cluster = Arc::clone(cluster);
+            return self
+                .on_cluster_join(&cluster, text.as_str(), parsed, kind)
+                .await;
+        }
+        match self.dispatch(parsed, kind, text.as_str()) {
             Ok(ending) => ending,
             Err(e) => self.reply_error(e.answering(kind)),
         }
@@ -286,7 +315,28 @@ impl Connection {
         &mut self,
         parsed: ClientMessage,
         kind: &str,
+        text: &str,
     ) -> Result<Option<Ending>, ProtocolError> {
+        if let (Some(_), Some(owner), Some(cluster)) =
+            (&self.seat, &self.owner, &self.shared.cluster)
+        {
+            // The room is owned elsewhere: its owner applies the rules and answers.
+            return Ok(match parsed {
+                ClientMessage::Ping {} => {
+                    self.outbox
+                        .send(&ServerMessage::Pong {}, &self.shared.metrics);
+                    None
+                }
+                ClientMessage::Leave {} => {
+                    cluster.forward(owner, self.conn_id, text, true);
+                    Some(Ending::Left)
+                }
+                _ => {
+                    cluster.forward(owner, self.conn_id, text, false);
+                    None
+                }
+            });
+        }
         match (&self.seat, parsed) {
             (_, ClientMessage::Ping {}) => {
                 self.outbox
@@ -326,6 +376,41 @@ impl Connection {
                 None => Err(e),
             },
         }
+    }
+
+    /// `join` with `--redis`: seated in whichever instance owns the room.
+    async fn on_cluster_join(
+        &mut self,
+        cluster: &Arc<crate::cluster::Cluster>,
+        text: &str,
+        join: ClientMessage,
+        kind: &str,
+    ) -> Option<Ending> {
+        use crate::cluster::{JoinFailure, Joined};
+        match cluster
+            .join(self.conn_id, &self.outbox, text, join, self.from)
+            .await
+        {
+            Ok(Joined::Here(seat)) => self.seat = Some(seat),
+            Ok(Joined::There(seat, owner)) => {
+                self.seat = Some(seat);
+                self.owner = Some(owner);
+            }
+            Err(JoinFailure::Refused(e)) => {
+                let close = policy_close_reason(e.code);
+                self.reply_error(e.answering(kind));
+                if let Some(reason) = close {
+                    return Some(Ending::Close(close_code::POLICY, reason));
+                }
+            }
+            Err(JoinFailure::Unavailable) => {
+                return Some(Ending::Close(
+                    close_code::TRY_AGAIN_LATER,
+                    "the room's server did not answer; try again",
+                ))
+            }
+        }
+        None
     }
 
     fn rate_error(&self) -> ProtocolError {

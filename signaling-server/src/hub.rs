@@ -24,6 +24,7 @@ mod resume;
 mod room;
 mod sfu;
 
+pub(crate) use join::too_many_rooms;
 pub use outbox::{Outbound, Outbox};
 pub use sfu::{RoomEvent, Signal};
 
@@ -88,6 +89,11 @@ fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A fresh random id for a server instance in a cluster.
+pub(crate) fn random_id() -> String {
+    random_hex(8)
+}
+
 /// Milliseconds since the Unix epoch, for chat time stamps.
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -144,6 +150,16 @@ impl Hub {
             hands: r.hands.iter().map(name).collect(),
             chat_messages: r.chat_history.len(),
         })
+    }
+
+    /// Whether a room of this name is open here.
+    pub fn has_room(&self, room: &str) -> bool {
+        self.lock().rooms.contains_key(room)
+    }
+
+    /// The names of the rooms open here.
+    pub fn room_names(&self) -> Vec<String> {
+        self.lock().rooms.keys().cloned().collect()
     }
 
     /// Resume tokens held, for leak tests.

@@ -4,6 +4,7 @@
 //! defined once. [`run`] serves rooms on a listener until a shutdown future completes;
 //! the `termmeet-signaling` binary only parses flags and calls it.
 
+pub mod cluster;
 pub mod config;
 pub mod config_file;
 mod conn;

@@ -75,20 +75,33 @@ pub fn build(config: ServerConfig) -> (Router, ServerHandle) {
     if !config.sfu.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
         crate::sfu::start(Arc::clone(&hub), config.sfu.clone());
     }
+    let cluster = match (&config.redis, tokio::runtime::Handle::try_current()) {
+        (Some(url), Ok(_)) => match crate::cluster::Cluster::start(
+            url,
+            Arc::clone(&hub),
+            Arc::clone(&config),
+            Arc::clone(&metrics),
+        ) {
+            Ok(cluster) => Some(cluster),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot use this Redis; serving rooms alone");
+                None
+            }
+        },
+        _ => None,
+    };
     let shared = Arc::new(Shared {
         hub,
         config,
         metrics,
+        cluster,
         shutdown: std::sync::Mutex::new(CancellationToken::new()),
         tasks: TaskTracker::new(),
         per_ip: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     let router = Router::new()
         .route("/ws", get(ws_upgrade))
-        .route(
-            "/healthz",
-            get(|| async { ([(SERVER_HEADER, SERVER_ID)], "ok") }),
-        )
+        .route("/healthz", get(health))
         .route("/", get(index_page))
         .route("/app.js", get(app_script))
         .with_state(Arc::clone(&shared));
@@ -250,12 +263,27 @@ async fn ws_upgrade(
         })
 }
 
+/// `/healthz`: 200 "ok", or 503 while the cluster's Redis is unreachable (so a load
+/// balancer sends new participants elsewhere; the rooms here go on).
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    match &shared.cluster {
+        Some(cluster) if !cluster.healthy() => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            [(SERVER_HEADER, SERVER_ID)],
+            "redis unreachable: serving the rooms open here only",
+        )
+            .into_response(),
+        _ => ([(SERVER_HEADER, SERVER_ID)], "ok").into_response(),
+    }
+}
+
 async fn metrics_page(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let (rooms, participants) = shared.hub.counts();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.metrics.render(rooms, participants),
-    )
+    let mut page = shared.metrics.render(rooms, participants);
+    if let Some(cluster) = &shared.cluster {
+        page.push_str(&cluster.render_metrics());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page)
 }
 
 async fn index_page() -> Html<&'static str> {

@@ -22,6 +22,8 @@ pub struct Shared {
     pub shutdown: std::sync::Mutex<CancellationToken>,
     /// Tracks connection tasks so shutdown can wait for their close frames.
     pub tasks: TaskTracker,
+    /// The other instances serving the same rooms (`--redis`); none alone.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Open WebSocket connections per client address.
     pub per_ip: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }

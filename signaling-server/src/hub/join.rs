@@ -35,6 +35,17 @@ struct Newcomer {
     sfu: bool,
 }
 
+/// The refusal of a room opened over the per-address limit.
+pub(crate) fn too_many_rooms(config: &crate::config::ServerConfig) -> ProtocolError {
+    err(
+        ErrorCode::TooManyConnections,
+        format!(
+            "this address opened {} rooms in the last minute; wait a minute or join a room that is open",
+            config.max_new_rooms_per_minute
+        ),
+    )
+}
+
 /// The window of the per-address limit on new rooms.
 const ROOM_OPEN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -170,13 +181,7 @@ impl Hub {
             opens.pop_front();
         }
         if opens.len() >= self.config.max_new_rooms_per_minute {
-            return Err(err(
-                ErrorCode::TooManyConnections,
-                format!(
-                    "this address opened {} rooms in the last minute; wait a minute or join a room that is open",
-                    opens.len()
-                ),
-            ));
+            return Err(too_many_rooms(&self.config));
         }
         Ok(ip)
     }

@@ -77,6 +77,11 @@ impl Outbox {
             .is_ok()
     }
 
+    /// Drops the connection (its reader ends as if its queue had filled).
+    pub fn kick(&self) {
+        self.kick.cancel();
+    }
+
     /// Queues a server message.
     pub fn send(&self, message: &ServerMessage, metrics: &Metrics) {
         self.push(Outbound::Text(message.to_json().into()), metrics);

@@ -5,6 +5,7 @@ mod common;
 
 mod access;
 mod bad_input;
+mod cluster;
 mod fuzz;
 mod rooms;
 mod sessions;

@@ -1,0 +1,362 @@
+//! Rooms across instances: three in-process servers sharing one real `redis-server` (on a
+//! private Unix socket), and participants of one room connected to different instances.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use crate::common::*;
+use termmeet_signaling::protocol::{ClientMessage, ErrorCode, IceCandidate, ServerMessage};
+use termmeet_signaling::ServerConfig;
+
+/// A `redis-server` of the test's own, on a Unix socket in a private directory; stopped
+/// when dropped, even on failure.
+pub struct Redis {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Redis {
+    /// Starts one and waits until it answers.
+    pub fn start() -> Redis {
+        let dir = std::env::temp_dir().join(format!(
+            "termmeet-redis-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("redis.sock");
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(&socket)
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/setup.sh test installs it)");
+        let redis = Redis { child, dir };
+        let deadline = std::time::Instant::now() + SOON;
+        while !socket.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not open its socket"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    /// Its URL for `--redis`.
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.dir.join("redis.sock").display())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
+}
+
+/// Three instances on one Redis, each healthy (Redis reached, heartbeat written).
+pub async fn three(redis: &Redis, config: ServerConfig) -> [TestServer; 3] {
+    let config = ServerConfig {
+        redis: Some(redis.url()),
+        ..config
+    };
+    let servers = [
+        TestServer::start(config.clone()).await,
+        TestServer::start(config.clone()).await,
+        TestServer::start(config).await,
+    ];
+    for s in &servers {
+        let deadline = tokio::time::Instant::now() + SOON;
+        loop {
+            let (status, _) = http_get(s.addr, "/healthz").await;
+            if status.contains("200") {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "instance not healthy: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    servers
+}
+
+/// Serves an instance's `/metrics` on a port of its own; returns where.
+async fn metrics_page(handle: &termmeet_signaling::ServerHandle) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, handle.metrics_router()).into_future());
+    addr
+}
+
+/// The next message that is not `pong`.
+async fn next(c: &mut TestClient) -> ServerMessage {
+    loop {
+        match c.recv().await {
+            ServerMessage::Pong {} => continue,
+            m => return m,
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_room_across_three_instances_relays_chats_hands_and_hands_over_the_host() {
+    let redis = Redis::start();
+    let config = ServerConfig {
+        max_room_size: 4,
+        ..ServerConfig::default()
+    };
+    let [s1, s2, s3] = three(&redis, config).await;
+    let mut a = s1.joined("all-hands", "alice").await;
+    let mut b = s2.joined("all-hands", "bob").await;
+    assert!(matches!(next(&mut a).await, ServerMessage::PeerJoined { peer } if peer.name == "bob"));
+    let mut c = s3.joined("all-hands", "carol").await;
+    for x in [&mut a, &mut b] {
+        assert!(
+            matches!(next(x).await, ServerMessage::PeerJoined { peer } if peer.name == "carol")
+        );
+    }
+    let ServerMessage::Peers { peers, host, .. } = c.peers.clone().unwrap() else {
+        unreachable!()
+    };
+    assert_eq!(
+        peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["alice", "bob"],
+        "the third instance's participant sees both others"
+    );
+    assert_eq!(host, a.id);
+
+    // Relays, each way, between instances.
+    a.send(&ClientMessage::Offer {
+        to: b.id.clone(),
+        sdp: "v=0 offer".into(),
+    })
+    .await;
+    assert!(
+        matches!(next(&mut b).await, ServerMessage::Offer { from, sdp } if from == a.id && sdp == "v=0 offer")
+    );
+    c.send(&ClientMessage::Candidate {
+        to: a.id.clone(),
+        candidate: Some(IceCandidate {
+            candidate: "candidate:1 1 udp 1 10.0.0.3 5000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+            username_fragment: None,
+        }),
+    })
+    .await;
+    assert!(matches!(next(&mut a).await, ServerMessage::Candidate { from, .. } if from == c.id));
+    // A relay to no one in the room is answered where it came from.
+    b.send(&ClientMessage::Offer {
+        to: "0123456789abcdef".into(),
+        sdp: "v=0".into(),
+    })
+    .await;
+    b.expect_error(ErrorCode::UnknownPeer).await;
+
+    // Chat: one order and one sequence for everyone, wherever they are connected.
+    for (i, who) in [&mut b, &mut c, &mut a].into_iter().enumerate() {
+        who.send(&ClientMessage::Chat {
+            text: format!("line {i}"),
+        })
+        .await;
+    }
+    let mut seen = Vec::new();
+    for x in [&mut a, &mut b, &mut c] {
+        let mut lines = Vec::new();
+        for _ in 0..3 {
+            match next(x).await {
+                ServerMessage::Chat(m) => lines.push((m.seq, m.text)),
+                other => panic!("{}: expected chat, got {other:?}", x.name),
+            }
+        }
+        seen.push(lines);
+    }
+    assert!(seen.iter().all(|l| *l == seen[0]), "{seen:?}");
+    assert_eq!(
+        seen[0].iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let mut texts: Vec<&str> = seen[0].iter().map(|(_, t)| t.as_str()).collect();
+    texts.sort();
+    assert_eq!(texts, ["line 0", "line 1", "line 2"]);
+
+    // Hands.
+    c.send(&ClientMessage::RaiseHand {}).await;
+    for x in [&mut a, &mut b, &mut c] {
+        assert!(
+            matches!(next(x).await, ServerMessage::RaiseHand { from, queue } if from == queue[0] && queue.len() == 1)
+        );
+    }
+
+    // Limits hold in the owner, wherever the newcomer arrives: a fourth fits, a fifth not.
+    let mut d = s2.joined("all-hands", "dave").await;
+    let mut e = s3.client().await;
+    e.name = "erin".into();
+    e.send(&ClientMessage::Join {
+        room: "all-hands".into(),
+        name: "erin".into(),
+        secret: None,
+        token: None,
+        resume: None,
+        client: None,
+        sfu: false,
+    })
+    .await;
+    e.expect_error(ErrorCode::RoomFull).await;
+    for x in [&mut a, &mut b, &mut c] {
+        assert!(matches!(next(x).await, ServerMessage::PeerJoined { .. }));
+    }
+
+    // The host leaves; the next in join order (bob, on another instance) takes over.
+    a.send(&ClientMessage::Leave {}).await;
+    let bid = b.id.clone();
+    for x in [&mut b, &mut c, &mut d] {
+        assert!(matches!(next(x).await, ServerMessage::PeerLeft { id } if id == a.id));
+        assert!(matches!(next(x).await, ServerMessage::Host { id } if id == bid));
+    }
+
+    // Bob drops and resumes through a third instance: same id, the room as it stood.
+    let token = b.resume_token.clone();
+    drop(b);
+    let mut b2 = s3.client().await;
+    let peers = b2.join_with("all-hands", "bob", None, Some(&token)).await;
+    assert_eq!(b2.id, bid, "resumed, not joined afresh");
+    let ServerMessage::Peers {
+        host,
+        hands,
+        chat_history,
+        ..
+    } = peers
+    else {
+        unreachable!()
+    };
+    assert_eq!(host, bid);
+    assert_eq!(hands, vec![c.id.clone()]);
+    assert_eq!(chat_history.len(), 3);
+    c.expect_silence(Duration::from_millis(300)).await;
+    let summary = s1
+        .handle
+        .room("all-hands")
+        .or_else(|| s2.handle.room("all-hands"))
+        .or_else(|| s3.handle.room("all-hands"))
+        .expect("one instance holds the room");
+    assert_eq!(summary.members, ["bob", "carol", "dave"]);
+}
+
+#[tokio::test]
+async fn secrets_and_bad_input_get_their_errors_on_every_instance() {
+    let redis = Redis::start();
+    let mut config = ServerConfig::default();
+    config
+        .room_secrets
+        .insert("locked".into(), "open sesame".into());
+    let servers = three(&redis, config).await;
+    let _owner = servers[0].joined("locked-out", "first").await;
+    let mut first = servers[0].client().await;
+    first
+        .join_with("locked", "owner", Some("open sesame"), None)
+        .await;
+    for (i, s) in servers.iter().enumerate() {
+        let mut c = s.client().await;
+        c.name = format!("guesser {i}");
+        c.send(&ClientMessage::Join {
+            room: "locked".into(),
+            name: "guess".into(),
+            secret: Some("wrong".into()),
+            token: None,
+            resume: None,
+            client: None,
+            sfu: false,
+        })
+        .await;
+        c.expect_error(ErrorCode::BadSecret).await;
+        assert_eq!(u16::from(c.expect_close().await), 1008);
+
+        let mut c = s.joined("locked-out", &format!("p{i}")).await;
+        c.send_text("{not json").await;
+        c.expect_error(ErrorCode::BadJson).await;
+        c.send_text(r#"{"type":"chat","text":5}"#).await;
+        c.expect_error(ErrorCode::BadField).await;
+        c.send_text(r#"{"type":"lower-hand","peer":"0123456789abcdef"}"#)
+            .await;
+        c.expect_error(ErrorCode::Forbidden).await;
+    }
+}
+
+#[tokio::test]
+async fn new_rooms_per_address_are_counted_across_instances() {
+    let redis = Redis::start();
+    let config = ServerConfig {
+        max_new_rooms_per_minute: 3,
+        ..ServerConfig::default()
+    };
+    let servers = three(&redis, config).await;
+    let mut held = Vec::new();
+    for (i, s) in servers.iter().enumerate() {
+        held.push(s.joined(&format!("room-{i}"), "opener").await);
+    }
+    let mut c = servers[1].client().await;
+    c.name = "fourth".into();
+    c.send(&ClientMessage::Join {
+        room: "room-3".into(),
+        name: "opener".into(),
+        secret: None,
+        token: None,
+        resume: None,
+        client: None,
+        sfu: false,
+    })
+    .await;
+    c.expect_error(ErrorCode::TooManyConnections).await;
+}
+
+#[tokio::test]
+async fn healthz_says_503_while_redis_is_away_and_metrics_count_the_cluster() {
+    let redis = Redis::start();
+    let servers = three(&redis, ServerConfig::default()).await;
+    let _a = servers[0].joined("r1", "a").await;
+    let _b = servers[1].joined("r1", "b").await;
+    let _c = servers[2].joined("r2", "c").await;
+    let metrics = [
+        metrics_page(&servers[1].handle).await,
+        metrics_page(&servers[2].handle).await,
+    ];
+    let deadline = tokio::time::Instant::now() + SOON;
+    loop {
+        let (_, body) = http_get(metrics[0], "/metrics").await;
+        if body.contains("termmeet_cluster_participants 3")
+            && body.contains("termmeet_cluster_rooms 2")
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(redis);
+    let deadline = tokio::time::Instant::now() + SOON;
+    loop {
+        let (status, _) = http_get(servers[2].addr, "/healthz").await;
+        if status.contains("503") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, body) = http_get(metrics[1], "/metrics").await;
+    assert!(body.contains("termmeet_cluster_redis_up 0"), "{body}");
+}
