@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, OnceCell};
 
 mod edge;
 mod owner;
+mod store;
 pub(crate) mod wire;
 
 use crate::config::ServerConfig;
@@ -35,7 +36,7 @@ const NODE_TTL_SECS: u64 = 3;
 /// How long a room's owner key lasts unless its owner renews it (every heartbeat).
 const OWNER_TTL_SECS: u64 = 60;
 /// How long an edge waits for the owner to answer a `join`.
-const JOIN_WAIT: Duration = Duration::from_secs(5);
+const JOIN_WAIT: Duration = Duration::from_secs(3);
 /// Most commands sent to Redis in one pipeline.
 const BATCH: usize = 512;
 
@@ -99,8 +100,8 @@ pub struct Cluster {
     pub(crate) node: String,
     /// Commands and publishes; set once Redis first answers.
     cmd: OnceCell<ConnectionManager>,
-    /// Envelopes to publish, in order: (channel, payload).
-    publish: mpsc::UnboundedSender<(String, String)>,
+    /// Envelopes to publish and room state to store, in order.
+    publish: mpsc::UnboundedSender<store::Out>,
     /// The rooms this instance owns.
     hub: Arc<Hub>,
     /// Settings.
@@ -146,6 +147,7 @@ impl Cluster {
             redis::Client::open(resp3(url)).map_err(|e| anyhow::anyhow!("--redis {url:?}: {e}"))?;
         let (publish, outgoing) = mpsc::unbounded_channel();
         let node = crate::hub::random_id();
+        let changes = hub.persist_changes();
         let cluster = Arc::new(Cluster {
             node,
             cmd: OnceCell::new(),
@@ -159,6 +161,7 @@ impl Cluster {
             redis_up: AtomicBool::new(false),
         });
         tracing::info!(node = %cluster.node, redis = %url, "serving rooms shared through Redis");
+        tokio::spawn(store::forward_changes(changes, cluster.publish.clone()));
         tokio::spawn(Arc::clone(&cluster).connect(client, outgoing));
         Ok(cluster)
     }
@@ -237,7 +240,7 @@ impl Cluster {
     async fn connect(
         self: Arc<Self>,
         client: redis::Client,
-        outgoing: mpsc::UnboundedReceiver<(String, String)>,
+        outgoing: mpsc::UnboundedReceiver<store::Out>,
     ) {
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let sub_config = ConnectionManagerConfig::new()
@@ -293,25 +296,30 @@ impl Cluster {
 
     /// Sends an envelope to another instance, after every envelope sent before it.
     fn send(&self, to: &str, envelope: &Envelope) {
-        let _ = self.publish.send((wire::channel(to), envelope.to_json()));
+        let _ = self
+            .publish
+            .send(store::Out::Publish(wire::channel(to), envelope.to_json()));
     }
 
-    /// Publishes queued envelopes in order, many to a pipeline.
+    /// Publishes queued envelopes and stores room changes in order, many to a pipeline.
     async fn publisher(
         self: Arc<Self>,
         mut cmd: ConnectionManager,
-        mut outgoing: mpsc::UnboundedReceiver<(String, String)>,
+        mut outgoing: mpsc::UnboundedReceiver<store::Out>,
     ) {
         let mut batch = Vec::with_capacity(BATCH);
         while outgoing.recv_many(&mut batch, BATCH).await > 0 {
             let mut pipe = redis::pipe();
-            for (channel, payload) in batch.drain(..) {
-                pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+            let mut published = 0;
+            for out in batch.drain(..) {
+                published += u64::from(matches!(out, store::Out::Publish(..)));
+                out.add_to(&mut pipe);
             }
-            let n = pipe.cmd_iter().count() as u64;
             match pipe.query_async::<()>(&mut cmd).await {
                 Ok(()) => {
-                    self.counters.published.fetch_add(n, Ordering::Relaxed);
+                    self.counters
+                        .published
+                        .fetch_add(published, Ordering::Relaxed);
                 }
                 Err(e) => self.redis_failed(&e),
             }
@@ -415,6 +423,16 @@ impl Cluster {
 
     /// The instance that owns `room`, made this one when no live instance does.
     async fn resolve(&self, room: &str) -> Result<String, redis::RedisError> {
+        let (owner, took_over) = self.claim(room).await?;
+        if took_over {
+            self.restore(room).await;
+        }
+        Ok(owner)
+    }
+
+    /// The owner of `room` as [`RESOLVE`] finds or makes it, and whether this instance just
+    /// took it from one that stopped.
+    async fn claim(&self, room: &str) -> Result<(String, bool), redis::RedisError> {
         let Some(cmd) = self.cmd.get() else {
             return Err(redis::RedisError::from((
                 redis::ErrorKind::Io,
@@ -432,7 +450,7 @@ impl Cluster {
             self.counters.takeovers.fetch_add(1, Ordering::Relaxed);
             tracing::info!(room, "took over a room whose instance stopped");
         }
-        Ok(owner)
+        Ok((owner, took_over == 1))
     }
 
     /// Counts a new room against its opener's address across the cluster: `Err` when the

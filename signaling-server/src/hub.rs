@@ -20,12 +20,14 @@ mod join;
 mod leave;
 mod messages;
 mod outbox;
+mod persist;
 mod resume;
 mod room;
 mod sfu;
 
 pub(crate) use join::too_many_rooms;
 pub use outbox::{Outbound, Outbox};
+pub use persist::{Persist, RoomSnapshot};
 pub use sfu::{RoomEvent, Signal};
 
 use crate::config::ServerConfig;
@@ -54,6 +56,8 @@ pub struct Hub {
     sfu: Mutex<Option<tokio::sync::mpsc::UnboundedSender<RoomEvent>>>,
     /// Whether the SFU can take rooms (its driver says).
     sfu_up: AtomicBool,
+    /// Where room changes go to be stored, in a cluster.
+    persist: Mutex<Option<tokio::sync::mpsc::UnboundedSender<persist::Persist>>>,
     /// The hub itself, for timers it starts.
     me: Weak<Hub>,
 }
@@ -116,6 +120,7 @@ impl Hub {
             state: Mutex::new(HubState::default()),
             sfu: Mutex::new(None),
             sfu_up: AtomicBool::new(false),
+            persist: Mutex::new(None),
             me: me.clone(),
         })
     }

@@ -108,6 +108,7 @@ impl Hub {
                 .push_back(std::time::Instant::now());
         }
         self.metrics.joins_total.fetch_add(1, Ordering::Relaxed);
+        self.persist_room(&seat.room, state.rooms.get(&seat.room));
         Ok(seat)
     }
 

@@ -11,7 +11,13 @@ impl Hub {
     /// Removes a participant now (`leave`, or its grace period ran out).
     pub fn leave(&self, seat: &Seat) {
         let mut state = self.lock();
-        self.remove(&mut state, seat, "leave");
+        self.remove_and_store(&mut state, seat, "leave");
+    }
+
+    /// [`Hub::remove`], then the room's state (or its end) stored, in a cluster.
+    pub(super) fn remove_and_store(&self, state: &mut HubState, seat: &Seat, why: &str) {
+        self.remove(state, seat, why);
+        self.persist_room(&seat.room, state.rooms.get(&seat.room));
     }
 
     /// Removes a participant from its room, closing the room when it was the last; `why`

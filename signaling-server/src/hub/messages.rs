@@ -37,6 +37,34 @@ impl Hub {
     /// kind of message.
     pub fn handle(&self, seat: &Seat, message: ClientMessage) -> Result<(), ProtocolError> {
         let mut state = self.lock();
+        // Relays change nothing that a resume needs; everything else is stored (clustered).
+        let stored = !matches!(
+            message,
+            ClientMessage::Offer { .. }
+                | ClientMessage::Answer { .. }
+                | ClientMessage::Candidate { .. }
+                | ClientMessage::RefreshIce {}
+                | ClientMessage::Ping {}
+        );
+        let chat = matches!(message, ClientMessage::Chat { .. });
+        let result = self.handle_in_room(&mut state, seat, message);
+        if result.is_ok() && stored {
+            let room = state.rooms.get(&seat.room);
+            if let (true, Some(line)) = (chat, room.and_then(|r| r.chat_history.back())) {
+                self.persist_chat(&seat.room, line);
+            }
+            self.persist_room(&seat.room, room);
+        }
+        result
+    }
+
+    /// [`Hub::handle`] with the state locked.
+    fn handle_in_room(
+        &self,
+        state: &mut super::HubState,
+        seat: &Seat,
+        message: ClientMessage,
+    ) -> Result<(), ProtocolError> {
         let room = match state.rooms.get_mut(&seat.room) {
             Some(room) if room.member(&seat.id).is_some() => room,
             Some(_) => {

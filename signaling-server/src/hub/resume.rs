@@ -103,8 +103,13 @@ impl Hub {
             epoch
         };
         tracing::info!(room = %seat.room, peer = %seat.id, "dropped; waiting for resume");
+        self.start_grace(seat.clone(), epoch);
+    }
+
+    /// Removes the participant at `seat` after the grace period, unless it resumed (or
+    /// dropped again: a newer `epoch`) by then.
+    pub(super) fn start_grace(self: &Arc<Self>, seat: Seat, epoch: u64) {
         let hub = Arc::clone(self);
-        let seat = seat.clone();
         let grace = self.config.grace;
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
@@ -115,7 +120,7 @@ impl Hub {
                 .and_then(|r| r.member(&seat.id))
                 .is_some_and(|m| matches!(m.link, Link::Detached { epoch: e, .. } if e == epoch));
             if still_detached {
-                hub.remove(&mut state, &seat, "grace period over");
+                hub.remove_and_store(&mut state, &seat, "grace period over");
             }
         });
     }

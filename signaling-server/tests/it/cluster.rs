@@ -360,3 +360,179 @@ async fn healthz_says_503_while_redis_is_away_and_metrics_count_the_cluster() {
     let (_, body) = http_get(metrics[1], "/metrics").await;
     assert!(body.contains("termmeet_cluster_redis_up 0"), "{body}");
 }
+
+/// An instance in a process of its own, to be killed with SIGKILL; killed when dropped.
+struct Instance {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Instance {
+    async fn start(redis: &Redis) -> Instance {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_termmeet-signaling"))
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--redis")
+            .arg(redis.url())
+            .arg("--log-level")
+            .arg("warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the server binary runs");
+        let instance = Instance { child, addr };
+        let deadline = tokio::time::Instant::now() + SOON;
+        loop {
+            if let Ok(Ok(mut s)) =
+                tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
+                    .await
+            {
+                use tokio::io::AsyncWriteExt;
+                let _ = s.shutdown().await;
+                let (status, _) = http_get(addr, "/healthz").await;
+                if status.contains("200") {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the instance did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        instance
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resumes `who` through `server`, retrying while the cluster is still finding out that the
+/// room's instance is gone (as the client's reconnect does); returns the `peers` answer.
+async fn resume_through(server: &TestServer, who: &TestClient) -> ServerMessage {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut c = server.client().await;
+        c.name = who.name.clone();
+        c.send(&ClientMessage::Join {
+            room: "standup".into(),
+            name: who.name.clone(),
+            secret: None,
+            token: None,
+            resume: Some(who.resume_token.clone()),
+            client: None,
+            sfu: false,
+        })
+        .await;
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        match tokio::time::timeout(Duration::from_secs(6), c.ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let m = ServerMessage::parse(t.as_str()).unwrap();
+                assert!(matches!(m, ServerMessage::Peers { .. }), "{m:?}");
+                return m;
+            }
+            other => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{}: no resume: {other:?}",
+                    who.name
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_owner_killed_mid_meeting_its_room_resumes_elsewhere_with_hands_and_chat() {
+    let redis = Redis::start();
+    let owner = Instance::start(&redis).await;
+    let [s2, s3, _] = three(&redis, ServerConfig::default()).await;
+    let owner_url = format!("ws://{}/ws", owner.addr);
+    let mut a = TestClient::connect(&owner_url).await;
+    a.join("standup", "alice").await;
+    let mut b = s2.joined("standup", "bob").await;
+    let mut c = s3.joined("standup", "carol").await;
+    for _ in 0..2 {
+        assert!(matches!(
+            next(&mut a).await,
+            ServerMessage::PeerJoined { .. }
+        ));
+    }
+    assert!(matches!(
+        next(&mut b).await,
+        ServerMessage::PeerJoined { .. }
+    ));
+    for i in 0..3 {
+        let who = [&mut a, &mut b, &mut c].into_iter().nth(i).unwrap();
+        who.send(&ClientMessage::Chat {
+            text: format!("before {i}"),
+        })
+        .await;
+        for x in [&mut a, &mut b, &mut c] {
+            assert!(matches!(next(x).await, ServerMessage::Chat(m) if m.seq == i as u64 + 1));
+        }
+    }
+    b.send(&ClientMessage::RaiseHand {}).await;
+    for x in [&mut a, &mut b, &mut c] {
+        assert!(matches!(next(x).await, ServerMessage::RaiseHand { .. }));
+    }
+    let ids = [a.id.clone(), b.id.clone(), c.id.clone()];
+
+    // SIGKILL: no goodbye, no last write.
+    let killed = std::time::Instant::now();
+    let mut owner = owner;
+    owner.child.kill().unwrap();
+    let _ = owner.child.wait();
+    // Those connected elsewhere are told to reconnect (1012) once the owner is seen gone.
+    for x in [&mut b, &mut c] {
+        assert_eq!(u16::from(x.expect_close().await), 1012, "{}", x.name);
+    }
+    let resumed = [
+        resume_through(&s2, &a).await,
+        resume_through(&s3, &b).await,
+        resume_through(&s2, &c).await,
+    ];
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "every participant resumed after {took:?}"
+    );
+    for (i, m) in resumed.iter().enumerate() {
+        let ServerMessage::Peers {
+            you,
+            peers,
+            hands,
+            chat_history,
+            resume_failed,
+            host,
+            ..
+        } = m
+        else {
+            unreachable!()
+        };
+        assert!(!resume_failed, "{m:?}");
+        assert_eq!(you.id, ids[i], "the same seat");
+        assert_eq!(peers.len(), 2);
+        assert_eq!(hands, &vec![ids[1].clone()]);
+        assert_eq!(host, &ids[0]);
+        let lines: Vec<(u64, &str)> = chat_history
+            .iter()
+            .map(|l| (l.seq, l.text.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [(1, "before 0"), (2, "before 1"), (3, "before 2")],
+            "complete chat, none twice"
+        );
+    }
+    eprintln!("kill -9 to every participant resumed: {took:?}");
+}
