@@ -12,6 +12,9 @@ use crate::protocol::{ChatMessage, CHAT_HISTORY_LEN};
 /// whose every instance vanished does not stay in Redis for ever.
 const STATE_TTL_SECS: u64 = 24 * 3600;
 
+/// One stream entry as `XRANGE` gives it: its id and its field-value pairs.
+type StreamEntry = (String, Vec<(String, String)>);
+
 /// Something for Redis, in the order it was queued.
 pub(super) enum Out {
     /// Publish the payload on the channel.
@@ -82,16 +85,15 @@ impl Cluster {
     pub(super) async fn restore(&self, room: &str) {
         let Some(cmd) = self.cmd.get() else { return };
         let mut cmd = cmd.clone();
-        let read: redis::RedisResult<(Option<String>, Vec<(String, Vec<(String, String)>)>)> =
-            redis::pipe()
-                .cmd("GET")
-                .arg(state_key(room))
-                .cmd("XRANGE")
-                .arg(chat_key(room))
-                .arg("-")
-                .arg("+")
-                .query_async(&mut cmd)
-                .await;
+        let read: redis::RedisResult<(Option<String>, Vec<StreamEntry>)> = redis::pipe()
+            .cmd("GET")
+            .arg(state_key(room))
+            .cmd("XRANGE")
+            .arg(chat_key(room))
+            .arg("-")
+            .arg("+")
+            .query_async(&mut cmd)
+            .await;
         let (state, chat) = match read {
             Ok(read) => read,
             Err(e) => return self.redis_failed(&e),
