@@ -271,9 +271,7 @@ impl Cluster {
         let _ = self.cmd.set(cmd.clone());
         tokio::spawn(Arc::clone(&self).dispatch(push_rx));
         tokio::spawn(Arc::clone(&self).publisher(cmd.clone(), outgoing));
-        self.heartbeat(cmd).await;
-        // The heartbeat runs for the life of the process; keep the subscription with it.
-        let _ = sub.unsubscribe(wire::channel(&self.node)).await;
+        self.heartbeat(cmd, &mut sub).await;
     }
 
     /// Notes a failed Redis command: counted, and logged when Redis was up until now.
@@ -287,11 +285,13 @@ impl Cluster {
         }
     }
 
-    /// Notes a Redis command that worked.
-    fn redis_ok(&self) {
-        if !self.redis_up.swap(true, Ordering::Relaxed) {
+    /// Notes a Redis command that worked; true when Redis was unreachable until now.
+    fn redis_ok(&self) -> bool {
+        let back = !self.redis_up.swap(true, Ordering::Relaxed);
+        if back {
             tracing::info!("Redis is reachable");
         }
+        back
     }
 
     /// Sends an envelope to another instance, after every envelope sent before it.
@@ -357,11 +357,16 @@ impl Cluster {
 
     /// Every [`HEARTBEAT`]: says this instance is alive, renews its rooms, checks that the
     /// owners of its edge connections are alive, and counts the cluster.
-    async fn heartbeat(&self, mut cmd: ConnectionManager) {
+    async fn heartbeat(&self, mut cmd: ConnectionManager, sub: &mut ConnectionManager) {
         let renew = redis::Script::new(RENEW);
         let mut tick = tokio::time::interval(HEARTBEAT);
+        // After an outage, every instance needs a heartbeat or two to say it is alive again:
+        // until then, no owner is judged gone.
+        let mut judge_after = tokio::time::Instant::now();
         loop {
             tick.tick().await;
+            // The subscriber reconnects (and subscribes again) when a command finds it broken.
+            let _: redis::RedisResult<()> = redis::cmd("PING").query_async(sub).await;
             let (rooms, participants) = self.hub.counts();
             let alive: redis::RedisResult<()> = redis::pipe()
                 .cmd("SET")
@@ -376,7 +381,10 @@ impl Cluster {
                 self.redis_failed(&e);
                 continue;
             }
-            self.redis_ok();
+            if self.redis_ok() && self.counters.redis_outages.load(Ordering::Relaxed) > 0 {
+                judge_after = tokio::time::Instant::now() + HEARTBEAT * NODE_TTL_SECS as u32;
+                self.reconcile();
+            }
             for room in self.hub.room_names() {
                 let owner: redis::RedisResult<String> = renew
                     .key(wire::owner_key(&room))
@@ -393,7 +401,9 @@ impl Cluster {
                     Err(e) => self.redis_failed(&e),
                 }
             }
-            self.check_owners(&mut cmd).await;
+            if tokio::time::Instant::now() >= judge_after {
+                self.check_owners(&mut cmd).await;
+            }
             self.count_cluster(&mut cmd).await;
         }
     }

@@ -109,6 +109,23 @@ impl Cluster {
         }
     }
 
+    /// After an outage of Redis: every room here is stored afresh (Redis may have lost it),
+    /// and its participants connected elsewhere, who may have missed frames, are asked to
+    /// reconnect (1012): their resume gives them the room as it stands.
+    pub(super) fn reconcile(&self) {
+        self.hub.persist_all();
+        let hosted: Vec<(String, u64)> = locked(&self.hosted).keys().cloned().collect();
+        tracing::info!(
+            participants = hosted.len(),
+            "Redis is back: rooms stored again, participants elsewhere resume"
+        );
+        for (edge, conn) in hosted {
+            let mut close = Envelope::new(Kind::Close, &self.node, conn, "");
+            close.close = Some(super::edge::SERVICE_RESTART);
+            self.send(&edge, &close);
+        }
+    }
+
     /// A message, `leave` or drop of a participant hosted here, in the order its instance
     /// sent them.
     pub(super) fn on_hosted(&self, e: Envelope) {

@@ -103,6 +103,21 @@ impl Hub {
         }
     }
 
+    /// Stores every room here afresh, chat included (after Redis came back, perhaps empty).
+    pub fn persist_all(&self) {
+        if self.persist_off() {
+            return;
+        }
+        let state = self.lock();
+        for (name, room) in &state.rooms {
+            self.emit(Persist::Closed(name.clone()));
+            for line in &room.chat_history {
+                self.persist_chat(name, line);
+            }
+            self.persist_room(name, Some(room));
+        }
+    }
+
     /// Stores one chat line.
     pub(super) fn persist_chat(&self, name: &str, line: &ChatMessage) {
         if !self.persist_off() {

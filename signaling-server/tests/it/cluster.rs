@@ -15,6 +15,30 @@ pub struct Redis {
     dir: std::path::PathBuf,
 }
 
+/// Starts `redis-server` on `dir/redis.sock` and waits for the socket.
+fn spawn_redis(dir: &std::path::Path) -> std::process::Child {
+    let socket = dir.join("redis.sock");
+    let _ = std::fs::remove_file(&socket);
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", "0", "--save", "", "--appendonly", "no"])
+        .arg("--unixsocket")
+        .arg(&socket)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server runs (scripts/setup.sh test installs it)");
+    let deadline = std::time::Instant::now() + SOON;
+    while !socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not open its socket"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 impl Redis {
     /// Starts one and waits until it answers.
     pub fn start() -> Redis {
@@ -24,26 +48,19 @@ impl Redis {
             rand_suffix()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let socket = dir.join("redis.sock");
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
-            .arg("--unixsocket")
-            .arg(&socket)
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server runs (scripts/setup.sh test installs it)");
-        let redis = Redis { child, dir };
-        let deadline = std::time::Instant::now() + SOON;
-        while !socket.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not open its socket"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        redis
+        let child = spawn_redis(&dir);
+        Redis { child, dir }
+    }
+
+    /// Stops it (SIGKILL: everything it held is gone).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again, empty, on the same socket.
+    pub fn start_again(&mut self) {
+        self.child = spawn_redis(&self.dir);
     }
 
     /// Its URL for `--redis`.
@@ -415,8 +432,9 @@ impl Drop for Instance {
 }
 
 /// Resumes `who` through `server`, retrying while the cluster is still finding out that the
-/// room's instance is gone (as the client's reconnect does); returns the `peers` answer.
-async fn resume_through(server: &TestServer, who: &TestClient) -> ServerMessage {
+/// room's instance is gone (as the client's reconnect does); returns the new connection and
+/// the `peers` answer.
+async fn resume_through(server: &TestServer, who: &TestClient) -> (TestClient, ServerMessage) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let mut c = server.client().await;
@@ -436,8 +454,15 @@ async fn resume_through(server: &TestServer, who: &TestClient) -> ServerMessage 
         match tokio::time::timeout(Duration::from_secs(6), c.ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => {
                 let m = ServerMessage::parse(t.as_str()).unwrap();
-                assert!(matches!(m, ServerMessage::Peers { .. }), "{m:?}");
-                return m;
+                let ServerMessage::Peers {
+                    you, resume_token, ..
+                } = &m
+                else {
+                    panic!("{}: expected peers, got {m:?}", who.name)
+                };
+                c.id = you.id.clone();
+                c.resume_token = resume_token.clone();
+                return (c, m);
             }
             other => {
                 assert!(
@@ -497,9 +522,9 @@ async fn the_owner_killed_mid_meeting_its_room_resumes_elsewhere_with_hands_and_
         assert_eq!(u16::from(x.expect_close().await), 1012, "{}", x.name);
     }
     let resumed = [
-        resume_through(&s2, &a).await,
-        resume_through(&s3, &b).await,
-        resume_through(&s2, &c).await,
+        resume_through(&s2, &a).await.1,
+        resume_through(&s3, &b).await.1,
+        resume_through(&s2, &c).await.1,
     ];
     let took = killed.elapsed();
     assert!(
@@ -535,4 +560,105 @@ async fn the_owner_killed_mid_meeting_its_room_resumes_elsewhere_with_hands_and_
         );
     }
     eprintln!("kill -9 to every participant resumed: {took:?}");
+}
+
+/// Waits until `/healthz` of `server` answers with `code`.
+async fn wait_health(server: &TestServer, code: &str) {
+    let deadline = tokio::time::Instant::now() + SOON;
+    loop {
+        let (status, _) = http_get(server.addr, "/healthz").await;
+        if status.contains(code) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_restarted_mid_meeting_service_goes_on_and_the_state_is_whole_afterwards() {
+    let mut redis = Redis::start();
+    let [s1, s2, s3] = three(&redis, ServerConfig::default()).await;
+    let mut a = s1.joined("standup", "alice").await;
+    let mut b = s2.joined("standup", "bob").await;
+    assert!(matches!(
+        next(&mut a).await,
+        ServerMessage::PeerJoined { .. }
+    ));
+    assert!(
+        s1.handle.room("standup").is_some(),
+        "the first joiner's instance owns it"
+    );
+
+    redis.stop();
+    for s in [&s1, &s2, &s3] {
+        wait_health(s, "503").await;
+    }
+    // The owner goes on serving its own participants.
+    a.send(&ClientMessage::Chat {
+        text: "during the outage".into(),
+    })
+    .await;
+    assert!(matches!(next(&mut a).await, ServerMessage::Chat(m) if m.seq == 1));
+    a.send(&ClientMessage::RaiseHand {}).await;
+    assert!(matches!(
+        next(&mut a).await,
+        ServerMessage::RaiseHand { .. }
+    ));
+
+    redis.start_again();
+    for s in [&s1, &s2, &s3] {
+        wait_health(s, "200").await;
+    }
+    // Reconcile: bob, who may have missed frames, is asked to resume, and gets it all.
+    loop {
+        match futures_util::StreamExt::next(&mut b.ws).await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f)))) => {
+                assert_eq!(u16::from(f.code), 1012);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("bob: expected a close, got {other:?}"),
+        }
+    }
+    let (mut b, resumed) = resume_through(&s3, &b).await;
+    let ServerMessage::Peers {
+        you,
+        hands,
+        chat_history,
+        ..
+    } = resumed
+    else {
+        unreachable!()
+    };
+    assert_eq!(you.id, b.id);
+    assert_eq!(hands, vec![a.id.clone()]);
+    assert_eq!(chat_history.len(), 1);
+    assert_eq!(chat_history[0].text, "during the outage");
+    // One room, on its owner, and messages cross instances again.
+    assert!(s2.handle.room("standup").is_none() && s3.handle.room("standup").is_none());
+    assert_eq!(s1.handle.room("standup").unwrap().members, ["alice", "bob"]);
+    // And Redis holds it again as it stands, for a takeover.
+    let stored = std::process::Command::new("redis-cli")
+        .arg("-s")
+        .arg(redis.dir.join("redis.sock"))
+        .args(["GET", "tm:room:standup:state"])
+        .output()
+        .expect("redis-cli runs");
+    let stored = String::from_utf8_lossy(&stored.stdout);
+    assert!(
+        stored.contains("\"alice\"") && stored.contains("\"bob\""),
+        "{stored}"
+    );
+    b.send(&ClientMessage::Chat {
+        text: "after".into(),
+    })
+    .await;
+    for x in [&mut a, &mut b] {
+        assert!(
+            matches!(next(x).await, ServerMessage::Chat(m) if m.seq == 2 && m.text == "after"),
+            "{}",
+            x.name
+        );
+    }
 }
