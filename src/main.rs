@@ -204,11 +204,13 @@ enum Command {
 struct JoinArgs {
     /// The room (1-64 of A-Z a-z 0-9 . _ -).
     room: String,
-    /// Signaling server, like ws://meet.example.org:8080/ws. Without it, this process
-    /// serves a private meeting itself (self-signed TLS and a room secret) on port 8080, or
-    /// on a free port when something else holds 8080, and shows how others join.
+    /// Signaling server, like ws://meet.example.org:8080/ws. Give it more than once for the
+    /// instances of one cluster: after a lost connection the next one is tried. Without it,
+    /// this process serves a private meeting itself (self-signed TLS and a room secret) on
+    /// port 8080, or on a free port when something else holds 8080, and shows how others
+    /// join.
     #[arg(long)]
-    server: Option<String>,
+    server: Vec<String>,
     /// The room's secret, if it has one. Without --server, the meeting this starts uses
     /// it instead of a random one.
     #[arg(long)]
@@ -275,9 +277,10 @@ struct BenchCallArgs {
 // The flags of `headless`; its help text is the doc comment of `Command::Headless`.
 #[derive(clap::Args)]
 struct HeadlessArgs {
-    /// Signaling server.
+    /// Signaling server. Give it more than once for the instances of one cluster: after a
+    /// lost connection the next one is tried.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
-    server: String,
+    server: Vec<String>,
     /// The script file.
     #[arg(long)]
     script: PathBuf,
@@ -421,7 +424,7 @@ impl From<HeadlessArgs> for HeadlessRun {
         .processing();
         let access = Access::from(h.access);
         let options = termmeet::headless::runner::HeadlessOptions {
-            server: h.server,
+            server: h.server.join(","),
             room: h.room,
             name: h.name,
             video_size: h.video_size,
@@ -458,7 +461,8 @@ fn main() -> anyhow::Result<()> {
     };
     match command {
         Command::Join(j) => {
-            let meeting = j.meeting.into_flags(j.server, cli.config, j.access.into());
+            let server = (!j.server.is_empty()).then(|| j.server.join(","));
+            let meeting = j.meeting.into_flags(server, cli.config, j.access.into());
             commands::join(j.room, j.secret, cli.print_config, meeting)
         }
         Command::Demo { meeting } => {

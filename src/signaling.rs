@@ -206,7 +206,8 @@ pub enum SignalingEvent {
 /// What to join with.
 #[derive(Clone, Debug, Default)]
 pub struct JoinParams {
-    /// `ws://host:port/ws`.
+    /// `ws://host:port/ws`; several, separated by commas, for the instances of one cluster
+    /// (each reconnect tries the next).
     pub url: String,
     /// Room name.
     pub room: String,
@@ -272,19 +273,32 @@ async fn drive(
             return;
         }
     };
+    let urls = server_list(&params.url);
+    let mut at = 0;
+    // Servers that could not be reached since the last one that could.
+    let mut unreachable = 0;
     loop {
-        let ended = match connect(&params, &tls).await {
+        let url = urls[at % urls.len()].as_str();
+        let ended = match connect(url, &tls).await {
             Ok(socket) => {
+                unreachable = 0;
                 session::session(&params, socket, &mut commands, &events, &mut carried).await
             }
             Err(e) => {
                 // An untrusted certificate will be untrusted next time too: say why, stop.
-                if let Some(reason) = crate::tls::certificate_problem(&e, &params.url, &params.tls)
-                {
+                if let Some(reason) = crate::tls::certificate_problem(&e, url, &params.tls) {
                     let _ = events.send(SignalingEvent::Stopped { reason });
                     return;
                 }
-                Err(format!("cannot reach {}: {e}", params.url))
+                unreachable += 1;
+                if unreachable < urls.len() {
+                    // Another instance of the cluster may answer: try it at once.
+                    tracing::info!("cannot reach {url}: {e}; trying the next server");
+                    at += 1;
+                    continue;
+                }
+                unreachable = 0;
+                Err(format!("cannot reach {url}: {e}"))
             }
         };
         let (ended, reason) = match ended {
@@ -298,6 +312,8 @@ async fn drive(
             let _ = events.send(SignalingEvent::Stopped { reason });
             return;
         }
+        // The next instance of a cluster; the one that failed may be gone for good.
+        at += 1;
         let delay = carried.backoff.next_delay(rand::random::<f64>());
         tracing::info!("signaling lost ({reason}); reconnecting in {delay:?}");
         if events
@@ -318,13 +334,13 @@ async fn drive(
 /// Opens the WebSocket, within [`CONNECT_TIMEOUT`]: a server that accepts the connection but
 /// never answers must not hang us.
 async fn connect(
-    params: &JoinParams,
+    url: &str,
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
     let connecting = tokio::time::timeout(
         CONNECT_TIMEOUT,
         tokio_tungstenite::connect_async_tls_with_config(
-            &params.url,
+            url,
             None,
             false,
             Some(tokio_tungstenite::Connector::Rustls(Arc::clone(tls))),
@@ -335,6 +351,21 @@ async fn connect(
         Err(_) => Err(tokio_tungstenite::tungstenite::Error::Io(
             std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer within 10 s"),
         )),
+    }
+}
+
+/// The servers of `--server` (given once or more, joined by commas), in order; never empty.
+pub fn server_list(urls: &str) -> Vec<String> {
+    let list: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect();
+    if list.is_empty() {
+        vec![urls.to_string()]
+    } else {
+        list
     }
 }
 

@@ -65,3 +65,12 @@ fn reconnects_only_after_abnormal_ends() {
     assert!(!reconnect_after(&Ended::Closed(1008)));
     assert!(!reconnect_after(&Ended::Left));
 }
+
+#[test]
+fn several_servers_are_tried_in_turn() {
+    assert_eq!(
+        super::server_list("ws://a:1/ws, ws://b:2/ws,,ws://c:3/ws"),
+        ["ws://a:1/ws", "ws://b:2/ws", "ws://c:3/ws"]
+    );
+    assert_eq!(super::server_list("ws://a:1/ws"), ["ws://a:1/ws"]);
+}

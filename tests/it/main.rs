@@ -8,6 +8,7 @@ mod audio_processing;
 mod browser;
 mod call_churn;
 mod call_link;
+mod cluster_media;
 mod device_switch;
 mod devices;
 mod echo_matrix;
