@@ -28,13 +28,16 @@ type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 /// Flags of `termmeet-signaling loadgen`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct LoadgenArgs {
-    /// WebSocket URL of the server to load. Without it, loadgen starts this binary as a
-    /// server on a free loopback port and also measures that server's memory.
+    /// WebSocket URL of the server to load. Give it more than once for the instances of one
+    /// cluster (`--redis`): each room's clients are spread over them, and relays between
+    /// instances are reported apart. Without it, loadgen starts this binary as a server on
+    /// a free loopback port and also measures that server's memory.
     #[arg(long)]
-    pub server: Option<String>,
-    /// Process id of the server given with --server, to report its memory per connection.
+    pub server: Vec<String>,
+    /// Process id of a server given with --server (once for each), to report its memory
+    /// per connection.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Vec<u32>,
     /// Clients to connect.
     #[arg(long, default_value_t = 5000)]
     pub connections: usize,
@@ -67,6 +70,9 @@ pub struct LoadReport {
     pub seconds: f64,
     /// Relay (offer/answer/candidate path) latency percentiles, microseconds: p50, p99, max.
     pub relay_us: (u64, u64, u64),
+    /// With several servers: relays between clients on the same instance, and between
+    /// clients on different ones (through Redis).
+    pub relay_split_us: Option<((u64, u64, u64), (u64, u64, u64))>,
     /// Chat broadcast latency percentiles, microseconds: p50, p99, max.
     pub chat_us: (u64, u64, u64),
     /// Server resident memory added per connection, bytes, when known.
@@ -99,6 +105,17 @@ impl std::fmt::Display for LoadReport {
             ms(self.relay_us.1),
             ms(self.relay_us.2)
         )?;
+        if let Some((same, cross)) = self.relay_split_us {
+            for (what, p) in [("same instance", same), ("across instances", cross)] {
+                writeln!(
+                    f,
+                    "  {what:<19} p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    ms(p.0),
+                    ms(p.1),
+                    ms(p.2)
+                )?;
+            }
+        }
         writeln!(
             f,
             "chat latency:         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -192,7 +209,10 @@ struct Shared {
 /// Latencies one client saw, microseconds.
 #[derive(Default)]
 struct ClientStats {
+    /// Relays from a client on the same instance (all of them with one server).
     relay: Vec<u32>,
+    /// Relays from a client on another instance.
+    relay_cross: Vec<u32>,
     chat: Vec<u32>,
 }
 
@@ -201,14 +221,17 @@ pub async fn measure(args: &LoadgenArgs) -> anyhow::Result<LoadReport> {
     if args.connections == 0 || args.rooms == 0 || args.rate <= 0.0 {
         bail!("--connections, --rooms and --rate must be above 0");
     }
-    let (url, _child, pid) = match &args.server {
-        Some(url) => (url.clone(), None, args.server_pid),
-        None => {
-            let (url, child, pid) = start_child_server().await?;
-            (url, Some(child), Some(pid))
-        }
+    let (urls, _child, pids) = if args.server.is_empty() {
+        let (url, child, pid) = start_child_server().await?;
+        (vec![url], Some(child), vec![pid])
+    } else {
+        (args.server.clone(), None, args.server_pid.clone())
     };
-    let rss_before = pid.and_then(rss_bytes);
+    let rss = || -> Option<u64> {
+        let each: Option<Vec<u64>> = pids.iter().map(|p| rss_bytes(*p)).collect();
+        each.filter(|e| !e.is_empty()).map(|e| e.iter().sum())
+    };
+    let rss_before = rss();
     let shared = Arc::new(Shared {
         start: Instant::now(),
         sent: AtomicU64::new(0),
@@ -222,8 +245,11 @@ pub async fn measure(args: &LoadgenArgs) -> anyhow::Result<LoadReport> {
     let interval = Duration::from_secs_f64(args.connections as f64 / args.rate);
     let mut tasks = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
+        // The k-th client of each room goes to instance k (mod their number).
+        let at = (i / args.rooms) % urls.len();
         let client = LoadClient {
-            url: url.clone(),
+            url: urls[at].clone(),
+            at,
             room: format!("load-{}", i % args.rooms),
             name: format!("load{i}"),
             interval,
@@ -239,17 +265,21 @@ pub async fn measure(args: &LoadgenArgs) -> anyhow::Result<LoadReport> {
     let connected = shared.held.load(Ordering::Relaxed);
     // Let the server settle its buffers before reading its memory.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_after = pid.and_then(rss_bytes);
+    let rss_after = rss();
     let phase_start = Instant::now();
     go.wait().await;
-    let mut relay = Vec::new();
-    let mut chat = Vec::new();
+    let (mut same, mut cross, mut chat) = (Vec::new(), Vec::new(), Vec::new());
     for task in tasks {
         if let Ok(stats) = task.await {
-            relay.extend(stats.relay);
+            same.extend(stats.relay);
+            cross.extend(stats.relay_cross);
             chat.extend(stats.chat);
         }
     }
+    let relay_split_us =
+        (urls.len() > 1).then(|| (percentiles(&mut same), percentiles(&mut cross)));
+    let mut relay = same;
+    relay.extend(cross);
     // The sending phase, not the drain after it.
     let seconds = phase_start
         .elapsed()
@@ -267,6 +297,7 @@ pub async fn measure(args: &LoadgenArgs) -> anyhow::Result<LoadReport> {
         delivered: shared.delivered.load(Ordering::Relaxed),
         seconds,
         relay_us: percentiles(&mut relay),
+        relay_split_us,
         chat_us: percentiles(&mut chat),
         memory_per_connection,
         errors: shared.errors.load(Ordering::Relaxed),
@@ -284,6 +315,8 @@ fn percentiles(values: &mut [u32]) -> (u64, u64, u64) {
 
 struct LoadClient {
     url: String,
+    /// Which of the servers it is connected to.
+    at: usize,
     room: String,
     name: String,
     interval: Duration,
@@ -416,7 +449,7 @@ impl LoadClient {
             ClientMessage::Candidate {
                 to,
                 candidate: Some(IceCandidate {
-                    candidate: format!("lg {stamp}"),
+                    candidate: format!("lg {stamp} {}", self.at),
                     sdp_mid: Some("0".into()),
                     sdp_mline_index: Some(0),
                     username_fragment: None,
@@ -467,15 +500,21 @@ impl LoadClient {
     fn on_text(&self, text: &str, peers: &mut Vec<String>, stats: &mut ClientStats) {
         let now = self.shared.start.elapsed().as_micros() as u64;
         let latency = |stamp: &str| -> Option<u32> {
-            let sent: u64 = stamp.strip_prefix("lg ")?.parse().ok()?;
+            let sent: u64 = stamp.strip_prefix("lg ")?.split(' ').next()?.parse().ok()?;
             Some(now.saturating_sub(sent).min(u32::MAX as u64) as u32)
         };
+        // A relay's stamp ends with the sender's instance.
+        let from_here = |stamp: &str| stamp.rsplit(' ').next() == Some(&self.at.to_string());
         match ServerMessage::parse(text) {
             Ok(ServerMessage::Candidate {
                 candidate: Some(c), ..
             }) => {
                 if let Some(us) = latency(&c.candidate) {
-                    stats.relay.push(us);
+                    if from_here(&c.candidate) {
+                        stats.relay.push(us);
+                    } else {
+                        stats.relay_cross.push(us);
+                    }
                     self.shared.delivered.fetch_add(1, Ordering::Relaxed);
                 }
             }

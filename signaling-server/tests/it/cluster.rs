@@ -223,17 +223,7 @@ async fn one_room_across_three_instances_relays_chats_hands_and_hands_over_the_h
     // Limits hold in the owner, wherever the newcomer arrives: a fourth fits, a fifth not.
     let mut d = s2.joined("all-hands", "dave").await;
     let mut e = s3.client().await;
-    e.name = "erin".into();
-    e.send(&ClientMessage::Join {
-        room: "all-hands".into(),
-        name: "erin".into(),
-        secret: None,
-        token: None,
-        resume: None,
-        client: None,
-        sfu: false,
-    })
-    .await;
+    e.send_join("all-hands", "erin", None, None).await;
     e.expect_error(ErrorCode::RoomFull).await;
     for x in [&mut a, &mut b, &mut c] {
         assert!(matches!(next(x).await, ServerMessage::PeerJoined { .. }));
@@ -290,17 +280,7 @@ async fn secrets_and_bad_input_get_their_errors_on_every_instance() {
         .await;
     for (i, s) in servers.iter().enumerate() {
         let mut c = s.client().await;
-        c.name = format!("guesser {i}");
-        c.send(&ClientMessage::Join {
-            room: "locked".into(),
-            name: "guess".into(),
-            secret: Some("wrong".into()),
-            token: None,
-            resume: None,
-            client: None,
-            sfu: false,
-        })
-        .await;
+        c.send_join("locked", "guess", Some("wrong"), None).await;
         c.expect_error(ErrorCode::BadSecret).await;
         assert_eq!(u16::from(c.expect_close().await), 1008);
 
@@ -328,17 +308,7 @@ async fn new_rooms_per_address_are_counted_across_instances() {
         held.push(s.joined(&format!("room-{i}"), "opener").await);
     }
     let mut c = servers[1].client().await;
-    c.name = "fourth".into();
-    c.send(&ClientMessage::Join {
-        room: "room-3".into(),
-        name: "opener".into(),
-        secret: None,
-        token: None,
-        resume: None,
-        client: None,
-        sfu: false,
-    })
-    .await;
+    c.send_join("room-3", "opener", None, None).await;
     c.expect_error(ErrorCode::TooManyConnections).await;
 }
 
@@ -438,17 +408,8 @@ async fn resume_through(server: &TestServer, who: &TestClient) -> (TestClient, S
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let mut c = server.client().await;
-        c.name = who.name.clone();
-        c.send(&ClientMessage::Join {
-            room: "standup".into(),
-            name: who.name.clone(),
-            secret: None,
-            token: None,
-            resume: Some(who.resume_token.clone()),
-            client: None,
-            sfu: false,
-        })
-        .await;
+        c.send_join("standup", &who.name, None, Some(&who.resume_token))
+            .await;
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
         match tokio::time::timeout(Duration::from_secs(6), c.ws.next()).await {

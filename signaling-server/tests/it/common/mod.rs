@@ -202,6 +202,27 @@ impl TestClient {
         }
     }
 
+    /// Sends a `join` as `name` without waiting for the answer (for joins meant to fail).
+    pub async fn send_join(
+        &mut self,
+        room: &str,
+        name: &str,
+        secret: Option<&str>,
+        resume: Option<&str>,
+    ) {
+        self.name = name.to_string();
+        self.send(&ClientMessage::Join {
+            room: room.into(),
+            name: name.into(),
+            secret: secret.map(Into::into),
+            token: None,
+            resume: resume.map(Into::into),
+            client: None,
+            sfu: false,
+        })
+        .await;
+    }
+
     pub async fn join(&mut self, room: &str, name: &str) -> ServerMessage {
         self.join_with(room, name, None, None).await
     }
