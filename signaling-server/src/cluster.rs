@@ -358,7 +358,6 @@ impl Cluster {
     /// Every [`HEARTBEAT`]: says this instance is alive, renews its rooms, checks that the
     /// owners of its edge connections are alive, and counts the cluster.
     async fn heartbeat(&self, mut cmd: ConnectionManager, sub: &mut ConnectionManager) {
-        let renew = redis::Script::new(RENEW);
         let mut tick = tokio::time::interval(HEARTBEAT);
         // After an outage, every instance needs a heartbeat or two to say it is alive again:
         // until then, no owner is judged gone.
@@ -385,26 +384,40 @@ impl Cluster {
                 judge_after = tokio::time::Instant::now() + HEARTBEAT * NODE_TTL_SECS as u32;
                 self.reconcile();
             }
-            for room in self.hub.room_names() {
-                let owner: redis::RedisResult<String> = renew
-                    .key(wire::owner_key(&room))
-                    .arg(&self.node)
-                    .arg(OWNER_TTL_SECS)
-                    .invoke_async(&mut cmd)
-                    .await;
-                match owner {
-                    Ok(owner) if owner != self.node => tracing::warn!(
-                        room = %room, %owner,
-                        "another instance took this room while Redis was unreachable; its participants here stay until they leave"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => self.redis_failed(&e),
-                }
-            }
+            self.renew_rooms(&mut cmd).await;
             if tokio::time::Instant::now() >= judge_after {
                 self.check_owners(&mut cmd).await;
             }
             self.count_cluster(&mut cmd).await;
+        }
+    }
+
+    /// Renews this instance's ownership of each of its rooms, a few hundred to a pipeline
+    /// (one round trip each, not one a room).
+    async fn renew_rooms(&self, cmd: &mut ConnectionManager) {
+        let rooms = self.hub.room_names();
+        for chunk in rooms.chunks(BATCH) {
+            let mut pipe = redis::pipe();
+            for room in chunk {
+                pipe.cmd("EVAL")
+                    .arg(RENEW)
+                    .arg(1)
+                    .arg(wire::owner_key(room))
+                    .arg(&self.node)
+                    .arg(OWNER_TTL_SECS);
+            }
+            let owners: Vec<String> = match pipe.query_async(cmd).await {
+                Ok(owners) => owners,
+                Err(e) => return self.redis_failed(&e),
+            };
+            for (room, owner) in chunk.iter().zip(owners) {
+                if owner != self.node {
+                    tracing::warn!(
+                        room = %room, %owner,
+                        "another instance took this room while Redis was unreachable; its participants here stay until they leave"
+                    );
+                }
+            }
         }
     }
 
