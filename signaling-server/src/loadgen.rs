@@ -55,6 +55,9 @@ pub struct LoadgenArgs {
     pub connect_concurrency: usize,
 }
 
+/// Latency percentiles, microseconds: p50, p99, max.
+pub type Percentiles = (u64, u64, u64);
+
 /// What one run measured.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
@@ -72,7 +75,7 @@ pub struct LoadReport {
     pub relay_us: (u64, u64, u64),
     /// With several servers: relays between clients on the same instance, and between
     /// clients on different ones (through Redis).
-    pub relay_split_us: Option<((u64, u64, u64), (u64, u64, u64))>,
+    pub relay_split_us: Option<(Percentiles, Percentiles)>,
     /// Chat broadcast latency percentiles, microseconds: p50, p99, max.
     pub chat_us: (u64, u64, u64),
     /// Server resident memory added per connection, bytes, when known.
@@ -216,21 +219,31 @@ struct ClientStats {
     chat: Vec<u32>,
 }
 
+/// The servers to load and their process ids: those given, or a child server started here.
+async fn targets(
+    args: &LoadgenArgs,
+) -> anyhow::Result<(Vec<String>, Option<ChildServer>, Vec<u32>)> {
+    if args.server.is_empty() {
+        let (url, child, pid) = start_child_server().await?;
+        Ok((vec![url], Some(child), vec![pid]))
+    } else {
+        Ok((args.server.clone(), None, args.server_pid.clone()))
+    }
+}
+
+/// The resident memory of these processes together, when every one is readable.
+fn rss_sum(pids: &[u32]) -> Option<u64> {
+    let each: Option<Vec<u64>> = pids.iter().map(|p| rss_bytes(*p)).collect();
+    each.filter(|e| !e.is_empty()).map(|e| e.iter().sum())
+}
+
 /// Runs the load and returns what it measured.
 pub async fn measure(args: &LoadgenArgs) -> anyhow::Result<LoadReport> {
     if args.connections == 0 || args.rooms == 0 || args.rate <= 0.0 {
         bail!("--connections, --rooms and --rate must be above 0");
     }
-    let (urls, _child, pids) = if args.server.is_empty() {
-        let (url, child, pid) = start_child_server().await?;
-        (vec![url], Some(child), vec![pid])
-    } else {
-        (args.server.clone(), None, args.server_pid.clone())
-    };
-    let rss = || -> Option<u64> {
-        let each: Option<Vec<u64>> = pids.iter().map(|p| rss_bytes(*p)).collect();
-        each.filter(|e| !e.is_empty()).map(|e| e.iter().sum())
-    };
+    let (urls, _child, pids) = targets(args).await?;
+    let rss = || rss_sum(&pids);
     let rss_before = rss();
     let shared = Arc::new(Shared {
         start: Instant::now(),
