@@ -1,124 +1,12 @@
 //! Rooms across instances: three in-process servers sharing one real `redis-server` (on a
 //! private Unix socket), and participants of one room connected to different instances.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
+use crate::common::cluster_lab::*;
 use crate::common::*;
 use termmeet_signaling::protocol::{ClientMessage, ErrorCode, IceCandidate, ServerMessage};
 use termmeet_signaling::ServerConfig;
-
-/// A `redis-server` of the test's own, on a Unix socket in a private directory; stopped
-/// when dropped, even on failure.
-pub struct Redis {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-}
-
-/// Starts `redis-server` on `dir/redis.sock` and waits for the socket.
-fn spawn_redis(dir: &std::path::Path) -> std::process::Child {
-    let socket = dir.join("redis.sock");
-    let _ = std::fs::remove_file(&socket);
-    let child = std::process::Command::new("redis-server")
-        .args(["--port", "0", "--save", "", "--appendonly", "no"])
-        .arg("--unixsocket")
-        .arg(&socket)
-        .arg("--dir")
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server runs (scripts/setup.sh test installs it)");
-    let deadline = std::time::Instant::now() + SOON;
-    while !socket.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "redis-server did not open its socket"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-impl Redis {
-    /// Starts one and waits until it answers.
-    pub fn start() -> Redis {
-        let dir = std::env::temp_dir().join(format!(
-            "termmeet-redis-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = spawn_redis(&dir);
-        Redis { child, dir }
-    }
-
-    /// Stops it (SIGKILL: everything it held is gone).
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts it again, empty, on the same socket.
-    pub fn start_again(&mut self) {
-        self.child = spawn_redis(&self.dir);
-    }
-
-    /// Its URL for `--redis`.
-    pub fn url(&self) -> String {
-        format!("unix://{}", self.dir.join("redis.sock").display())
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0);
-    h.finish()
-}
-
-/// Three instances on one Redis, each healthy (Redis reached, heartbeat written).
-pub async fn three(redis: &Redis, config: ServerConfig) -> [TestServer; 3] {
-    let config = ServerConfig {
-        redis: Some(redis.url()),
-        ..config
-    };
-    let servers = [
-        TestServer::start(config.clone()).await,
-        TestServer::start(config.clone()).await,
-        TestServer::start(config).await,
-    ];
-    for s in &servers {
-        let deadline = tokio::time::Instant::now() + SOON;
-        loop {
-            let (status, _) = http_get(s.addr, "/healthz").await;
-            if status.contains("200") {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "instance not healthy: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    servers
-}
-
-/// Serves an instance's `/metrics` on a port of its own; returns where.
-async fn metrics_page(handle: &termmeet_signaling::ServerHandle) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(axum::serve(listener, handle.metrics_router()).into_future());
-    addr
-}
 
 /// The next message that is not `pong`.
 async fn next(c: &mut TestClient) -> ServerMessage {
@@ -348,59 +236,6 @@ async fn healthz_says_503_while_redis_is_away_and_metrics_count_the_cluster() {
     assert!(body.contains("termmeet_cluster_redis_up 0"), "{body}");
 }
 
-/// An instance in a process of its own, to be killed with SIGKILL; killed when dropped.
-struct Instance {
-    child: std::process::Child,
-    addr: std::net::SocketAddr,
-}
-
-impl Instance {
-    async fn start(redis: &Redis) -> Instance {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_termmeet-signaling"))
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--redis")
-            .arg(redis.url())
-            .arg("--log-level")
-            .arg("warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("the server binary runs");
-        let instance = Instance { child, addr };
-        let deadline = tokio::time::Instant::now() + SOON;
-        loop {
-            if let Ok(Ok(mut s)) =
-                tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
-                    .await
-            {
-                use tokio::io::AsyncWriteExt;
-                let _ = s.shutdown().await;
-                let (status, _) = http_get(addr, "/healthz").await;
-                if status.contains("200") {
-                    break;
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the instance did not come up"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        instance
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Resumes `who` through `server`, retrying while the cluster is still finding out that the
 /// room's instance is gone (as the client's reconnect does); returns the new connection and
 /// the `peers` answer.
@@ -523,19 +358,6 @@ async fn the_owner_killed_mid_meeting_its_room_resumes_elsewhere_with_hands_and_
     eprintln!("kill -9 to every participant resumed: {took:?}");
 }
 
-/// Waits until `/healthz` of `server` answers with `code`.
-async fn wait_health(server: &TestServer, code: &str) {
-    let deadline = tokio::time::Instant::now() + SOON;
-    loop {
-        let (status, _) = http_get(server.addr, "/healthz").await;
-        if status.contains(code) {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn redis_restarted_mid_meeting_service_goes_on_and_the_state_is_whole_afterwards() {
     let mut redis = Redis::start();
@@ -553,7 +375,7 @@ async fn redis_restarted_mid_meeting_service_goes_on_and_the_state_is_whole_afte
 
     redis.stop();
     for s in [&s1, &s2, &s3] {
-        wait_health(s, "503").await;
+        wait_health(s.addr, "503").await;
     }
     // The owner goes on serving its own participants.
     a.send(&ClientMessage::Chat {
@@ -569,7 +391,7 @@ async fn redis_restarted_mid_meeting_service_goes_on_and_the_state_is_whole_afte
 
     redis.start_again();
     for s in [&s1, &s2, &s3] {
-        wait_health(s, "200").await;
+        wait_health(s.addr, "200").await;
     }
     // Reconcile: bob, who may have missed frames, is asked to resume, and gets it all.
     loop {

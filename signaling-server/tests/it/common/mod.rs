@@ -1,6 +1,8 @@
 //! Shared helpers: an in-process server on `127.0.0.1:0` and a WebSocket test client.
 #![allow(dead_code)]
 
+pub mod cluster_lab;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -217,7 +219,7 @@ impl TestClient {
             secret: secret.map(Into::into),
             token: None,
             resume: resume.map(Into::into),
-            client: None,
+            client: Some("termmeet-tests".into()),
             sfu: false,
         })
         .await;
@@ -234,17 +236,7 @@ impl TestClient {
         secret: Option<&str>,
         resume: Option<&str>,
     ) -> ServerMessage {
-        self.name = name.to_string();
-        self.send(&ClientMessage::Join {
-            room: room.into(),
-            name: name.into(),
-            secret: secret.map(Into::into),
-            token: None,
-            resume: resume.map(Into::into),
-            client: Some("termmeet-tests".into()),
-            sfu: false,
-        })
-        .await;
+        self.send_join(room, name, secret, resume).await;
         let answer = self.recv().await;
         match &answer {
             ServerMessage::Peers {
