@@ -191,6 +191,22 @@ fn through_the_speaker(hz: f64) -> Vec<i16> {
     heard
 }
 
+/// The lowest spurious level of up to three takes of a 5 kHz tone through the speaker and its
+/// monitor, stopping at the first take at or below `enough` dB.
+fn best_spurious_of_three(clock: &str, enough: f64) -> f64 {
+    let mut db = f64::INFINITY;
+    for take in 1..=3 {
+        let heard = through_the_speaker(5_000.0);
+        let this = spurious_db_steady(&floats(&heard), 48_000, 5_000.0, 0.0);
+        eprintln!("5 kHz through PipeWire's speaker and monitor at {clock}, take {take}: spurious {this:.1} dB");
+        db = db.min(this);
+        if db <= enough {
+            break;
+        }
+    }
+    db
+}
+
 #[test]
 fn native_pipewire_devices_are_listed_chosen_and_played_through() {
     if !alone() {
@@ -230,9 +246,9 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
     // The speaker by a prefix of its description, and what it plays captured through its
     // monitor by description: both through cpal's PipeWire host, at 48 kHz, so a 5 kHz tone
     // comes back as clean as it went.
-    let heard = through_the_speaker(5_000.0);
-    let db = spurious_db_steady(&floats(&heard), 48_000, 5_000.0, 0.0);
-    eprintln!("5 kHz through PipeWire's speaker and monitor at 48 kHz: spurious {db:.1} dB");
+    // The other tests of this run keep the cores busy, so one take can hear a missed period;
+    // a bad conversion shows in every take, so the best of up to three is measured.
+    let db = best_spurious_of_three("48 kHz", -60.0);
     assert!(db <= -60.0, "at 48 kHz: spurious at {db:.1} dB");
 
     // With PipeWire's clock at 44.1 kHz, PipeWire converts both ways (termmeet still plays
@@ -251,19 +267,9 @@ fn native_pipewire_devices_are_listed_chosen_and_played_through() {
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("'44100'"))
     });
-    // The graph has just been reclocked, and the other tests of this run keep the cores busy:
-    // a one-off glitch (the switch settling, a missed period) is not the conversion's quality,
-    // which a second or third take shows again if it is bad. The best of three is measured.
-    let mut db = f64::INFINITY;
-    for take in 1..=3 {
-        let heard = through_the_speaker(5_000.0);
-        let this = spurious_db_steady(&floats(&heard), 48_000, 5_000.0, 0.0);
-        eprintln!("5 kHz through PipeWire's speaker and monitor at 44.1 kHz, take {take}: spurious {this:.1} dB");
-        db = db.min(this);
-        if db <= -50.0 {
-            break;
-        }
-    }
+    // The graph has just been reclocked: a one-off glitch as it settles is not the
+    // conversion's quality either.
+    let db = best_spurious_of_three("44.1 kHz", -50.0);
     assert!(db <= -50.0, "at 44.1 kHz: spurious at {db:.1} dB");
     let _ = Command::new("pw-metadata")
         .args(["-n", "settings", "0", "clock.force-rate", "0"])
