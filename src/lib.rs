@@ -18,6 +18,7 @@ pub mod share;
 pub mod signaling;
 pub mod sync;
 pub mod term;
+pub mod termcaps;
 pub mod text;
 pub mod tls;
 pub mod ttylink;

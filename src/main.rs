@@ -242,9 +242,10 @@ struct PlayArgs {
     /// Linux console), half (two) or sextant (six, for fonts that have them).
     #[arg(long)]
     cells: Option<CellKind>,
-    /// Real pixels instead of cells: kitty (kitty's graphics protocol: kitty, WezTerm,
-    /// Ghostty, Konsole), sixel (xterm -ti vt340, foot, mlterm, Windows Terminal) or off.
-    #[arg(long, default_value = "off")]
+    /// Real pixels instead of cells: auto (ask the terminal, the default), kitty (kitty's
+    /// graphics protocol: kitty, WezTerm, Ghostty, Konsole), sixel (xterm -ti vt340, foot,
+    /// mlterm, Windows Terminal) or off.
+    #[arg(long, default_value = "auto")]
     graphics: termmeet::play::Graphics,
     /// Play the clip this many times.
     #[arg(long, default_value_t = 1)]

@@ -20,6 +20,8 @@ use crate::render::grid::Placement;
 use crate::render::{kitty, sixel};
 use crate::render::{CellKind, ColorMode, HalfBlockRenderer};
 use crate::term::{CountingWriter, LeanBackend};
+pub use crate::termcaps::Graphics;
+use crate::termcaps::{self, Questions};
 
 /// How to play.
 #[derive(Clone, Debug)]
@@ -38,37 +40,9 @@ pub struct PlayOptions {
     pub fast: bool,
     /// The characters drawn with.
     pub cells: CellKind,
-    /// Draw real pixels by a graphics protocol instead of cells.
+    /// Draw real pixels by a graphics protocol instead of cells (`Auto`: when the terminal
+    /// says it can).
     pub graphics: Graphics,
-}
-
-/// How the picture reaches the terminal.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Graphics {
-    /// As cells of text (see `--cells`).
-    #[default]
-    Off,
-    /// As sixel pixels.
-    Sixel,
-    /// As pixels by kitty's graphics protocol.
-    Kitty,
-}
-
-impl std::str::FromStr for Graphics {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Graphics, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "off" | "none" | "cells" => Ok(Graphics::Off),
-            "sixel" => Ok(Graphics::Sixel),
-            "kitty" => Ok(Graphics::Kitty),
-            "auto" => Err(
-                "--graphics auto (asking the terminal) is not there yet: use kitty (kitty, WezTerm, Ghostty), sixel (xterm -ti vt340, foot, mlterm) or off"
-                    .to_string(),
-            ),
-            _ => Err(format!("{text:?} is not a graphics mode; use kitty, sixel or off")),
-        }
-    }
 }
 
 /// What a playback measured.
@@ -89,8 +63,10 @@ pub struct PlayStats {
     /// Where the picture was on the screen in pixels (width, height, x, y), when the cell
     /// size in pixels was known.
     pub picture: Option<[usize; 4]>,
-    /// Sixel instead of cells.
+    /// Pixels instead of cells, and why.
     pub graphics: Graphics,
+    /// Why the picture went as `graphics` says.
+    pub graphics_why: String,
 }
 
 impl std::fmt::Display for PlayStats {
@@ -99,13 +75,16 @@ impl std::fmt::Display for PlayStats {
         let drawn = match self.graphics {
             Graphics::Sixel => "sixel".to_string(),
             Graphics::Kitty => "kitty graphics".to_string(),
-            Graphics::Off => format!("{:?}", self.mode.unwrap_or(ColorMode::TrueColor)),
+            Graphics::Off | Graphics::Auto => {
+                format!("{:?}", self.mode.unwrap_or(ColorMode::TrueColor))
+            }
         };
         writeln!(
             f,
             "tile:                {}x{} cells, {drawn}",
             self.size.0, self.size.1,
         )?;
+        writeln!(f, "graphics:            {}", self.graphics_why)?;
         if let Some([w, h, x, y]) = self.picture {
             writeln!(f, "picture:             {w}x{h} pixels at {x},{y}")?;
         }
@@ -144,11 +123,15 @@ pub fn run(options: &PlayOptions) -> anyhow::Result<PlayStats> {
             crossterm::cursor::Hide
         )?;
     }
+    let (graphics, graphics_why, answered_cell) = settle_graphics(options.graphics, interactive);
     let run = Run {
         options,
         mode,
         count: &count,
         interactive,
+        graphics,
+        graphics_why,
+        answered_cell,
     };
     let result = play_to(writer, &mut reader, &run);
     if interactive {
@@ -171,6 +154,40 @@ struct Run<'a> {
     count: &'a AtomicU64,
     /// Whether the output is the person's terminal (keys stop it).
     interactive: bool,
+    /// Pixels or cells, `Auto` settled.
+    graphics: Graphics,
+    /// Why.
+    graphics_why: String,
+    /// The cell size the terminal answered, where the window size does not say.
+    answered_cell: Option<(usize, usize)>,
+}
+
+/// What `--graphics` comes to, why, and the cell size the terminal answered: `auto` asks the
+/// terminal (the caller has put it in raw mode) and draws cells when the output is not one.
+fn settle_graphics(
+    graphics: Graphics,
+    interactive: bool,
+) -> (Graphics, String, Option<(usize, usize)>) {
+    match graphics {
+        Graphics::Auto if interactive => {
+            let tmux = termcaps::in_tmux();
+            let questions = Questions {
+                graphics: true,
+                tmux,
+                ..Questions::default()
+            };
+            let answers = termcaps::ask(&questions, termcaps::ANSWER_WAIT);
+            let (graphics, why) = answers.choose(tmux);
+            (graphics, why, answers.cell_pixels())
+        }
+        Graphics::Auto => (
+            Graphics::Off,
+            "cells: the output is not a terminal to ask".into(),
+            None,
+        ),
+        Graphics::Off => (Graphics::Off, "cells: --graphics off".into(), None),
+        given => (given, format!("{given}: --graphics {given}"), None),
+    }
 }
 
 /// A cell's size in pixels, when the terminal says (xterm, kitty, foot and most others do).
@@ -189,13 +206,13 @@ fn play_to<W: Write>(
     run: &Run<'_>,
 ) -> anyhow::Result<PlayStats> {
     let (options, interactive) = (run.options, run.interactive);
-    let cell = cell_pixels(interactive);
+    let cell = cell_pixels(interactive).or(run.answered_cell);
     let size = match options.size {
         Some(size) => size,
         None if interactive => crossterm::terminal::size()?,
         None => (80, 24),
     };
-    if options.graphics != Graphics::Off {
+    if run.graphics != Graphics::Off {
         // Without the terminal's word, a common cell of 10x20 pixels.
         let cell = cell.unwrap_or((10, 20));
         return play_pixels(writer, reader, run, (size, cell));
@@ -216,6 +233,8 @@ fn play_to<W: Write>(
         let p = crate::render::grid::place(fw, fh, stats.size.0.into(), stats.size.1.into());
         stats.picture = Some([p.width * cw, p.height / 2 * ch, p.x * cw, p.y / 2 * ch]);
     }
+    stats.graphics = Graphics::Off;
+    stats.graphics_why = run.graphics_why.clone();
     Ok(stats)
 }
 
@@ -228,7 +247,6 @@ fn play_pixels<W: Write>(
     run: &Run<'_>,
     ((cols, rows), (cw, ch)): ((u16, u16), (usize, usize)),
 ) -> anyhow::Result<PlayStats> {
-    let options = run.options;
     let (tw, th) = (
         usize::from(cols) * cw,
         usize::from(rows).saturating_sub(1) * ch,
@@ -238,7 +256,7 @@ fn play_pixels<W: Write>(
     let x_cells = tw.saturating_sub(p.width) / 2 / cw.max(1);
     let y_cells = th.saturating_sub(p.height) / 2 / ch.max(1);
     let mut m = Measures::default();
-    let sixels = options.graphics == Graphics::Sixel;
+    let sixels = run.graphics == Graphics::Sixel;
     each_frame(reader, run, &mut m, |rgb| {
         let pixels: Vec<u8> = crate::render::grid::average(rgb, &p, 1, 2)
             .into_iter()
@@ -269,7 +287,8 @@ fn play_pixels<W: Write>(
     })?;
     let mut stats = m.stats();
     stats.size = (cols, rows);
-    stats.graphics = options.graphics;
+    stats.graphics = run.graphics;
+    stats.graphics_why = run.graphics_why.clone();
     stats.picture = Some([p.width, p.height, x_cells * cw, y_cells * ch]);
     Ok(stats)
 }

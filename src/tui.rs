@@ -46,66 +46,15 @@ pub fn local_utc_offset() -> i64 {
     )
 }
 
-/// How long the terminal may take to answer the colour query before 256 colours stand.
-const COLOR_QUERY_WAIT: Duration = Duration::from_millis(500);
-
-/// Asks the terminal (XTGETTCAP) whether it knows the `RGB` or `Tc` capability, with a
-/// device-attributes request behind it, which every terminal answers, to know when to stop
-/// listening. No answer within `wait` is a no. Run before the key reader starts: it reads
-/// standard input itself.
-fn ask_truecolor(wait: Duration) -> bool {
-    use std::io::Write;
-    let mut out = std::io::stdout();
-    if out
-        .write_all(b"\x1bP+q524742;5463\x1b\\\x1b[c")
-        .and_then(|_| out.flush())
-        .is_err()
-    {
-        return false;
-    }
-    let deadline = Instant::now() + wait;
-    let mut got = Vec::new();
-    while !answered_attributes(&got) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let Ok(timeout) = rustix::event::Timespec::try_from(left) else {
-            break;
-        };
-        let stdin = std::io::stdin();
-        let mut fds = [rustix::event::PollFd::new(
-            &stdin,
-            rustix::event::PollFlags::IN,
-        )];
-        if !matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(n) if n > 0) {
-            break;
-        }
-        let mut buf = [0u8; 256];
-        let n = match rustix::io::read(&stdin, &mut buf) {
-            Ok(n) if n > 0 => n,
-            _ => break,
-        };
-        got.extend_from_slice(&buf[..n]);
-    }
-    says_truecolor(&got)
-}
-
-/// Whether the terminal's answers hold a device-attributes reply (`ESC [ ? … c`).
-fn answered_attributes(bytes: &[u8]) -> bool {
-    bytes.windows(3).enumerate().any(|(i, w)| {
-        w == b"\x1b[?"
-            && bytes[i + 3..]
-                .iter()
-                .find(|b| !(b.is_ascii_digit() || **b == b';'))
-                == Some(&b'c')
-    })
-}
-
-/// Whether the answers hold a successful XTGETTCAP reply (`ESC P 1 + r`): the terminal knows
-/// `RGB` or `Tc`, that is, 24-bit colour.
-pub fn says_truecolor(bytes: &[u8]) -> bool {
-    bytes.windows(5).any(|w| w == b"\x1bP1+r")
+/// Asks the terminal (XTGETTCAP) whether it knows the `RGB` or `Tc` capability; no answer
+/// within half a second is a no. SSH does not pass `COLORTERM`, so this is how a terminal
+/// at the far end says it takes 24-bit colour.
+fn ask_truecolor() -> bool {
+    let questions = crate::termcaps::Questions {
+        truecolor: true,
+        ..Default::default()
+    };
+    crate::termcaps::ask(&questions, Duration::from_millis(500)).truecolor()
 }
 
 /// Rings the terminal bell and, with `desktop`, asks the terminal for a desktop notification:
@@ -210,7 +159,7 @@ pub async fn run(
         terminal::EnterAlternateScreen,
         cursor::Hide
     )?;
-    if draw.ask_colors && draw.colors == ColorMode::Ansi256 && ask_truecolor(COLOR_QUERY_WAIT) {
+    if draw.ask_colors && draw.colors == ColorMode::Ansi256 && ask_truecolor() {
         tracing::info!("the terminal says it takes 24-bit colour");
         draw.colors = ColorMode::TrueColor;
     }
@@ -238,24 +187,4 @@ pub async fn run(
     let result = driver::drive(&mut app, &mesh, &draw, notices).await;
     restore_terminal();
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn terminal_answers_are_read_for_colour() {
-        let yes = b"\x1bP1+r524742=382F382F38\x1b\\\x1b[?62;22c";
-        assert!(says_truecolor(yes));
-        assert!(answered_attributes(yes));
-        let no = b"\x1bP0+r\x1b\\\x1b[?62;22c";
-        assert!(!says_truecolor(no));
-        assert!(answered_attributes(no));
-        assert!(!answered_attributes(b"\x1b[?62;2"), "not yet complete");
-        assert!(
-            !answered_attributes(b"\x1b[12;4R"),
-            "a cursor position is not it"
-        );
-    }
 }

@@ -104,8 +104,11 @@ fn bad_arguments_say_what_is_wrong() {
     assert!(e.contains("quadrant") && e.contains("sextant"), "{e}");
     let e = run(&["join", "room", "--cells", "dots"]);
     assert!(e.contains("half") && e.contains("quadrant"), "{e}");
-    let e = run(&["play", "x.y4m", "--graphics", "auto"]);
-    assert!(e.contains("kitty") && e.contains("sixel"), "{e}");
+    let e = run(&["play", "x.y4m", "--graphics", "pixels"]);
+    assert!(
+        e.contains("auto") && e.contains("kitty") && e.contains("sixel"),
+        "{e}"
+    );
 }
 
 /// Plays the test clip at 40x12 with `cells`, giving the screen and the PSNR reported.
@@ -223,4 +226,48 @@ fn print_config_layers_file_and_flags() {
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("config.toml") && e.contains("nmae"), "{e}");
+}
+
+#[test]
+fn in_tmux_auto_says_what_tmux_lets_through_and_still_draws() {
+    use crate::common::tmux::Tmux;
+    use std::time::{Duration, Instant};
+    let path = clip();
+    let stats = path.with_file_name("tmux-stats.txt");
+    let _ = std::fs::remove_file(&stats);
+    // tmux 3.3 answers the device attributes itself, without sixel, and drops kitty's query
+    // unless allow-passthrough is on.
+    let t = Tmux::start(
+        "play-auto",
+        &format!(
+            "{} play {} --repeat 1000 --colors truecolor --stats 2> {}; sleep 60",
+            env!("CARGO_BIN_EXE_termmeet"),
+            path.display(),
+            stats.display()
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut drawn = t.capture(false);
+    while !drawn.contains([
+        '▀', '▄', '▌', '▐', '▘', '▝', '▖', '▗', '▚', '▞', '▙', '▛', '▜', '▟',
+    ]) {
+        assert!(Instant::now() < deadline, "nothing drawn in tmux:\n{drawn}");
+        std::thread::sleep(Duration::from_millis(200));
+        drawn = t.capture(false);
+    }
+    t.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut text = String::new();
+    while !text.contains("PSNR") {
+        assert!(Instant::now() < deadline, "play did not stop on q:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+        text = std::fs::read_to_string(&stats).unwrap_or_default();
+    }
+    assert!(
+        text.contains(
+            "graphics:            cells: tmux lets neither kitty's graphics nor sixel through"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("cells, TrueColor"), "{text}");
 }

@@ -1,5 +1,6 @@
-//! Sixel in a real terminal: `termmeet play --graphics sixel` in Debian's xterm started as a
-//! VT340 (`-ti vt340`, 256 colour registers) under an Xvfb of the test's own. The screen is
+//! Sixel in a real terminal: `termmeet play --graphics auto` in Debian's xterm started as a
+//! VT340 (`-ti vt340`, 256 colour registers) under an Xvfb of the test's own, where asking
+//! the terminal finds sixel. The screen is
 //! captured with `xwd`, cropped to where play says the picture is, and compared with the
 //! frame area-averaged to the same pixels; then the same for half blocks.
 
@@ -112,9 +113,14 @@ fn rgb_of(file: &Path) -> Vec<u8> {
     out.stdout
 }
 
-/// `termmeet play CLIP ARGS` in an 80x24 xterm: the screen while it plays, and the
-/// picture's place from its statistics (width, height, x, y).
-fn play_in_xterm(display: &str, dir: &Path, clip: &Path, args: &str) -> (Vec<u8>, [usize; 4]) {
+/// `termmeet play CLIP ARGS` in an 80x24 xterm: the screen while it plays, the picture's
+/// place from its statistics (width, height, x, y), and the statistics.
+fn play_in_xterm(
+    display: &str,
+    dir: &Path,
+    clip: &Path,
+    args: &str,
+) -> (Vec<u8>, [usize; 4], String) {
     let stats = dir.join("stats.txt");
     let _ = std::fs::remove_file(&stats);
     let command = format!(
@@ -200,7 +206,7 @@ fn play_in_xterm(display: &str, dir: &Path, clip: &Path, args: &str) -> (Vec<u8>
             Some([w, h, x, y].map(|v| v.trim().parse::<usize>().unwrap_or(0)))
         })
         .unwrap_or_else(|| panic!("no picture place in play's statistics:\n{text}"));
-    (screen, picture)
+    (screen, picture, text)
 }
 
 /// The part of the screen at `[w, h, x, y]`.
@@ -243,8 +249,15 @@ fn sixel_in_xterm_comes_at_least_10_db_closer_than_half_blocks() {
     let clip = still(&dir);
     let (display, _xvfb) = xvfb();
     let mut scores = Vec::new();
-    for args in ["--graphics sixel", "--cells half"] {
-        let (screen, mut place) = play_in_xterm(&display, &dir, &clip, args);
+    // Sixel as `auto` finds it: xterm lists attribute 4 in its device attributes.
+    for args in ["--graphics auto", "--cells half --graphics off"] {
+        let (screen, mut place, stats) = play_in_xterm(&display, &dir, &clip, args);
+        if args == "--graphics auto" {
+            assert!(
+                stats.contains("graphics:            sixel: the terminal lists sixel"),
+                "auto in xterm -ti vt340 should find sixel:\n{stats}"
+            );
+        }
         assert!(
             place[0] >= 200 && place[1] >= 150,
             "{args}: a small picture: {place:?}"
