@@ -131,6 +131,43 @@ pub fn devices() {
         crate::media::devices_report()
     };
     print!("{report}");
+    if let Some(terminal) = terminal_report() {
+        print!("\n{terminal}");
+    }
+}
+
+/// What this terminal draws, asked of it, when `devices` runs in one: the colour depth and
+/// the choice `--graphics auto` makes, with its reason.
+fn terminal_report() -> Option<String> {
+    use std::io::IsTerminal;
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return None;
+    }
+    crossterm::terminal::enable_raw_mode().ok()?;
+    let tmux = crate::termcaps::in_tmux();
+    let questions = crate::termcaps::Questions {
+        truecolor: true,
+        graphics: true,
+        tmux,
+    };
+    let answers = crate::termcaps::ask(&questions, crate::termcaps::ANSWER_WAIT);
+    let _ = crossterm::terminal::disable_raw_mode();
+    let (_, why) = answers.choose(tmux);
+    let colours = if answers.truecolor() {
+        "24-bit (the terminal says so)".to_string()
+    } else {
+        format!(
+            "{:?} (from COLORTERM, TERM, NO_COLOR)",
+            crate::render::ColorMode::from_env()
+        )
+    };
+    let cell = answers
+        .cell_pixels()
+        .map(|(w, h)| format!("\n  cell: {w}x{h} pixels"))
+        .unwrap_or_default();
+    Some(format!(
+        "This terminal (--graphics auto, --colors):\n  graphics: {why}\n  colours: {colours}{cell}\n"
+    ))
 }
 
 /// `termmeet bench-call`: a measured meeting on loopback, its report printed.

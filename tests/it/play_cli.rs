@@ -229,7 +229,7 @@ fn print_config_layers_file_and_flags() {
 }
 
 #[test]
-fn in_tmux_auto_says_what_tmux_lets_through_and_still_draws() {
+fn in_tmux_auto_says_what_tmux_lets_through_and_the_picture_still_draws() {
     use crate::common::tmux::Tmux;
     use std::time::{Duration, Instant};
     let path = clip();
@@ -270,4 +270,17 @@ fn in_tmux_auto_says_what_tmux_lets_through_and_still_draws() {
         "{text}"
     );
     assert!(text.contains("cells, TrueColor"), "{text}");
+    // `termmeet devices` in a terminal says the same about it.
+    let t = Tmux::start(
+        "devices-terminal",
+        &format!("{} devices; sleep 60", env!("CARGO_BIN_EXE_termmeet")),
+    );
+    t.wait_for(
+        &[
+            "This terminal (--graphics auto, --colors):",
+            "graphics: cells: tmux lets neither",
+        ],
+        false,
+        Duration::from_secs(30),
+    );
 }
