@@ -31,6 +31,8 @@ pub struct ClientConfig {
     pub tolerance: Option<u8>,
     /// Characters to draw video with: half or quadrant (none: half).
     pub cells: Option<String>,
+    /// Video tiles as real pixels: auto, kitty, sixel or off (none: auto).
+    pub graphics: Option<String>,
     /// Terminal byte budget, kbit/s.
     pub max_tty_kbps: Option<u64>,
     /// Log file.
@@ -194,6 +196,7 @@ impl ClientConfig {
             colors: self.colors.or(under.colors),
             tolerance: self.tolerance.or(under.tolerance),
             cells: self.cells.or(under.cells),
+            graphics: self.graphics.or(under.graphics),
             max_tty_kbps: self.max_tty_kbps.or(under.max_tty_kbps),
             notify: self.notify.or(under.notify),
             clips: self.clips.or(under.clips),

@@ -20,6 +20,12 @@ fn parse_cells(text: &str) -> Result<String, String> {
     text.parse::<CellKind>().map(|_| text.to_string())
 }
 
+/// Checks a graphics mode, keeping the text for the config.
+fn parse_graphics(text: &str) -> Result<String, String> {
+    text.parse::<termmeet::termcaps::Graphics>()
+        .map(|_| text.to_string())
+}
+
 /// Video meetings in a terminal: your camera, microphone and screen over WebRTC, everyone
 /// else drawn as block-character pixels.
 #[derive(Parser)]
@@ -66,6 +72,10 @@ struct MeetingArgs {
     /// for a font with Unicode's Symbols for Legacy Computing).
     #[arg(long, value_parser = parse_cells)]
     cells: Option<String>,
+    /// Video tiles as real pixels: auto (ask the terminal, the default), kitty (kitty,
+    /// WezTerm, Ghostty), sixel (xterm -ti vt340, foot, mlterm) or off (cells).
+    #[arg(long, value_parser = parse_graphics)]
+    graphics: Option<String>,
     /// Terminal byte budget in kbit/s (over SSH): frame rate drops first, then colours.
     #[arg(long)]
     max_tty_kbps: Option<u64>,
@@ -343,6 +353,7 @@ impl MeetingArgs {
             colors: self.colors,
             tolerance: self.tolerance,
             cells: self.cells,
+            graphics: self.graphics,
             max_tty_kbps: self.max_tty_kbps,
             log_file: self.log_file,
             ice_servers: (!self.ice.ice_server.is_empty()).then_some(self.ice.ice_server),

@@ -16,7 +16,6 @@ use crate::media::frame::psnr;
 use crate::media::y4m::Y4mReader;
 use crate::media::Pacer;
 use crate::render::cells::source_raster;
-use crate::render::grid::Placement;
 use crate::render::{kitty, sixel};
 use crate::render::{CellKind, ColorMode, HalfBlockRenderer};
 use crate::term::{CountingWriter, LeanBackend};
@@ -252,11 +251,14 @@ fn play_pixels<W: Write>(
         usize::from(rows).saturating_sub(1) * ch,
     );
     let (fw, fh) = (reader.header.width, reader.header.height);
-    let p = fit_pixels((fw, fh), (tw, th));
+    let p = crate::render::grid::fit_pixels((fw, fh), (tw, th));
     let x_cells = tw.saturating_sub(p.width) / 2 / cw.max(1);
     let y_cells = th.saturating_sub(p.height) / 2 / ch.max(1);
     let mut m = Measures::default();
     let sixels = run.graphics == Graphics::Sixel;
+    if sixels {
+        out.write_all(sixel::PRIVATE_REGISTERS)?;
+    }
     each_frame(reader, run, &mut m, |rgb| {
         let pixels: Vec<u8> = crate::render::grid::average(rgb, &p, 1, 2)
             .into_iter()
@@ -291,20 +293,6 @@ fn play_pixels<W: Write>(
     stats.graphics_why = run.graphics_why.clone();
     stats.picture = Some([p.width, p.height, x_cells * cw, y_cells * ch]);
     Ok(stats)
-}
-
-/// A `fw` x `fh` picture fitted into `tw` x `th` pixels, its aspect kept, its height even
-/// (as [`crate::render::grid::average`] takes it with one pixel across and two down a cell).
-fn fit_pixels((fw, fh): (usize, usize), (tw, th): (usize, usize)) -> Placement {
-    let scale = (tw as f64 / fw.max(1) as f64).min(th as f64 / fh.max(1) as f64);
-    let width = ((fw as f64 * scale).round() as usize).clamp(1, tw.max(1));
-    let height = (((fh as f64 * scale / 2.0).round() as usize) * 2).clamp(2, th.max(2) & !1);
-    Placement {
-        x: 0,
-        y: 0,
-        width,
-        height,
-    }
 }
 
 /// What each frame measured.

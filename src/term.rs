@@ -69,6 +69,12 @@ impl<W: Write> LeanBackend<W> {
     pub fn writer(&self) -> &W {
         &self.writer
     }
+
+    /// The writer underneath, for what goes out besides cells (pictures by a graphics
+    /// protocol).
+    pub fn writer_mut(&mut self) -> &mut W {
+        &mut self.writer
+    }
 }
 
 /// Appends the SGR parameters for `color` as foreground (`fg`) or background.

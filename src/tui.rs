@@ -5,7 +5,7 @@
 
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::app::App;
 use crate::call::mesh::Mesh;
@@ -27,6 +27,8 @@ pub struct DrawOptions {
     pub tolerance: u8,
     /// Characters video is drawn with.
     pub cells: crate::render::CellKind,
+    /// Video tiles as pixels (`Auto`: when the terminal says it draws them).
+    pub graphics: crate::termcaps::Graphics,
     /// Terminal byte budget, kbit/s.
     pub max_tty_kbps: Option<u64>,
     /// Desktop notifications besides the bell (`notify = true` in the config).
@@ -46,15 +48,61 @@ pub fn local_utc_offset() -> i64 {
     )
 }
 
-/// Asks the terminal (XTGETTCAP) whether it knows the `RGB` or `Tc` capability; no answer
-/// within half a second is a no. SSH does not pass `COLORTERM`, so this is how a terminal
-/// at the far end says it takes 24-bit colour.
-fn ask_truecolor() -> bool {
-    let questions = crate::termcaps::Questions {
-        truecolor: true,
-        ..Default::default()
+/// Asks the terminal what it needs asking, in one go (a terminal at the far end of SSH
+/// costs a round trip a question): 24-bit colour (SSH does not pass `COLORTERM`), when
+/// nothing said, and the pixels `--graphics auto` may draw. Settles `draw.colors` and gives
+/// the pixels (sixel or kitty) and the cell size in pixels they are drawn with, if any.
+fn ask_terminal(draw: &mut DrawOptions) -> Option<(crate::termcaps::Graphics, (usize, usize))> {
+    use crate::termcaps::{self, Graphics, Questions};
+    let tmux = termcaps::in_tmux();
+    let questions = Questions {
+        truecolor: draw.ask_colors && draw.colors == ColorMode::Ansi256,
+        graphics: draw.graphics == Graphics::Auto,
+        tmux,
     };
-    crate::termcaps::ask(&questions, Duration::from_millis(500)).truecolor()
+    let answers = if questions.truecolor || questions.graphics {
+        termcaps::ask(&questions, termcaps::ANSWER_WAIT)
+    } else {
+        termcaps::Answers::default()
+    };
+    if questions.truecolor && answers.truecolor() {
+        tracing::info!("the terminal says it takes 24-bit colour");
+        draw.colors = ColorMode::TrueColor;
+    }
+    let (graphics, why) = match draw.graphics {
+        Graphics::Auto => answers.choose(tmux),
+        given => (given, format!("{given}: --graphics {given}")),
+    };
+    // Pixels must fit the cells exactly: without the cell size, cells.
+    let cell = terminal::window_size()
+        .ok()
+        .filter(|s| s.width >= s.columns && s.height >= s.rows && s.columns > 0 && s.rows > 0)
+        .map(|s| {
+            (
+                usize::from(s.width / s.columns),
+                usize::from(s.height / s.rows),
+            )
+        })
+        .filter(|&(w, h)| w > 0 && h > 0)
+        .or(answers.cell_pixels());
+    match (graphics, cell) {
+        (Graphics::Sixel | Graphics::Kitty, Some(cell)) => {
+            tracing::info!(
+                "video tiles as pixels: {why}; cells of {}x{} pixels",
+                cell.0,
+                cell.1
+            );
+            Some((graphics, cell))
+        }
+        (Graphics::Sixel | Graphics::Kitty, None) => {
+            tracing::info!("video tiles as cells: {why}, but the terminal says not its cell size");
+            None
+        }
+        _ => {
+            tracing::info!("video tiles as cells: {why}");
+            None
+        }
+    }
 }
 
 /// Rings the terminal bell and, with `desktop`, asks the terminal for a desktop notification:
@@ -159,10 +207,7 @@ pub async fn run(
         terminal::EnterAlternateScreen,
         cursor::Hide
     )?;
-    if draw.ask_colors && draw.colors == ColorMode::Ansi256 && ask_truecolor() {
-        tracing::info!("the terminal says it takes 24-bit colour");
-        draw.colors = ColorMode::TrueColor;
-    }
+    let pixels = ask_terminal(&mut draw);
     // Focus events, so the bell rings only when the person is elsewhere.
     let _ = execute!(std::io::stdout(), event::EnableFocusChange);
     // Key-release events where the terminal has them (kitty's keyboard protocol), for
@@ -184,7 +229,7 @@ pub async fn run(
         restore_terminal();
         default_hook(info);
     }));
-    let result = driver::drive(&mut app, &mesh, &draw, notices).await;
+    let result = driver::drive(&mut app, &mesh, &draw, pixels, notices).await;
     restore_terminal();
     result
 }

@@ -180,6 +180,8 @@ pub struct App {
     /// What the picture was made cheaper to, when the terminal was too slow for it ("half
     /// blocks, 256 colours"); shown in the status bar.
     pub(crate) thinned: Option<String>,
+    /// The graphics protocol video tiles are drawn with now (none: cells).
+    pub(crate) pixels: Option<String>,
     /// Media files from the config that the device picker offers.
     pub(crate) clips: Vec<PathBuf>,
     /// Rows the shared terminal's view is moved from where the cursor puts it (PgUp/PgDn).
@@ -218,6 +220,7 @@ impl App {
             focused: true,
             draw_fps: 0.0,
             thinned: None,
+            pixels: None,
             clips: Vec::new(),
             terminal_pan: 0,
             share_spec: TerminalSpec::shell(),

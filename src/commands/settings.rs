@@ -79,6 +79,12 @@ pub fn join_options(
             .parse()
             .map_err(|e: String| anyhow::anyhow!("cells: {e}"))?,
     };
+    let graphics = match c.graphics.as_deref() {
+        None => crate::termcaps::Graphics::Auto,
+        Some(text) => text
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("graphics: {e}"))?,
+    };
     let ice_servers = crate::call::link::ice_servers_from(
         c.ice_servers.as_deref().unwrap_or_default(),
         c.turn_username.as_deref(),
@@ -108,6 +114,7 @@ pub fn join_options(
             colors,
             tolerance: c.tolerance.unwrap_or(8),
             cells,
+            graphics,
             max_tty_kbps: c.max_tty_kbps,
             notify: c.notify.unwrap_or(false),
             // SSH does not pass COLORTERM: ask the terminal itself.

@@ -266,6 +266,20 @@ pub fn build(
 
 /// Bytes from a small linear congruential generator, the same for the same `seed`: noise for
 /// the matchers' tests.
+/// A `fw` x `fh` picture fitted into `tw` x `th` pixels, its aspect kept, its height even
+/// (as [`crate::render::grid::average`] takes it with one pixel across and two down a cell).
+pub fn fit_pixels((fw, fh): (usize, usize), (tw, th): (usize, usize)) -> Placement {
+    let scale = (tw as f64 / fw.max(1) as f64).min(th as f64 / fh.max(1) as f64);
+    let width = ((fw as f64 * scale).round() as usize).clamp(1, tw.max(1));
+    let height = (((fh as f64 * scale / 2.0).round() as usize) * 2).clamp(2, th.max(2) & !1);
+    Placement {
+        x: 0,
+        y: 0,
+        width,
+        height,
+    }
+}
+
 #[cfg(test)]
 pub fn test_bytes(mut seed: u32) -> impl FnMut() -> u8 {
     move || {

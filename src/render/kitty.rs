@@ -17,6 +17,16 @@ pub const IMAGE_ID: u32 = 1;
 /// The sequences that draw `rgb` (`width` x `height`, 3 bytes a pixel) at the cursor.
 /// Empty when the picture is empty or shorter than its size says.
 pub fn encode(rgb: &[u8], width: usize, height: usize) -> Vec<u8> {
+    encode_as(rgb, width, height, IMAGE_ID)
+}
+
+/// The sequences that delete image `id` and its placements (a tile that is gone).
+pub fn delete(id: u32) -> Vec<u8> {
+    format!("\x1b_Ga=d,d=I,i={id},q=2\x1b\\").into_bytes()
+}
+
+/// As [`encode`], under image id `id` (one a tile), replacing what that id showed.
+pub fn encode_as(rgb: &[u8], width: usize, height: usize, id: u32) -> Vec<u8> {
     if width == 0 || height == 0 || rgb.len() < width * height * 3 {
         return Vec::new();
     }
@@ -38,7 +48,7 @@ pub fn encode(rgb: &[u8], width: usize, height: usize) -> Vec<u8> {
             // left where it is.
             let _ = write!(
                 out,
-                "\x1b_Ga=T,f=24,o=z,s={width},v={height},i={IMAGE_ID},p=1,q=2,C=1,m={more};"
+                "\x1b_Ga=T,f=24,o=z,s={width},v={height},i={id},p=1,q=2,C=1,m={more};"
             );
         } else {
             let _ = write!(out, "\x1b_Gm={more};");

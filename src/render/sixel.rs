@@ -25,6 +25,11 @@ pub fn shown(rgb: [u8; 3]) -> [u8; 3] {
     palette_color(index(rgb))
 }
 
+/// Asks the terminal to give each sixel picture colour registers of its own (xterm's mode
+/// 1070): where the registers are shared, a picture's palette recolours the text's colours,
+/// and text in the default colour can vanish. Sent once before the first picture.
+pub const PRIVATE_REGISTERS: &[u8] = b"\x1b[?1070h";
+
 /// The bytes that draw `rgb` (`width` x `height` pixels, row by row, 3 bytes a pixel) at
 /// the cursor: a DCS sixel string with its palette and run-length coded bands of six rows.
 /// Empty when the picture is empty or shorter than its size says.

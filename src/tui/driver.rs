@@ -20,8 +20,12 @@ use crate::call::mesh::{Mesh, MeshCommand, MeshState};
 use crate::media::RgbFrame;
 use crate::render::CellKind;
 use crate::term::LeanBackend;
-use crate::ttylink::{frame_interval, LinkWriter, Pacing, TtyLink};
+use crate::termcaps::Graphics;
+use crate::ttylink::{frame_interval, LinkWriter, Pacing, TtyLink, FRAME_SHARE};
 use crate::ui::{self, VideoCache};
+
+/// Fewest picture frames a second pixels are drawn at; below, cells.
+const PIXELS_MIN_FPS: f64 = 5.0;
 
 /// How often the screen is drawn at least, for the clock and the rates on it, and how often a
 /// still meeting samples what it polls.
@@ -35,6 +39,7 @@ pub async fn drive(
     app: &mut App,
     mesh: &Mesh,
     draw: &DrawOptions,
+    pixels: Option<(Graphics, (usize, usize))>,
     notices: Vec<String>,
 ) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::unbounded_channel::<Action>();
@@ -53,6 +58,14 @@ pub async fn drive(
         bell,
     };
     let mut screen = Screen::new(app, mesh, draw, &link, tx);
+    if let Some((graphics, cell)) = pixels {
+        screen.videos = std::mem::replace(
+            &mut screen.videos,
+            VideoCache::new(draw.colors, draw.tolerance),
+        )
+        .with_pixels(graphics, cell);
+        screen.app.pixels = Some(graphics.to_string());
+    }
     for n in notices {
         screen.app.update(Action::Notice(n));
     }
@@ -170,6 +183,12 @@ struct Screen<'a> {
     /// The cameras we last told the meeting we draw (sorted), so that through an SFU only
     /// they are sent to us.
     view: Option<Vec<String>>,
+    /// The terminal's size at the last draw: a new one clears the screen, pictures and all.
+    size: ratatui::layout::Size,
+    /// The most bytes a frame of pictures took this second.
+    pixel_bytes: usize,
+    /// The same, in the last second pixels were drawn.
+    pixel_need: usize,
     quit: bool,
 }
 
@@ -202,6 +221,9 @@ impl<'a> Screen<'a> {
             dirty: true,
             urgent: false,
             view: None,
+            size: ratatui::layout::Size::default(),
+            pixel_bytes: 0,
+            pixel_need: 0,
             quit: false,
         }
     }
@@ -341,7 +363,16 @@ impl<'a> Screen<'a> {
         };
         self.videos.wanted = 0;
         self.videos.changed = 0;
+        let size = terminal.size()?;
+        if size != self.size {
+            // ratatui clears a resized screen before it draws.
+            self.size = size;
+            self.videos.screen_cleared();
+        }
         terminal.draw(|f| ui::draw(f, self.app, &mut self.videos))?;
+        if !self.urgent {
+            self.send_pixels(terminal)?;
+        }
         self.tell_view();
         if !self.urgent {
             self.after_video_frame();
@@ -350,6 +381,57 @@ impl<'a> Screen<'a> {
         self.dirty = false;
         self.urgent = false;
         Ok(())
+    }
+
+    /// Sends the pictures that changed, after the frame's cells.
+    fn send_pixels(
+        &mut self,
+        terminal: &mut Terminal<LeanBackend<LinkWriter>>,
+    ) -> anyhow::Result<()> {
+        use std::io::Write;
+        let bytes = self.videos.take_pixels();
+        if !bytes.is_empty() {
+            self.pixel_bytes = self.pixel_bytes.max(bytes.len());
+            let writer = terminal.backend_mut().writer_mut();
+            writer.write_all(&bytes)?;
+            writer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Once a second: pixels off while the terminal takes them in at fewer than
+    /// [`PIXELS_MIN_FPS`] frames a second, and back once it would take them at half as
+    /// many again. The status bar says which.
+    fn choose_pixels(&mut self) {
+        if self.pixel_bytes > 0 {
+            self.pixel_need = std::mem::take(&mut self.pixel_bytes);
+        }
+        if self.videos.pixels.is_none() || self.pixel_need == 0 {
+            return;
+        }
+        let Some(budget) = self.pacing.budget() else {
+            return;
+        };
+        let on = self.videos.pixels_on;
+        let (want, fps) = pixels_wanted(on, budget, self.pixel_need);
+        if want == on {
+            return;
+        }
+        let first = self.videos.set_pixels(want);
+        if !first.is_empty() {
+            self.link.send_raw(first);
+        }
+        let graphics = self.videos.pixels.as_ref().map(|p| p.graphics.to_string());
+        if want {
+            tracing::info!("the terminal keeps up with pixels again");
+            self.app.thinned = None;
+            self.app.pixels = graphics;
+        } else {
+            tracing::info!("terminal too slow for pixels ({fps:.1} frames a second): cells");
+            self.app.thinned = Some("cells, not pixels".into());
+            self.app.pixels = None;
+        }
+        self.dirty = true;
     }
 
     /// Tells the meeting whose cameras are drawn when that changed: a room on an SFU then
@@ -385,6 +467,7 @@ impl<'a> Screen<'a> {
         };
         self.app.update(Action::TerminalRate(rate));
         self.app.draw_fps = fps;
+        self.choose_pixels();
         // Over the user's own budget with frame rate already low: a thinner picture.
         if let Some(limit) = self.draw.max_tty_kbps {
             if rate * 8 / 1000 > limit * 2 {
@@ -392,6 +475,20 @@ impl<'a> Screen<'a> {
             }
         }
     }
+}
+
+/// Whether pictures of `need` bytes a frame should be drawn, by a link whose frame budget is
+/// `budget` bytes (a frame's share of a second's bytes, see `ttylink::FRAME_SHARE`), and the
+/// frames a second it would take them at: at least [`PIXELS_MIN_FPS`] while `on`, half as
+/// many again to come back, so that it does not flap.
+fn pixels_wanted(on: bool, budget: usize, need: usize) -> (bool, f64) {
+    let fps = budget as f64 / FRAME_SHARE / need.max(1) as f64;
+    let floor = if on {
+        PIXELS_MIN_FPS
+    } else {
+        PIXELS_MIN_FPS * 1.5
+    };
+    (fps >= floor, fps)
 }
 
 /// A picture that costs the terminal fewer bytes: half blocks in place of quadrants or
@@ -423,6 +520,23 @@ fn same_picture(a: &Option<Arc<RgbFrame>>, b: &Option<Arc<RgbFrame>>) -> bool {
 mod tests {
     use super::*;
     use crate::render::ColorMode;
+
+    #[test]
+    fn pixels_give_way_to_cells_on_a_thin_link_and_come_back_when_it_allows() {
+        // 30 kB pictures: a local terminal's 3 MB/s takes 100 a second.
+        let fast = (3_000_000.0 * FRAME_SHARE) as usize;
+        assert!(pixels_wanted(true, fast, 30_000).0);
+        // A 1 Mbit/s SSH link takes 125 kB/s: four a second, too few.
+        let ssh = (125_000.0 * FRAME_SHARE) as usize;
+        let (on, fps) = pixels_wanted(true, ssh, 30_000);
+        assert!(!on && (fps - 4.17).abs() < 0.1, "{fps}");
+        // Six a second keeps pixels on, but does not bring them back.
+        let six = (180_000.0 * FRAME_SHARE) as usize;
+        assert!(pixels_wanted(true, six, 30_000).0);
+        assert!(!pixels_wanted(false, six, 30_000).0);
+        let eight = (240_000.0 * FRAME_SHARE) as usize;
+        assert!(pixels_wanted(false, eight, 30_000).0);
+    }
 
     #[test]
     fn a_slow_terminal_loses_quadrants_before_colours() {

@@ -8,6 +8,7 @@ pub mod hands;
 pub mod help;
 pub mod peers;
 pub mod picker;
+pub mod pixels;
 pub mod quality;
 pub mod status;
 pub mod terminal;

@@ -82,9 +82,13 @@ fn own_state(app: &App) -> Vec<Span<'static>> {
         Span::styled(format!(" {} ", safe(&m.signaling)), signaling_style),
         Span::styled(
             format!(
-                " {:.1} kB/s {:.0} fps ",
+                " {:.1} kB/s {:.0} fps{} ",
                 app.tty_rate as f64 / 1000.0,
-                app.draw_fps
+                app.draw_fps,
+                app.pixels
+                    .as_deref()
+                    .map(|p| format!(" {p}"))
+                    .unwrap_or_default()
             ),
             Style::default().fg(Color::DarkGray),
         ),

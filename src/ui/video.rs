@@ -4,6 +4,7 @@
 //! the name instead.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ratatui::layout::{Alignment, Constraint, Direction, Layout as Split, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -12,10 +13,12 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::fit;
+use super::pixels::PixelTiles;
 use crate::app::{App, Layout, TerminalShown};
 use crate::call::mesh::PeerState;
 use crate::media::RgbFrame;
 use crate::render::{bigtext, CellKind, ColorMode, HalfBlockRenderer};
+use crate::termcaps::Graphics;
 use crate::text::safe;
 
 /// One renderer per tile, remembering what it drew (for the colour tolerance).
@@ -38,6 +41,10 @@ pub struct VideoCache {
     pub changed: usize,
     /// The peers whose cameras the last draw gave a tile, in the order drawn.
     pub shown: Vec<String>,
+    /// Tiles as real pixels, where the terminal draws them.
+    pub pixels: Option<PixelTiles>,
+    /// Whether pixels are drawn now (off while the terminal is too slow for them).
+    pub pixels_on: bool,
 }
 
 impl VideoCache {
@@ -53,6 +60,49 @@ impl VideoCache {
             wanted: 0,
             changed: 0,
             shown: Vec::new(),
+            pixels: None,
+            pixels_on: false,
+        }
+    }
+
+    /// The same cache drawing tiles as pixels by `graphics` (sixel or kitty) in cells of
+    /// `cell` pixels.
+    pub fn with_pixels(mut self, graphics: Graphics, cell: (usize, usize)) -> VideoCache {
+        if matches!(graphics, Graphics::Sixel | Graphics::Kitty) {
+            self.pixels = Some(PixelTiles::new(graphics, cell));
+            self.pixels_on = true;
+        }
+        self
+    }
+
+    /// The bytes of the pictures that changed since the last call (none while cells are
+    /// drawn).
+    pub fn take_pixels(&mut self) -> Vec<u8> {
+        match &mut self.pixels {
+            Some(p) if self.pixels_on => p.take(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Turns pixels on or off; gives what must reach the terminal first (kitty's pictures
+    /// deleted on the way to cells).
+    pub fn set_pixels(&mut self, on: bool) -> Vec<u8> {
+        let Some(p) = &mut self.pixels else {
+            return Vec::new();
+        };
+        if on == self.pixels_on {
+            return Vec::new();
+        }
+        self.pixels_on = on;
+        // Cells start afresh, and pictures are sent whole again.
+        self.renderers.clear();
+        p.forget()
+    }
+
+    /// After the screen was cleared: every picture goes out again.
+    pub fn screen_cleared(&mut self) {
+        if let Some(p) = &mut self.pixels {
+            let _ = p.forget();
         }
     }
 
@@ -62,7 +112,11 @@ impl VideoCache {
         self
     }
 
-    fn render(&mut self, key: &str, frame: &RgbFrame, area: Rect, f: &mut Frame<'_>) {
+    fn render(&mut self, key: &str, frame: &Arc<RgbFrame>, area: Rect, f: &mut Frame<'_>) {
+        if let (Some(pixels), true) = (&mut self.pixels, self.pixels_on) {
+            pixels.place(key, frame, area, f.buffer_mut());
+            return;
+        }
         let (mode, tolerance, cells) = (self.mode, self.tolerance, self.cells);
         let (last_area, renderer) = self
             .renderers
@@ -86,6 +140,9 @@ impl VideoCache {
     /// Forgets tiles that are gone.
     fn retain(&mut self, keys: &[String]) {
         self.renderers.retain(|k, _| keys.contains(k));
+        if let Some(p) = &mut self.pixels {
+            p.retain(keys);
+        }
     }
 }
 

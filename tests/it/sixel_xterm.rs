@@ -274,3 +274,113 @@ fn sixel_in_xterm_comes_at_least_10_db_closer_than_half_blocks() {
         "sixel {sixel:.1} dB should be at least 10 dB closer than half blocks {half:.1} dB"
     );
 }
+
+/// Where the log says a tile's picture is, in screen pixels (width, height, x, y), from its
+/// cell and the cell size it says.
+fn picture_in_log(log: &str) -> Option<[usize; 4]> {
+    let cell = log.lines().find_map(|l| {
+        let (_, rest) = l.split_once("cells of ")?;
+        let (w, h) = rest.trim_end_matches(" pixels").split_once('x')?;
+        Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?))
+    })?;
+    let line = log.lines().rev().find(|l| l.contains("pixels at cell"))?;
+    let (_, size) = line.rsplit_once(": ")?;
+    let (size, at) = size.split_once(" pixels at cell ")?;
+    let (w, h) = size.split_once('x')?;
+    let (x, y) = at.trim().split_once(',')?;
+    let n = |t: &str| t.trim().parse::<usize>().ok();
+    Some([n(w)?, n(h)?, n(x)? * cell.0, n(y)? * cell.1])
+}
+
+#[test]
+fn a_meeting_in_xterm_draws_its_video_tile_as_sixel_pixels() {
+    use termmeet::call::mesh::Mesh;
+    use termmeet::media::y4m::Y4mSource;
+    use termmeet::media::VideoSource;
+    let dir = std::env::temp_dir().join(format!("termmeet-sixel-meet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let clip = still(&dir);
+    let (display, _xvfb) = xvfb();
+    crate::common::block_on(async {
+        let server = crate::common::TestServer::start().await;
+        let url = server.url();
+        // A peer whose camera is the still, at its size and a bitrate it looks good at.
+        let mut config = crate::common::participant(&url, "pixels", "still", None);
+        config.camera =
+            Some(Box::new(Y4mSource::open(&clip, true).unwrap()) as Box<dyn VideoSource>);
+        config.video_size = (640, 480);
+        config.bitrate = 2_000_000;
+        let (_peer, _task) = Mesh::start(config);
+        let log = dir.join("join.log");
+        let command = format!(
+            "exec {} join pixels --server {url} --name viewer --camera none --mic none --speaker none --colors truecolor --log-file {}",
+            env!("CARGO_BIN_EXE_termmeet"),
+            log.display()
+        );
+        let xterm = Command::new("xterm")
+            .args(["-display", &display, "-ti", "vt340"])
+            .args([
+                "-xrm",
+                "XTerm*numColorRegisters: 256",
+                "-b",
+                "0",
+                "-bw",
+                "0",
+            ])
+            .args(["-geometry", "100x34+0+0", "-bg", "black", "-fg", "white"])
+            .args([
+                "-fa",
+                "DejaVu Sans Mono",
+                "-fs",
+                "10",
+                "-e",
+                "sh",
+                "-c",
+                &command,
+            ])
+            .env("TERM", "xterm-256color")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xterm (scripts/setup.sh test installs it)");
+        let _xterm = Killed(xterm);
+        // Asking the terminal finds sixel, and the peer's picture is placed.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let place = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let (true, Some(place)) = (
+                text.contains("video tiles as pixels: sixel: the terminal lists sixel"),
+                picture_in_log(&text),
+            ) {
+                break place;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no sixel picture placed; the log says:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert!(
+            place[0] >= 300 && place[1] >= 200,
+            "a small picture: {place:?}"
+        );
+        // The decoded still settles within a few seconds; the best of the screenshots
+        // taken over them is what the tile shows.
+        let reference = reference(&clip, place[0], place[1] & !1);
+        let mut best = 0.0f64;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let mut at = place;
+            at[1] &= !1;
+            let shown = crop(&screenshot(&display, &dir), at);
+            best = best.max(psnr(&shown, &reference));
+            if best >= 30.0 {
+                break;
+            }
+        }
+        println!("a meeting's tile in xterm -ti vt340 as sixel: {best:.1} dB against the still");
+        // Quadrant cells come to about 23 dB, half blocks 20 (see the test above).
+        assert!(best >= 30.0, "the tile is {best:.1} dB from the still");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
