@@ -15,10 +15,11 @@ want=${1:-build}
 build_pkgs=(build-essential pkg-config cmake nasm libasound2-dev libclang1-14 libclang-common-14-dev libpulse-dev libpipewire-0.3-dev libasound2-plugins)
 # pipewire, pipewire-bin, wireplumber and dbus-daemon: a native PipeWire server for its test.
 # janus: the SFU (VideoRoom plugin, WebSocket transport) the SFU tests start in a namespace.
-# xterm, x11-apps (xwd) and fonts-dejavu-core: sixel in a real terminal, captured (sixel_xterm).
+# xterm, x11-apps (xwd) and fonts-dejavu-core: sixel in a real terminal, captured (sixel_xterm);
+# kitty with Mesa's software OpenGL (libgl1, libgl1-mesa-dri): kitty's graphics (kitty_terminal).
 # espeak-ng: two synthetic voices, far end and local talker, for the echo test matrix.
 # redis-server: the shared state of several signaling instances, started by the cluster tests.
-test_pkgs=(xvfb x11-xserver-utils xterm x11-apps fonts-dejavu-core espeak-ng pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client janus redis-server)
+test_pkgs=(xvfb x11-xserver-utils xterm x11-apps fonts-dejavu-core kitty libgl1 libgl1-mesa-dri espeak-ng pulseaudio pulseaudio-utils pipewire pipewire-bin wireplumber dbus-daemon chromium chromium-driver tmux ffmpeg iproute2 nftables coturn openssh-server openssh-client janus redis-server)
 
 pkgs=("${build_pkgs[@]}")
 if [ "$want" = test ] || [ "$want" = demo ] || [ "$want" = bench ]; then

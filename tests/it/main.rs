@@ -16,6 +16,7 @@ mod headless_bad_peers;
 mod headless_mesh;
 mod headless_outage;
 mod install;
+mod kitty_terminal;
 mod media_codecs;
 mod media_files;
 mod network;

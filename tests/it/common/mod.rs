@@ -9,6 +9,7 @@ pub mod netlab;
 pub mod sshlab;
 pub mod tmux;
 pub mod turns;
+pub mod xscreen;
 
 use std::net::SocketAddr;
 

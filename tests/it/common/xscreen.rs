@@ -1,0 +1,302 @@
+//! A real graphical terminal to test pixels in: an Xvfb of the test's own, its screen
+//! captured with `xwd` and read through ffmpeg, and the pieces to compare what a terminal
+//! shows with the picture it was sent.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use termmeet::media::frame::psnr;
+
+/// The screen of the test's X server.
+pub const SCREEN: (usize, usize) = (800, 600);
+
+/// A process killed when dropped, so nothing outlives a failed test.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts Xvfb on the first free display from :150; gives the display and the process.
+pub fn xvfb() -> (String, Killed) {
+    for n in 150..250 {
+        if Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        {
+            continue;
+        }
+        let screen = format!("{}x{}x24", SCREEN.0, SCREEN.1);
+        let child = Command::new("Xvfb")
+            .args([
+                &format!(":{n}"),
+                "-screen",
+                "0",
+                &screen,
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (scripts/setup.sh test installs xvfb)");
+        let server = Killed(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        // Up once a client can read its screen.
+        while !Command::new("xwd")
+            .args(["-root", "-silent", "-display", &format!(":{n}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(Instant::now() < deadline, "Xvfb :{n} did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        return (format!(":{n}"), server);
+    }
+    panic!("no free X display between :150 and :249");
+}
+
+/// The clip's first frame area-averaged to `w` x `h` pixels (`h` even), as RGB: what a
+/// perfect terminal would show in that place.
+pub fn reference(clip: &Path, w: usize, h: usize) -> Vec<u8> {
+    let frame = termmeet::media::y4m::Y4mReader::open(clip)
+        .unwrap()
+        .read_frame()
+        .unwrap()
+        .expect("a frame")
+        .to_rgb();
+    let place = termmeet::render::grid::Placement {
+        x: 0,
+        y: 0,
+        width: w,
+        height: h,
+    };
+    termmeet::render::grid::average(&frame, &place, 1, 2)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The whole screen as RGB, through `xwd` and ffmpeg.
+pub fn screenshot(display: &str, dir: &Path) -> Vec<u8> {
+    let shot = dir.join("shot.xwd");
+    let ok = Command::new("xwd")
+        .args(["-root", "-silent", "-display", display, "-out"])
+        .arg(&shot)
+        .status()
+        .expect("xwd (scripts/setup.sh test installs x11-apps)")
+        .success();
+    assert!(ok, "xwd failed");
+    rgb_of(&shot)
+}
+
+/// An image file as RGB.
+pub fn rgb_of(file: &Path) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(file)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// `termmeet play CLIP ARGS` in an 80x24 xterm: the screen while it plays, the picture's
+
+/// The part of the screen at `[w, h, x, y]`.
+pub fn crop(screen: &[u8], [w, h, x, y]: [usize; 4]) -> Vec<u8> {
+    assert!(
+        x + w <= SCREEN.0 && y + h <= SCREEN.1,
+        "picture off the screen"
+    );
+    (y..y + h)
+        .flat_map(|row| {
+            let start = (row * SCREEN.0 + x) * 3;
+            screen[start..start + w * 3].to_vec()
+        })
+        .collect()
+}
+
+pub fn still(dir: &Path) -> PathBuf {
+    let clip = dir.join("still.y4m");
+    let ok = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .args([
+            "testsrc2=size=640x480:rate=30",
+            "-frames:v",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&clip)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg could not make the still");
+    clip
+}
+
+/// Where the log says a tile's picture is, in screen pixels (width, height, x, y), from its
+/// cell and the cell size it says.
+pub fn picture_in_log(log: &str) -> Option<[usize; 4]> {
+    let cell = log.lines().find_map(|l| {
+        let (_, rest) = l.split_once("cells of ")?;
+        let (w, h) = rest.trim_end_matches(" pixels").split_once('x')?;
+        Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?))
+    })?;
+    let line = log.lines().rev().find(|l| l.contains("pixels at cell"))?;
+    let (_, size) = line.rsplit_once(": ")?;
+    let (size, at) = size.split_once(" pixels at cell ")?;
+    let (w, h) = size.split_once('x')?;
+    let (x, y) = at.trim().split_once(',')?;
+    let n = |t: &str| t.trim().parse::<usize>().ok();
+    Some([n(w)?, n(h)?, n(x)? * cell.0, n(y)? * cell.1])
+}
+
+/// `termmeet play CLIP ARGS` in the terminal `open` gives for a command: the screen while it
+/// plays, the picture's place from its statistics (width, height, x, y), and the statistics.
+pub fn play_in(
+    display: &str,
+    dir: &Path,
+    clip: &Path,
+    args: &str,
+    open: impl FnOnce(&str) -> Command,
+) -> (Vec<u8>, [usize; 4], String) {
+    let stats = dir.join("stats.txt");
+    let _ = std::fs::remove_file(&stats);
+    let command = format!(
+        "exec {} play {} --repeat 300 --colors truecolor --stats {args} 2> {}",
+        env!("CARGO_BIN_EXE_termmeet"),
+        clip.display(),
+        stats.display()
+    );
+    let xterm = open(&command)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the terminal (scripts/setup.sh test installs xterm and kitty)");
+    let mut xterm = Killed(xterm);
+    // Wait for the picture, then give it a moment to settle.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let lit = screenshot(display, dir)
+            .chunks_exact(3)
+            .filter(|p| p.iter().any(|&v| v > 40))
+            .count();
+        if lit > 20_000 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing drawn in the terminal ({args}); play said:\n{}",
+            std::fs::read_to_string(&stats).unwrap_or_default()
+        );
+        if let Some(status) = xterm.0.try_wait().unwrap() {
+            panic!(
+                "the terminal ended ({status}) before drawing ({args}); play said:\n{}",
+                std::fs::read_to_string(&stats).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let screen = screenshot(display, dir);
+    // play ends by itself (300 frames at 30 a second); the terminal closes with it.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while xterm.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "play did not end ({args})");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = std::fs::read_to_string(&stats).unwrap_or_default();
+    let picture = text
+        .lines()
+        .find_map(|l| l.strip_prefix("picture:"))
+        .and_then(|l| {
+            let (size, at) = l.trim().split_once(" pixels at ")?;
+            let (w, h) = size.split_once('x')?;
+            let (x, y) = at.split_once(',')?;
+            Some([w, h, x, y].map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+        })
+        .unwrap_or_else(|| panic!("no picture place in play's statistics:\n{text}"));
+    (screen, picture, text)
+}
+/// A meeting of two: a peer whose camera is `clip`'s still, and `termmeet join` in the
+/// terminal `open` gives for a command. Waits until its log says `expect` and where the
+/// peer's picture is, and gives the closest the tile came to the still (PSNR, dB) over the
+/// screenshots of a few seconds.
+pub fn meeting_tile_psnr(
+    display: &str,
+    dir: &Path,
+    clip: &Path,
+    expect: &str,
+    open: impl FnOnce(&str) -> Command,
+) -> f64 {
+    use termmeet::call::mesh::Mesh;
+    use termmeet::media::y4m::Y4mSource;
+    use termmeet::media::VideoSource;
+    crate::common::block_on(async {
+        let server = crate::common::TestServer::start().await;
+        let url = server.url();
+        // A peer whose camera is the still, at its size and a bitrate it looks good at.
+        let mut config = crate::common::participant(&url, "pixels", "still", None);
+        config.camera =
+            Some(Box::new(Y4mSource::open(&clip, true).unwrap()) as Box<dyn VideoSource>);
+        config.video_size = (640, 480);
+        config.bitrate = 2_000_000;
+        let (_peer, _task) = Mesh::start(config);
+        let log = dir.join("join.log");
+        let command = format!(
+            "exec {} join pixels --server {url} --name viewer --camera none --mic none --speaker none --colors truecolor --log-file {}",
+            env!("CARGO_BIN_EXE_termmeet"),
+            log.display()
+        );
+        let terminal = open(&command)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the terminal (scripts/setup.sh test installs xterm and kitty)");
+        let _terminal = Killed(terminal);
+        // Asking the terminal finds its pixels, and the peer's picture is placed.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let place = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let (true, Some(place)) = (text.contains(expect), picture_in_log(&text)) {
+                break place;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no picture placed as {expect:?} says; the log says:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert!(
+            place[0] >= 300 && place[1] >= 200,
+            "a small picture: {place:?}"
+        );
+        // The decoded still settles within a few seconds; the best of the screenshots
+        // taken over them is what the tile shows.
+        let reference = reference(&clip, place[0], place[1] & !1);
+        let mut best = 0.0f64;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let mut at = place;
+            at[1] &= !1;
+            let shown = crop(&screenshot(&display, &dir), at);
+            best = best.max(psnr(&shown, &reference));
+            if best >= 30.0 {
+                break;
+            }
+        }
+        best
+    })
+}

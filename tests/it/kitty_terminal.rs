@@ -1,0 +1,86 @@
+//! Kitty's graphics protocol in a real kitty: Debian's `kitty` under an Xvfb of the test's
+//! own, drawing with Mesa's software OpenGL (`LIBGL_ALWAYS_SOFTWARE`). `termmeet play
+//! --graphics auto` finds kitty by its query image and comes far closer to the picture than
+//! half blocks in the same window; a meeting's video tile in kitty shows the peer's still.
+
+use std::process::Command;
+
+use crate::common::xscreen::{crop, meeting_tile_psnr, play_in, reference, still, xvfb};
+use termmeet::media::frame::psnr;
+
+/// kitty with no config of the person's, `width` x `height` pixels at the top left of
+/// `display` (no window manager places it elsewhere), black, running `command` through
+/// `sh -c`.
+fn kitty(display: &str, (width, height): (u32, u32), command: &str) -> Command {
+    let mut kitty = Command::new("kitty");
+    kitty
+        .args(["--config", "NONE"])
+        .args(["-o", "font_family=DejaVu Sans Mono", "-o", "font_size=10"])
+        .args(["-o", "remember_window_size=no"])
+        .args(["-o", &format!("initial_window_width={width}")])
+        .args(["-o", &format!("initial_window_height={height}")])
+        .args(["-o", "background=#000000", "-o", "foreground=#ffffff"])
+        .args([
+            "-o",
+            "window_padding_width=0",
+            "-o",
+            "placement_strategy=top-left",
+        ])
+        .args(["sh", "-c", command])
+        .env("DISPLAY", display)
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .env_remove("TMUX");
+    kitty
+}
+
+#[test]
+fn kitty_graphics_in_kitty_come_at_least_10_db_closer_than_half_blocks() {
+    let dir = std::env::temp_dir().join(format!("termmeet-kitty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let clip = still(&dir);
+    let (display, _xvfb) = xvfb();
+    let mut scores = Vec::new();
+    for args in ["--graphics auto", "--cells half --graphics off"] {
+        let (screen, mut place, stats) = play_in(&display, &dir, &clip, args, |c| {
+            kitty(&display, (640, 480), c)
+        });
+        if args == "--graphics auto" {
+            assert!(
+                stats.contains("graphics:            kitty: the terminal answered kitty's"),
+                "auto in kitty should find kitty's graphics:\n{stats}"
+            );
+        }
+        assert!(
+            place[0] >= 200 && place[1] >= 150,
+            "{args}: a small picture: {place:?}"
+        );
+        place[1] &= !1;
+        let shown = crop(&screen, place);
+        scores.push(psnr(&shown, &reference(&clip, place[0], place[1])));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let (kitty, half) = (scores[0], scores[1]);
+    println!("kitty: kitty's graphics {kitty:.1} dB, half blocks {half:.1} dB");
+    assert!(
+        kitty >= half + 10.0,
+        "kitty's graphics {kitty:.1} dB should be at least 10 dB closer than half blocks {half:.1} dB"
+    );
+}
+
+#[test]
+fn a_meeting_in_kitty_draws_its_video_tile_by_kittys_graphics() {
+    let dir = std::env::temp_dir().join(format!("termmeet-kitty-meet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let clip = still(&dir);
+    let (display, _xvfb) = xvfb();
+    let best = meeting_tile_psnr(
+        &display,
+        &dir,
+        &clip,
+        "video tiles as pixels: kitty: the terminal answered kitty's graphics query",
+        |c| kitty(&display, (800, 580), c),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("a meeting's tile in kitty by kitty's graphics: {best:.1} dB against the still");
+    assert!(best >= 30.0, "the tile is {best:.1} dB from the still");
+}
