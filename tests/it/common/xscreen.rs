@@ -111,8 +111,6 @@ pub fn rgb_of(file: &Path) -> Vec<u8> {
     out.stdout
 }
 
-/// `termmeet play CLIP ARGS` in an 80x24 xterm: the screen while it plays, the picture's
-
 /// The part of the screen at `[w, h, x, y]`.
 pub fn crop(screen: &[u8], [w, h, x, y]: [usize; 4]) -> Vec<u8> {
     assert!(
@@ -250,7 +248,7 @@ pub fn meeting_tile_psnr(
         // A peer whose camera is the still, at its size and a bitrate it looks good at.
         let mut config = crate::common::participant(&url, "pixels", "still", None);
         config.camera =
-            Some(Box::new(Y4mSource::open(&clip, true).unwrap()) as Box<dyn VideoSource>);
+            Some(Box::new(Y4mSource::open(clip, true).unwrap()) as Box<dyn VideoSource>);
         config.video_size = (640, 480);
         config.bitrate = 2_000_000;
         let (_peer, _task) = Mesh::start(config);
@@ -285,13 +283,13 @@ pub fn meeting_tile_psnr(
         );
         // The decoded still settles within a few seconds; the best of the screenshots
         // taken over them is what the tile shows.
-        let reference = reference(&clip, place[0], place[1] & !1);
+        let reference = reference(clip, place[0], place[1] & !1);
         let mut best = 0.0f64;
         for _ in 0..20 {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let mut at = place;
             at[1] &= !1;
-            let shown = crop(&screenshot(&display, &dir), at);
+            let shown = crop(&screenshot(display, dir), at);
             best = best.max(psnr(&shown, &reference));
             if best >= 30.0 {
                 break;
