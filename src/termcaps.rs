@@ -219,28 +219,43 @@ pub fn ask(questions: &Questions, wait: Duration) -> Answers {
     let deadline = Instant::now() + wait;
     while !got.complete() {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
+        match read_within(left) {
+            Some(bytes) => got.0.extend(bytes),
+            None => break,
         }
-        let Ok(timeout) = rustix::event::Timespec::try_from(left) else {
-            break;
-        };
-        let stdin = std::io::stdin();
-        let mut fds = [rustix::event::PollFd::new(
-            &stdin,
-            rustix::event::PollFlags::IN,
-        )];
-        if !matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(n) if n > 0) {
-            break;
+    }
+    // An answer that comes after the device attributes (kitty's through tmux's passthrough,
+    // after tmux's own DA1) must not reach the key reader as keys: take what follows until
+    // the terminal has been quiet for a moment.
+    let quiet_until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < quiet_until {
+        match read_within(Duration::from_millis(50)) {
+            Some(bytes) => got.0.extend(bytes),
+            None => break,
         }
-        let mut buf = [0u8; 512];
-        let n = match rustix::io::read(&stdin, &mut buf) {
-            Ok(n) if n > 0 => n,
-            _ => break,
-        };
-        got.0.extend_from_slice(&buf[..n]);
     }
     got
+}
+
+/// What standard input has within `wait`, if anything.
+fn read_within(wait: Duration) -> Option<Vec<u8>> {
+    if wait.is_zero() {
+        return None;
+    }
+    let timeout = rustix::event::Timespec::try_from(wait).ok()?;
+    let stdin = std::io::stdin();
+    let mut fds = [rustix::event::PollFd::new(
+        &stdin,
+        rustix::event::PollFlags::IN,
+    )];
+    if !matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(n) if n > 0) {
+        return None;
+    }
+    let mut buf = [0u8; 512];
+    match rustix::io::read(&stdin, &mut buf) {
+        Ok(n) if n > 0 => Some(buf[..n].to_vec()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,19 @@ pub fn local_utc_offset() -> i64 {
     )
 }
 
+/// A cell's size in pixels from the terminal's window size, when it gives pixels.
+fn cell_pixels() -> Option<(usize, usize)> {
+    let s = terminal::window_size().ok()?;
+    if s.columns == 0 || s.rows == 0 || s.width < s.columns || s.height < s.rows {
+        return None;
+    }
+    let (w, h) = (
+        usize::from(s.width / s.columns),
+        usize::from(s.height / s.rows),
+    );
+    ((1..=200).contains(&w) && (1..=400).contains(&h)).then_some((w, h))
+}
+
 /// Asks the terminal what it needs asking, in one go (a terminal at the far end of SSH
 /// costs a round trip a question): 24-bit colour (SSH does not pass `COLORTERM`), when
 /// nothing said, and the pixels `--graphics auto` may draw. Settles `draw.colors` and gives
@@ -57,7 +70,8 @@ fn ask_terminal(draw: &mut DrawOptions) -> Option<(crate::termcaps::Graphics, (u
     let tmux = termcaps::in_tmux();
     let questions = Questions {
         truecolor: draw.ask_colors && draw.colors == ColorMode::Ansi256,
-        graphics: draw.graphics == Graphics::Auto,
+        // Forced pixels still need the cell size, where the window size has none.
+        graphics: draw.graphics != Graphics::Off,
         tmux,
     };
     let answers = if questions.truecolor || questions.graphics {
@@ -71,20 +85,11 @@ fn ask_terminal(draw: &mut DrawOptions) -> Option<(crate::termcaps::Graphics, (u
     }
     let (graphics, why) = match draw.graphics {
         Graphics::Auto => answers.choose(tmux),
+        Graphics::Off => (Graphics::Off, "cells: --graphics off".into()),
         given => (given, format!("{given}: --graphics {given}")),
     };
     // Pixels must fit the cells exactly: without the cell size, cells.
-    let cell = terminal::window_size()
-        .ok()
-        .filter(|s| s.width >= s.columns && s.height >= s.rows && s.columns > 0 && s.rows > 0)
-        .map(|s| {
-            (
-                usize::from(s.width / s.columns),
-                usize::from(s.height / s.rows),
-            )
-        })
-        .filter(|&(w, h)| w > 0 && h > 0)
-        .or(answers.cell_pixels());
+    let cell = cell_pixels().or(answers.cell_pixels());
     match (graphics, cell) {
         (Graphics::Sixel | Graphics::Kitty, Some(cell)) => {
             tracing::info!(

@@ -264,8 +264,6 @@ pub fn build(
     }
 }
 
-/// Bytes from a small linear congruential generator, the same for the same `seed`: noise for
-/// the matchers' tests.
 /// A `fw` x `fh` picture fitted into `tw` x `th` pixels, its aspect kept, its height even
 /// (as [`crate::render::grid::average`] takes it with one pixel across and two down a cell).
 pub fn fit_pixels((fw, fh): (usize, usize), (tw, th): (usize, usize)) -> Placement {
@@ -280,6 +278,8 @@ pub fn fit_pixels((fw, fh): (usize, usize), (tw, th): (usize, usize)) -> Placeme
     }
 }
 
+/// Bytes from a small linear congruential generator, the same for the same `seed`: noise for
+/// the matchers' tests.
 #[cfg(test)]
 pub fn test_bytes(mut seed: u32) -> impl FnMut() -> u8 {
     move || {

@@ -48,7 +48,7 @@ pub fn encode_as(rgb: &[u8], width: usize, height: usize, id: u32) -> Vec<u8> {
             // left where it is.
             let _ = write!(
                 out,
-                "\x1b_Ga=T,f=24,o=z,s={width},v={height},i={id},p=1,q=2,C=1,m={more};"
+                "\x1b_Ga=T,f=24,o=z,s={width},v={height},i={id},p=1,z=-1,q=2,C=1,m={more};"
             );
         } else {
             let _ = write!(out, "\x1b_Gm={more};");

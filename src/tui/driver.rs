@@ -185,6 +185,8 @@ struct Screen<'a> {
     view: Option<Vec<String>>,
     /// The terminal's size at the last draw: a new one clears the screen, pictures and all.
     size: ratatui::layout::Size,
+    /// Whether the terminal's link is fast enough for pixels (see `choose_pixels`).
+    link_pixels: bool,
     /// The most bytes a frame of pictures took this second.
     pixel_bytes: usize,
     /// The same, in the last second pixels were drawn.
@@ -223,6 +225,7 @@ impl<'a> Screen<'a> {
             view: None,
             size: ratatui::layout::Size::default(),
             pixel_bytes: 0,
+            link_pixels: true,
             pixel_need: 0,
             quit: false,
         }
@@ -365,20 +368,32 @@ impl<'a> Screen<'a> {
         self.videos.changed = 0;
         let size = terminal.size()?;
         if size != self.size {
-            // ratatui clears a resized screen before it draws.
+            // ratatui clears a resized screen before it draws; the font may have changed too.
             self.size = size;
-            self.videos.screen_cleared();
+            self.videos.screen_cleared(super::cell_pixels());
         }
-        terminal.draw(|f| ui::draw(f, self.app, &mut self.videos))?;
-        if !self.urgent {
-            self.send_pixels(terminal)?;
+        // Pictures would paint over the picker, help and the leave question: cells meanwhile.
+        let app = &*self.app;
+        let overlay = app.picker().is_some() || app.help_shown() || app.confirm_quit();
+        let first = self.videos.set_pixels(self.link_pixels && !overlay);
+        if !first.is_empty() {
+            self.link.send_raw(first);
         }
+        let (urgent, mut pictures) = (self.urgent, Vec::new());
+        terminal.draw(|f| {
+            ui::draw(f, self.app, &mut self.videos);
+            if !urgent {
+                pictures = self.videos.take_pixels(f.buffer_mut());
+            }
+        })?;
+        self.send_pixels(terminal, pictures)?;
         self.tell_view();
         if !self.urgent {
             self.after_video_frame();
         }
         self.last_draw = Instant::now();
-        self.dirty = false;
+        // A key's frame held the pictures back: they follow in the next.
+        self.dirty = self.urgent && self.videos.pixels_on;
         self.urgent = false;
         Ok(())
     }
@@ -387,9 +402,9 @@ impl<'a> Screen<'a> {
     fn send_pixels(
         &mut self,
         terminal: &mut Terminal<LeanBackend<LinkWriter>>,
+        bytes: Vec<u8>,
     ) -> anyhow::Result<()> {
         use std::io::Write;
-        let bytes = self.videos.take_pixels();
         if !bytes.is_empty() {
             self.pixel_bytes = self.pixel_bytes.max(bytes.len());
             let writer = terminal.backend_mut().writer_mut();
@@ -412,15 +427,12 @@ impl<'a> Screen<'a> {
         let Some(budget) = self.pacing.budget() else {
             return;
         };
-        let on = self.videos.pixels_on;
+        let on = self.link_pixels;
         let (want, fps) = pixels_wanted(on, budget, self.pixel_need);
         if want == on {
             return;
         }
-        let first = self.videos.set_pixels(want);
-        if !first.is_empty() {
-            self.link.send_raw(first);
-        }
+        self.link_pixels = want;
         let graphics = self.videos.pixels.as_ref().map(|p| p.graphics.to_string());
         if want {
             tracing::info!("the terminal keeps up with pixels again");

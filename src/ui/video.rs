@@ -77,9 +77,9 @@ impl VideoCache {
 
     /// The bytes of the pictures that changed since the last call (none while cells are
     /// drawn).
-    pub fn take_pixels(&mut self) -> Vec<u8> {
+    pub fn take_pixels(&mut self, buf: &ratatui::buffer::Buffer) -> Vec<u8> {
         match &mut self.pixels {
-            Some(p) if self.pixels_on => p.take(),
+            Some(p) if self.pixels_on => p.take(buf),
             _ => Vec::new(),
         }
     }
@@ -100,9 +100,14 @@ impl VideoCache {
     }
 
     /// After the screen was cleared: every picture goes out again.
-    pub fn screen_cleared(&mut self) {
+    /// After the screen was cleared (a resize): every picture goes out again, fitted to
+    /// `cell`, the cell size in pixels now, when the terminal says.
+    pub fn screen_cleared(&mut self, cell: Option<(usize, usize)>) {
         if let Some(p) = &mut self.pixels {
             let _ = p.forget();
+            if let Some(cell) = cell {
+                p.set_cell(cell);
+            }
         }
     }
 
@@ -114,7 +119,8 @@ impl VideoCache {
 
     fn render(&mut self, key: &str, frame: &Arc<RgbFrame>, area: Rect, f: &mut Frame<'_>) {
         if let (Some(pixels), true) = (&mut self.pixels, self.pixels_on) {
-            pixels.place(key, frame, area, f.buffer_mut());
+            // A tile too small for a picture stays empty.
+            let _ = pixels.place(key, frame, area, f.buffer_mut());
             return;
         }
         let (mode, tolerance, cells) = (self.mode, self.tolerance, self.cells);

@@ -5,8 +5,7 @@
 
 use std::process::Command;
 
-use crate::common::xscreen::{crop, meeting_tile_psnr, play_in, reference, still, xvfb};
-use termmeet::media::frame::psnr;
+use crate::common::xscreen::{best_psnr, meeting_tile_psnr, play_in, still, xvfb};
 
 /// kitty with no config of the person's, `width` x `height` pixels at the top left of
 /// `display` (no window manager places it elsewhere), black, running `command` through
@@ -41,7 +40,7 @@ fn kitty_graphics_in_kitty_come_at_least_10_db_closer_than_half_blocks() {
     let (display, _xvfb) = xvfb();
     let mut scores = Vec::new();
     for args in ["--graphics auto", "--cells half --graphics off"] {
-        let (screen, mut place, stats) = play_in(&display, &dir, &clip, args, |c| {
+        let (screens, place, stats) = play_in(&display, &dir, &clip, args, |c| {
             kitty(&display, (640, 480), c)
         });
         if args == "--graphics auto" {
@@ -54,9 +53,7 @@ fn kitty_graphics_in_kitty_come_at_least_10_db_closer_than_half_blocks() {
             place[0] >= 200 && place[1] >= 150,
             "{args}: a small picture: {place:?}"
         );
-        place[1] &= !1;
-        let shown = crop(&screen, place);
-        scores.push(psnr(&shown, &reference(&clip, place[0], place[1])));
+        scores.push(best_psnr(&screens, place, &clip));
     }
     let _ = std::fs::remove_dir_all(&dir);
     let (kitty, half) = (scores[0], scores[1]);

@@ -6,9 +6,7 @@
 
 use std::process::Command;
 
-use crate::common::xscreen::{crop, meeting_tile_psnr, play_in, reference, still, xvfb};
-
-use termmeet::media::frame::psnr;
+use crate::common::xscreen::{best_psnr, meeting_tile_psnr, play_in, still, xvfb};
 
 /// Debian's xterm as a VT340 with 256 colour registers, `cols` x `rows` at the top left of
 /// `display`, running `command` through `sh -c`.
@@ -49,7 +47,7 @@ fn sixel_in_xterm_comes_at_least_10_db_closer_than_half_blocks() {
     let mut scores = Vec::new();
     // Sixel as `auto` finds it: xterm lists attribute 4 in its device attributes.
     for args in ["--graphics auto", "--cells half --graphics off"] {
-        let (screen, mut place, stats) = play_in(&display, &dir, &clip, args, |c| {
+        let (screens, place, stats) = play_in(&display, &dir, &clip, args, |c| {
             xterm(&display, (80, 24), c)
         });
         if args == "--graphics auto" {
@@ -62,9 +60,7 @@ fn sixel_in_xterm_comes_at_least_10_db_closer_than_half_blocks() {
             place[0] >= 200 && place[1] >= 150,
             "{args}: a small picture: {place:?}"
         );
-        place[1] &= !1;
-        let shown = crop(&screen, place);
-        scores.push(psnr(&shown, &reference(&clip, place[0], place[1])));
+        scores.push(best_psnr(&screens, place, &clip));
     }
     let _ = std::fs::remove_dir_all(&dir);
     let (sixel, half) = (scores[0], scores[1]);

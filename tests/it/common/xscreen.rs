@@ -11,19 +11,33 @@ use termmeet::media::frame::psnr;
 /// The screen of the test's X server.
 pub const SCREEN: (usize, usize) = (800, 600);
 
-/// A process killed when dropped, so nothing outlives a failed test.
+/// A process stopped when dropped, so nothing outlives a failed test: asked first (so that
+/// an X server removes its lock file), killed if it has not gone within two seconds.
 pub struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.0.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-/// Starts Xvfb on the first free display from :150; gives the display and the process.
+/// The next display number a test of this process tries, so that tests running at once do
+/// not race for the same one.
+static NEXT_DISPLAY: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(150);
+
+/// Starts Xvfb on a free display from :150; gives the display and the process.
 pub fn xvfb() -> (String, Killed) {
-    for n in 150..250 {
+    for _ in 0..100 {
+        // Each try takes a number no other test of this process takes.
+        let n = NEXT_DISPLAY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if Path::new(&format!("/tmp/.X{n}-lock")).exists()
             || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
         {
@@ -43,22 +57,28 @@ pub fn xvfb() -> (String, Killed) {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb (scripts/setup.sh test installs xvfb)");
-        let server = Killed(child);
+        let mut server = Killed(child);
         let deadline = Instant::now() + Duration::from_secs(15);
-        // Up once a client can read its screen.
-        while !Command::new("xwd")
-            .args(["-root", "-silent", "-display", &format!(":{n}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        // Up once a client can read its screen, and it is ours: another process's server
+        // on the same display makes ours exit.
+        while server.0.try_wait().ok().flatten().is_none()
+            && !Command::new("xwd")
+                .args(["-root", "-silent", "-display", &format!(":{n}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
         {
             assert!(Instant::now() < deadline, "Xvfb :{n} did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
+        std::thread::sleep(Duration::from_millis(300));
+        if server.0.try_wait().ok().flatten().is_some() {
+            continue;
+        }
         return (format!(":{n}"), server);
     }
-    panic!("no free X display between :150 and :249");
+    panic!("no free X display in a hundred tries from :150");
 }
 
 /// The clip's first frame area-averaged to `w` x `h` pixels (`h` even), as RGB: what a
@@ -162,14 +182,15 @@ pub fn picture_in_log(log: &str) -> Option<[usize; 4]> {
 }
 
 /// `termmeet play CLIP ARGS` in the terminal `open` gives for a command: the screen while it
-/// plays, the picture's place from its statistics (width, height, x, y), and the statistics.
+/// plays (a few), the picture's place from its statistics (width, height, x, y), and the
+/// statistics.
 pub fn play_in(
     display: &str,
     dir: &Path,
     clip: &Path,
     args: &str,
     open: impl FnOnce(&str) -> Command,
-) -> (Vec<u8>, [usize; 4], String) {
+) -> (Vec<Vec<u8>>, [usize; 4], String) {
     let stats = dir.join("stats.txt");
     let _ = std::fs::remove_file(&stats);
     let command = format!(
@@ -207,8 +228,13 @@ pub fn play_in(
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    std::thread::sleep(Duration::from_millis(700));
-    let screen = screenshot(display, dir);
+    // Three screenshots a moment apart: a terminal busy with the other tests may show one
+    // half drawn.
+    let mut screens = Vec::new();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(400));
+        screens.push(screenshot(display, dir));
+    }
     // play ends by itself (300 frames at 30 a second); the terminal closes with it.
     let deadline = Instant::now() + Duration::from_secs(40);
     while xterm.0.try_wait().unwrap().is_none() {
@@ -226,8 +252,18 @@ pub fn play_in(
             Some([w, h, x, y].map(|v| v.trim().parse::<usize>().unwrap_or(0)))
         })
         .unwrap_or_else(|| panic!("no picture place in play's statistics:\n{text}"));
-    (screen, picture, text)
+    (screens, picture, text)
 }
+/// The closest any of `screens` comes at `place` to `clip`'s first frame (PSNR, dB).
+pub fn best_psnr(screens: &[Vec<u8>], mut place: [usize; 4], clip: &Path) -> f64 {
+    place[1] &= !1;
+    let reference = reference(clip, place[0], place[1]);
+    screens
+        .iter()
+        .map(|s| psnr(&crop(s, place), &reference))
+        .fold(0.0, f64::max)
+}
+
 /// A meeting of two: a peer whose camera is `clip`'s still, and `termmeet join` in the
 /// terminal `open` gives for a command. Waits until its log says `expect` and where the
 /// peer's picture is, and gives the closest the tile came to the still (PSNR, dB) over the
