@@ -554,10 +554,17 @@ impl Cluster {
         join: crate::protocol::ClientMessage,
         from: Option<std::net::IpAddr>,
     ) -> Result<Seat, ProtocolError> {
-        if let (crate::protocol::ClientMessage::Join { room, resume, .. }, Some(ip)) = (&join, from)
-        {
+        if let crate::protocol::ClientMessage::Join { room, resume, .. } = &join {
             if !self.hub.has_room(room) && resume.is_none() {
-                self.count_room_open(ip).await?;
+                // --max-rooms holds across the cluster, as of the last count (a second old
+                // at most); this instance's own count is checked by the hub as well.
+                let open = self.counters.cluster_rooms.load(Ordering::Relaxed);
+                if open >= self.config.max_rooms as u64 {
+                    return Err(crate::hub::cluster_full(&self.config));
+                }
+                if let Some(ip) = from {
+                    self.count_room_open(ip).await?;
+                }
             }
         }
         // The address's limit was counted above, across the cluster.

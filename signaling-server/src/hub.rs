@@ -25,7 +25,7 @@ mod resume;
 mod room;
 mod sfu;
 
-pub(crate) use join::too_many_rooms;
+pub(crate) use join::{cluster_full, too_many_rooms};
 pub use outbox::{Outbound, Outbox};
 pub use persist::{Persist, RoomSnapshot};
 pub use sfu::{RoomEvent, Signal};

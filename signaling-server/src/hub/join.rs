@@ -46,6 +46,17 @@ pub(crate) fn too_many_rooms(config: &crate::config::ServerConfig) -> ProtocolEr
     )
 }
 
+/// The refusal of a room beyond the most the cluster (all instances on one Redis) holds.
+pub(crate) fn cluster_full(config: &crate::config::ServerConfig) -> ProtocolError {
+    err(
+        ErrorCode::RoomFull,
+        format!(
+            "the servers have reached their limit of {} rooms between them; try again later",
+            config.max_rooms
+        ),
+    )
+}
+
 /// The window of the per-address limit on new rooms.
 const ROOM_OPEN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 

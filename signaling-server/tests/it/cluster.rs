@@ -445,3 +445,33 @@ async fn redis_restarted_mid_meeting_service_goes_on_and_the_state_is_whole_afte
         );
     }
 }
+
+#[tokio::test]
+async fn the_most_rooms_hold_across_instances() {
+    let redis = Redis::start();
+    let config = ServerConfig {
+        max_rooms: 2,
+        ..ServerConfig::default()
+    };
+    let servers = three(&redis, config).await;
+    let _a = servers[0].joined("room-a", "a").await;
+    let _b = servers[1].joined("room-b", "b").await;
+    // Each instance holds one room or none, under its own limit: the cluster's count (its
+    // heartbeats', a second old at most) refuses a third room anywhere.
+    let metrics = metrics_page(&servers[2].handle).await;
+    let deadline = tokio::time::Instant::now() + SOON;
+    loop {
+        let (_, body) = http_get(metrics, "/metrics").await;
+        if body.contains("termmeet_cluster_rooms 2") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut c = servers[2].client().await;
+    c.send_join("room-c", "c", None, None).await;
+    let e = c.expect_error(ErrorCode::RoomFull).await;
+    assert!(e.contains("limit of 2 rooms between them"), "{e}");
+    // The rooms that are open still take people, through any instance.
+    let _a2 = servers[2].joined("room-a", "a2").await;
+}
