@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use crate::common::xscreen::{best_psnr, meeting_tile_psnr, play_in, still, xvfb};
+use crate::common::xscreen::Stage;
 
 /// kitty with no config of the person's, `width` x `height` pixels at the top left of
 /// `display` (no window manager places it elsewhere), black, running `command` through
@@ -34,29 +34,11 @@ fn kitty(display: &str, (width, height): (u32, u32), command: &str) -> Command {
 
 #[test]
 fn kitty_graphics_in_kitty_come_at_least_10_db_closer_than_half_blocks() {
-    let dir = std::env::temp_dir().join(format!("termmeet-kitty-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let clip = still(&dir);
-    let (display, _xvfb) = xvfb();
-    let mut scores = Vec::new();
-    for args in ["--graphics auto", "--cells half --graphics off"] {
-        let (screens, place, stats) = play_in(&display, &dir, &clip, args, |c| {
-            kitty(&display, (640, 480), c)
-        });
-        if args == "--graphics auto" {
-            assert!(
-                stats.contains("graphics:            kitty: the terminal answered kitty's"),
-                "auto in kitty should find kitty's graphics:\n{stats}"
-            );
-        }
-        assert!(
-            place[0] >= 200 && place[1] >= 150,
-            "{args}: a small picture: {place:?}"
-        );
-        scores.push(best_psnr(&screens, place, &clip));
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    let (kitty, half) = (scores[0], scores[1]);
+    let stage = Stage::new("kitty");
+    let (kitty, half) = stage.auto_and_half_blocks(
+        "graphics:            kitty: the terminal answered kitty's",
+        |c| kitty(&stage.display, (640, 480), c),
+    );
     println!("kitty: kitty's graphics {kitty:.1} dB, half blocks {half:.1} dB");
     assert!(
         kitty >= half + 10.0,
@@ -66,18 +48,11 @@ fn kitty_graphics_in_kitty_come_at_least_10_db_closer_than_half_blocks() {
 
 #[test]
 fn a_meeting_in_kitty_draws_its_video_tile_by_kittys_graphics() {
-    let dir = std::env::temp_dir().join(format!("termmeet-kitty-meet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let clip = still(&dir);
-    let (display, _xvfb) = xvfb();
-    let best = meeting_tile_psnr(
-        &display,
-        &dir,
-        &clip,
+    let stage = Stage::new("kitty-meet");
+    let best = stage.meeting(
         "video tiles as pixels: kitty: the terminal answered kitty's graphics query",
-        |c| kitty(&display, (800, 580), c),
+        |c| kitty(&stage.display, (800, 580), c),
     );
-    let _ = std::fs::remove_dir_all(&dir);
     println!("a meeting's tile in kitty by kitty's graphics: {best:.1} dB against the still");
     assert!(best >= 30.0, "the tile is {best:.1} dB from the still");
 }

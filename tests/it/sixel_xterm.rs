@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::common::xscreen::{best_psnr, meeting_tile_psnr, play_in, still, xvfb};
+use crate::common::xscreen::Stage;
 
 /// Debian's xterm as a VT340 with 256 colour registers, `cols` x `rows` at the top left of
 /// `display`, running `command` through `sh -c`.
@@ -40,30 +40,12 @@ fn xterm(display: &str, (cols, rows): (u16, u16), command: &str) -> Command {
 
 #[test]
 fn sixel_in_xterm_comes_at_least_10_db_closer_than_half_blocks() {
-    let dir = std::env::temp_dir().join(format!("termmeet-sixel-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let clip = still(&dir);
-    let (display, _xvfb) = xvfb();
-    let mut scores = Vec::new();
+    let stage = Stage::new("sixel");
     // Sixel as `auto` finds it: xterm lists attribute 4 in its device attributes.
-    for args in ["--graphics auto", "--cells half --graphics off"] {
-        let (screens, place, stats) = play_in(&display, &dir, &clip, args, |c| {
-            xterm(&display, (80, 24), c)
-        });
-        if args == "--graphics auto" {
-            assert!(
-                stats.contains("graphics:            sixel: the terminal lists sixel"),
-                "auto in xterm -ti vt340 should find sixel:\n{stats}"
-            );
-        }
-        assert!(
-            place[0] >= 200 && place[1] >= 150,
-            "{args}: a small picture: {place:?}"
-        );
-        scores.push(best_psnr(&screens, place, &clip));
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    let (sixel, half) = (scores[0], scores[1]);
+    let (sixel, half) = stage.auto_and_half_blocks(
+        "graphics:            sixel: the terminal lists sixel",
+        |c| xterm(&stage.display, (80, 24), c),
+    );
     println!("xterm -ti vt340, 80x24: sixel {sixel:.1} dB, half blocks {half:.1} dB");
     assert!(
         sixel >= half + 10.0,
@@ -73,19 +55,12 @@ fn sixel_in_xterm_comes_at_least_10_db_closer_than_half_blocks() {
 
 #[test]
 fn a_meeting_in_xterm_draws_its_video_tile_as_sixel_pixels() {
-    let dir = std::env::temp_dir().join(format!("termmeet-sixel-meet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let clip = still(&dir);
-    let (display, _xvfb) = xvfb();
-    let best = meeting_tile_psnr(
-        &display,
-        &dir,
-        &clip,
+    let stage = Stage::new("sixel-meet");
+    let best = stage.meeting(
         "video tiles as pixels: sixel: the terminal lists sixel",
-        |c| xterm(&display, (100, 34), c),
+        |c| xterm(&stage.display, (100, 34), c),
     );
     println!("a meeting's tile in xterm -ti vt340 as sixel: {best:.1} dB against the still");
     // Quadrant cells come to about 23 dB, half blocks 20 (see the test above).
     assert!(best >= 30.0, "the tile is {best:.1} dB from the still");
-    let _ = std::fs::remove_dir_all(&dir);
 }

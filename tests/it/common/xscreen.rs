@@ -334,3 +334,60 @@ pub fn meeting_tile_psnr(
         best
     })
 }
+
+/// What a pixel test works in: a directory of its own with the still in it, and an X
+/// server; the directory goes when dropped.
+pub struct Stage {
+    pub dir: PathBuf,
+    pub clip: PathBuf,
+    pub display: String,
+    _xvfb: Killed,
+}
+
+impl Stage {
+    /// A stage for the test `name`.
+    pub fn new(name: &str) -> Stage {
+        let dir = std::env::temp_dir().join(format!("termmeet-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let clip = still(&dir);
+        let (display, xvfb) = xvfb();
+        Stage {
+            dir,
+            clip,
+            display,
+            _xvfb: xvfb,
+        }
+    }
+
+    /// `termmeet play` of the still in the terminal `open` gives, with `--graphics auto`
+    /// (whose statistics must say `expect`) and then with half blocks: the closest each came
+    /// to the still (PSNR, dB).
+    pub fn auto_and_half_blocks(&self, expect: &str, open: impl Fn(&str) -> Command) -> (f64, f64) {
+        let mut scores = Vec::new();
+        for args in ["--graphics auto", "--cells half --graphics off"] {
+            let (screens, place, stats) =
+                play_in(&self.display, &self.dir, &self.clip, args, &open);
+            assert!(
+                args != "--graphics auto" || stats.contains(expect),
+                "auto should find what {expect:?} says:\n{stats}"
+            );
+            assert!(
+                place[0] >= 200 && place[1] >= 150,
+                "{args}: a small picture: {place:?}"
+            );
+            scores.push(best_psnr(&screens, place, &self.clip));
+        }
+        (scores[0], scores[1])
+    }
+
+    /// [`meeting_tile_psnr`] on this stage.
+    pub fn meeting(&self, expect: &str, open: impl FnOnce(&str) -> Command) -> f64 {
+        meeting_tile_psnr(&self.display, &self.dir, &self.clip, expect, open)
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
