@@ -335,18 +335,22 @@ pub fn meeting_tile_psnr(
     })
 }
 
-/// What a pixel test works in: a directory of its own with the still in it, and an X
-/// server; the directory goes when dropped.
+/// What a pixel test works in: a directory of its own with the still in it, an X server,
+/// and one of the two scenario slots (a terminal drawing in software OpenGL is heavy, and
+/// the network scenarios' timings should not share the cores with it); the directory goes
+/// when dropped.
 pub struct Stage {
     pub dir: PathBuf,
     pub clip: PathBuf,
     pub display: String,
     _xvfb: Killed,
+    _slot: crate::common::turns::Slot,
 }
 
 impl Stage {
     /// A stage for the test `name`.
     pub fn new(name: &str) -> Stage {
+        let slot = crate::common::turns::Slot::take();
         let dir = std::env::temp_dir().join(format!("termmeet-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let clip = still(&dir);
@@ -356,6 +360,7 @@ impl Stage {
             clip,
             display,
             _xvfb: xvfb,
+            _slot: slot,
         }
     }
 
