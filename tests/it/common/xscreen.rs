@@ -317,14 +317,16 @@ pub fn meeting_tile_psnr(
             place[0] >= 300 && place[1] >= 200,
             "a small picture: {place:?}"
         );
-        // The decoded still settles within a few seconds; the best of the screenshots
-        // taken over them is what the tile shows.
-        let reference = reference(clip, place[0], place[1] & !1);
+        // The decoded still settles within a few seconds, and a terminal that took its
+        // size late moves the tile once: the best of the screenshots taken over them, each
+        // where the log says the picture is then, is what the tile shows.
         let mut best = 0.0f64;
         for _ in 0..20 {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let mut at = place;
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let mut at = picture_in_log(&text).unwrap_or(place);
             at[1] &= !1;
+            let reference = reference(clip, at[0], at[1]);
             let shown = crop(&screenshot(display, dir), at);
             best = best.max(psnr(&shown, &reference));
             if best >= 30.0 {
