@@ -26,6 +26,8 @@ use crate::ui::{self, VideoCache};
 
 /// Fewest picture frames a second pixels are drawn at; below, cells.
 const PIXELS_MIN_FPS: f64 = 5.0;
+/// How long cells are drawn for want of a fast link before pixels are tried again.
+const PIXELS_RETRY: Duration = Duration::from_secs(10);
 
 /// How often the screen is drawn at least, for the clock and the rates on it, and how often a
 /// still meeting samples what it polls.
@@ -187,6 +189,8 @@ struct Screen<'a> {
     size: ratatui::layout::Size,
     /// Whether the terminal's link is fast enough for pixels (see `choose_pixels`).
     link_pixels: bool,
+    /// Since when cells are drawn for want of a fast enough link.
+    cells_since: Option<Instant>,
     /// The most bytes a frame of pictures took this second.
     pixel_bytes: usize,
     /// The same, in the last second pixels were drawn.
@@ -226,6 +230,7 @@ impl<'a> Screen<'a> {
             size: ratatui::layout::Size::default(),
             pixel_bytes: 0,
             link_pixels: true,
+            cells_since: None,
             pixel_need: 0,
             quit: false,
         }
@@ -428,14 +433,21 @@ impl<'a> Screen<'a> {
             return;
         };
         let on = self.link_pixels;
-        let (want, fps) = pixels_wanted(on, budget, self.pixel_need);
+        let (mut want, fps) = pixels_wanted(on, budget, self.pixel_need);
+        // Cells' small frames say little of what the link could carry: every so often,
+        // pixels are tried again, and the next second's frames decide.
+        let retry = self
+            .cells_since
+            .is_some_and(|t| t.elapsed() >= PIXELS_RETRY);
+        want |= !on && retry;
         if want == on {
             return;
         }
         self.link_pixels = want;
+        self.cells_since = (!want).then(Instant::now);
         let graphics = self.videos.pixels.as_ref().map(|p| p.graphics.to_string());
         if want {
-            tracing::info!("the terminal keeps up with pixels again");
+            tracing::info!("trying pixels again ({fps:.1} frames a second measured with cells)");
             self.app.thinned = None;
             self.app.pixels = graphics;
         } else {

@@ -333,6 +333,14 @@ pub fn meeting_tile_psnr(
                 break;
             }
         }
+        if best < 30.0 {
+            // Why, in the client's words: where it placed the picture, and whether it went
+            // to cells for a slow terminal.
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains("pixels")) {
+                eprintln!("{line}");
+            }
+        }
         best
     })
 }
