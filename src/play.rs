@@ -189,23 +189,16 @@ fn settle_graphics(
     }
 }
 
-/// A cell's size in pixels, when the terminal says (xterm, kitty, foot and most others do).
-fn cell_pixels(interactive: bool) -> Option<(usize, usize)> {
-    let size = crossterm::terminal::window_size()
-        .ok()
-        .filter(|_| interactive)?;
-    let (w, h) = (usize::from(size.width), usize::from(size.height));
-    let (cols, rows) = (usize::from(size.columns), usize::from(size.rows));
-    (w >= cols && h >= rows && cols > 0 && rows > 0).then(|| (w / cols, h / rows))
-}
-
 fn play_to<W: Write>(
     writer: CountingWriter<W>,
     reader: &mut Y4mReader,
     run: &Run<'_>,
 ) -> anyhow::Result<PlayStats> {
     let (options, interactive) = (run.options, run.interactive);
-    let cell = cell_pixels(interactive).or(run.answered_cell);
+    let cell = interactive
+        .then(termcaps::window_cell_pixels)
+        .flatten()
+        .or(run.answered_cell);
     let size = match options.size {
         Some(size) => size,
         None if interactive => crossterm::terminal::size()?,

@@ -200,6 +200,20 @@ impl Answers {
     }
 }
 
+/// A cell's size in pixels from the terminal's window size (`TIOCGWINSZ`), when it gives
+/// pixels (xterm, kitty, foot and most others do).
+pub fn window_cell_pixels() -> Option<(usize, usize)> {
+    let s = crossterm::terminal::window_size().ok()?;
+    if s.columns == 0 || s.rows == 0 || s.width < s.columns || s.height < s.rows {
+        return None;
+    }
+    let (w, h) = (
+        usize::from(s.width / s.columns),
+        usize::from(s.height / s.rows),
+    );
+    ((1..=200).contains(&w) && (1..=400).contains(&h)).then_some((w, h))
+}
+
 /// How long a terminal may take to answer: over SSH, a round trip or two.
 pub const ANSWER_WAIT: Duration = Duration::from_millis(800);
 

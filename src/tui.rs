@@ -48,19 +48,6 @@ pub fn local_utc_offset() -> i64 {
     )
 }
 
-/// A cell's size in pixels from the terminal's window size, when it gives pixels.
-fn cell_pixels() -> Option<(usize, usize)> {
-    let s = terminal::window_size().ok()?;
-    if s.columns == 0 || s.rows == 0 || s.width < s.columns || s.height < s.rows {
-        return None;
-    }
-    let (w, h) = (
-        usize::from(s.width / s.columns),
-        usize::from(s.height / s.rows),
-    );
-    ((1..=200).contains(&w) && (1..=400).contains(&h)).then_some((w, h))
-}
-
 /// Asks the terminal what it needs asking, in one go (a terminal at the far end of SSH
 /// costs a round trip a question): 24-bit colour (SSH does not pass `COLORTERM`), when
 /// nothing said, and the pixels `--graphics auto` may draw. Settles `draw.colors` and gives
@@ -89,7 +76,7 @@ fn ask_terminal(draw: &mut DrawOptions) -> Option<(crate::termcaps::Graphics, (u
         given => (given, format!("{given}: --graphics {given}")),
     };
     // Pixels must fit the cells exactly: without the cell size, cells.
-    let cell = cell_pixels().or(answers.cell_pixels());
+    let cell = crate::termcaps::window_cell_pixels().or(answers.cell_pixels());
     match (graphics, cell) {
         (Graphics::Sixel | Graphics::Kitty, Some(cell)) => {
             tracing::info!(

@@ -375,7 +375,8 @@ impl<'a> Screen<'a> {
         if size != self.size {
             // ratatui clears a resized screen before it draws; the font may have changed too.
             self.size = size;
-            self.videos.screen_cleared(super::cell_pixels());
+            self.videos
+                .screen_cleared(crate::termcaps::window_cell_pixels());
         }
         // Pictures would paint over the picker, help and the leave question: cells meanwhile.
         let app = &*self.app;
