@@ -290,10 +290,11 @@ async fn index_page() -> Html<&'static str> {
     Html(include_str!("web/index.html"))
 }
 
-/// The browser client's script, embedded in the binary: no build step.
+/// The browser client's script, embedded in the binary: no build step. Its SFU mode is a
+/// file of its own, served as part of the same script.
 async fn app_script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("web/app.js"),
+        concat!(include_str!("web/app.js"), include_str!("web/sfu.js")),
     )
 }

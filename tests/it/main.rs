@@ -24,6 +24,7 @@ mod pipewire;
 mod play_cli;
 mod secure;
 mod sfu;
+mod sfu_browser;
 mod signaling_client;
 mod sixel_xterm;
 mod slow_terminal;

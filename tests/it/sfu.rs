@@ -12,17 +12,17 @@ use crate::common::turns::Slot;
 
 /// A hub host (Janus and the signaling server) and one host per participant, each on its
 /// own link to the hub, routed through it.
-struct SfuLab {
-    lab: Lab,
+pub(crate) struct SfuLab {
+    pub(crate) lab: Lab,
     /// Each participant's host.
-    hosts: Vec<String>,
+    pub(crate) hosts: Vec<String>,
     /// Each participant's end of its link to the hub: its uplink.
     uplinks: Vec<End>,
     /// The signaling server's URL.
-    url: String,
+    pub(crate) url: String,
     /// The hub host and its address, where Janus runs.
     hub: String,
-    hub_addr: String,
+    pub(crate) hub_addr: String,
     _slot: Slot,
     /// The sound server's turn: Janus and several participants load the machine, so the
     /// sound tests' measurements do not run beside a room on the SFU. Both take the slots
@@ -30,7 +30,7 @@ struct SfuLab {
     _sound: std::sync::MutexGuard<'static, ()>,
 }
 
-fn sfu_lab(name: &str, participants: usize, server_flags: &[&str]) -> Option<SfuLab> {
+pub(crate) fn sfu_lab(name: &str, participants: usize, server_flags: &[&str]) -> Option<SfuLab> {
     sfu_lab_weighted(name, participants, server_flags, 1)
 }
 
@@ -119,13 +119,13 @@ impl SfuLab {
     }
 
     /// Starts one participant on the `i`th host with its own script.
-    fn start_one(&mut self, i: usize, me: &str, script: &str) {
+    pub(crate) fn start_one(&mut self, i: usize, me: &str, script: &str) {
         let (host, url) = (self.hosts[i].clone(), self.url.clone());
         self.lab.headless(&host, me, &url, script, SMALL_VIDEO);
     }
 
     /// Waits for every participant; their reports.
-    fn finish(&mut self, names: &[&str], limit: Duration) -> Vec<Value> {
+    pub(crate) fn finish(&mut self, names: &[&str], limit: Duration) -> Vec<Value> {
         let mut reports = Vec::new();
         for me in names {
             let code = self.lab.wait(me, limit);

@@ -145,7 +145,10 @@ impl SfuRoom {
             "audiocodec": "opus",
             "opus_fec": true,
             "bitrate": 2_000_000,
-            "fir_freq": 0,
+            // A keyframe request to every publisher every 5 s: a subscriber whose own PLI
+            // does not reach the publisher (docs/protocol.md, "Through the SFU") still
+            // gets its picture back.
+            "fir_freq": 5,
             "notify_joining": false,
             "transport_wide_cc_ext": true,
         });
@@ -461,10 +464,40 @@ impl SfuRoom {
         let due = std::mem::take(&mut seat.update_due);
         tracing::debug!(room = %self.name, peer = %from, ok = started.is_ok(), due, "SFU: subscription started");
         started?;
+        self.ask_keyframes(from).await;
         if due {
             self.subscribe(from).await?;
         }
         self.apply_view(from).await
+    }
+
+    /// Asks the publisher of every feed in `peer`'s subscription for a keyframe: its new
+    /// sections have nothing to decode until one comes. Janus asks by itself when a
+    /// subscription first starts, not when an update adds a feed, and Chromium sends a
+    /// keyframe only when asked; a terminal's own keyframe requests through Janus did not
+    /// reliably reach a Chromium publisher in the tests.
+    async fn ask_keyframes(&mut self, peer: &str) {
+        let feeds = self
+            .seats
+            .get(peer)
+            .map(|s| s.subscribed.clone())
+            .unwrap_or_default();
+        let handles: Vec<u64> = self
+            .seats
+            .values()
+            .filter(|s| feeds.contains(&s.feed))
+            .filter_map(|s| s.publisher)
+            .collect();
+        for handle in handles {
+            let request = json!({"request": "configure", "keyframe": true});
+            if let Err(e) = self
+                .janus
+                .message(handle, "asking for a keyframe", request, None)
+                .await
+            {
+                tracing::debug!(room = %self.name, error = %e, "SFU: keyframe request");
+            }
+        }
     }
 
     /// The participant offered on its subscribing connection (an ICE restart): Janus is the

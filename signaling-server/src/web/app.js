@@ -1,6 +1,7 @@
 // termmeet in a browser: the protocol of docs/protocol.md, as the terminal client speaks it.
-// One RTCPeerConnection per peer, perfect negotiation (the lower id is polite), candidates
-// queued until the remote description, H.264 constrained baseline preferred.
+// In a mesh, one RTCPeerConnection per peer, perfect negotiation (the lower id is polite),
+// candidates queued until the remote description, H.264 constrained baseline preferred. In a
+// room on the SFU, two connections to the server's SFU instead (sfu.js, served after this).
 // Everything other people send is shown with textContent, never as HTML.
 
 const $ = (id) => document.getElementById(id);
@@ -8,6 +9,8 @@ const params = new URLSearchParams(location.search);
 const state = {
   ws: null, me: null, host: null, token: null, peers: new Map(), hands: [], local: null,
   screen: null, mic: true, cam: true, left: false, backoff: 1000, iceServers: [], notice: "", chatEnabled: true,
+  // "mesh" or "sfu" (docs/protocol.md, Media modes); `sfu` holds the SFU's connections.
+  mode: "mesh", sfu: null, switchId: 0,
 };
 
 // What went wrong in this page's own scripts, for anyone debugging it (and for the tests).
@@ -50,7 +53,7 @@ function connect(room, name, secret) {
   const ws = new WebSocket(url);
   state.ws = ws;
   ws.onopen = () => {
-    send({ type: "join", room, name, secret: secret || undefined, token: joinToken || undefined, resume: state.token || undefined, client: "termmeet-web/0.1" });
+    send({ type: "join", room, name, secret: secret || undefined, token: joinToken || undefined, resume: state.token || undefined, client: "termmeet-web/0.2", sfu: true });
   };
   ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch { return; } onMessage(m); };
   ws.onclose = (ev) => {
@@ -76,11 +79,17 @@ async function onMessage(m) {
       state.hands = m.hands; state.iceServers = m.ice_servers || []; state.chatEnabled = m.chat_enabled !== false;
       status((resumed ? "resumed" : "joined") + " as " + m.you.name);
       $("controls").hidden = false;
+      const mode = m.media_mode === "sfu" ? "sfu" : "mesh";
       if (!resumed) {
         for (const p of state.peers.values()) closePeer(p.info.id);
+        stopSfu();
+        state.mode = mode;
         $("chat").textContent = "";
         for (const c of m.chat_history) addChat(c);
-        for (const info of m.peers) { const p = makePeer(info); await offer(p); }
+        for (const info of m.peers) { const p = makePeer(info); if (p.pc) await offer(p); }
+        if (mode === "sfu") enterSfu();
+      } else if (mode !== state.mode) {
+        await switchMode(mode);
       }
       send({ type: "media-state", mic: state.mic, cam: state.cam });
       renderSide();
@@ -88,31 +97,54 @@ async function onMessage(m) {
     }
     case "peer-joined": makePeer(m.peer); renderSide(); break;
     case "peer-left": closePeer(m.id); renderSide(); break;
-    case "offer": await onOffer(m.from, m.sdp); break;
-    case "answer": { const p = state.peers.get(m.from); if (p) { await p.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }); await flush(p); } break; }
-    case "candidate": {
+    case "offer": if (isSfu(m.from)) await onSfuOffer(m.sdp); else await onOffer(m.from, m.sdp); break;
+    case "answer": {
+      if (isSfu(m.from)) { await onSfuAnswer(m.sdp); break; }
       const p = state.peers.get(m.from);
-      if (!p || !m.candidate) break;
+      if (p && p.pc) { try { await p.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }); await flush(p); } catch (e) { console.log("answer: " + e); } }
+      break;
+    }
+    case "candidate": {
+      if (isSfu(m.from)) { await onSfuCandidate(m.from, m.candidate); break; }
+      const p = state.peers.get(m.from);
+      if (!p || !p.pc || !m.candidate) break;
       const c = { candidate: m.candidate.candidate, sdpMid: m.candidate.sdp_mid, sdpMLineIndex: m.candidate.sdp_mline_index, usernameFragment: m.candidate.username_fragment };
       if (p.pc.remoteDescription) { try { await p.pc.addIceCandidate(c); } catch (e) { if (!p.ignoreOffer) console.log("candidate: " + e); } }
       else p.pending.push(c);
       break;
     }
     case "media-state": { const p = state.peers.get(m.from); if (p) { p.info.mic = m.mic; p.info.cam = m.cam; updateTile(p); renderSide(); } break; }
-    case "screen-share-started": { const p = state.peers.get(m.from); if (p) { p.info.screen = true; p.info.screen_stream_id = m.stream_id; placeStreams(p); renderSide(); } break; }
+    case "screen-share-started": { const p = state.peers.get(m.from); if (p) { p.info.screen = true; p.info.screen_stream_id = m.stream_id; adoptSfuStreams(); placeStreams(p); renderSide(); } break; }
     case "screen-share-stopped": { const p = state.peers.get(m.from); if (p) { p.info.screen = false; hideScreen(p); renderSide(); } break; }
     case "raise-hand": case "lower-hand": state.hands = m.queue; renderSide(); break;
     case "chat": addChat(m); break;
     case "chat-enabled": case "chat-disabled": state.chatEnabled = m.type === "chat-enabled"; renderSide(); addNote("chat " + (m.type === "chat-enabled" ? "enabled" : "disabled") + " by " + peerName(m.from)); break;
     case "host": state.host = m.id; renderSide(); break;
+    case "media-mode": if (m.reason) addNote(m.reason); await switchMode(m.mode === "sfu" ? "sfu" : "mesh"); break;
     case "error": addNote("server: " + m.code + ": " + m.message); break;
   }
 }
 
+function iceConfig() {
+  return { iceServers: state.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })) };
+}
+
+// A peer: its tile, and in a mesh its connection. `streams` are what its connection brought,
+// `sfuStreams` what the SFU's subscription brought of it.
 function makePeer(info) {
-  const pc = new RTCPeerConnection({ iceServers: state.iceServers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })) });
-  const p = { info, pc, pending: [], makingOffer: false, ignoreOffer: false, polite: state.me.id < info.id, ready: false, streams: new Map(), tile: null, screenVideo: null, lastFailed: 0 };
+  const p = { info, pc: null, pending: [], makingOffer: false, ignoreOffer: false, polite: state.me.id < info.id, ready: false, streams: new Map(), sfuStreams: new Map(), tile: null, screenVideo: null, lastFailed: 0 };
   state.peers.set(info.id, p);
+  makeTile(p);
+  if (state.mode === "mesh") attachPc(p);
+  adoptSfuStreams();
+  return p;
+}
+
+// The peer's own connection (the mesh).
+function attachPc(p) {
+  const pc = new RTCPeerConnection(iceConfig());
+  const info = p.info;
+  Object.assign(p, { pc, pending: [], makingOffer: false, ignoreOffer: false, ready: false, lastFailed: 0 });
   // The shared-terminal channel: negotiated out of band on stream 0, as the terminal client
   // makes it, so it exists whoever offers first.
   const dc = pc.createDataChannel("term", { negotiated: true, id: 0 });
@@ -124,9 +156,7 @@ function makePeer(info) {
   if (!state.local.getVideoTracks().length) pc.addTransceiver("video", { direction: "recvonly" });
   if (!state.local.getAudioTracks().length) pc.addTransceiver("audio", { direction: "recvonly" });
   preferH264(pc);
-  pc.onicecandidate = ({ candidate }) => {
-    if (candidate) send({ type: "candidate", to: info.id, candidate: { candidate: candidate.candidate, sdp_mid: candidate.sdpMid, sdp_mline_index: candidate.sdpMLineIndex, username_fragment: candidate.usernameFragment } });
-  };
+  pc.onicecandidate = ({ candidate }) => { if (candidate) send({ type: "candidate", to: info.id, candidate: wireCandidate(candidate) }); };
   pc.onnegotiationneeded = async () => { if (p.ready) await offer(p); };
   pc.ontrack = (ev) => {
     for (const s of ev.streams) {
@@ -137,11 +167,22 @@ function makePeer(info) {
   };
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === "failed" && Date.now() - p.lastFailed > 5000) { p.lastFailed = Date.now(); pc.restartIce(); }
-    if (pc.connectionState === "connected") shortCode(pc).then((code) => { p.sas = code; renderSide(); });
+    if (pc.connectionState === "connected") shortCode(pc).then((code) => { if (p.pc === pc) { p.sas = code; renderSide(); } });
     renderSide();
   };
-  makeTile(p);
-  return p;
+  return pc;
+}
+
+function wireCandidate(c) {
+  return { candidate: c.candidate, sdp_mid: c.sdpMid, sdp_mline_index: c.sdpMLineIndex, username_fragment: c.usernameFragment };
+}
+
+// Drops the peer's own connection (the room went to the SFU), and what came on it.
+function dropPc(p) {
+  if (!p.pc) return;
+  if (p.term) { p.term.close(); p.term = null; p.terminal = null; renderTerminal(); }
+  p.pc.close(); p.pc = null; p.sas = null; p.streams.clear();
+  placeStreams(p);
 }
 
 // The short code both ends show: six digits from the two DTLS fingerprints, sorted, so
@@ -187,8 +228,12 @@ async function offer(p) {
 }
 
 async function onOffer(from, sdp) {
-  let p = state.peers.get(from);
+  const p = state.peers.get(from);
   if (!p) return;
+  // A peer offers its own connection: the room is going back to a mesh. An offer made
+  // before its sender heard the room went to the SFU is left unanswered: it would bring a
+  // second copy of what the SFU brings, and the sender closes it with its mesh.
+  if (!p.pc) { if (state.mode === "sfu") return; attachPc(p); }
   const collision = p.makingOffer || p.pc.signalingState !== "stable";
   p.ignoreOffer = !p.polite && collision;
   if (p.ignoreOffer) return;
@@ -209,7 +254,7 @@ function closePeer(id) {
   const p = state.peers.get(id);
   if (!p) return;
   if (p.term) p.term.close();
-  p.pc.close();
+  if (p.pc) p.pc.close();
   if (p.tile) p.tile.remove();
   hideScreen(p);
   state.peers.delete(id);
@@ -248,8 +293,18 @@ function hideScreen(p) {
   $("screen").classList.remove("on"); $("screen").textContent = "";
 }
 
+// What to show of a peer: what the current mode brings, else what the other still does
+// (while a switch is under way).
+function streamsOf(p) {
+  const [now, before] = state.mode === "sfu" ? [p.sfuStreams, p.streams] : [p.streams, p.sfuStreams];
+  return now.size ? now : before;
+}
+
 function placeStreams(p) {
-  for (const [id, stream] of p.streams) {
+  const streams = streamsOf(p);
+  if (p.video && p.video.srcObject && ![...streams.values()].includes(p.video.srcObject)) p.video.srcObject = null;
+  if (p.screenVideo && ![...streams.values()].includes(p.screenVideo.srcObject)) hideScreen(p);
+  for (const [id, stream] of streams) {
     if (isScreen(p, id)) {
       if (!stream.getVideoTracks().length || (p.info.screen === false && !p.screenVideo)) continue;
       if (!p.screenVideo) {
@@ -286,8 +341,9 @@ function renderSide() {
   for (const p of state.peers.values()) {
     const d = document.createElement("div");
     d.textContent = p.info.name + (p.info.id === state.host ? " (host)" : "") + " ";
-    const q = document.createElement("span"); q.className = "q-" + (p.quality || "disconnected"); q.textContent = p.quality || p.pc.connectionState;
+    const q = document.createElement("span"); q.className = "q-" + (p.quality || "disconnected"); q.textContent = p.quality || connectionOf(p);
     d.append(q);
+    if (!p.pc && state.sfu) { const v = document.createElement("span"); v.className = "via"; v.textContent = " via SFU"; d.append(v); }
     if (p.sas) { const c = document.createElement("span"); c.className = "sas"; c.textContent = " code " + p.sas; d.append(c); }
     if (state.me && state.me.id === state.host && state.hands.includes(p.info.id)) {
       const b = document.createElement("button"); b.textContent = "lower hand"; b.className = "lower-hand"; b.dataset.peer = p.info.name; b.onclick = () => send({ type: "lower-hand", peer: p.info.id }); d.append(b);
@@ -310,14 +366,17 @@ function renderSide() {
 // Stats every second: quality per peer from getStats, with the same thresholds as the
 // terminal client, and what has arrived from each peer's camera, screen and microphone.
 function kindOf(p, trackId) {
-  for (const [id, stream] of p.streams) if (stream.getTracks().some((t) => t.id === trackId)) return isScreen(p, id) ? "screen" : "camera";
+  for (const [id, stream] of streamsOf(p)) if (stream.getTracks().some((t) => t.id === trackId)) return isScreen(p, id) ? "screen" : "camera";
   return "camera";
 }
 
 setInterval(async () => {
+  await sfuStats();
   for (const p of state.peers.values()) {
+    if (!p.pc || (state.mode === "sfu" && state.sfu)) continue;
+    const pc = p.pc;
     let stats;
-    try { stats = await p.pc.getStats(); } catch { continue; }
+    try { stats = await pc.getStats(); } catch { continue; }
     let camera = 0, screen = 0, audio = 0, lost = 0, recv = 0, rtt = 0;
     stats.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "video") {
@@ -329,7 +388,7 @@ setInterval(async () => {
       if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime * 1000;
     });
     p.cameraFrames = camera; p.screenFrames = screen; p.audioSamples = audio;
-    p.quality = quality(recv ? (100 * lost) / (lost + recv) : 0, rtt, p.pc.connectionState === "connected");
+    p.quality = quality(recv ? (100 * lost) / (lost + recv) : 0, rtt, pc.connectionState === "connected");
   }
   renderSide();
 }, 1000);
@@ -494,13 +553,16 @@ window.termmeet = {
   },
   errors,
   stats: () => [...state.peers.values()].map((p) => ({
-    name: p.info.name, id: p.info.id, connection: p.pc.connectionState, signaling: p.pc.signalingState, quality: p.quality || null,
+    name: p.info.name, id: p.info.id, connection: connectionOf(p), signaling: p.pc ? p.pc.signalingState : sfuSignaling(), quality: p.quality || null,
     cameraFrames: p.cameraFrames || 0, screenFrames: p.screenFrames || 0, audioSamples: p.audioSamples || 0,
     mic: p.info.mic, cam: p.info.cam, screen: !!p.info.screen, sas: p.sas || null,
   })),
   me: () => state.me,
   micLabel: () => { const t = state.local && state.local.getAudioTracks()[0]; return t ? t.label : null; },
-  sending: (kind) => [...state.peers.values()].flatMap((p) => p.pc.getSenders().filter((s) => s.track && s.track.kind === kind).map((s) => s.track.label)),
+  sending: (kind) => allPcs().flatMap((pc) => pc.getSenders().filter((s) => s.track && s.track.kind === kind).map((s) => s.track.label)),
+  mode: () => state.mode,
+  sfu: () => state.sfu && { publish: state.sfu.pub ? state.sfu.pub.connectionState : null, subscribe: state.sfu.sub ? state.sfu.sub.connectionState : null,
+    offers: state.sfu.offers || 0, framesSent: state.sfu.framesSent || 0 },
   hands: () => state.hands.map(peerName),
 };
 
@@ -531,8 +593,8 @@ async function useDevice(kind, deviceId) {
   const track = kind === "video" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
   const old = kind === "video" ? state.local.getVideoTracks()[0] : state.local.getAudioTracks()[0];
   track.enabled = kind === "video" ? state.cam : state.mic;
-  for (const p of state.peers.values()) {
-    for (const s of p.pc.getSenders()) if (s.track === old) await s.replaceTrack(track);
+  for (const pc of allPcs()) {
+    for (const s of pc.getSenders()) if (s.track === old) await s.replaceTrack(track);
   }
   if (old) { state.local.removeTrack(old); old.stop(); }
   state.local.addTrack(track);
@@ -555,17 +617,18 @@ $("mic").onclick = () => { state.mic = !state.mic; for (const t of state.local.g
 $("cam").onclick = () => { state.cam = !state.cam; for (const t of state.local.getVideoTracks()) t.enabled = state.cam; $("cam").classList.toggle("off", !state.cam); send({ type: "media-state", mic: state.mic, cam: state.cam }); };
 $("hand").onclick = () => send({ type: state.me && state.hands.includes(state.me.id) ? "lower-hand" : "raise-hand" });
 $("chatToggle").onclick = () => send({ type: state.chatEnabled ? "chat-disabled" : "chat-enabled" });
-$("leave").onclick = () => { state.left = true; send({ type: "leave" }); state.ws.close(1000); for (const id of [...state.peers.keys()]) closePeer(id); status("left"); };
+$("leave").onclick = () => { state.left = true; send({ type: "leave" }); state.ws.close(1000); for (const id of [...state.peers.keys()]) closePeer(id); stopSfu(); status("left"); };
 $("share").onclick = async () => {
   if (state.screen) {
-    for (const p of state.peers.values()) for (const s of p.pc.getSenders()) if (s.track && state.screen.getTracks().includes(s.track)) p.pc.removeTrack(s);
+    for (const pc of allPcs()) for (const s of pc.getSenders()) if (s.track && state.screen.getTracks().includes(s.track)) pc.removeTrack(s);
     for (const t of state.screen.getTracks()) t.stop();
     state.screen = null; send({ type: "screen-share-stopped" }); return;
   }
   try {
     state.screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
     send({ type: "screen-share-started", stream_id: state.screen.id });
-    for (const p of state.peers.values()) for (const t of state.screen.getTracks()) p.pc.addTrack(t, state.screen);
+    for (const pc of allPcs()) for (const t of state.screen.getTracks()) pc.addTrack(t, state.screen);
+    if (state.sfu && !state.sfu.pub) makePublisher();
   } catch (e) { addNote("screen share: " + e.name); }
 };
 if (params.get("room")) $("room").value = params.get("room");

@@ -9,6 +9,8 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+use super::nsforward::{connect_in, Forward};
+
 /// Browser tests share two cores: one test at a time.
 pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -27,10 +29,20 @@ pub struct Driver {
     child: tokio::process::Child,
     url: String,
     dir: PathBuf,
+    /// The way in, when chromedriver runs inside a lab host.
+    _forward: Option<Forward>,
 }
+
+/// The port chromedriver listens on inside a lab host (a fresh namespace has every port).
+const PORT_IN_HOST: u16 = 9515;
 
 impl Driver {
     pub async fn start(name: &str) -> Driver {
+        Self::start_in(name, None).await
+    }
+
+    /// A chromedriver (and so its browsers) inside the lab host `netns`, or on this machine.
+    pub async fn start_in(name: &str, netns: Option<&str>) -> Driver {
         let bin = find(
             &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
             "chromium-driver",
@@ -38,11 +50,22 @@ impl Driver {
         let dir = std::env::temp_dir().join(format!("termmeet-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
+        let port = match netns {
+            Some(_) => PORT_IN_HOST,
+            None => {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().port()
+            }
         };
-        let child = tokio::process::Command::new(bin)
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = tokio::process::Command::new("ip");
+                c.args(["netns", "exec", ns, bin]);
+                c
+            }
+            None => tokio::process::Command::new(bin),
+        };
+        let child = command
             .arg(format!("--port={port}"))
             .arg(format!(
                 "--log-path={}",
@@ -55,19 +78,26 @@ impl Driver {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
-        let url = format!("http://127.0.0.1:{port}");
+        let listening = || match netns {
+            Some(ns) => connect_in(ns, port).is_ok(),
+            None => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
+        while !listening() {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "chromedriver did not listen on {url} within 30 s"
+                "chromedriver did not listen on port {port} within 30 s"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Driver { child, url, dir }
+        let forward = netns.map(|ns| Forward::start(ns, port));
+        let local = forward.as_ref().map_or(port, |f| f.port);
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{local}"),
+            dir,
+            _forward: forward,
+        }
     }
 
     /// Opens a Chromium window on `url`.

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod echo_lab;
 pub mod janus;
 pub mod netlab;
+pub mod nsforward;
 pub mod sshlab;
 pub mod tmux;
 pub mod turns;
