@@ -89,7 +89,7 @@ async function onMessage(m) {
         for (const info of m.peers) { const p = makePeer(info); if (p.pc) await offer(p); }
         if (mode === "sfu") enterSfu();
       } else if (mode !== state.mode) {
-        await switchMode(mode);
+        switchMode(mode);
       }
       send({ type: "media-state", mic: state.mic, cam: state.cam });
       renderSide();
@@ -108,7 +108,7 @@ async function onMessage(m) {
       if (isSfu(m.from)) { await onSfuCandidate(m.from, m.candidate); break; }
       const p = state.peers.get(m.from);
       if (!p || !p.pc || !m.candidate) break;
-      const c = { candidate: m.candidate.candidate, sdpMid: m.candidate.sdp_mid, sdpMLineIndex: m.candidate.sdp_mline_index, usernameFragment: m.candidate.username_fragment };
+      const c = fromWire(m.candidate);
       if (p.pc.remoteDescription) { try { await p.pc.addIceCandidate(c); } catch (e) { if (!p.ignoreOffer) console.log("candidate: " + e); } }
       else p.pending.push(c);
       break;
@@ -120,7 +120,7 @@ async function onMessage(m) {
     case "chat": addChat(m); break;
     case "chat-enabled": case "chat-disabled": state.chatEnabled = m.type === "chat-enabled"; renderSide(); addNote("chat " + (m.type === "chat-enabled" ? "enabled" : "disabled") + " by " + peerName(m.from)); break;
     case "host": state.host = m.id; renderSide(); break;
-    case "media-mode": if (m.reason) addNote(m.reason); await switchMode(m.mode === "sfu" ? "sfu" : "mesh"); break;
+    case "media-mode": if (m.reason) addNote(m.reason); switchMode(m.mode === "sfu" ? "sfu" : "mesh"); break;
     case "error": addNote("server: " + m.code + ": " + m.message); break;
   }
 }
@@ -173,8 +173,13 @@ function attachPc(p) {
   return pc;
 }
 
+// A candidate as the protocol writes it, and back.
 function wireCandidate(c) {
   return { candidate: c.candidate, sdp_mid: c.sdpMid, sdp_mline_index: c.sdpMLineIndex, username_fragment: c.usernameFragment };
+}
+
+function fromWire(c) {
+  return { candidate: c.candidate, sdpMid: c.sdp_mid, sdpMLineIndex: c.sdp_mline_index, usernameFragment: c.username_fragment };
 }
 
 // Drops the peer's own connection (the room went to the SFU), and what came on it.

@@ -27,7 +27,7 @@ function connectionOf(p) {
 
 function sfuSignaling() { const sub = state.sfu && state.sfu.sub; return sub ? sub.signalingState : "stable"; }
 
-async function switchMode(mode) {
+function switchMode(mode) {
   if (mode === state.mode) return;
   state.mode = mode;
   if (mode === "sfu") enterSfu(); else enterMesh();
@@ -136,7 +136,9 @@ async function onSfuAnswer(sdp) {
 
 // The SFU offers what everyone else publishes; the page answers, receive-only.
 async function onSfuOffer(sdp) {
-  if (!state.sfu) startSfu();
+  // After the move back to the mesh the SFU's side lingers a while (the handover) and may
+  // still offer: that is no reason to publish again.
+  if (!state.sfu) { if (state.mode !== "sfu") return; startSfu(); }
   const sfu = state.sfu;
   if (!sfu.sub) {
     sfu.sub = sfuPc(SFU_SUBSCRIBE);
@@ -165,7 +167,7 @@ async function onSfuCandidate(from, candidate) {
   const sfu = state.sfu;
   if (!sfu || !candidate) return;
   const pc = from === SFU_PUBLISH ? sfu.pub : sfu.sub;
-  const c = { candidate: candidate.candidate, sdpMid: candidate.sdp_mid, sdpMLineIndex: candidate.sdp_mline_index, usernameFragment: candidate.username_fragment };
+  const c = fromWire(candidate);
   if (pc && pc.remoteDescription) { try { await pc.addIceCandidate(c); } catch (e) { console.log("SFU candidate: " + e); } }
   else sfu.pending[from].push(c);
 }
