@@ -331,7 +331,15 @@ impl Output {
             .spawn(move || {
                 let thin = soundlink::this_sound_link() == SoundLink::Thin;
                 let opened = (|| {
-                    let device = find_device(wanted.as_deref(), false)?;
+                    // cpal gives a sound server 2 s to greet it; over a thin link busy with
+                    // the screen that can pass, so there the finding is tried again too.
+                    let device = if thin {
+                        soundlink::open_with_retries("speaker", || {
+                            find_device(wanted.as_deref(), false)
+                        })?
+                    } else {
+                        find_device(wanted.as_deref(), false)?
+                    };
                     let dname = device
                         .description()
                         .map(|n| n.name().to_string())
@@ -368,16 +376,22 @@ impl Output {
                 }
             })
             .map_err(|e| MediaError::Device(format!("cannot start the playback thread: {e}")))?;
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+        // Over a thin link four tries of up to 2 s each, and the opening after them.
+        let wait = if soundlink::this_sound_link() == SoundLink::Thin {
+            20
+        } else {
+            10
+        };
+        match ready_rx.recv_timeout(Duration::from_secs(wait)) {
             Ok(Ok((name, rate))) => Ok(Output {
                 name,
                 rate,
                 _stop: stop_tx,
             }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(MediaError::Device(
-                "the speaker did not open within 10 s".into(),
-            )),
+            Err(_) => Err(MediaError::Device(format!(
+                "the speaker did not open within {wait} s"
+            ))),
         }
     }
 }
