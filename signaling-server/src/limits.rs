@@ -13,5 +13,7 @@ pub const MAX_ROOM_CHARS: usize = 64;
 pub const MAX_CHAT_CHARS: usize = 2000;
 /// Most peers a `view` may name.
 pub const MAX_VIEW: usize = 256;
+/// The most base64 characters in one `term` message's `data` (36,000 bytes), well inside a frame.
+pub const MAX_TERM_DATA: usize = 48_000;
 /// How many chat messages a room keeps for late joiners.
 pub const CHAT_HISTORY_LEN: usize = 100;

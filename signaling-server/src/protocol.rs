@@ -1,4 +1,4 @@
-//! The wire protocol of `docs/protocol.md`, version 1.2: every message a client or the server sends,
+//! The wire protocol of `docs/protocol.md`, version 1.3: every message a client or the server sends,
 //! defined once and shared by the server, the terminal client and the tests.
 //!
 //! Nothing here knows about sockets or tokio. [`parse_client_message`] is the only way the
@@ -29,7 +29,7 @@ pub use sfu::{is_sfu_id, MediaMode, SFU_PUBLISH, SFU_SUBSCRIBE};
 
 pub use crate::limits::{
     CHAT_HISTORY_LEN, MAX_CHAT_CHARS, MAX_FRAME_BYTES, MAX_NAME_CHARS, MAX_ROOM_CHARS,
-    PROTOCOL_VERSION,
+    MAX_TERM_DATA, PROTOCOL_VERSION,
 };
 
 #[cfg(test)]

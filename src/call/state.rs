@@ -234,6 +234,7 @@ impl MeshState {
             | ServerMessage::Answer { .. }
             | ServerMessage::Candidate { .. }
             | ServerMessage::IceServers { .. }
+            | ServerMessage::Term { .. }
             | ServerMessage::Pong {} => {}
         }
         Roster::Unchanged

@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use webrtc::data_channel::DataChannel;
 
+use termmeet_signaling::protocol::ClientMessage;
+
 use super::link::TermEvent;
 use super::meeting::Meeting;
 use super::state::{MeshState, SharedTerminal};
+use super::termroom::{self, Incoming, RoomStream, Take};
 use crate::share::wire::{Decoder, Encoder, Received, VERSION};
 use crate::share::{TermScreen, TerminalHost, TerminalSpec};
 
@@ -47,6 +50,56 @@ pub(super) struct TermShare {
     screen: Option<Arc<TermScreen>>,
     last_sent: Option<Instant>,
     links: HashMap<String, TermLink>,
+    /// Whether the room is on the SFU: shares go through the server ([`termroom`]).
+    room: bool,
+    /// Our share's stream to the room, on the SFU.
+    stream: RoomStream,
+    /// Each sharer's stream through the server, as received.
+    incoming: HashMap<String, Incoming>,
+}
+
+/// What one message of a peer's terminal stream brought.
+struct Taken {
+    /// Keys for our terminal.
+    input: Vec<Vec<u8>>,
+    /// Screens and ends.
+    updates: u64,
+    /// Why the stream cannot be followed, the first time.
+    problem: Option<String>,
+}
+
+/// Feeds one message of a stream to its decoder.
+fn take(inn: &mut Decoder, reported: &mut bool, bytes: &[u8]) -> Taken {
+    let mut taken = Taken {
+        input: Vec::new(),
+        updates: 0,
+        problem: None,
+    };
+    match inn.feed(bytes) {
+        Ok(items) => {
+            for r in items {
+                match r {
+                    Received::Screen | Received::Ended => taken.updates += 1,
+                    Received::Input(b) => taken.input.push(b),
+                }
+            }
+        }
+        Err(e) if !*reported => {
+            *reported = true;
+            taken.problem = Some(e.to_string());
+        }
+        Err(_) => {}
+    }
+    taken
+}
+
+/// The screen a decoder holds, as the state shows it.
+fn shown(inn: &Decoder) -> Option<SharedTerminal> {
+    inn.screen().map(|s| SharedTerminal {
+        screen: Arc::new(s.clone()),
+        holder: inn.holder().map(str::to_string),
+        label: String::new(),
+    })
 }
 
 fn update<T>(state: &Meeting, f: impl FnOnce(&mut MeshState) -> T) -> T {
@@ -86,12 +139,38 @@ impl TermShare {
         );
     }
 
-    /// A link went away: its channel, its screen, and control if it held it.
+    /// A link went away: its channel, and control if it held it (unless the room, on the
+    /// SFU, still carries the share to them).
     pub fn remove_link(&mut self, peer: &str, state: &Meeting) {
         self.links.remove(peer);
+        if !self.room && self.holder.as_deref() == Some(peer) {
+            self.holder = None;
+            self.publish(state);
+        }
+    }
+
+    /// `peer` left the room: their stream, and control if they held it.
+    pub fn peer_left(&mut self, peer: &str, state: &Meeting) {
+        self.incoming.remove(peer);
         if self.holder.as_deref() == Some(peer) {
             self.holder = None;
             self.publish(state);
+        }
+    }
+
+    /// Someone arrived while the room is on the SFU: our share starts a new stream for them.
+    pub fn peer_arrived(&mut self) {
+        if self.room {
+            self.stream.restart();
+        }
+    }
+
+    /// The room moved to the SFU (`true`, shares through the server) or to the mesh.
+    pub fn set_room(&mut self, on: bool) {
+        self.room = on;
+        self.stream = RoomStream::default();
+        if !on {
+            self.incoming.clear();
         }
     }
 
@@ -113,10 +192,10 @@ impl TermShare {
         Ok(())
     }
 
-    /// Stops our share: the program is ended and every viewer told.
-    pub async fn stop(&mut self, state: &Meeting) {
+    /// Stops our share: the program is ended and every viewer told; what goes to the room.
+    pub async fn stop(&mut self, state: &Meeting) -> Vec<ClientMessage> {
         if self.host.take().is_none() {
-            return;
+            return Vec::new();
         }
         self.holder = None;
         self.screen = None;
@@ -133,6 +212,7 @@ impl TermShare {
             }
         }
         update(state, |s| s.my_terminal = None);
+        self.stream.end()
     }
 
     /// Hands the keyboard to `peer`, or takes it back (`None`).
@@ -140,7 +220,10 @@ impl TermShare {
         if !self.sharing() {
             return;
         }
-        self.holder = peer.filter(|p| self.links.contains_key(p));
+        let here = |p: &String| {
+            self.links.contains_key(p) || (self.room && state.read(|s| s.peers.contains_key(p)))
+        };
+        self.holder = peer.filter(here);
         self.publish(state);
     }
 
@@ -162,14 +245,21 @@ impl TermShare {
     /// Our keys for the terminal `peer` shares. The sharer types them only while it shows
     /// us as holding control (the terminal UI sends none before that; a script may, to see
     /// them refused).
-    pub async fn type_remote(&mut self, peer: &str, bytes: &[u8], state: &Meeting) {
-        let Some(link) = self.links.get_mut(peer) else {
-            return;
-        };
-        if !link.open {
+    /// On the SFU they go through the server, as the message returned.
+    pub async fn type_remote(
+        &mut self,
+        peer: &str,
+        bytes: &[u8],
+        state: &Meeting,
+    ) -> Option<ClientMessage> {
+        let link = self.links.get_mut(peer).filter(|l| l.open);
+        let Some(link) = link else {
+            if self.room {
+                return Some(termroom::keys(peer, bytes));
+            }
             tracing::debug!("keys for {peer}'s terminal not sent: the channel is not open");
-            return;
-        }
+            return None;
+        };
         let m = link.out.input(bytes);
         if let Some(n) = send(link.channel.as_ref(), &m).await {
             update(state, |s| {
@@ -178,6 +268,7 @@ impl TermShare {
                 }
             });
         }
+        None
     }
 
     /// Something happened on `peer`'s channel.
@@ -195,9 +286,11 @@ impl TermShare {
                 link.open = false;
                 link.out = Encoder::new();
                 link.inn = Decoder::new();
+                // On the SFU the room's stream goes on showing their share.
+                let still = self.incoming.get(peer).and_then(|i| shown(&i.decoder));
                 update(state, |s| {
                     if let Some(p) = s.peers.get_mut(peer) {
-                        p.terminal = None;
+                        p.terminal = still;
                     }
                 });
                 if self.holder.as_deref() == Some(peer) {
@@ -206,60 +299,98 @@ impl TermShare {
                 }
             }
             TermEvent::Message(bytes) => {
-                let received = link.inn.feed(&bytes);
-                let mut input = Vec::new();
-                let mut updates = 0;
-                let mut problem = None;
-                match received {
-                    Ok(items) => {
-                        for r in items {
-                            match r {
-                                Received::Screen | Received::Ended => updates += 1,
-                                Received::Input(b) => input.push(b),
-                            }
-                        }
-                    }
-                    Err(e) if !link.reported => {
-                        link.reported = true;
-                        problem = Some(e.to_string());
-                    }
-                    Err(_) => {}
-                }
+                let taken = take(&mut link.inn, &mut link.reported, &bytes);
                 // The decoded screen is copied for the state only when a frame changed it.
-                let screen = (updates > 0 || problem.is_some()).then(|| {
-                    link.inn.screen().map(|s| SharedTerminal {
-                        screen: Arc::new(s.clone()),
-                        holder: link.inn.holder().map(str::to_string),
-                        label: String::new(),
-                    })
-                });
-                let allowed = self.host.is_some() && self.holder.as_deref() == Some(peer);
-                for keys in &input {
-                    if allowed {
-                        self.type_local(keys);
-                    } else {
-                        tracing::warn!(
-                            peer,
-                            bytes = keys.len(),
-                            "refused keys for our shared terminal: that participant does not hold control"
-                        );
-                    }
-                }
-                update(state, |s| {
-                    let name = s.name_of(peer);
-                    if let Some(p) = s.peers.get_mut(peer) {
-                        p.terminal_bytes += bytes.len() as u64;
-                        p.terminal_updates += updates;
-                        if let Some(screen) = screen {
-                            p.terminal = screen;
-                        }
-                    }
-                    if let Some(e) = problem {
-                        s.push_error(format!("{name}'s shared terminal cannot be shown: {e}"));
-                    }
-                });
+                let screen =
+                    (taken.updates > 0 || taken.problem.is_some()).then(|| shown(&link.inn));
+                self.absorb(peer, taken, screen, bytes.len(), state);
             }
         }
+    }
+
+    /// A `term` message through the server (rooms on the SFU): `from`'s screen stream
+    /// (`seq`), keys for our terminal, or `sync`, a request for a new stream of ours. What
+    /// to send back: a request for a new stream of theirs.
+    pub fn on_room(
+        &mut self,
+        from: &str,
+        seq: Option<u64>,
+        data: Option<String>,
+        sync: bool,
+        state: &Meeting,
+        now: Instant,
+    ) -> Option<ClientMessage> {
+        if sync {
+            self.stream.restart();
+            return None;
+        }
+        let data = data?;
+        let Some(seq) = seq else {
+            // Keys, one stream each, which carry no screen.
+            let Some(bytes) = termroom::read_keys(&data) else {
+                tracing::debug!(from, "keys for our terminal that are not base64");
+                return None;
+            };
+            let mut taken = take(&mut Decoder::new(), &mut true, &bytes);
+            taken.updates = 0;
+            self.absorb(from, taken, None, bytes.len(), state);
+            return None;
+        };
+        let incoming = self
+            .incoming
+            .entry(from.to_string())
+            .or_insert_with(Incoming::new);
+        let bytes = match incoming.take(from, seq, &data, now) {
+            Take::Feed(bytes) => bytes,
+            Take::Skip(ask) => return ask,
+        };
+        let taken = take(&mut incoming.decoder, &mut incoming.reported, &bytes);
+        let ask = if taken.problem.is_some() {
+            incoming.broken(from, now)
+        } else {
+            None
+        };
+        let screen =
+            (taken.updates > 0 || taken.problem.is_some()).then(|| shown(&incoming.decoder));
+        self.absorb(from, taken, screen, bytes.len(), state);
+        ask
+    }
+
+    /// What a message from `peer` brought: keys typed into our share if they hold control,
+    /// their screen (when `screen` is `Some`) and the figures into the state.
+    fn absorb(
+        &mut self,
+        peer: &str,
+        taken: Taken,
+        screen: Option<Option<SharedTerminal>>,
+        bytes: usize,
+        state: &Meeting,
+    ) {
+        let allowed = self.host.is_some() && self.holder.as_deref() == Some(peer);
+        for keys in &taken.input {
+            if allowed {
+                self.type_local(keys);
+            } else {
+                tracing::warn!(
+                    peer,
+                    bytes = keys.len(),
+                    "refused keys for our shared terminal: that participant does not hold control"
+                );
+            }
+        }
+        update(state, |s| {
+            let name = s.name_of(peer);
+            if let Some(p) = s.peers.get_mut(peer) {
+                p.terminal_bytes += bytes as u64;
+                p.terminal_updates += taken.updates;
+                if let Some(screen) = screen {
+                    p.terminal = screen;
+                }
+            }
+            if let Some(e) = taken.problem {
+                s.push_error(format!("{name}'s shared terminal cannot be shown: {e}"));
+            }
+        });
     }
 
     /// Reads our share's screen, when it changed, into the state.
@@ -290,28 +421,58 @@ impl TermShare {
     }
 
     /// Every [`POLL`]: sends what changed (at most every [`BATCH`]) to every open channel,
-    /// and ends a share whose program ended once its last screen is out.
-    pub async fn tick(&mut self, now: Instant, state: &Meeting) {
+    /// and ends a share whose program ended once its last screen is out. What goes to the
+    /// room through the server, on the SFU.
+    pub async fn tick(&mut self, now: Instant, state: &Meeting) -> Vec<ClientMessage> {
         let Some(host) = &self.host else {
-            return;
+            return Vec::new();
         };
         let exited = host.exited();
         if exited.is_none() && self.last_sent.is_some_and(|t| now < t + BATCH) {
-            return;
+            return Vec::new();
         }
-        self.send_screens(now, state).await;
+        let mut out = self.send_screens(now, state).await;
         if let Some(why) = exited {
-            self.stop(state).await;
+            out.extend(self.stop(state).await);
             update(state, |s| {
                 s.push_error(format!("your shared terminal stopped: {why}"))
             });
         }
+        out
     }
 
-    async fn send_screens(&mut self, now: Instant, state: &Meeting) {
+    /// The room's share of a batch, on the SFU: counted for every peer it reaches there.
+    fn room_screens(&mut self, now: Instant, state: &Meeting) -> Vec<ClientMessage> {
+        let Some(screen) = self.screen.as_ref().filter(|_| self.room) else {
+            return Vec::new();
+        };
+        let out = self.stream.screen(screen, self.holder.as_deref(), now);
+        if !out.is_empty() {
+            let n: usize = out
+                .iter()
+                .map(|m| match m {
+                    ClientMessage::Term { data: Some(d), .. } => d.len() / 4 * 3,
+                    _ => 0,
+                })
+                .sum();
+            let links = &self.links;
+            update(state, |s| {
+                for (id, p) in s.peers.iter_mut() {
+                    if !links.contains_key(id) {
+                        p.terminal_bytes += n as u64;
+                        p.terminal_updates += 1;
+                    }
+                }
+            });
+        }
+        out
+    }
+
+    async fn send_screens(&mut self, now: Instant, state: &Meeting) -> Vec<ClientMessage> {
         self.read_host(state);
+        let room = self.room_screens(now, state);
         let Some(screen) = &self.screen else {
-            return;
+            return room;
         };
         let mut sent_any = false;
         for (peer, link) in &mut self.links {
@@ -338,5 +499,6 @@ impl TermShare {
         if sent_any {
             self.last_sent = Some(now);
         }
+        room
     }
 }

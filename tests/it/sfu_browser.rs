@@ -11,15 +11,24 @@ use crate::sfu::sfu_lab;
 
 /// A headless participant who sends a pattern and a tone and checks everyone's media, then
 /// says so in the chat and stays until the other headless one and the page have said so too.
+/// Ada shares a terminal once the room is on the SFU, and bob checks he sees it.
 fn script(me: &str, other: &str, tone: u32) -> String {
+    let terminal = match me {
+        "ada" => format!("share-terminal printf '{SHARED}'; cat\n"),
+        _ => format!("expect terminal from ada \"{SHARED}\" within 60s\n"),
+    };
     format!(
         "join big as {me}\nvideo test-pattern\naudio tone:{tone}\nexpect peers 2 within 60s\n\
          expect video from chrome frames 30 within 90s\nexpect audio from chrome within 30s\n\
          expect video from {other} frames 30 within 60s\nexpect audio from {other} within 30s\n\
+         {terminal}\
          chat {me} done\nexpect chat from {other} \"{other} done\" within 120s\n\
          expect chat from chrome \"chrome done\" within 180s\nwait 2s\nleave\n"
     )
 }
+
+/// What ada's shared terminal shows.
+const SHARED: &str = "seen-through-the-sfu";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_and_headless_participants_meet_through_janus() {
@@ -82,6 +91,15 @@ async fn chromium_and_headless_participants_meet_through_janus() {
         peers_panel.as_str().unwrap_or_default().contains("via SFU"),
         "{peers_panel}"
     );
+    // Ada's shared terminal, through the server (the SFU relays no `term` channel).
+    page.wait_for(
+        "ada's shared terminal",
+        &format!(
+            "(window.termmeet.terminal() || {{shown: []}}).shown.some((l) => l.includes('{SHARED}'))"
+        ),
+        Duration::from_secs(120),
+    )
+    .await;
     page.chat("chrome done").await;
     let reports =
         tokio::task::block_in_place(|| lab.finish(&["ada", "bob"], Duration::from_secs(200)));

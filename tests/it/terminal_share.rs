@@ -16,7 +16,7 @@ fn options(url: &str) -> HeadlessOptions {
 
 /// The shared program: coloured text, then each line typed into it echoed back numbered
 /// (so a refused line shows up as a gap in the numbering), `size` printing its size.
-const PROGRAM: &str = r#"share-terminal stty -echo; printf 'hello \033[1;31mred\033[0m \033]0;evil\007\033[2J\033[Hhello again\n'; n=0; while IFS= read -r l; do n=$((n+1)); echo "line$n:$l"; [ "$l" = size ] && stty size; done"#;
+pub(crate) const PROGRAM: &str = r#"share-terminal stty -echo; printf 'hello \033[1;31mred\033[0m \033]0;evil\007\033[2J\033[Hhello again\n'; n=0; while IFS= read -r l; do n=$((n+1)); echo "line$n:$l"; [ "$l" = size ] && stty size; done"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_terminal_reaches_viewers_and_takes_keys_only_from_its_holder() {

@@ -45,6 +45,7 @@ impl Hub {
                 | ClientMessage::Candidate { .. }
                 | ClientMessage::RefreshIce {}
                 | ClientMessage::Ping {}
+                | ClientMessage::Term { .. }
         );
         let chat = matches!(message, ClientMessage::Chat { .. });
         let result = self.handle_in_room(&mut state, seat, message);
@@ -132,6 +133,7 @@ impl Hub {
                 self.on_view(room, &seat.room, me, video);
                 Ok(())
             }
+            term @ ClientMessage::Term { .. } => self.on_term(room, &me, term),
             ClientMessage::Leave {} | ClientMessage::Ping {} => Ok(()),
         }
     }
@@ -167,6 +169,34 @@ impl Hub {
     ) -> Result<(), ProtocolError> {
         self.relay(room, to, message)
             .ok_or_else(|| unknown_peer(to))
+    }
+
+    /// `term`: to one peer (keys, `sync`), or a screen stream's piece to everyone else.
+    fn on_term(&self, room: &mut Room, me: &str, term: ClientMessage) -> Result<(), ProtocolError> {
+        let ClientMessage::Term {
+            to,
+            seq,
+            data,
+            sync,
+        } = term
+        else {
+            return Ok(());
+        };
+        let out = ServerMessage::Term {
+            from: me.to_string(),
+            seq,
+            data,
+            sync,
+        };
+        match to {
+            // The SFU's pseudo-peers carry no terminal.
+            Some(to) if is_sfu_id(&to) => Err(unknown_peer(&to)),
+            Some(to) => self.relay_or_unknown(room, &to, out),
+            None => {
+                broadcast(room, &out, Some(me), &self.metrics);
+                Ok(())
+            }
+        }
     }
 
     /// `media-state`: remembered for late joiners and told to the others.

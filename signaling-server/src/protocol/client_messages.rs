@@ -67,10 +67,24 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         video: Option<Vec<PeerId>>,
     },
+    /// A shared terminal through the server, for rooms on the SFU (1.3). Without `to`: the
+    /// sender's screen stream to the room, `seq` numbering its messages (0 starts a new
+    /// stream). With `to`: keys for `to`'s terminal in `data`, or `sync` to ask `to` for a
+    /// new stream. `data` is base64.
+    Term {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<PeerId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sync: bool,
+    },
 }
 
 /// The `type` values a version-1 client may send.
-pub const CLIENT_TYPES: [&str; 16] = [
+pub const CLIENT_TYPES: [&str; 17] = [
     "join",
     "offer",
     "answer",
@@ -87,6 +101,7 @@ pub const CLIENT_TYPES: [&str; 16] = [
     "ping",
     "refresh-ice",
     "view",
+    "term",
 ];
 
 impl ClientMessage {
@@ -109,6 +124,7 @@ impl ClientMessage {
             ClientMessage::Ping {} => "ping",
             ClientMessage::RefreshIce {} => "refresh-ice",
             ClientMessage::View { .. } => "view",
+            ClientMessage::Term { .. } => "term",
         }
     }
 

@@ -5,7 +5,9 @@ use super::client_messages::{ClientMessage, CLIENT_TYPES};
 use super::code::ErrorCode;
 use super::error::{bad_field, ProtocolError};
 use super::schema::check_fields;
-use crate::limits::{MAX_CHAT_CHARS, MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_VIEW, PROTOCOL_VERSION};
+use crate::limits::{
+    MAX_CHAT_CHARS, MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_TERM_DATA, MAX_VIEW, PROTOCOL_VERSION,
+};
 use crate::sanitize::{sanitize_chat_text, sanitize_name};
 
 /// Reads one client frame, checks every field, and sanitises names and chat text.
@@ -100,8 +102,55 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, ProtocolError> {
                 video.len()
             )));
         }
+        ClientMessage::Term {
+            to,
+            seq,
+            data,
+            sync,
+        } => {
+            check_term(to.as_deref(), seq, data.as_deref(), sync)?;
+            ClientMessage::Term {
+                to,
+                seq,
+                data,
+                sync,
+            }
+        }
         other => other,
     })
+}
+
+/// A `term` message is a screen stream's piece (`seq` and `data`, no `to`), keys (`to` and
+/// `data`) or a request for a new stream (`to` and `sync`), its data base64 of at most
+/// [`MAX_TERM_DATA`] characters.
+fn check_term(
+    to: Option<&str>,
+    seq: Option<u64>,
+    data: Option<&str>,
+    sync: bool,
+) -> Result<(), ProtocolError> {
+    let shape_ok = matches!(
+        (to, seq, data, sync),
+        (None, Some(_), Some(_), false)
+            | (Some(_), None, Some(_), false)
+            | (Some(_), None, None, true)
+    );
+    if !shape_ok {
+        return Err(bad_field(
+            "a `term` message is `seq` and `data` (to the room), `to` and `data` (keys), or `to` and `sync`".to_string(),
+        ));
+    }
+    if let Some(data) = data {
+        let base64 = data
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+        if data.is_empty() || data.len() > MAX_TERM_DATA || !base64 {
+            return Err(bad_field(format!(
+                "field `data`: must be 1 to {MAX_TERM_DATA} characters of base64"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that a room name is 1 to 64 of `A-Za-z0-9._-`.

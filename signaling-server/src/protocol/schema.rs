@@ -12,6 +12,8 @@ enum FieldKind {
     Str,
     Bool,
     Index,
+    /// A whole number up to 2^53 (what every JSON reader holds exactly).
+    Count,
     /// A list of strings.
     StrList,
     /// An ICE candidate object, or `null`.
@@ -42,6 +44,12 @@ fn schema(kind: &str) -> &'static [Field] {
         "lower-hand" => &[("peer", Str, false)],
         "chat" => &[("text", Str, true)],
         "view" => &[("video", StrList, false)],
+        "term" => &[
+            ("to", Str, false),
+            ("seq", Count, false),
+            ("data", Str, false),
+            ("sync", Bool, false),
+        ],
         _ => &[],
     }
 }
@@ -99,6 +107,7 @@ fn fits(
         (Some(Value::Number(n)), FieldKind::Index) => {
             n.as_u64().is_some_and(|n| n <= u64::from(u16::MAX))
         }
+        (Some(Value::Number(n)), FieldKind::Count) => n.as_u64().is_some_and(|n| n < 1 << 53),
         (Some(Value::Array(items)), FieldKind::StrList) => items.iter().all(Value::is_string),
         (Some(Value::Object(inner)), FieldKind::Candidate) => {
             check_object(inner, CANDIDATE_SCHEMA, path)?;
@@ -114,6 +123,7 @@ fn wanted(kind: FieldKind) -> &'static str {
         FieldKind::Str => "a string",
         FieldKind::Bool => "true or false",
         FieldKind::Index => "a whole number from 0 to 65535",
+        FieldKind::Count => "a whole number from 0 to 2^53",
         FieldKind::StrList => "a list of strings",
         FieldKind::Candidate => "a candidate object or null",
     }

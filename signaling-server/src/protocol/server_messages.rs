@@ -95,6 +95,17 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A shared terminal through the server (1.3): `from`'s screen stream (with `seq`), or
+    /// keys for our terminal, or `sync`, a request for a new stream; `data` is base64.
+    Term {
+        from: PeerId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        sync: bool,
+    },
 }
 
 impl ServerMessage {

@@ -121,6 +121,7 @@ async function onMessage(m) {
     case "chat-enabled": case "chat-disabled": state.chatEnabled = m.type === "chat-enabled"; renderSide(); addNote("chat " + (m.type === "chat-enabled" ? "enabled" : "disabled") + " by " + peerName(m.from)); break;
     case "host": state.host = m.id; renderSide(); break;
     case "media-mode": if (m.reason) addNote(m.reason); switchMode(m.mode === "sfu" ? "sfu" : "mesh"); break;
+    case "term": onRoomTerm(m); break;
     case "error": addNote("server: " + m.code + ": " + m.message); break;
   }
 }
@@ -185,7 +186,12 @@ function fromWire(c) {
 // Drops the peer's own connection (the room went to the SFU), and what came on it.
 function dropPc(p) {
   if (!p.pc) return;
-  if (p.term) { p.term.close(); p.term = null; p.terminal = null; renderTerminal(); }
+  if (p.term) {
+    p.term.close(); p.term = null;
+    // Through the SFU the server's stream of their share goes on showing it.
+    if (!(p.roomTerm && p.roomTerm.stream)) p.terminal = null;
+    renderTerminal();
+  }
   p.pc.close(); p.pc = null; p.sas = null; p.streams.clear();
   placeStreams(p);
 }
@@ -259,6 +265,7 @@ function closePeer(id) {
   const p = state.peers.get(id);
   if (!p) return;
   if (p.term) p.term.close();
+  if (p.roomTerm && p.roomTerm.stream) p.roomTerm.stream.close();
   if (p.pc) p.pc.close();
   if (p.tile) p.tile.remove();
   hideScreen(p);

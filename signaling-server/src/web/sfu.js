@@ -242,3 +242,25 @@ async function sfuStats() {
     p.quality = quality(f.recv ? (100 * f.lost) / (f.lost + f.recv) : 0, rtt, sub.connectionState === "connected");
   }
 }
+
+// A shared terminal through the server, for rooms on the SFU (protocol 1.3), which relays
+// no data channel of ours: the sharer's stream in the order of `seq`, a new stream at 0. A
+// stream we came into mid-way (we joined late, or missed some while away) is asked afresh.
+function onRoomTerm(m) {
+  const p = state.peers.get(m.from);
+  if (!p || typeof m.data !== "string" || typeof m.seq !== "number") return;
+  const r = p.roomTerm || (p.roomTerm = { stream: null, next: null, asked: 0 });
+  if (m.seq === 0) {
+    if (r.stream) r.stream.close();
+    r.stream = termStream(p); r.next = 1;
+  } else if (m.seq === r.next) {
+    r.next += 1;
+  } else {
+    r.next = null;
+    if (Date.now() - r.asked > 2000) { r.asked = Date.now(); send({ type: "term", to: m.from, sync: true }); }
+    return;
+  }
+  let bytes;
+  try { bytes = Uint8Array.from(atob(m.data), (c) => c.charCodeAt(0)); } catch (e) { r.next = null; return; }
+  r.stream.feed(bytes);
+}

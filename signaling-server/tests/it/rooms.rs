@@ -452,3 +452,89 @@ async fn names_are_stripped_of_terminal_escapes() {
     let message = only_escapes.expect_error(ErrorCode::BadField).await;
     assert!(message.contains("name"), "{message}");
 }
+
+/// `term` (1.3): a screen stream goes to everyone else in the room, keys and a request for a
+/// new stream to one peer, each with the true sender; a malformed one gets `bad-field`, and
+/// one for a participant who is not here `unknown-peer`.
+#[tokio::test]
+async fn shared_terminals_through_the_server_go_to_the_room_or_to_one_peer() {
+    let server = TestServer::default().await;
+    let mut a = server.joined("pairing", "alice").await;
+    let mut b = server.joined("pairing", "bob").await;
+    let mut c = server.joined("pairing", "carol").await;
+    let mut d = server.joined("elsewhere", "dave").await;
+    assert!(matches!(a.recv().await, ServerMessage::PeerJoined { .. }));
+    assert!(matches!(a.recv().await, ServerMessage::PeerJoined { .. }));
+    assert!(matches!(b.recv().await, ServerMessage::PeerJoined { .. }));
+    let (aid, bid) = (a.id.clone(), b.id.clone());
+
+    a.send(&ClientMessage::Term {
+        to: None,
+        seq: Some(0),
+        data: Some("AXh5eg==".into()),
+        sync: false,
+    })
+    .await;
+    let screen = ServerMessage::Term {
+        from: aid.clone(),
+        seq: Some(0),
+        data: Some("AXh5eg==".into()),
+        sync: false,
+    };
+    assert_eq!(b.recv().await, screen);
+    assert_eq!(c.recv().await, screen);
+    a.expect_silence(QUIET).await;
+
+    b.send(&ClientMessage::Term {
+        to: Some(aid.clone()),
+        seq: None,
+        data: None,
+        sync: true,
+    })
+    .await;
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::Term {
+            from: bid.clone(),
+            seq: None,
+            data: None,
+            sync: true
+        }
+    );
+    b.send_text(&format!(
+        r#"{{"type":"term","to":"{aid}","data":"a2V5cw==","from":"forged"}}"#
+    ))
+    .await;
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::Term {
+            from: bid.clone(),
+            seq: None,
+            data: Some("a2V5cw==".into()),
+            sync: false
+        }
+    );
+    c.expect_silence(QUIET).await;
+    d.expect_silence(QUIET).await;
+
+    for bad in [
+        r#"{"type":"term","data":"AAAA"}"#.to_string(),
+        r#"{"type":"term","seq":1,"data":"not base64!"}"#.to_string(),
+        r#"{"type":"term","seq":-1,"data":"AAAA"}"#.to_string(),
+        format!(r#"{{"type":"term","to":"{aid}","sync":true,"data":"AAAA"}}"#),
+        format!(
+            r#"{{"type":"term","seq":1,"data":"{}"}}"#,
+            "A".repeat(48_004)
+        ),
+    ] {
+        c.send_text(&bad).await;
+        c.expect_error(ErrorCode::BadField).await;
+    }
+    c.send_text(&format!(r#"{{"type":"term","to":"{}","sync":true}}"#, d.id))
+        .await;
+    c.expect_error(ErrorCode::UnknownPeer).await;
+    c.send_text(r#"{"type":"term","to":"sfu-publish","data":"AAAA"}"#)
+        .await;
+    c.expect_error(ErrorCode::UnknownPeer).await;
+    a.expect_silence(QUIET).await;
+}

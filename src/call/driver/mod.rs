@@ -172,7 +172,8 @@ impl MeshTask {
                 Some(readings) = inbox.readings.recv() => self.on_readings(readings).await,
                 command = inbox.commands.recv() => match command {
                     Some(MeshCommand::Leave) | None => {
-                        self.term.stop(&self.meeting).await;
+                        let end = self.term.stop(&self.meeting).await;
+                        self.send_all(end);
                         self.signaling.leave();
                         break;
                     }
@@ -180,8 +181,18 @@ impl MeshTask {
                 },
                 _ = stats.tick() => self.tick().await,
                 _ = estimates.tick(), if linked => self.sources.apply_estimates(&self.links),
-                _ = term_poll.tick(), if sharing => self.term.tick(Instant::now(), &self.meeting).await,
+                _ = term_poll.tick(), if sharing => {
+                    let out = self.term.tick(Instant::now(), &self.meeting).await;
+                    self.send_all(out);
+                }
             }
+        }
+    }
+
+    /// Sends each of `messages` to the server.
+    fn send_all(&self, messages: Vec<ClientMessage>) {
+        for m in messages {
+            self.signaling.send(m);
         }
     }
 
@@ -247,6 +258,17 @@ impl MeshTask {
                     self.negotiate(&from, Input::RemoteCandidate(c), now).await;
                 }
             }
+            ServerMessage::Term {
+                from,
+                seq,
+                data,
+                sync,
+            } => {
+                let back = self
+                    .term
+                    .on_room(&from, seq, data, sync, &self.meeting, now);
+                self.send_all(back.into_iter().collect());
+            }
             ServerMessage::IceServers { ice_servers } => {
                 self.set_ice_servers(ice_servers, now);
             }
@@ -295,9 +317,14 @@ impl MeshTask {
             Roster::Arrived(id) => {
                 if self.meshed() {
                     self.open_link(&id).await;
+                } else {
+                    self.term.peer_arrived();
                 }
             }
-            Roster::Left(id) => self.close_link(&id).await,
+            Roster::Left(id) => {
+                self.close_link(&id).await;
+                self.term.peer_left(&id, &self.meeting);
+            }
         }
     }
 
@@ -354,12 +381,18 @@ impl MeshTask {
                     self.meeting.update(|s| s.push_error(notice));
                 }
             }
-            MeshCommand::ShareTerminal(None) => self.term.stop(&self.meeting).await,
+            MeshCommand::ShareTerminal(None) => {
+                let end = self.term.stop(&self.meeting).await;
+                self.send_all(end);
+            }
             MeshCommand::TerminalKeys { to: None, bytes } => self.term.type_local(&bytes),
             MeshCommand::TerminalKeys {
                 to: Some(peer),
                 bytes,
-            } => self.term.type_remote(&peer, &bytes, &self.meeting).await,
+            } => {
+                let keys = self.term.type_remote(&peer, &bytes, &self.meeting).await;
+                self.send_all(keys.into_iter().collect());
+            }
             MeshCommand::TerminalControl(peer) => self.term.grant(peer, &self.meeting),
             MeshCommand::TerminalResize(cols, rows) => {
                 if let Err(e) = self.term.resize(cols, rows, &self.meeting) {

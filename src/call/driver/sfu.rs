@@ -42,6 +42,7 @@ impl MeshTask {
             return;
         }
         tracing::info!(?wanted, "media mode");
+        self.term.set_room(wanted == MediaMode::Sfu);
         self.mode = ModeState {
             mode: wanted,
             switched: Some(now),
