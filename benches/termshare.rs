@@ -23,6 +23,9 @@ use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 use termmeet::share::wire::{Decoder, Encoder};
 use termmeet::share::TermScreen;
 
+#[path = "termshare/room.rs"]
+mod room;
+
 const SIZE: (u16, u16) = (100, 30);
 /// Estimated bytes each channel message adds on the wire: an SCTP common header and DATA
 /// chunk (28), a DTLS record with AES-GCM (29), UDP and IPv4 (28), and a share of the
@@ -333,10 +336,9 @@ fn replay(cast: &Cast) -> Replay {
     out
 }
 
-fn print_replays() {
-    println!("| session | length | program output | wire (payload) | wire (with packet headers) | updates | viewer equal after every update |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
-    for (name, cast) in [
+/// The three sessions.
+fn sessions() -> Vec<(&'static str, Cast)> {
+    vec![
         (
             "typing in vim (recorded), 100x30",
             read_cast(&data_dir().join("editing-vim-100x30.cast")),
@@ -349,9 +351,18 @@ fn print_replays() {
             "htop-like redraw at 10/s (generated), 100x30",
             htop_like(20),
         ),
-    ] {
-        let r = replay(&cast);
+    ]
+}
+
+fn print_replays() {
+    let sessions = sessions();
+    println!("| session | length | program output | wire (payload) | wire (with packet headers) | updates | viewer equal after every update |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut mesh = Vec::new();
+    for (name, cast) in &sessions {
+        let r = replay(cast);
         let per_s = |b: usize| b as f64 / r.seconds / 1000.0;
+        mesh.push(per_s(r.wire_bytes + r.messages * PACKET_OVERHEAD));
         println!(
             "| {name} | {:.1} s | {:.2} kB/s | {:.2} kB/s | {:.2} kB/s | {:.1}/s | {} |",
             r.seconds,
@@ -365,6 +376,14 @@ fn print_replays() {
                 format!("no ({} differed)", r.mismatches)
             }
         );
+    }
+    println!();
+    println!("Through the signaling server (a room on the SFU):");
+    println!();
+    println!("| session | per viewer (JSON frames) | per viewer (with packet headers) | messages | sharer's upload, 12 in the room | sharer's upload in a 12-person mesh | viewer equal after every update |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for ((name, cast), mesh) in sessions.iter().zip(mesh) {
+        println!("{}", room::row(name, &room::replay_room(cast), mesh));
     }
 }
 

@@ -27,6 +27,6 @@ pub mod sas;
 pub mod setup;
 pub mod state;
 pub mod stats;
-mod termroom;
+pub mod termroom;
 mod termshare;
 pub mod tracks;

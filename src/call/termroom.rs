@@ -138,6 +138,12 @@ pub enum Take {
     Skip(Option<ClientMessage>),
 }
 
+impl Default for Incoming {
+    fn default() -> Incoming {
+        Incoming::new()
+    }
+}
+
 impl Incoming {
     pub fn new() -> Incoming {
         Incoming {
