@@ -339,7 +339,7 @@ impl TermShare {
         let incoming = self
             .incoming
             .entry(from.to_string())
-            .or_insert_with(Incoming::new);
+            .or_default();
         let bytes = match incoming.take(from, seq, &data, now) {
             Take::Feed(bytes) => bytes,
             Take::Skip(ask) => return ask,
