@@ -336,10 +336,7 @@ impl TermShare {
             self.absorb(from, taken, None, bytes.len(), state);
             return None;
         };
-        let incoming = self
-            .incoming
-            .entry(from.to_string())
-            .or_default();
+        let incoming = self.incoming.entry(from.to_string()).or_default();
         let bytes = match incoming.take(from, seq, &data, now) {
             Take::Feed(bytes) => bytes,
             Take::Skip(ask) => return ask,
