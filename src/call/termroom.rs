@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use termmeet_signaling::protocol::{ClientMessage, MAX_TERM_DATA};
 
-use crate::share::wire::{Decoder, Encoder, VERSION};
+use crate::share::wire::{pieces, Decoder, Encoder};
 use crate::share::TermScreen;
 
 /// The room's stream sends at most this often (the server allows 50 messages a second).
@@ -33,13 +33,9 @@ fn encode(bytes: &[u8]) -> String {
 
 /// A stream message (a version byte and a DEFLATE chunk) in pieces, each with the version
 /// byte, as `term` messages numbered on from `seq`.
-fn pieces(message: &[u8], seq: &mut u64) -> Vec<ClientMessage> {
-    let body = message.get(1..).unwrap_or_default();
-    body.chunks(PIECE - 1)
-        .map(|piece| {
-            let mut m = Vec::with_capacity(piece.len() + 1);
-            m.push(VERSION);
-            m.extend_from_slice(piece);
+fn numbered(message: &[u8], seq: &mut u64) -> Vec<ClientMessage> {
+    pieces(message, PIECE)
+        .map(|m| {
             let out = ClientMessage::Term {
                 to: None,
                 seq: Some(*seq),
@@ -107,7 +103,7 @@ impl RoomStream {
             return Vec::new();
         };
         self.last_sent = Some(now);
-        pieces(&message, &mut self.seq)
+        numbered(&message, &mut self.seq)
     }
 
     /// The messages that say the share stopped; a later share starts a new stream.
@@ -115,7 +111,7 @@ impl RoomStream {
         let Some(mut out) = self.out.take() else {
             return Vec::new();
         };
-        pieces(&out.end(), &mut self.seq)
+        numbered(&out.end(), &mut self.seq)
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use webrtc::data_channel::DataChannel;
 
 use termmeet_signaling::protocol::ClientMessage;
@@ -15,7 +15,7 @@ use super::link::TermEvent;
 use super::meeting::Meeting;
 use super::state::{MeshState, SharedTerminal};
 use super::termroom::{self, Incoming, RoomStream, Take};
-use crate::share::wire::{Decoder, Encoder, Received, VERSION};
+use crate::share::wire::{pieces, Decoder, Encoder, Received};
 use crate::share::{TermScreen, TerminalHost, TerminalSpec};
 
 /// Screens go out at most this often (changes in between are batched).
@@ -109,14 +109,10 @@ fn update<T>(state: &Meeting, f: impl FnOnce(&mut MeshState) -> T) -> T {
 /// Sends `message` (a version byte and a DEFLATE chunk) in pieces webrtc-rs can read, each
 /// with the version byte; the bytes sent, or `None` when the channel is gone.
 async fn send(channel: &dyn DataChannel, message: &[u8]) -> Option<usize> {
-    let body = message.get(1..).unwrap_or_default();
     let mut sent = 0;
-    for piece in body.chunks(MAX_MESSAGE - 1) {
-        let mut m = BytesMut::with_capacity(piece.len() + 1);
-        m.extend_from_slice(&[VERSION]);
-        m.extend_from_slice(piece);
+    for m in pieces(message, MAX_MESSAGE) {
         sent += m.len();
-        if let Err(e) = channel.send(m).await {
+        if let Err(e) = channel.send(BytesMut::from(Bytes::from(m))).await {
             tracing::debug!("terminal channel send failed: {e}");
             return None;
         }

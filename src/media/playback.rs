@@ -326,35 +326,29 @@ impl Output {
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let (streams, far_end) = (Arc::clone(streams), Arc::clone(far_end));
+        let thin = soundlink::this_sound_link() == SoundLink::Thin;
         thread::Builder::new()
             .name("playback".into())
             .spawn(move || {
-                let thin = soundlink::this_sound_link() == SoundLink::Thin;
-                let opened = (|| {
-                    // cpal gives a sound server 2 s to greet it; over a thin link busy with
-                    // the screen that can pass, so there the finding is tried again too.
-                    let device = if thin {
-                        soundlink::open_with_retries("speaker", || {
-                            find_device(wanted.as_deref(), false)
-                        })?
-                    } else {
-                        find_device(wanted.as_deref(), false)?
-                    };
+                let open = || {
+                    let device = find_device(wanted.as_deref(), false)?;
                     let dname = device
                         .description()
                         .map(|n| n.name().to_string())
                         .unwrap_or_else(|_| "speaker".into());
-                    let opened = if thin {
-                        soundlink::open_with_retries("speaker", || open_sink(&device, true))
-                    } else {
-                        open_sink(&device, false)
-                    };
-                    let mut sink = opened.map_err(|e| {
+                    let mut sink = open_sink(&device, thin).map_err(|e| {
                         MediaError::Device(format!("cannot open speaker {dname:?}: {e}"))
                     })?;
                     sink.log_on_drop(false);
                     Ok((sink, dname))
-                })();
+                };
+                // Over a thin link the finding is tried again too: cpal gives a sound server
+                // 2 s to greet it, which a link busy with the screen can pass.
+                let opened = if thin {
+                    soundlink::open_with_retries("speaker", open)
+                } else {
+                    open()
+                };
                 match opened {
                     Ok((sink, dname)) => {
                         let config = sink.config();
@@ -377,11 +371,7 @@ impl Output {
             })
             .map_err(|e| MediaError::Device(format!("cannot start the playback thread: {e}")))?;
         // Over a thin link four tries of up to 2 s each, and the opening after them.
-        let wait = if soundlink::this_sound_link() == SoundLink::Thin {
-            20
-        } else {
-            10
-        };
+        let wait = if thin { 20 } else { 10 };
         match ready_rx.recv_timeout(Duration::from_secs(wait)) {
             Ok(Ok((name, rate))) => Ok(Output {
                 name,

@@ -32,5 +32,17 @@ pub use decoder::{Decoder, Received};
 pub use encoder::Encoder;
 pub use format::{WireError, FULL_EVERY, MAX_INFLATED, MAX_INPUT, VERSION};
 
+/// `message` (a version byte and a DEFLATE chunk) cut into pieces of at most `max` bytes,
+/// each with the version byte: the receiver inflates them in order as one stream.
+pub fn pieces(message: &[u8], max: usize) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let body = message.get(1..).unwrap_or_default();
+    body.chunks(max.max(2) - 1).map(|piece| {
+        let mut m = Vec::with_capacity(piece.len() + 1);
+        m.push(VERSION);
+        m.extend_from_slice(piece);
+        m
+    })
+}
+
 #[cfg(test)]
 mod tests;
