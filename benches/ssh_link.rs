@@ -7,6 +7,9 @@
 //!
 //! `cargo bench --bench ssh_link` (under `scripts/services.sh`, as `make bench` runs it).
 
+#[path = "../tests/it/common/desk.rs"]
+#[allow(dead_code)]
+mod desk;
 #[path = "../tests/it/common/netlab.rs"]
 #[allow(dead_code)]
 mod netlab;

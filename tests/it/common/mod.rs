@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test module uses its own part of this
 
 pub mod browser;
+pub mod desk;
 pub mod echo_lab;
 pub mod janus;
 pub mod netlab;

@@ -1,8 +1,8 @@
 //! A laptop and a server for meetings over a real SSH session, for the SSH test and the
 //! SSH link benchmark. Two hosts (network namespaces) joined by a link capped each way:
-//! - **laptop:** its own PulseAudio, whose microphone is a 523 Hz sine source (`mic`) and
-//!   whose speaker is a null sink (`speaker`); tmux sessions where the person runs
-//!   `termmeet ssh`.
+//! - **laptop:** a [`Desk`]: its own PulseAudio, whose microphone is a 523 Hz sine source
+//!   (`mic`) and whose speaker is a null sink (`speaker`); tmux sessions where the person
+//!   runs `termmeet ssh`.
 //! - **server:** `sshd` (a throwaway host key and an authorized key made here) and the
 //!   signaling server.
 //!
@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use super::desk::Pane;
+use super::desk::{write, Desk};
 use super::netlab::{sh, tail, End, Lab};
 
 /// The sound sockets `termmeet ssh` makes on the server (`/tmp/termmeet-pulse-*`).
@@ -27,10 +29,6 @@ pub fn forwarded_sockets() -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
 /// Waits until sshd in `host` accepts connections on `addr` port 22: a session started before
@@ -62,16 +60,14 @@ pub struct SshLab {
     pub server: String,
     pub laptop_end: End,
     pub server_end: End,
-    /// `PULSE_SERVER` for the laptop's sound server.
-    pub pulse: String,
+    /// The laptop's sound and terminals.
+    pub desk: Desk,
     /// The signaling server, in the server's namespace.
     pub url: String,
-    runtime: PathBuf,
     key: String,
     user: String,
     /// The sound sockets there were before; any other is removed at the end.
     sockets_before: Vec<PathBuf>,
-    panes: u32,
 }
 
 impl SshLab {
@@ -96,22 +92,7 @@ impl SshLab {
         let at = |name: &str| dir.join(name).to_string_lossy().into_owned();
 
         // The laptop's sound: its own PulseAudio, a 523 Hz microphone and a silent speaker.
-        let runtime = dir.join("laptop-runtime");
-        std::fs::create_dir_all(runtime.join("home")).expect("the laptop's runtime directory");
-        let pulse = format!("unix:{}/pulse/native", runtime.display());
-        write(
-            &dir.join("laptop-pulse.sh"),
-            &format!(
-                "export XDG_RUNTIME_DIR={r} HOME={r}/home\n\
-                 chmod 700 {r}\n\
-                 exec pulseaudio -n --daemonize=no --exit-idle-time=-1 --disallow-exit \
-                 --use-pid-file=no --system=false -L module-native-protocol-unix \
-                 -L 'module-null-sink sink_name=speaker rate=48000' \
-                 -L 'module-sine-source source_name=mic frequency=523 rate=48000'\n",
-                r = runtime.display()
-            ),
-        );
-        lab.spawn(&laptop, "laptop-pulse", &["bash", &at("laptop-pulse.sh")]);
+        let desk = Desk::start(&mut lab, &laptop, "laptop", 523);
 
         // The server: sshd with keys made here, and the signaling server.
         let key = at("laptop_key");
@@ -160,44 +141,23 @@ impl SshLab {
         let user = String::from_utf8_lossy(&sh(&["id", "-un"]).stdout)
             .trim()
             .to_string();
-        let lab = SshLab {
+        Some(SshLab {
             lab,
             laptop,
             server,
             laptop_end,
             server_end,
-            pulse,
+            desk,
             url,
-            runtime,
             key,
             user,
             sockets_before,
-            panes: 0,
-        };
-        let started = Instant::now();
-        while !lab.pactl(&["info"]) {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the laptop's PulseAudio did not start: {}",
-                tail(&lab.lab.log("laptop-pulse"))
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert!(lab.pactl(&["set-default-sink", "speaker"]));
-        assert!(lab.pactl(&["set-default-source", "mic"]));
-        Some(lab)
+        })
     }
 
     /// Runs `pactl` against the laptop's sound server; whether it succeeded.
     pub fn pactl(&self, args: &[&str]) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.laptop, "pactl"])
-            .args(args)
-            .env("PULSE_SERVER", &self.pulse)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        self.desk.pactl(args)
     }
 
     /// A scratch path in the lab's directory.
@@ -209,55 +169,21 @@ impl SshLab {
     /// `termmeet ssh` to the server with `remote` (the words after `--`) and `COLORTERM`
     /// set to `colorterm`. When termmeet ends the pane shows `termmeet-ended CODE`.
     pub fn session(&mut self, cols: u16, rows: u16, colorterm: &str, remote: &str) -> Pane {
-        self.panes += 1;
-        let script = self.path(&format!("laptop-session-{}.sh", self.panes));
         let termmeet = env!("CARGO_BIN_EXE_termmeet");
-        write(
-            &script,
-            &format!(
-                "export XDG_RUNTIME_DIR={runtime} PULSE_SERVER={pulse} COLORTERM={colorterm}\n\
-                 {termmeet} ssh --remote-termmeet {termmeet} -i {key} \
-                 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-                 {user}@{addr} -- {remote}\n\
-                 echo \"termmeet-ended $?\"\n\
-                 sleep 600\n",
-                runtime = self.runtime.display(),
-                pulse = self.pulse,
-                key = self.key,
-                user = self.user,
-                addr = self.server_end.addr,
-            ),
+        let command = format!(
+            "{termmeet} ssh --remote-termmeet {termmeet} -i {key} \
+             -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+             {user}@{addr} -- {remote}",
+            key = self.key,
+            user = self.user,
+            addr = self.server_end.addr,
         );
-        let pane = Pane {
-            socket: format!("termmeet-ssh-{}-{}", std::process::id(), self.panes),
-        };
-        self.lab.exec(
-            &self.laptop,
-            &[
-                "tmux",
-                "-L",
-                &pane.socket,
-                "new-session",
-                "-d",
-                "-x",
-                &cols.to_string(),
-                "-y",
-                &rows.to_string(),
-                "-s",
-                "t",
-                &format!("bash {}", script.display()),
-            ],
-        );
-        pane
+        self.desk.pane(&self.lab, cols, rows, colorterm, &command)
     }
 
     /// Records `seconds` of the laptop speaker's monitor (48 kHz mono).
     pub fn record_speaker(&self, seconds: f64) -> Vec<i16> {
-        let mut parec = Command::new("ip");
-        parec
-            .args(["netns", "exec", &self.laptop, "parec"])
-            .env("PULSE_SERVER", &self.pulse);
-        super::netlab::parec(parec, "speaker.monitor", seconds)
+        self.desk.record_speaker(seconds)
     }
 
     /// Bytes the server has sent over the link to the laptop so far.
@@ -289,91 +215,5 @@ impl Drop for SshLab {
         for p in self.sockets_left() {
             let _ = std::fs::remove_file(p);
         }
-    }
-}
-
-/// A tmux server in the laptop's namespace; killed when dropped.
-pub struct Pane {
-    socket: String,
-}
-
-impl Pane {
-    fn tmux(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket]);
-        c
-    }
-
-    /// The pane's text; with `history`, the scrollback too.
-    pub fn text(&self, history: bool) -> String {
-        let mut c = self.tmux();
-        c.args(["capture-pane", "-p", "-t", "t"]);
-        if history {
-            c.args(["-S", "-"]);
-        }
-        c.output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    }
-
-    /// Types `keys` into the pane.
-    pub fn keys(&self, keys: &str) {
-        let status = self
-            .tmux()
-            .args(["send-keys", "-t", "t", "-l", keys])
-            .status()
-            .expect("tmux send-keys");
-        assert!(status.success(), "tmux send-keys {keys:?}");
-    }
-
-    /// Waits up to `limit` for `test` to hold of the pane's text; how long it took.
-    pub fn until(&self, limit: Duration, test: impl Fn(&str) -> bool) -> Option<Duration> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if test(&self.text(false)) {
-                return Some(start.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
-    }
-
-    /// Whether the pane shows video: half blocks over most of a row.
-    pub fn shows_video(text: &str) -> bool {
-        text.lines().any(|l| l.matches(['▀', '▄']).count() >= 30)
-    }
-
-    /// From `?` to the help overlay on screen, then closes it again; `None` when it did not
-    /// show within 10 s.
-    pub fn key_to_help(&self) -> Option<Duration> {
-        self.keys("?");
-        let shown = self.until(Duration::from_secs(10), |t| t.contains("leave at once"));
-        self.keys("?");
-        self.until(Duration::from_secs(10), |t| !t.contains("leave at once"))?;
-        shown
-    }
-
-    /// `q`, `y`: leaves the meeting; termmeet's exit code, `None` when it did not end
-    /// within 30 s.
-    pub fn leave(&self) -> Option<i32> {
-        self.keys("q");
-        self.until(Duration::from_secs(10), |t| {
-            t.contains("Leave the meeting?")
-        })?;
-        self.keys("y");
-        self.until(Duration::from_secs(30), |t| t.contains("termmeet-ended"))?;
-        let text = self.text(false);
-        let line = text.lines().find(|l| l.contains("termmeet-ended"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-}
-
-impl Drop for Pane {
-    fn drop(&mut self) {
-        let _ = self
-            .tmux()
-            .arg("kill-server")
-            .stderr(Stdio::null())
-            .status();
     }
 }
