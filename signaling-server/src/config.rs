@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub mesh_max: usize,
     /// How long a room must stay at `mesh_max` or fewer before it moves back to the mesh.
     pub sfu_hold: Duration,
+    /// The most each participant sends up to the SFU, bits a second: Janus tells every
+    /// publisher so (REMB), and termmeet's encoders keep under it.
+    pub sfu_bitrate: u32,
     /// The Redis (`redis://HOST:PORT`, `unix:///PATH`) that instances serving the same
     /// rooms share. None: this instance serves its rooms alone.
     pub redis: Option<String>,
@@ -88,6 +91,7 @@ impl Default for ServerConfig {
             sfu: Vec::new(),
             mesh_max: 2,
             sfu_hold: Duration::from_secs(10),
+            sfu_bitrate: 2_000_000,
             redis: None,
         }
     }
@@ -197,6 +201,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TERMMEET_SFU_HOLD", default_value = "10s", value_parser = parse_duration)]
     pub sfu_hold: Duration,
 
+    /// The most each participant sends up to the SFU, kbit/s (camera, screen and sound):
+    /// Janus tells every publisher so (REMB), and termmeet's encoders keep under it.
+    #[arg(long, env = "TERMMEET_SFU_KBPS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(100..=20_000))]
+    pub sfu_kbps: u32,
+
     /// A Redis shared with other instances (redis://HOST:PORT, or unix:///PATH/redis.sock):
     /// they then serve the same rooms, and a participant may connect to any of them. Each
     /// room runs on one instance, and moves to another when that one stops.
@@ -295,6 +305,7 @@ impl ServeArgs {
             sfu: self.sfu.clone(),
             mesh_max: self.mesh_max.max(1),
             sfu_hold: self.sfu_hold,
+            sfu_bitrate: self.sfu_kbps * 1000,
             redis: self.redis.clone(),
             ..ServerConfig::default()
         })

@@ -25,6 +25,7 @@ mod play_cli;
 mod secure;
 mod sfu;
 mod sfu_browser;
+mod sfu_remb;
 mod sfu_terminal;
 mod signaling_client;
 mod sixel_xterm;

@@ -351,6 +351,11 @@ impl Hub {
         self.config.max_room_size
     }
 
+    /// The most each participant sends up to the SFU, bits a second.
+    pub fn sfu_bitrate(&self) -> u32 {
+        self.config.sfu_bitrate
+    }
+
     /// How a room carries media now (`None`: no such room).
     pub fn media_mode(&self, room: &str) -> Option<MediaMode> {
         self.lock().rooms.get(room).map(|r| r.mode)

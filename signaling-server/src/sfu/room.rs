@@ -144,7 +144,8 @@ impl SfuRoom {
             "h264_profile": "42e01f",
             "audiocodec": "opus",
             "opus_fec": true,
-            "bitrate": 2_000_000,
+            // Sent to every publisher as REMB (every 5 s), which caps its encoders.
+            "bitrate": hub.sfu_bitrate(),
             // A keyframe request to every publisher every 5 s: a subscriber whose own PLI
             // does not reach the publisher (docs/protocol.md, "Through the SFU") still
             // gets its picture back.

@@ -139,7 +139,8 @@ fn track_step<T, E: std::fmt::Display>(step: &'static str, r: Result<T, E>) -> L
 
 /// The interceptor chain of a link: webrtc-rs's defaults, NACKs asked for as often as the
 /// video jitter buffer needs, our congestion controller over TWCC with its estimate
-/// published, our pacer, and the forwarder of keyframe requests.
+/// published, our pacer, and the forwarder of keyframe requests (which hands REMBs to the
+/// estimate).
 fn interceptors(engine: &mut MediaEngine) -> LinkResult<(Registry, Estimate)> {
     let registry = setup(
         "interceptors",
@@ -178,7 +179,7 @@ fn interceptors(engine: &mut MediaEngine) -> LinkResult<(Registry, Estimate)> {
     // Application-most, so every other interceptor has seen the RTCP first.
     let registry = registry.with(
         rtc::interceptor::Slot::from(14_000),
-        crate::call::rtcp::KeyframeRequestForwarder::default(),
+        crate::call::rtcp::KeyframeRequestForwarder::new(estimate.clone()),
     );
     Ok((registry, estimate))
 }
