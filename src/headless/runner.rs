@@ -264,6 +264,14 @@ async fn run_body(mesh: &Mesh, body: &[ScriptLine]) -> (Vec<StepReport>, bool) {
         let start = Instant::now();
         let started_ms = now_ms();
         let (ok, detail) = run_step(mesh, &l.step).await;
+        // In the log too: a run killed before its report is written still says how far it got.
+        tracing::info!(
+            line = l.line,
+            ok,
+            ms = start.elapsed().as_millis() as u64,
+            "script: {}",
+            l.text
+        );
         steps.push(StepReport {
             line: l.line,
             text: l.text.clone(),

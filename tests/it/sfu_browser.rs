@@ -3,7 +3,8 @@
 //! Chromium on the browser page, each in a lab host of its own, through a real Janus. The
 //! room starts as a mesh of the page and the headless one and moves to the SFU when the
 //! terminal user arrives, so all three make the switch. Video and sound go every way, each
-//! sound a tone of its own, and the headless one's shared terminal reaches the other two.
+//! sound a tone of its own; the headless one's shared terminal reaches the other two; then
+//! the page and the terminal user each share a screen, which the others see.
 
 use std::time::Duration;
 
@@ -22,8 +23,8 @@ const CHROME_HZ: u32 = 660;
 const TUI_HZ: u32 = 523;
 
 /// The headless participant: sends a pattern and a tone, checks everyone's video and tone,
-/// shares a terminal, then stays until the page and the terminal user have said they are
-/// done.
+/// shares a terminal until both others have seen it, then checks both others' screens, and
+/// stays until both have said they are done.
 fn ada_script() -> String {
     format!(
         "join big as ada\nvideo test-pattern\naudio tone:{ADA_HZ}\nexpect peers 2 within 90s\n\
@@ -32,6 +33,12 @@ fn ada_script() -> String {
          expect video from tui frames 30 within 90s\n\
          expect audio from tui tone {TUI_HZ} within 60s\n\
          share-terminal printf '{SHARED}'; cat\n\
+         expect chat from chrome \"terminal seen\" within 180s\n\
+         expect chat from tui \"terminal seen\" within 180s\n\
+         share-terminal off\n\
+         expect screen from chrome frames 10 within 120s\n\
+         expect audio from chrome tone {CHROME_HZ} within 30s\n\
+         expect screen from tui frames 10 within 120s\n\
          chat ada done\n\
          expect chat from chrome \"chrome done\" within 240s\n\
          expect chat from tui \"tui done\" within 240s\nwait 2s\nleave\n"
@@ -120,7 +127,9 @@ async fn a_terminal_a_headless_participant_and_chromium_meet_through_janus() {
     let page = driver
         .open(
             "chrome",
-            &format!("{origin}/?room=big&name=chrome&autojoin&size=320x240"),
+            // A steady tone is what noise suppression takes out, as it should: the page's
+            // and the terminal user's sound go without it, as for music.
+            &format!("{origin}/?room=big&name=chrome&autojoin&size=320x240&processing=off"),
             PageOptions {
                 extra_args: vec![
                     // The page is on a lab address, not localhost: let it have the camera
@@ -149,7 +158,7 @@ async fn a_terminal_a_headless_participant_and_chromium_meet_through_janus() {
         48,
         "truecolor",
         &format!(
-            "{termmeet} join big --server {} --name tui --log-file {}",
+            "{termmeet} join big --server {} --name tui --noise-suppression off --log-file {}",
             lab.url,
             log.display()
         ),
@@ -194,9 +203,21 @@ async fn a_terminal_a_headless_participant_and_chromium_meet_through_janus() {
         Duration::from_secs(120),
     )
     .await;
-    page.chat("chrome done").await;
+    page.chat("terminal seen").await;
+    // The page shares its screen: a third track on its publishing connection, offered again.
+    page.click("share").await;
 
     tokio::task::block_in_place(|| the_terminal_user_sees_and_hears_everyone(&desk, &pane, &log));
+    tokio::task::block_in_place(|| the_terminal_user_shares_a_screen(&pane, &log));
+    page.wait_for(
+        "the terminal user's screen, and ada done",
+        "window.termmeet.stats().some((p) => p.name === 'tui' && p.screenFrames >= 10) && \
+         document.getElementById('chat').innerText.includes('ada done')",
+        Duration::from_secs(120),
+    )
+    .await;
+    page.chat("chrome done").await;
+    tokio::task::block_in_place(|| the_terminal_user_leaves(&pane, &log));
     let reports = tokio::task::block_in_place(|| lab.finish(&["ada"], Duration::from_secs(200)));
     let report = &reports[0];
     assert_eq!(report["media_mode"], "sfu", "{report:#}");
@@ -212,13 +233,20 @@ async fn a_terminal_a_headless_participant_and_chromium_meet_through_janus() {
             "{name}: {peer:#}"
         );
     }
+    for name in ["chrome", "tui"] {
+        let peer = &report["peers"][name];
+        assert!(
+            peer["screen_frames"].as_u64().unwrap_or(0) >= 10,
+            "ada saw {name}'s screen: {peer:#}"
+        );
+    }
     assert!(page.errors().await.is_empty(), "{:?}", page.errors().await);
     page.close().await;
 }
 
 /// The terminal user's side: the screen shows ada's and the page's video on the SFU, says
 /// the media is not end to end, shows ada's shared terminal; the speaker plays both tones;
-/// the chat gets through; `q`, `y` leaves and termmeet ends with 0.
+/// the terminal user says in the chat that they saw the terminal.
 fn the_terminal_user_sees_and_hears_everyone(desk: &Desk, pane: &Pane, log: &std::path::Path) {
     let shown = pane.until(Duration::from_secs(150), |text| {
         ["ada", "chrome", "SFU, not end to end", SHARED]
@@ -250,23 +278,48 @@ fn the_terminal_user_sees_and_hears_everyone(desk: &Desk, pane: &Pane, log: &std
             context(pane, log)
         );
     }
+    chat(pane, log, "terminal seen");
+}
+
+/// Sends a chat line from the terminal user (`c`, the text, Enter; Esc closes the chat).
+fn chat(pane: &Pane, log: &std::path::Path, line: &str) {
     pane.keys("c");
-    pane.keys("tui done");
+    pane.keys(line);
     pane.keys("\r");
-    let sent = pane.until(Duration::from_secs(30), |t| t.contains("tui: tui done"));
+    let sent = pane.until(Duration::from_secs(30), |t| {
+        t.contains(&format!("tui: {line}"))
+    });
     assert!(
         sent.is_some(),
-        "the chat line was not sent: {}",
+        "the chat line {line:?} was not sent: {}",
         context(pane, log)
     );
+    pane.keys("\u{1b}");
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// Once ada's terminal is gone, the page's screen fills the large tile; then the terminal
+/// user shares theirs (`s`, the X display the tests run).
+fn the_terminal_user_shares_a_screen(pane: &Pane, log: &std::path::Path) {
+    let shown = pane.until(Duration::from_secs(120), |text| {
+        text.contains("chrome is sharing their screen") && !text.contains(SHARED)
+    });
+    assert!(
+        shown.is_some(),
+        "the terminal never showed the page's screen: {}",
+        context(pane, log)
+    );
+    pane.keys("s");
+}
+
+/// The chat goes both ways, then `q`, `y` leaves and termmeet ends with 0.
+fn the_terminal_user_leaves(pane: &Pane, log: &std::path::Path) {
+    chat(pane, log, "tui done");
     let told = pane.until(Duration::from_secs(60), |t| t.contains("chrome done"));
     assert!(
         told.is_some(),
         "the page's chat never came: {}",
         context(pane, log)
     );
-    // Esc closes the chat; then q asks and y leaves.
-    pane.keys("\u{1b}");
-    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(pane.leave(), Some(0), "leaving: {}", context(pane, log));
 }

@@ -326,10 +326,8 @@ impl SfuRoom {
             return Ok(());
         };
         let others: Vec<PeerId> = self.seats.keys().filter(|p| *p != from).cloned().collect();
+        tracing::debug!(room = %self.name, peer = %from, feed, "SFU: feed up");
         for peer in others {
-            if let Some(seat) = self.seats.get_mut(&peer) {
-                seat.subscribed.remove(&feed);
-            }
             self.subscribe(&peer).await?;
         }
         Ok(())
@@ -344,18 +342,17 @@ impl SfuRoom {
             .filter(|(p, s)| *p != peer && s.published)
             .map(|(_, s)| s.feed)
             .collect();
+        let (missing, streams) = self.missing_streams(peer, &published);
         let Some(seat) = self.seats.get_mut(peer) else {
             return Ok(());
         };
-        let missing: Vec<u64> = published.difference(&seat.subscribed).copied().collect();
-        if missing.is_empty() {
+        if streams.is_empty() {
             return Ok(());
         }
         if seat.awaiting_answer || (seat.subscriber.is_some() && !seat.subscriber_up) {
             seat.update_due = true;
             return Ok(());
         }
-        let streams: Vec<Value> = missing.iter().map(|f| json!({"feed": f})).collect();
         let (handle, request, what) = match seat.subscriber {
             Some(handle) => (
                 handle,
@@ -413,8 +410,10 @@ impl SfuRoom {
             return;
         };
         if let Some(streams) = data["streams"].as_array() {
+            // Janus lists the sections it took out (a publisher's screen gone) as inactive.
             seat.streams = streams
                 .iter()
+                .filter(|s| s["active"] != false)
                 .filter_map(|s| {
                     let section = view::Section {
                         feed: s["feed_id"].as_u64()?,

@@ -28,14 +28,21 @@ function send(msg) {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
 }
 
+// ?processing=off turns the browser's echo cancellation, noise suppression and gain control
+// off, for music or an instrument: noise suppression takes a steady tone for noise.
+function audioConstraints(extra = {}) {
+  if (params.get("processing") !== "off") return Object.keys(extra).length ? extra : true;
+  return { ...extra, echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+}
+
 async function getMedia() {
   try {
     // ?size=WxH asks for a smaller (or larger) camera picture than 640x480.
     const [width, height] = (params.get("size") || "640x480").split("x").map(Number);
-    state.local = await navigator.mediaDevices.getUserMedia({ video: { width, height }, audio: true });
+    state.local = await navigator.mediaDevices.getUserMedia({ video: { width, height }, audio: audioConstraints() });
   } catch (e) {
     try {
-      state.local = await navigator.mediaDevices.getUserMedia({ audio: true });
+      state.local = await navigator.mediaDevices.getUserMedia({ audio: audioConstraints() });
       state.cam = false;
       state.notice = "no camera (" + e.name + (e.name === "NotAllowedError" ? ": allow it in the site settings and reload" : "") + "): joined without video";
       status("joining");
@@ -599,7 +606,7 @@ async function listDevices() {
 
 async function useDevice(kind, deviceId) {
   const [width, height] = (params.get("size") || "640x480").split("x").map(Number);
-  const constraints = kind === "video" ? { video: { deviceId: { exact: deviceId }, width, height } } : { audio: { deviceId: { exact: deviceId } } };
+  const constraints = kind === "video" ? { video: { deviceId: { exact: deviceId }, width, height } } : { audio: audioConstraints({ deviceId: { exact: deviceId } }) };
   let stream;
   try { stream = await navigator.mediaDevices.getUserMedia(constraints); } catch (e) { addNote("could not switch " + kind + ": " + e.name); return; }
   const track = kind === "video" ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];

@@ -30,7 +30,10 @@ pub struct Desk {
 
 impl Desk {
     /// Starts the sound server on `host`, its microphone a sine at `mic_hz`, as the lab
-    /// process `label`; waits until it answers.
+    /// process `label`; waits until it answers. Its socket is in the lab's own directory and
+    /// takes any client: a client's cookie is its user's (`~/.config/pulse/cookie`), not
+    /// the one this server made, and termmeet's PulseAudio client was sometimes refused
+    /// with it ("AccessDenied": no speaker for the meeting).
     pub fn start(lab: &mut Lab, host: &str, label: &str, mic_hz: u32) -> Desk {
         let runtime = lab.dir.join(format!("{label}-runtime"));
         std::fs::create_dir_all(runtime.join("home")).expect("the desk's runtime directory");
@@ -42,7 +45,7 @@ impl Desk {
                 "export XDG_RUNTIME_DIR={r} HOME={r}/home\n\
                  chmod 700 {r}\n\
                  exec pulseaudio -n --daemonize=no --exit-idle-time=-1 --disallow-exit \
-                 --use-pid-file=no --system=false -L module-native-protocol-unix \
+                 --use-pid-file=no --system=false -L 'module-native-protocol-unix auth-anonymous=1' \
                  -L 'module-null-sink sink_name=speaker rate=48000' \
                  -L 'module-sine-source source_name=mic frequency={mic_hz} rate=48000'\n",
                 r = runtime.display()

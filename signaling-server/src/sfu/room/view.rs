@@ -1,7 +1,8 @@
 //! Subscribing to what is shown: each participant says whose cameras it draws (`view`), and
 //! the other cameras' sections of its subscription are paused at Janus (`configure` with
 //! `send: false`), without a renegotiation. Audio and screens are always sent. Janus asks
-//! the publisher for a keyframe when a section is resumed.
+//! the publisher for a keyframe when a section is resumed. Also what a subscription lacks
+//! and asks Janus for: a new feed whole, a feed's new sections alone.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -28,6 +29,43 @@ type Paused = (String, u64, String);
 pub(super) struct Publisher<'a> {
     pub(super) id: &'a str,
     pub(super) screen: Option<&'a str>,
+}
+
+/// What a subscription lacks, as Janus's `subscribe` takes it: every stream of a feed it
+/// does not take yet (the feeds returned too), and the streams a feed it takes has gained
+/// since (a screen added). Asking Janus for a whole feed again would give its old streams a
+/// second section each, under the same stream and track ids, which Chromium refuses
+/// ("Duplicate a=msid lines").
+pub(super) fn missing_streams(
+    subscribed: &BTreeSet<u64>,
+    streams: &HashMap<String, Section>,
+    feed_ids: &HashMap<u64, HashMap<String, Msid>>,
+    published: &BTreeSet<u64>,
+) -> (Vec<u64>, Vec<Value>) {
+    let mut new_feeds = Vec::new();
+    let mut wanted = Vec::new();
+    for &feed in published {
+        if !subscribed.contains(&feed) {
+            new_feeds.push(feed);
+            wanted.push(json!({"feed": feed}));
+            continue;
+        }
+        let taken: BTreeSet<&str> = streams
+            .values()
+            .filter(|s| s.feed == feed)
+            .map(|s| s.feed_mid.as_str())
+            .collect();
+        let mut offered: Vec<&String> = feed_ids
+            .get(&feed)
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .collect();
+        offered.sort();
+        for mid in offered.into_iter().filter(|m| !taken.contains(m.as_str())) {
+            wanted.push(json!({"feed": feed, "mid": mid}));
+        }
+    }
+    (new_feeds, wanted)
 }
 
 /// The sections to pause: the video of every camera whose publisher is not in `view`.
@@ -60,6 +98,20 @@ pub(super) fn to_pause<'a>(
 }
 
 impl SfuRoom {
+    /// What `peer`'s subscription lacks (see [`missing_streams`]).
+    pub(super) fn missing_streams(
+        &self,
+        peer: &str,
+        published: &BTreeSet<u64>,
+    ) -> (Vec<u64>, Vec<Value>) {
+        match self.seats.get(peer) {
+            Some(seat) => {
+                missing_streams(&seat.subscribed, &seat.streams, &self.feed_ids, published)
+            }
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+
     /// Pauses and resumes `peer`'s subscription's sections to match its view. Nothing is
     /// done while an offer of ours waits for its answer: the answer applies it.
     pub(super) async fn apply_view(&mut self, peer: &str) -> Result<(), JanusError> {
@@ -186,5 +238,41 @@ mod tests {
         let paused = to_pause(&streams, Some(&nobody), publisher, &feed_ids);
         let mids: Vec<&str> = paused.iter().map(|(m, ..)| m.as_str()).collect();
         assert_eq!(mids, ["1", "4"]);
+    }
+
+    #[test]
+    fn a_subscription_takes_new_feeds_whole_and_only_the_new_sections_of_others() {
+        let msid = |s: &str| (s.to_string(), "t".to_string());
+        let feed_ids = HashMap::from([
+            (
+                1,
+                HashMap::from([
+                    ("0".into(), msid("cam-a")),
+                    ("1".into(), msid("cam-a")),
+                    ("2".into(), msid("screen-a")),
+                ]),
+            ),
+            (2, HashMap::from([("0".into(), msid("cam-b"))])),
+        ]);
+        let streams = HashMap::from([
+            ("0".to_string(), section(1, "0", false)),
+            ("1".to_string(), section(1, "1", true)),
+        ]);
+        let subscribed = BTreeSet::from([1]);
+        let (new, wanted) =
+            missing_streams(&subscribed, &streams, &feed_ids, &BTreeSet::from([1, 2]));
+        assert_eq!(new, vec![2]);
+        assert_eq!(
+            wanted,
+            vec![json!({"feed": 1, "mid": "2"}), json!({"feed": 2})]
+        );
+        // Nothing new: nothing asked.
+        let streams = HashMap::from([
+            ("0".to_string(), section(1, "0", false)),
+            ("1".to_string(), section(1, "1", true)),
+            ("5".to_string(), section(1, "2", true)),
+        ]);
+        let (new, wanted) = missing_streams(&subscribed, &streams, &feed_ids, &BTreeSet::from([1]));
+        assert!(new.is_empty() && wanted.is_empty(), "{wanted:?}");
     }
 }
