@@ -190,6 +190,15 @@ fn steps_on(report: &Value, lines: std::ops::RangeInclusive<u64>) -> Vec<(u64, u
         .collect()
 }
 
+/// The longest time `me` went without `other`'s picture and without their sound, in
+/// milliseconds (printed: the benchmark's figures).
+fn longest_gaps(me: &str, other: &str, peer: &Value) -> (u64, u64) {
+    let video = peer["longest_video_gap_ms"].as_u64().unwrap_or(u64::MAX);
+    let sound = peer["longest_sound_gap_ms"].as_u64().unwrap_or(u64::MAX);
+    println!("{me} from {other}: longest video gap {video} ms, sound gap {sound} ms");
+    (video, sound)
+}
+
 #[test]
 fn janus_killed_mid_meeting_the_room_falls_back_to_the_mesh_and_returns_when_it_is_back() {
     let Some(mut lab) = sfu_lab("sfuk", 3, &["--mesh-max", "2"]) else {
@@ -249,9 +258,7 @@ fn janus_killed_mid_meeting_the_room_falls_back_to_the_mesh_and_returns_when_it_
             assert_eq!(peer["path"], "sfu", "{me} sees {other}");
             // Janus's end is a break with nothing made before it: the mesh is built once
             // the server has seen Janus go (its socket closes), half a second or so here.
-            let video = peer["longest_video_gap_ms"].as_u64().unwrap_or(u64::MAX);
-            let sound = peer["longest_sound_gap_ms"].as_u64().unwrap_or(u64::MAX);
-            println!("{me} from {other}: longest video gap {video} ms, sound gap {sound} ms");
+            let (video, sound) = longest_gaps(me, other, peer);
             assert!(
                 video <= 5000 && sound <= 5000,
                 "{me} went without {other} for long when Janus went or came back: {peer:#}"
@@ -301,9 +308,7 @@ fn the_switch_to_the_sfu_and_back_leaves_no_tile_or_sound_missing_for_long() {
     for (me, other, report) in [("ada", "bob", &reports[0]), ("bob", "ada", &reports[1])] {
         assert_eq!(report["media_mode"], "mesh", "{me} ends in the mesh");
         let peer = &report["peers"][other];
-        let video = peer["longest_video_gap_ms"].as_u64().unwrap_or(u64::MAX);
-        let sound = peer["longest_sound_gap_ms"].as_u64().unwrap_or(u64::MAX);
-        println!("{me} from {other}: longest video gap {video} ms, sound gap {sound} ms");
+        let (video, sound) = longest_gaps(me, other, peer);
         assert!(
             video <= 1000 && sound <= 1000,
             "{me} went without {other} for too long at a switch: {peer:#}"
