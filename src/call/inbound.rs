@@ -65,6 +65,8 @@ pub struct ReceiveSink {
     pub taps: AudioTaps,
     /// Where the sound is played, if anywhere.
     pub speaker: Option<RemoteAudio>,
+    /// Which of the peer's sound tracks is played (one, at a switch between links).
+    pub voices: super::voices::Voices,
     /// The video encoders a keyframe request from this peer applies to.
     pub keyframe_targets: KeyframeTargets,
     /// The path to the peer, as the driver measures it once a second.
@@ -234,6 +236,7 @@ async fn receive_audio(
     mut audio: AudioReceiver,
 ) {
     let mut voice = VoiceDetector::new();
+    let mut played = sink.voices.voice(peer);
     let mut concealment = RecentConcealment::default();
     // Whether a packet came since the last sound handed on: the jitter buffer often plays
     // a packet out on a later wake than the one it came on.
@@ -257,7 +260,7 @@ async fn receive_audio(
         if samples.is_empty() {
             continue;
         }
-        if let Some(speaker) = &sink.speaker {
+        if let Some(speaker) = sink.speaker.as_ref().filter(|_| played.plays()) {
             speaker.push(&samples);
         }
         let stats = audio.stats();

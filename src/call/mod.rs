@@ -30,3 +30,4 @@ pub mod stats;
 pub mod termroom;
 mod termshare;
 pub mod tracks;
+pub mod voices;

@@ -227,6 +227,7 @@ impl MeshTask {
                     events: self.received_tx.clone(),
                     taps: Arc::clone(&self.taps),
                     speaker: self.sources.playback.as_ref().map(|p| p.add_stream()),
+                    voices: self.voices.clone(),
                     keyframe_targets: Arc::clone(&self.sources.keyframe_targets),
                     path: self.links.get(&link).map_or_else(
                         || watch::Sender::new(PathFigures::default()).subscribe(),

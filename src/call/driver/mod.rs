@@ -49,6 +49,8 @@ struct MeshTask {
     meeting: Meeting,
     /// The last second of audio per peer.
     taps: AudioTaps,
+    /// Which of each peer's sound tracks is played.
+    voices: crate::call::voices::Voices,
     signaling: SignalingClient,
     /// One link per remote participant.
     links: HashMap<String, LinkEntry>,
@@ -117,6 +119,7 @@ pub(super) async fn run(
     let mut task = MeshTask {
         meeting,
         taps,
+        voices: Default::default(),
         signaling,
         links: HashMap::new(),
         link_tx,
