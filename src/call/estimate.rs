@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, PacketReport};
+
 use crate::sync::lock;
 
 /// How long a receiver's REMB cap holds without another: Janus repeats its every 5 s.
 pub const REMB_HOLDS: Duration = Duration::from_secs(15);
-
-use rtc::interceptor::{BandwidthEstimator, EstimatorStats, PacketReport};
 
 /// A congestion estimate shared between the controller (inside the interceptor chain) and the
 /// mesh that sets the encoders' bitrate.
@@ -47,10 +47,6 @@ impl Estimate {
     }
 
     /// The receiver's REMB cap, bits a second, while it holds.
-    pub fn remb(&self) -> Option<f64> {
-        self.remb_at(Instant::now())
-    }
-
     fn remb_at(&self, now: Instant) -> Option<f64> {
         lock(&self.remb)
             .filter(|(_, at)| now.saturating_duration_since(*at) < REMB_HOLDS)

@@ -31,7 +31,6 @@ pub fn remb_bitrate(packet: &dyn rtc::rtcp::Packet) -> Option<f64> {
 
 /// Passes everything through; marks inbound PLI and FIR for the application; gives a REMB's
 /// bitrate to the link's estimate.
-#[derive(Default)]
 pub struct KeyframeRequestForwarder {
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
@@ -42,8 +41,9 @@ impl KeyframeRequestForwarder {
     /// A forwarder whose REMBs cap `estimate`.
     pub fn new(estimate: crate::call::estimate::Estimate) -> KeyframeRequestForwarder {
         KeyframeRequestForwarder {
+            read_queue: VecDeque::new(),
+            write_queue: VecDeque::new(),
             estimate,
-            ..KeyframeRequestForwarder::default()
         }
     }
 }
